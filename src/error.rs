@@ -1,0 +1,282 @@
+//! [`SaferRingError`]: every way an operation or the ring can fail, worded so a person can act.
+
+use std::fmt;
+use std::io;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = SaferRingError> = std::result::Result<T, E>;
+
+/// Why io_uring itself cannot be used on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unavailable {
+    /// `ENOSYS`: the kernel has no io_uring (older than 5.1, or built without it).
+    KernelLacksIoUring,
+    /// `EPERM`: a seccomp profile (default container profiles) or
+    /// `sysctl kernel.io_uring_disabled` forbids it.
+    NotPermitted,
+    /// `ENOMEM`: the rings could not be locked in memory (`RLIMIT_MEMLOCK`, kernels < 5.12).
+    MemlockTooLow,
+}
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::KernelLacksIoUring => {
+                "the kernel does not support io_uring (ENOSYS): Linux 5.1 or newer with \
+                 CONFIG_IO_URING is required"
+            }
+            Self::NotPermitted => {
+                "io_uring is not permitted (EPERM): check `sysctl kernel.io_uring_disabled` \
+                 (must be 0, or 1 with your group in kernel.io_uring_group) and the seccomp \
+                 profile of your container (docker/podman default profiles block io_uring_setup)"
+            }
+            Self::MemlockTooLow => {
+                "not enough locked memory for the rings (ENOMEM): raise RLIMIT_MEMLOCK, e.g. \
+                 `ulimit -l unlimited` or `LimitMEMLOCK=infinity` in a systemd unit, or use \
+                 fewer ring entries"
+            }
+        })
+    }
+}
+
+/// An error from the ring or from one of its operations.
+///
+/// Every variant says what failed and, where there is one, what to do about it. It converts
+/// to and from [`io::Error`], so `?` works in functions returning either.
+///
+/// ```
+/// use safer_ring::SaferRingError;
+/// let err = SaferRingError::os("read_at", std::io::Error::from_raw_os_error(libc::EBADF));
+/// assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+/// assert!(err.to_string().starts_with("read_at failed"));
+/// let io: std::io::Error = err.into();
+/// assert_eq!(io.raw_os_error(), Some(libc::EBADF));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SaferRingError {
+    /// The kernel completed the operation with an error.
+    #[error("{op} failed: {source}")]
+    Os {
+        /// The operation that failed (`"read_at"`, `"openat"`, `"io_uring_enter"`, ...).
+        op: &'static str,
+        /// The kernel's errno.
+        #[source]
+        source: io::Error,
+    },
+    /// io_uring cannot be used here at all.
+    #[error("io_uring is unavailable: {0}")]
+    Unavailable(Unavailable),
+    /// The submission queue stayed full even after flushing it to the kernel.
+    #[error(
+        "the submission queue is full and the kernel did not accept more entries; \
+         reap completions (wait on or drop operations) and retry"
+    )]
+    SubmissionQueueFull,
+    /// As many operations as the completion queue can hold are already in the kernel.
+    #[error(
+        "{in_flight} operations are already in flight (limit {limit}, the completion queue \
+         size): complete some first, or build the ring with more entries"
+    )]
+    SlotTableFull {
+        /// Operations the kernel currently holds.
+        in_flight: usize,
+        /// The ring's limit.
+        limit: usize,
+    },
+    /// A buffer, file or registered resource is still used by an in-flight operation.
+    #[error("{what} is still in use by an in-flight operation; retry after it completes")]
+    InUse {
+        /// What is busy.
+        what: &'static str,
+    },
+    /// An argument the kernel would reject, caught before submission.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(&'static str),
+    /// A resource registered with one ring was used with another.
+    #[error("{what} belongs to a different ring than the one it was used with")]
+    RingMismatch {
+        /// What was mismatched.
+        what: &'static str,
+    },
+    /// The kernel does not support this operation (probe says no).
+    #[error("{op} is not supported by this kernel")]
+    Unsupported {
+        /// The unsupported operation.
+        op: &'static str,
+    },
+}
+
+impl SaferRingError {
+    /// An OS error reported for `op`.
+    pub fn os(op: &'static str, source: io::Error) -> Self {
+        Self::Os { op, source }
+    }
+
+    /// Maps a negative CQE result (`-errno`) for `op`.
+    pub(crate) fn from_cqe(op: &'static str, res: i32) -> Self {
+        Self::os(op, io::Error::from_raw_os_error(-res))
+    }
+
+    /// Classifies a failed `io_uring_setup`.
+    pub(crate) fn from_setup(err: io::Error) -> Self {
+        match err.raw_os_error() {
+            Some(libc::ENOSYS) => Self::Unavailable(Unavailable::KernelLacksIoUring),
+            Some(libc::EPERM) => Self::Unavailable(Unavailable::NotPermitted),
+            Some(libc::ENOMEM) => Self::Unavailable(Unavailable::MemlockTooLow),
+            _ => Self::os("io_uring_setup", err),
+        }
+    }
+
+    /// The errno behind this error, if it came from the OS.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Self::Os { source, .. } => source.raw_os_error(),
+            Self::Unavailable(Unavailable::KernelLacksIoUring) => Some(libc::ENOSYS),
+            Self::Unavailable(Unavailable::NotPermitted) => Some(libc::EPERM),
+            Self::Unavailable(Unavailable::MemlockTooLow) => Some(libc::ENOMEM),
+            Self::SubmissionQueueFull | Self::SlotTableFull { .. } => Some(libc::EBUSY),
+            Self::InUse { .. } => Some(libc::EBUSY),
+            Self::InvalidArgument(_) | Self::RingMismatch { .. } => Some(libc::EINVAL),
+            Self::Unsupported { .. } => Some(libc::EOPNOTSUPP),
+        }
+    }
+
+    fn io_kind(&self) -> io::ErrorKind {
+        match self {
+            Self::Os { source, .. } => source.kind(),
+            Self::Unavailable(Unavailable::NotPermitted) => io::ErrorKind::PermissionDenied,
+            Self::Unavailable(Unavailable::MemlockTooLow) => io::ErrorKind::OutOfMemory,
+            Self::Unavailable(_) | Self::Unsupported { .. } => io::ErrorKind::Unsupported,
+            Self::SubmissionQueueFull | Self::SlotTableFull { .. } => io::ErrorKind::WouldBlock,
+            Self::InUse { .. } => io::ErrorKind::ResourceBusy,
+            Self::InvalidArgument(_) | Self::RingMismatch { .. } => io::ErrorKind::InvalidInput,
+        }
+    }
+}
+
+impl From<io::Error> for SaferRingError {
+    fn from(source: io::Error) -> Self {
+        Self::os("io", source)
+    }
+}
+
+impl From<SaferRingError> for io::Error {
+    fn from(err: SaferRingError) -> Self {
+        match err {
+            SaferRingError::Os { op: "io", source } => source,
+            other => io::Error::new(other.io_kind(), other),
+        }
+    }
+}
+
+/// An operation that could not be submitted, handed back whole with the reason.
+///
+/// Nothing is lost: [`into_inner`](Self::into_inner) returns the operation with its buffer,
+/// ready to retry. Converts into [`SaferRingError`] (dropping the operation) so `?` works.
+pub struct SubmitError<T> {
+    error: SaferRingError,
+    op: T,
+}
+
+impl<T> SubmitError<T> {
+    pub(crate) fn new(error: SaferRingError, op: T) -> Self {
+        Self { error, op }
+    }
+
+    /// Why submission failed.
+    pub fn error(&self) -> &SaferRingError {
+        &self.error
+    }
+
+    /// The operation, unchanged, to retry or to take its buffer back.
+    pub fn into_inner(self) -> T {
+        self.op
+    }
+
+    /// Both parts.
+    pub fn into_parts(self) -> (SaferRingError, T) {
+        (self.error, self.op)
+    }
+}
+
+impl<T> fmt::Debug for SubmitError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubmitError")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Display for SubmitError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "submission failed: {}", self.error)
+    }
+}
+
+impl<T> std::error::Error for SubmitError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl<T> From<SubmitError<T>> for SaferRingError {
+    fn from(err: SubmitError<T>) -> Self {
+        err.error
+    }
+}
+
+impl<T> From<SubmitError<T>> for io::Error {
+    fn from(err: SubmitError<T>) -> Self {
+        err.error.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setup_errors_are_classified_with_advice() {
+        let enosys = SaferRingError::from_setup(io::Error::from_raw_os_error(libc::ENOSYS));
+        assert!(matches!(
+            enosys,
+            SaferRingError::Unavailable(Unavailable::KernelLacksIoUring)
+        ));
+        assert!(enosys.to_string().contains("5.1"));
+        let eperm = SaferRingError::from_setup(io::Error::from_raw_os_error(libc::EPERM));
+        assert!(eperm.to_string().contains("io_uring_disabled"));
+        assert!(eperm.to_string().contains("seccomp"));
+        let enomem = SaferRingError::from_setup(io::Error::from_raw_os_error(libc::ENOMEM));
+        assert!(enomem.to_string().contains("ulimit -l"));
+        let other = SaferRingError::from_setup(io::Error::from_raw_os_error(libc::EINVAL));
+        assert_eq!(other.raw_os_error(), Some(libc::EINVAL));
+        assert!(other.to_string().starts_with("io_uring_setup failed"));
+    }
+
+    #[test]
+    fn io_error_round_trip_keeps_errno_and_kind() {
+        let err: SaferRingError = io::Error::from_raw_os_error(libc::ENOENT).into();
+        let back: io::Error = err.into();
+        assert_eq!(back.raw_os_error(), Some(libc::ENOENT));
+        let busy: io::Error = SaferRingError::InUse { what: "file" }.into();
+        assert_eq!(busy.kind(), io::ErrorKind::ResourceBusy);
+        let full: io::Error = SaferRingError::SlotTableFull {
+            in_flight: 8,
+            limit: 8,
+        }
+        .into();
+        assert_eq!(full.kind(), io::ErrorKind::WouldBlock);
+        assert!(full.to_string().contains("limit 8"));
+    }
+
+    #[test]
+    fn submit_error_hands_the_operation_back() {
+        let err = SubmitError::new(SaferRingError::SubmissionQueueFull, vec![1u8, 2, 3]);
+        assert!(err.to_string().contains("submission queue is full"));
+        let (error, buf) = err.into_parts();
+        assert_eq!(buf, vec![1, 2, 3]);
+        assert!(matches!(error, SaferRingError::SubmissionQueueFull));
+    }
+}

@@ -1,0 +1,113 @@
+//! Loops that finish the job: [`Ring::read_exact_at`] and [`Ring::write_all_at`].
+
+use std::io;
+
+use super::File;
+use crate::buf::{IoBuf, IoBufMut};
+use crate::error::SaferRingError;
+use crate::op::file::{Read, Write};
+use crate::op::{BufResult, Operation};
+use crate::ring::Ring;
+
+impl Ring {
+    /// Reads until `buf` is full (`buf.bytes_total()` bytes) starting at `offset`, retrying
+    /// short reads. End of file first is an `UnexpectedEof` error; the buffer comes back
+    /// either way, holding what was read.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// ring.block_on(async {
+    ///     let (res, _) = ring.write_all_at(&file, vec![7u8; 10_000], 0).await;
+    ///     res?;
+    ///     let (res, buf) = ring.read_exact_at(&file, Vec::with_capacity(10_000), 0).await;
+    ///     res?;
+    ///     assert_eq!(buf, vec![7u8; 10_000]);
+    ///     let (res, buf) = ring.read_exact_at(&file, Vec::with_capacity(64), 9_990).await;
+    ///     assert_eq!(res.unwrap_err().to_string(),
+    ///                "read_exact_at failed: end of file after 10 of 64 bytes");
+    ///     assert_eq!(buf.len(), 10);
+    ///     Ok(())
+    /// })
+    /// # }
+    /// ```
+    pub async fn read_exact_at<B: IoBufMut>(
+        &self,
+        file: &File,
+        buf: B,
+        offset: u64,
+    ) -> BufResult<(), B> {
+        let total = buf.bytes_total();
+        let mut op = Read {
+            fd: file.shared(),
+            buf,
+            offset,
+            buf_pos: 0,
+        };
+        while op.buf_pos < total {
+            let pos = op.buf_pos;
+            let (res, buf) = Operation::build(self, op).await;
+            let n = match res {
+                Ok(0) => return (Err(eof("read_exact_at", pos, total)), buf),
+                Ok(n) => n,
+                Err(e) if is_interrupted(&e) => 0,
+                Err(e) => return (Err(e), buf),
+            };
+            op = Read {
+                fd: file.shared(),
+                buf,
+                offset: offset + (pos + n) as u64,
+                buf_pos: pos + n,
+            };
+        }
+        (Ok(()), op.buf)
+    }
+
+    /// Writes all of `buf`'s initialised bytes starting at `offset`, retrying short writes.
+    pub async fn write_all_at<B: IoBuf>(
+        &self,
+        file: &File,
+        buf: B,
+        offset: u64,
+    ) -> BufResult<(), B> {
+        let total = buf.bytes_init();
+        let mut op = Write {
+            fd: file.shared(),
+            buf,
+            offset,
+            buf_pos: 0,
+        };
+        while op.buf_pos < total {
+            let pos = op.buf_pos;
+            let (res, buf) = Operation::build(self, op).await;
+            let n = match res {
+                Ok(0) => return (Err(eof("write_all_at", pos, total)), buf),
+                Ok(n) => n,
+                Err(e) if is_interrupted(&e) => 0,
+                Err(e) => return (Err(e), buf),
+            };
+            op = Write {
+                fd: file.shared(),
+                buf,
+                offset: offset + (pos + n) as u64,
+                buf_pos: pos + n,
+            };
+        }
+        (Ok(()), op.buf)
+    }
+}
+
+fn is_interrupted(e: &SaferRingError) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN))
+}
+
+fn eof(op: &'static str, done: usize, total: usize) -> SaferRingError {
+    SaferRingError::os(
+        op,
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("end of file after {done} of {total} bytes"),
+        ),
+    )
+}

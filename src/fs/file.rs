@@ -1,0 +1,82 @@
+//! [`File`]: an owned fd that operations keep open while they run.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::fd::SharedFd;
+
+/// An open file (or pipe, or any fd) for use with a [`Ring`](crate::Ring).
+///
+/// Every operation on a `File` holds a shared handle to its fd until the operation's final
+/// completion, so dropping the `File` while operations are in flight defers the close until
+/// they are done: an fd number is never closed and reused under an in-flight operation
+/// (invariant 6). Converts from the `std` types.
+///
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// let std_file = tempfile::tempfile()?;
+/// let file = safer_ring::File::from(std_file);
+/// # let _ = file; Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct File {
+    fd: SharedFd,
+}
+
+impl File {
+    pub(crate) fn shared(&self) -> SharedFd {
+        self.fd.clone()
+    }
+
+    /// Takes the fd back if no operation holds it; otherwise returns the file unchanged.
+    pub fn try_into_owned_fd(self) -> Result<OwnedFd, Self> {
+        self.fd.try_unwrap().map_err(|fd| Self { fd })
+    }
+
+    /// Converts into a `std::fs::File` if no operation holds the fd.
+    pub fn try_into_std(self) -> Result<std::fs::File, Self> {
+        self.try_into_owned_fd().map(std::fs::File::from)
+    }
+
+    /// A `std::fs::File` sharing this file's open file description (`dup`), for blocking
+    /// calls such as `metadata` or `set_len` alongside the ring.
+    pub fn try_clone_std(&self) -> std::io::Result<std::fs::File> {
+        self.fd.as_owned().try_clone().map(std::fs::File::from)
+    }
+}
+
+impl From<OwnedFd> for File {
+    fn from(fd: OwnedFd) -> Self {
+        Self {
+            fd: SharedFd::new(fd),
+        }
+    }
+}
+
+impl From<std::fs::File> for File {
+    fn from(file: std::fs::File) -> Self {
+        Self::from(OwnedFd::from(file))
+    }
+}
+
+impl FromRawFd for File {
+    /// # Safety
+    /// `fd` must be an open fd that nothing else owns or will close (raw fds enter only
+    /// through this `unsafe` constructor: invariant 6).
+    #[allow(unsafe_code)]
+    unsafe fn from_raw_fd(fd: RawFd) -> Self {
+        // SAFETY: forwarded from this function's contract (invariant 6).
+        Self::from(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+impl AsRawFd for File {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl AsFd for File {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_owned().as_fd()
+    }
+}

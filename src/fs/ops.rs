@@ -1,0 +1,229 @@
+//! The ring's file operations.
+
+use std::path::Path;
+
+use super::{File, OpenOptions};
+use crate::buf::{IoBuf, IoBufMut};
+use crate::error::SubmitError;
+use crate::op::file::{
+    CURRENT_POSITION, Close, Fallocate, Fsync, KernelPath, Nop, OpenAt, Read, Readv, Statx,
+    Write, Writev,
+};
+use crate::op::{Building, Operation};
+use crate::ring::Ring;
+
+/// An operation being built: what every ring method returns.
+pub type Op<'ring, T> = Operation<'ring, Building<T>>;
+
+impl Ring {
+    /// A no-op; completes at once. Useful to measure overhead or to wake the ring.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// ring.nop().submit()?.wait()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn nop(&self) -> Op<'_, Nop> {
+        Operation::build(self, Nop)
+    }
+
+    /// Reads into `buf` at the file's current position (pipes, sockets, sequential files).
+    /// Fills up to `buf.bytes_total()` bytes; the buffer comes back with its length set to
+    /// the bytes read. A short read is reported as such; 0 means end of file.
+    pub fn read<B: IoBufMut>(&self, file: &File, buf: B) -> Op<'_, Read<B>> {
+        self.read_at(file, buf, CURRENT_POSITION)
+    }
+
+    /// Reads into `buf` at `offset` (a positioned read, `pread`).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// ring.write_at(&file, b"0123456789".to_vec(), 0).submit()?.wait().0?;
+    /// let (n, buf) = ring.read_at(&file, Vec::with_capacity(4), 6).submit()?.wait();
+    /// assert_eq!(n?, 4);
+    /// assert_eq!(buf, b"6789");
+    /// # Ok(()) }
+    /// ```
+    pub fn read_at<B: IoBufMut>(&self, file: &File, buf: B, offset: u64) -> Op<'_, Read<B>> {
+        let fd = file.shared();
+        Operation::build(
+            self,
+            Read {
+                fd,
+                buf,
+                offset,
+                buf_pos: 0,
+            },
+        )
+    }
+
+    /// Writes `buf`'s initialised bytes at the file's current position.
+    pub fn write<B: IoBuf>(&self, file: &File, buf: B) -> Op<'_, Write<B>> {
+        self.write_at(file, buf, CURRENT_POSITION)
+    }
+
+    /// Writes `buf`'s initialised bytes at `offset` (`pwrite`). May write fewer bytes than
+    /// asked (reported); see [`write_all_at`](Ring::write_all_at).
+    pub fn write_at<B: IoBuf>(&self, file: &File, buf: B, offset: u64) -> Op<'_, Write<B>> {
+        let fd = file.shared();
+        Operation::build(
+            self,
+            Write {
+                fd,
+                buf,
+                offset,
+                buf_pos: 0,
+            },
+        )
+    }
+
+    /// Reads into several buffers in order at `offset` (`preadv`).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// ring.write_at(&file, b"abcdef".to_vec(), 0).submit()?.wait().0?;
+    /// let bufs = vec![Vec::with_capacity(2), Vec::with_capacity(4)];
+    /// let (n, bufs) = ring.readv_at(&file, bufs, 0).submit()?.wait();
+    /// assert_eq!(n?, 6);
+    /// assert_eq!(bufs, [b"ab".to_vec(), b"cdef".to_vec()]);
+    /// # Ok(()) }
+    /// ```
+    pub fn readv_at<B: IoBufMut>(&self, file: &File, bufs: Vec<B>, offset: u64) -> Op<'_, Readv<B>> {
+        let iovecs = Vec::with_capacity(bufs.len());
+        let fd = file.shared();
+        Operation::build(
+            self,
+            Readv {
+                fd,
+                bufs,
+                iovecs,
+                offset,
+            },
+        )
+    }
+
+    /// Writes several buffers in order at `offset` (`pwritev`).
+    pub fn writev_at<B: IoBuf>(&self, file: &File, bufs: Vec<B>, offset: u64) -> Op<'_, Writev<B>> {
+        let iovecs = Vec::with_capacity(bufs.len());
+        let fd = file.shared();
+        Operation::build(
+            self,
+            Writev {
+                fd,
+                bufs,
+                iovecs,
+                offset,
+            },
+        )
+    }
+
+    /// Flushes the file's data and metadata to storage (`fsync`).
+    pub fn fsync(&self, file: &File) -> Op<'_, Fsync> {
+        let fd = file.shared();
+        Operation::build(self, Fsync { fd, datasync: false })
+    }
+
+    /// Flushes the file's data (and metadata needed to read it) to storage (`fdatasync`).
+    pub fn fdatasync(&self, file: &File) -> Op<'_, Fsync> {
+        let fd = file.shared();
+        Operation::build(self, Fsync { fd, datasync: true })
+    }
+
+    /// Allocates (or, with `mode`, punches or zeroes) `len` bytes at `offset` (`fallocate`).
+    pub fn fallocate(&self, file: &File, offset: u64, len: u64, mode: i32) -> Op<'_, Fallocate> {
+        let fd = file.shared();
+        Operation::build(
+            self,
+            Fallocate {
+                fd,
+                offset,
+                len,
+                mode,
+            },
+        )
+    }
+
+    /// Opens `path` (relative paths from the current directory). The file is always opened
+    /// close-on-exec. A path containing a NUL byte is refused at submission.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{OpenOptions, Ring};
+    /// let ring = Ring::new(4)?;
+    /// let dir = tempfile::tempdir()?;
+    /// let opts = OpenOptions::new().write(true).create(true);
+    /// let file = ring.open(dir.path().join("new.txt"), opts).submit()?.wait()?;
+    /// ring.write_at(&file, b"hi".to_vec(), 0).submit()?.wait().0?;
+    /// assert_eq!(ring.statx_file(&file).submit()?.wait()?.len(), 2);
+    /// # Ok(()) }
+    /// ```
+    pub fn open(&self, path: impl AsRef<Path>, options: OpenOptions) -> Op<'_, OpenAt> {
+        self.open_at(None, path, options)
+    }
+
+    /// Opens `path` relative to the directory `dir` (`openat`); absolute paths ignore `dir`.
+    pub fn open_at(
+        &self,
+        dir: Option<&File>,
+        path: impl AsRef<Path>,
+        options: OpenOptions,
+    ) -> Op<'_, OpenAt> {
+        Operation::build(
+            self,
+            OpenAt {
+                dir: dir.map(File::shared),
+                path: KernelPath::new(path.as_ref()),
+                flags: options.flags(),
+                mode: options.mode_bits(),
+            },
+        )
+    }
+
+    /// Metadata of the file at `path` (`statx`), following symlinks.
+    pub fn statx(&self, path: impl AsRef<Path>) -> Op<'_, Statx> {
+        Operation::build(
+            self,
+            Statx {
+                dir: None,
+                path: KernelPath::new(path.as_ref()),
+                flags: 0,
+                buf: crate::sys::zeroed_statx(),
+            },
+        )
+    }
+
+    /// Metadata of an open file (`statx` with `AT_EMPTY_PATH`).
+    pub fn statx_file(&self, file: &File) -> Op<'_, Statx> {
+        Operation::build(
+            self,
+            Statx {
+                dir: Some(file.shared()),
+                path: KernelPath::new(Path::new("")),
+                flags: libc::AT_EMPTY_PATH,
+                buf: crate::sys::zeroed_statx(),
+            },
+        )
+    }
+
+    /// Closes `file` through the ring.
+    ///
+    /// # Errors
+    /// If an operation still holds the file, closing now would race it (invariant 6): the
+    /// file comes back in [`SubmitError`] with [`InUse`](crate::SaferRingError::InUse).
+    /// (Dropping a `File` instead always works: the close is deferred until the last
+    /// operation using it completes.)
+    pub fn close(&self, file: File) -> Result<Op<'_, Close>, SubmitError<File>> {
+        match file.try_into_owned_fd() {
+            Ok(fd) => Ok(Operation::build(self, Close { fd: Some(fd) })),
+            Err(file) => Err(SubmitError::new(
+                crate::SaferRingError::InUse { what: "file" },
+                file,
+            )),
+        }
+    }
+}

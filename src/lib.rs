@@ -1,0 +1,62 @@
+//! # safer-ring: safe, fast io_uring for Rust
+//!
+//! `safer-ring` gives safe Rust full access to Linux io_uring without use-after-free, double
+//! free, data races or I/O on the wrong file — not by dropping a future mid-flight, not by
+//! `mem::forget`, not by dropping the ring — while costing little over hand-written unsafe
+//! code on the [`io-uring`](https://docs.rs/io-uring) crate.
+//!
+//! The model: **buffers are passed by ownership** and handed back with the result; an
+//! operation dropped mid-flight **parks its resources in the ring** until the kernel's final
+//! completion; the ring's drop **cancels and waits** for everything in flight.
+//!
+//! ```
+//! use safer_ring::{File, Ring};
+//! # fn main() -> safer_ring::Result<()> {
+//! let ring = Ring::new(32)?;
+//! let file = File::from(tempfile::tempfile()?);
+//!
+//! // Synchronous: build, submit, wait. The buffer comes back with the result.
+//! let (written, buf) = ring.write_at(&file, b"hello, ring".to_vec(), 0).submit()?.wait();
+//! assert_eq!(written?, 11);
+//!
+//! // Asynchronous: `.await` any operation under the built-in executor (or tokio).
+//! let text = ring.block_on(async {
+//!     let (n, mut buf) = ring.read_at(&file, buf, 0).await;
+//!     let n = n?;
+//!     buf.truncate(n);
+//!     safer_ring::Result::Ok(String::from_utf8(buf).unwrap())
+//! })?;
+//! assert_eq!(text, "hello, ring");
+//! # Ok(()) }
+//! ```
+//!
+//! ## Layers
+//! - [`ring`]: the [`Ring`], its slot table (index + generation), back-pressure, shutdown.
+//! - [`buf`]: the [`IoBuf`]/[`IoBufMut`] ownership traits and [`PinnedBuffer`].
+//! - [`op`]: type-state [`Operation`]s (`Building → Submitted → Completed`) and futures.
+//! - [`fs`]: [`File`] and the file operations.
+//! - `runtime`: [`Ring::block_on`] and tokio integration ([`Ring::drive`]).
+//!
+//! ## Soundness
+//! See `SAFETY.md` and DESIGN.md §2 for the contract; every `unsafe` block names the
+//! invariant it relies on and lives in `ring/core.rs`, `buf/`, `op/file.rs` or `sys.rs`.
+#![doc(test(attr(deny(warnings))))]
+#![cfg(target_os = "linux")]
+
+pub mod buf;
+pub mod error;
+mod fd;
+pub mod fs;
+pub mod op;
+pub mod ring;
+mod runtime;
+mod sys;
+
+pub use buf::{IoBuf, IoBufMut, PinnedBuffer};
+pub use error::{Result, SaferRingError, SubmitError, Unavailable};
+pub use fs::{File, Metadata, OpenOptions};
+pub use op::{BufResult, Building, Completed, OpCode, Operation, Submitted};
+pub use ring::slots::CqeResult;
+pub use ring::{Ring, RingBuilder, RingId, RingStats, SetupFlags, ShutdownReport};
+#[cfg(feature = "tokio")]
+pub use runtime::Drive;

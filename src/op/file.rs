@@ -1,0 +1,435 @@
+//! File operations: the opcodes behind [`Ring::read_at`], [`Ring::write_at`] and friends.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::os::fd::{IntoRawFd, OwnedFd};
+
+use io_uring::opcode;
+use io_uring::squeue::Entry;
+use io_uring::types::{self, FsyncFlags};
+
+use super::opcode::cqe_result;
+use super::{BufResult, OpCode, Positioned};
+use crate::buf::{IoBuf, IoBufMut};
+use crate::error::{Result, SaferRingError};
+use crate::fd::SharedFd;
+use crate::fs::{File, Metadata};
+use crate::ring::slots::CqeResult;
+
+/// Offset meaning "the file's current position" (and advance it).
+pub(crate) const CURRENT_POSITION: u64 = u64::MAX;
+
+fn clamp_len(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// `read` / `read_at` into an owned buffer, from byte `buf_pos` of the buffer on.
+pub struct Read<B> {
+    pub(crate) fd: SharedFd,
+    pub(crate) buf: B,
+    pub(crate) offset: u64,
+    pub(crate) buf_pos: usize,
+}
+
+// SAFETY (invariants 1, 2, 6): the SQE points into `buf`'s heap memory (stable by `IoBufMut`'s
+// contract) within its `bytes_total`, and names the fd `self.fd` holds open.
+unsafe impl<B: IoBufMut> OpCode for Read<B> {
+    type Output = BufResult<usize, B>;
+    const NAME: &'static str = "read";
+    const CODE: u8 = opcode::Read::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        let len = clamp_len(self.buf.bytes_total() - self.buf_pos);
+        let ptr = self.buf.stable_mut_ptr().wrapping_add(self.buf_pos);
+        opcode::Read::new(self.fd.target(), ptr, len)
+            .offset(self.offset)
+            .build()
+    }
+
+    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        match cqe_result(Self::NAME, cqe) {
+            Ok(n) => {
+                let filled = self.buf_pos + n as usize;
+                // SAFETY: the kernel reported writing `n` bytes at `buf_pos`; the bytes before
+                // `buf_pos` were filled by earlier reads of the same loop (or `buf_pos` is 0).
+                unsafe { self.buf.set_init(filled) };
+                (Ok(n as usize), self.buf)
+            }
+            Err(e) => (Err(e), self.buf),
+        }
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        (Err(error), self.buf)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.buf_pos >= self.buf.bytes_total() && self.buf.bytes_total() > 0 {
+            return Err(SaferRingError::InvalidArgument("read buffer has no room left"));
+        }
+        Ok(())
+    }
+
+    fn on_submitted(&mut self) {
+        self.buf.on_taken();
+    }
+}
+
+impl<B: IoBufMut> Positioned for Read<B> {
+    fn set_offset(&mut self, offset: u64) {
+        self.offset = offset;
+    }
+}
+
+/// `write` / `write_at` from an owned buffer's initialised bytes, from byte `buf_pos` on.
+pub struct Write<B> {
+    pub(crate) fd: SharedFd,
+    pub(crate) buf: B,
+    pub(crate) offset: u64,
+    pub(crate) buf_pos: usize,
+}
+
+// SAFETY (invariants 1, 2, 6): the SQE points into `buf`'s heap memory (stable by `IoBuf`'s
+// contract) within its `bytes_init`, and names the fd `self.fd` holds open.
+unsafe impl<B: IoBuf> OpCode for Write<B> {
+    type Output = BufResult<usize, B>;
+    const NAME: &'static str = "write";
+    const CODE: u8 = opcode::Write::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        let len = clamp_len(self.buf.bytes_init().saturating_sub(self.buf_pos));
+        let ptr = self.buf.stable_ptr().wrapping_add(self.buf_pos);
+        opcode::Write::new(self.fd.target(), ptr, len)
+            .offset(self.offset)
+            .build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        (cqe_result(Self::NAME, cqe).map(|n| n as usize), self.buf)
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        (Err(error), self.buf)
+    }
+}
+
+impl<B: IoBuf> Positioned for Write<B> {
+    fn set_offset(&mut self, offset: u64) {
+        self.offset = offset;
+    }
+}
+
+/// Positioned vectored read into several owned buffers.
+pub struct Readv<B> {
+    pub(crate) fd: SharedFd,
+    pub(crate) bufs: Vec<B>,
+    pub(crate) iovecs: Vec<libc::iovec>,
+    pub(crate) offset: u64,
+}
+
+// SAFETY (invariants 1, 2, 6): the iovec array is a heap Vec owned by `self` and not touched
+// after `sqe`; each iovec points into one of `bufs`' stable heap memory within `bytes_total`.
+unsafe impl<B: IoBufMut> OpCode for Readv<B> {
+    type Output = BufResult<usize, Vec<B>>;
+    const NAME: &'static str = "readv";
+    const CODE: u8 = opcode::Readv::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        self.iovecs.clear();
+        self.iovecs.extend(self.bufs.iter_mut().map(|b| libc::iovec {
+            iov_base: b.stable_mut_ptr().cast(),
+            iov_len: b.bytes_total(),
+        }));
+        opcode::Readv::new(self.fd.target(), self.iovecs.as_ptr(), self.iovecs.len() as u32)
+            .offset(self.offset)
+            .build()
+    }
+
+    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        let n = match cqe_result(Self::NAME, cqe) {
+            Ok(n) => n as usize,
+            Err(e) => return (Err(e), self.bufs),
+        };
+        let mut left = n;
+        for buf in &mut self.bufs {
+            let filled = left.min(buf.bytes_total());
+            // SAFETY: the kernel filled the iovecs in order with `n` bytes in total, so this
+            // buffer's first `filled` bytes are initialised.
+            unsafe { buf.set_init(filled) };
+            left -= filled;
+        }
+        (Ok(n), self.bufs)
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        (Err(error), self.bufs)
+    }
+
+    fn validate(&self) -> Result<()> {
+        validate_iov_count(self.bufs.len())
+    }
+
+    fn on_submitted(&mut self) {
+        self.bufs.iter_mut().for_each(IoBufMut::on_taken);
+    }
+}
+
+/// Positioned vectored write from several owned buffers.
+pub struct Writev<B> {
+    pub(crate) fd: SharedFd,
+    pub(crate) bufs: Vec<B>,
+    pub(crate) iovecs: Vec<libc::iovec>,
+    pub(crate) offset: u64,
+}
+
+// SAFETY (invariants 1, 2, 6): as `Readv`, reading `bytes_init` bytes of each buffer.
+unsafe impl<B: IoBuf> OpCode for Writev<B> {
+    type Output = BufResult<usize, Vec<B>>;
+    const NAME: &'static str = "writev";
+    const CODE: u8 = opcode::Writev::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        self.iovecs.clear();
+        self.iovecs.extend(self.bufs.iter().map(|b| libc::iovec {
+            iov_base: b.stable_ptr().cast_mut().cast(),
+            iov_len: b.bytes_init(),
+        }));
+        opcode::Writev::new(self.fd.target(), self.iovecs.as_ptr(), self.iovecs.len() as u32)
+            .offset(self.offset)
+            .build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        (cqe_result(Self::NAME, cqe).map(|n| n as usize), self.bufs)
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        (Err(error), self.bufs)
+    }
+
+    fn validate(&self) -> Result<()> {
+        validate_iov_count(self.bufs.len())
+    }
+}
+
+fn validate_iov_count(n: usize) -> Result<()> {
+    match n {
+        0 => Err(SaferRingError::InvalidArgument("vectored I/O needs at least one buffer")),
+        n if n > libc::UIO_MAXIOV as usize => Err(SaferRingError::InvalidArgument(
+            "vectored I/O takes at most 1024 buffers (UIO_MAXIOV)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A no-op: completes at once. Measures the ring's own overhead.
+pub struct Nop;
+
+// SAFETY: a NOP names no memory and no fd.
+unsafe impl OpCode for Nop {
+    type Output = Result<()>;
+    const NAME: &'static str = "nop";
+    const CODE: u8 = opcode::Nop::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        opcode::Nop::new().build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe_result(Self::NAME, cqe).map(drop)
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        Err(error)
+    }
+}
+
+/// `fsync` or `fdatasync`.
+pub struct Fsync {
+    pub(crate) fd: SharedFd,
+    pub(crate) datasync: bool,
+}
+
+// SAFETY (invariant 6): names only the fd `self.fd` holds open.
+unsafe impl OpCode for Fsync {
+    type Output = Result<()>;
+    const NAME: &'static str = "fsync";
+    const CODE: u8 = opcode::Fsync::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        let flags = if self.datasync {
+            FsyncFlags::DATASYNC
+        } else {
+            FsyncFlags::empty()
+        };
+        opcode::Fsync::new(self.fd.target()).flags(flags).build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe_result(Self::NAME, cqe).map(drop)
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        Err(error)
+    }
+}
+
+/// `fallocate`: allocate (or with `mode`, punch or zero) a byte range.
+pub struct Fallocate {
+    pub(crate) fd: SharedFd,
+    pub(crate) offset: u64,
+    pub(crate) len: u64,
+    pub(crate) mode: i32,
+}
+
+// SAFETY (invariant 6): names only the fd `self.fd` holds open.
+unsafe impl OpCode for Fallocate {
+    type Output = Result<()>;
+    const NAME: &'static str = "fallocate";
+    const CODE: u8 = opcode::Fallocate::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        opcode::Fallocate::new(self.fd.target(), self.len)
+            .offset(self.offset)
+            .mode(self.mode)
+            .build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe_result(Self::NAME, cqe).map(drop)
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        Err(error)
+    }
+}
+
+/// A path for the kernel: NUL-terminated, on the heap. A path with an interior NUL is kept
+/// as an error and refused at submission.
+pub(crate) struct KernelPath(std::result::Result<CString, ()>);
+
+impl KernelPath {
+    pub fn new(path: &std::path::Path) -> Self {
+        use std::os::unix::ffi::OsStrExt;
+        Self(CString::new(path.as_os_str().as_bytes()).map_err(drop))
+    }
+
+    fn ptr(&self) -> *const libc::c_char {
+        self.0.as_ref().map_or(c"".as_ptr(), |p| p.as_ptr())
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.0
+            .as_ref()
+            .map(drop)
+            .map_err(|()| SaferRingError::InvalidArgument("path contains a NUL byte"))
+    }
+}
+
+/// `openat`: opens a path (relative to the current directory, or to `dir`).
+pub struct OpenAt {
+    pub(crate) dir: Option<SharedFd>,
+    pub(crate) path: KernelPath,
+    pub(crate) flags: i32,
+    pub(crate) mode: libc::mode_t,
+}
+
+fn dir_target(dir: &Option<SharedFd>) -> types::Fd {
+    dir.as_ref().map_or(types::Fd(libc::AT_FDCWD), SharedFd::target)
+}
+
+// SAFETY (invariants 1, 6): the path is a heap CString owned by `self`; the directory fd, if
+// any, is held open by `self.dir`.
+unsafe impl OpCode for OpenAt {
+    type Output = Result<File>;
+    const NAME: &'static str = "openat";
+    const CODE: u8 = opcode::OpenAt::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        opcode::OpenAt::new(dir_target(&self.dir), self.path.ptr())
+            .flags(self.flags | libc::O_CLOEXEC)
+            .mode(self.mode)
+            .build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        let fd = cqe_result(Self::NAME, cqe)?;
+        // SAFETY: a successful openat CQE carries a new fd that nothing else owns; owning it
+        // here means it is closed exactly once, even if the operation was abandoned.
+        Ok(File::from(unsafe { crate::sys::own_fd(fd as i32) }))
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        Err(error)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.path.validate()
+    }
+}
+
+/// `statx`: file metadata by path, or of an open file.
+pub struct Statx {
+    pub(crate) dir: Option<SharedFd>,
+    pub(crate) path: KernelPath,
+    pub(crate) flags: i32,
+    pub(crate) buf: Box<libc::statx>,
+}
+
+// SAFETY (invariants 1, 6): the path and the statx buffer are heap allocations owned by
+// `self`; the fd, if any, is held open by `self.dir`.
+unsafe impl OpCode for Statx {
+    type Output = Result<Metadata>;
+    const NAME: &'static str = "statx";
+    const CODE: u8 = opcode::Statx::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        let buf: *mut libc::statx = &mut *self.buf;
+        opcode::Statx::new(dir_target(&self.dir), self.path.ptr(), buf.cast())
+            .flags(self.flags)
+            .mask(libc::STATX_BASIC_STATS)
+            .build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe_result(Self::NAME, cqe)?;
+        Ok(Metadata::from_statx(self.buf))
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        Err(error)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.path.validate()
+    }
+}
+
+/// `close`: closes a file the caller owned exclusively.
+pub struct Close {
+    pub(crate) fd: Option<OwnedFd>,
+}
+
+// SAFETY (invariant 6): the fd is owned exclusively by `self` (no other handle or operation
+// can name it), so closing it cannot race another operation on the same number.
+unsafe impl OpCode for Close {
+    type Output = Result<()>;
+    const NAME: &'static str = "close";
+    const CODE: u8 = opcode::Close::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        let fd = self.fd.as_ref().map_or(-1, std::os::fd::AsRawFd::as_raw_fd);
+        opcode::Close::new(types::Fd(fd)).build()
+    }
+
+    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        // The kernel released the fd (Linux frees the number even when close reports an
+        // error), so it must not be closed again.
+        let _ = self.fd.take().map(IntoRawFd::into_raw_fd);
+        cqe_result(Self::NAME, cqe).map(drop)
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        Err(error)
+    }
+}

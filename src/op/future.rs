@@ -1,0 +1,86 @@
+//! `.await` for operations: [`OpFuture`].
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::{Building, OpCode, Operation, Submitted};
+use crate::ring::is_backpressure;
+
+/// The future of an operation: submits on first poll, resolves to the operation's output.
+///
+/// Dropping it mid-flight is safe and cheap (invariant 3); forgetting it leaks (invariant 4).
+/// When the ring is at its in-flight limit the future waits for a free slot instead of
+/// failing.
+#[must_use = "futures do nothing unless polled"]
+pub struct OpFuture<'ring, T: OpCode> {
+    stage: Stage<'ring, T>,
+}
+
+enum Stage<'ring, T: OpCode> {
+    Building(Operation<'ring, Building<T>>),
+    Submitted(Operation<'ring, Submitted<T>>),
+    Done,
+}
+
+// No field is structurally pinned: the operation's memory lives on the heap.
+impl<T: OpCode> Unpin for OpFuture<'_, T> {}
+
+impl<'ring, T: OpCode> IntoFuture for Operation<'ring, Building<T>> {
+    type Output = T::Output;
+    type IntoFuture = OpFuture<'ring, T>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        OpFuture {
+            stage: Stage::Building(self),
+        }
+    }
+}
+
+impl<'ring, T: OpCode> IntoFuture for Operation<'ring, Submitted<T>> {
+    type Output = T::Output;
+    type IntoFuture = OpFuture<'ring, T>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        OpFuture {
+            stage: Stage::Submitted(self),
+        }
+    }
+}
+
+impl<T: OpCode> Future for OpFuture<'_, T> {
+    type Output = T::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        loop {
+            match std::mem::replace(&mut self.stage, Stage::Done) {
+                Stage::Building(op) => {
+                    let ring = op.ring();
+                    match op.submit() {
+                        Ok(submitted) => self.stage = Stage::Submitted(submitted),
+                        Err(err) if is_backpressure(err.error()) => {
+                            self.stage = Stage::Building(err.into_inner());
+                            if ring.wait_for_capacity(cx.waker()) {
+                                return Poll::Pending;
+                            }
+                        }
+                        Err(err) => {
+                            let (error, op) = err.into_parts();
+                            return Poll::Ready(op.fail(error));
+                        }
+                    }
+                }
+                Stage::Submitted(op) => {
+                    return match op.ring().poll_op(op.key(), Some(cx.waker())) {
+                        Some(cqe) => Poll::Ready(op.finish(cqe)),
+                        None => {
+                            self.stage = Stage::Submitted(op);
+                            Poll::Pending
+                        }
+                    };
+                }
+                Stage::Done => panic!("OpFuture polled after completion"),
+            }
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Type-state operations: [`Building`] → [`Submitted`] → [`Completed`].
+//!
+//! A ring method such as [`Ring::read_at`] returns an `Operation<Building<_>>`. Options are
+//! set only while building; [`submit`](Operation::submit) queues it and returns an
+//! `Operation<Submitted<_>>`, which can be [`wait`](Operation::wait)ed for,
+//! [`try_complete`](Operation::try_complete)d, or dropped (safely: invariant 3). A building
+//! operation can also be `.await`ed directly ([`IntoFuture`](std::future::IntoFuture)).
+//!
+//! ```
+//! # fn main() -> safer_ring::Result<()> {
+//! use safer_ring::Ring;
+//! let ring = Ring::new(8)?;
+//! let file = safer_ring::File::from(tempfile::tempfile()?);
+//! let (n, _buf) = ring.write_at(&file, b"hello".to_vec(), 0).submit()?.wait();
+//! assert_eq!(n?, 5);
+//! let mut op = ring.read_at(&file, Vec::with_capacity(16), 0).submit()?;
+//! let done = loop {
+//!     match op.try_complete() {
+//!         Ok(done) => break done,
+//!         Err(pending) => op = pending,
+//!     }
+//! };
+//! let (n, buf) = done.into_output();
+//! assert_eq!(&buf[..n?], b"hello");
+//! # Ok(()) }
+//! ```
+//!
+//! A building operation is not a future; it must be submitted (or `.await`ed, which submits):
+//!
+//! ```compile_fail,E0277
+//! # fn f(ring: &safer_ring::Ring) {
+//! fn poll_it<F: std::future::Future>(_: F) {}
+//! poll_it(ring.nop()); // error: `Operation<Building<Nop>>` is not a future
+//! # }
+//! ```
+//!
+//! A completed operation's output can be taken only once:
+//!
+//! ```compile_fail,E0382
+//! # fn f(ring: &safer_ring::Ring) -> safer_ring::Result<()> {
+//! let done = ring.nop().submit()?.wait_completed();
+//! let a = done.into_output();
+//! let b = done.into_output(); // error: use of moved value
+//! # Ok(()) }
+//! ```
+
+#![allow(unsafe_code)]
+
+mod future;
+mod opcode;
+mod options;
+
+pub(crate) mod file;
+
+pub use future::OpFuture;
+pub use opcode::{OpCode, SUPPORTED_OPCODES};
+pub use options::Positioned;
+
+use crate::error::{Result, SubmitError};
+use crate::ring::Ring;
+use crate::ring::parked::{Finish, Parked};
+use crate::ring::slots::{CqeResult, SlotKey};
+use options::SqeOptions;
+
+/// A buffer handed back with the result of the operation that used it.
+pub type BufResult<T, B> = (Result<T>, B);
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// The states of an [`Operation`]. Sealed: only [`Building`], [`Submitted`], [`Completed`].
+pub trait State: sealed::Sealed {
+    /// Called when an operation in this state is dropped.
+    #[doc(hidden)]
+    fn abandon(self, ring: &Ring);
+}
+
+/// An operation being configured; nothing has reached the kernel yet.
+pub struct Building<T: OpCode> {
+    op: T,
+    opts: SqeOptions,
+}
+
+/// An operation queued for, or held by, the kernel.
+pub struct Submitted<T: OpCode> {
+    key: SlotKey,
+    op: T,
+}
+
+/// A finished operation holding its output.
+pub struct Completed<O> {
+    output: O,
+}
+
+impl<T: OpCode> sealed::Sealed for Building<T> {}
+impl<T: OpCode> sealed::Sealed for Submitted<T> {}
+impl<O> sealed::Sealed for Completed<O> {}
+
+impl<T: OpCode> State for Building<T> {
+    fn abandon(self, _ring: &Ring) {}
+}
+
+impl<O> State for Completed<O> {
+    fn abandon(self, _ring: &Ring) {}
+}
+
+impl<T: OpCode> State for Submitted<T> {
+    /// Dropped mid-flight: the operation (buffers, fds, iovecs) moves into its slot, an async
+    /// cancel is queued, and the slot finishes and releases it at the final CQE (invariant 3).
+    fn abandon(self, ring: &Ring) {
+        ring.abandon_op(self.key, Parked::new(ParkedOp(self.op)));
+    }
+}
+
+/// An abandoned operation waiting in its slot for the final CQE.
+struct ParkedOp<T>(T);
+
+impl<T: OpCode> Finish for ParkedOp<T> {
+    fn finish(self: Box<Self>, cqe: CqeResult) {
+        // Completing processes what the kernel produced (an opened fd gets closed, a read
+        // buffer gets its length) and dropping the output releases it all.
+        drop(self.0.complete(cqe));
+    }
+}
+
+/// An io_uring operation in state `S` on a ring that outlives it.
+///
+/// See the [module docs](self) for the lifecycle.
+#[must_use = "an operation does nothing until submitted or awaited"]
+pub struct Operation<'ring, S: State> {
+    ring: &'ring Ring,
+    state: Option<S>,
+}
+
+impl<'ring, S: State> Operation<'ring, S> {
+    fn new(ring: &'ring Ring, state: S) -> Self {
+        Self {
+            ring,
+            state: Some(state),
+        }
+    }
+
+    fn take(&mut self) -> S {
+        self.state.take().expect("operation state is present until consumed")
+    }
+
+    fn state_ref(&self) -> &S {
+        self.state.as_ref().expect("operation state is present until consumed")
+    }
+
+    /// The ring this operation belongs to.
+    pub fn ring(&self) -> &'ring Ring {
+        self.ring
+    }
+}
+
+impl<S: State> Drop for Operation<'_, S> {
+    fn drop(&mut self) {
+        if let Some(state) = self.state.take() {
+            state.abandon(self.ring);
+        }
+    }
+}
+
+impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
+    pub(crate) fn build(ring: &'ring Ring, op: T) -> Self {
+        Self::new(
+            ring,
+            Building {
+                op,
+                opts: SqeOptions::default(),
+            },
+        )
+    }
+
+    fn opts_mut(&mut self) -> &mut SqeOptions {
+        &mut self.state.as_mut().expect("building state present").opts
+    }
+
+    /// Ask the kernel to run this operation asynchronously (in its worker pool) instead of
+    /// trying it inline first (`IOSQE_ASYNC`). Useful for operations known to block.
+    pub fn async_hint(mut self) -> Self {
+        self.opts_mut().async_hint = true;
+        self
+    }
+
+    /// Queues the operation. It reaches the kernel at the next flush ([`Ring::submit`], a
+    /// wait, or an executor turn).
+    ///
+    /// # Errors
+    /// The operation comes back whole inside [`SubmitError`] when the ring is at its
+    /// in-flight limit ([`SlotTableFull`](crate::SaferRingError::SlotTableFull)), the queue
+    /// cannot be flushed, or an argument is invalid.
+    pub fn submit(mut self) -> Result<Operation<'ring, Submitted<T>>, SubmitError<Self>> {
+        let ring = self.ring;
+        let Building { mut op, opts } = self.take();
+        if let Err(error) = op.validate() {
+            return Err(SubmitError::new(error, Self::new(ring, Building { op, opts })));
+        }
+        let entry = opts.apply(op.sqe());
+        // SAFETY: `OpCode`'s contract makes every pointer in `entry` point into heap memory
+        // owned by `op`, stable across moves (invariants 1, 2), and every fd a handle `op`
+        // holds (invariant 6). On success `op` moves into the `Submitted` state, which keeps
+        // it until the final CQE: its owner completes it, or dropping it parks `op` in the
+        // slot (invariant 3), or forgetting it leaks `op` with its memory (invariant 4).
+        match unsafe { ring.push_op(entry) } {
+            Ok(key) => {
+                let mut submitted = Operation::new(ring, Submitted { key, op });
+                submitted.state.as_mut().expect("just built").op.on_submitted();
+                Ok(submitted)
+            }
+            Err(error) => Err(SubmitError::new(error, Self::new(ring, Building { op, opts }))),
+        }
+    }
+
+    /// Consumes the operation without submitting it, producing the output it would have had
+    /// if it failed with `error` (hands the buffer back).
+    pub(crate) fn fail(mut self, error: crate::SaferRingError) -> T::Output {
+        self.take().op.fail(error)
+    }
+}
+
+impl<'ring, T: OpCode> Operation<'ring, Submitted<T>> {
+    fn finish(mut self, cqe: CqeResult) -> T::Output {
+        self.take().op.complete(cqe)
+    }
+
+    fn key(&self) -> SlotKey {
+        self.state_ref().key
+    }
+
+    /// Completes the operation if its CQE has arrived (flushing and reaping once, without
+    /// blocking); otherwise hands it back unchanged.
+    pub fn try_complete(self) -> Result<Operation<'ring, Completed<T::Output>>, Self> {
+        let ring = self.ring;
+        let cqe = match ring.poll_op(self.key(), None) {
+            Some(cqe) => cqe,
+            None => {
+                // An enter failure leaves the operation pending; report it as not done.
+                let _ = ring.turn(false);
+                match ring.poll_op(self.key(), None) {
+                    Some(cqe) => cqe,
+                    None => return Err(self),
+                }
+            }
+        };
+        let output = self.finish(cqe);
+        Ok(Operation::new(ring, Completed { output }))
+    }
+
+    /// Blocks the thread until the operation completes and returns its output (with the
+    /// buffer, for buffer operations).
+    ///
+    /// # Panics
+    /// If `io_uring_enter` fails for a reason other than an interruption — which would mean
+    /// the ring itself is broken (safe code cannot cause this).
+    pub fn wait(self) -> T::Output {
+        match self.ring.wait_op(self.key()) {
+            Ok(cqe) => self.finish(cqe),
+            Err(e) => panic!("cannot wait for {}: {e}", T::NAME),
+        }
+    }
+
+    /// As [`wait`](Self::wait), keeping the [`Completed`] type-state.
+    pub fn wait_completed(self) -> Operation<'ring, Completed<T::Output>> {
+        let ring = self.ring;
+        Operation::new(
+            ring,
+            Completed {
+                output: self.wait(),
+            },
+        )
+    }
+}
+
+impl<O> Operation<'_, Completed<O>> {
+    /// The output (for buffer operations, `(result, buffer)`).
+    pub fn into_output(mut self) -> O {
+        self.take().output
+    }
+
+    /// A reference to the output.
+    pub fn output(&self) -> &O {
+        &self.state_ref().output
+    }
+}

@@ -1,0 +1,67 @@
+//! The [`OpCode`] trait and the one list of every opcode this library supports.
+#![allow(unsafe_code)]
+
+use io_uring::opcode;
+use io_uring::squeue::Entry;
+
+use crate::error::{Result, SaferRingError};
+use crate::ring::slots::CqeResult;
+
+/// One kind of io_uring operation: how to build its SQE and turn its CQE into an output.
+///
+/// Implemented by this crate for every supported opcode (see [`SUPPORTED_OPCODES`]); it is
+/// public so that a user can add an opcode the crate lacks, which requires `unsafe`.
+///
+/// # Safety
+///
+/// Every pointer [`sqe`](OpCode::sqe) puts into the entry must point into memory owned by
+/// `self` at an address that does not change when `self` is moved (heap memory: a buffer,
+/// a boxed struct), and every fd it names must be held open by `self` (invariants 1, 2, 6).
+/// The ring keeps `self` alive until the final CQE, or leaks it.
+pub unsafe trait OpCode: 'static {
+    /// What the operation produces (for buffer operations, `(Result<_>, buffer)`).
+    type Output;
+    /// The operation's name, used in error messages.
+    const NAME: &'static str;
+    /// The io_uring opcode (for probing kernel support).
+    const CODE: u8;
+
+    /// Builds the SQE (its `user_data` is set by the ring).
+    fn sqe(&mut self) -> Entry;
+
+    /// Turns the final CQE into the output.
+    fn complete(self, cqe: CqeResult) -> Self::Output;
+
+    /// The output for an operation that never reached the kernel.
+    fn fail(self, error: SaferRingError) -> Self::Output;
+
+    /// Checks arguments before submission.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Called once the SQE is queued (buffers advance their generation here).
+    fn on_submitted(&mut self) {}
+}
+
+/// Turns a CQE result into `Ok(res)` or the errno error for operation `op`.
+pub(crate) fn cqe_result(op: &'static str, cqe: CqeResult) -> Result<u32> {
+    u32::try_from(cqe.res).map_err(|_| SaferRingError::from_cqe(op, cqe.res))
+}
+
+/// Every opcode this library supports, by name and io_uring code. The probe checks these
+/// against the running kernel.
+pub const SUPPORTED_OPCODES: &[(&str, u8)] = &[
+    ("nop", opcode::Nop::CODE),
+    ("read", opcode::Read::CODE),
+    ("write", opcode::Write::CODE),
+    ("readv", opcode::Readv::CODE),
+    ("writev", opcode::Writev::CODE),
+    ("fsync", opcode::Fsync::CODE),
+    ("openat", opcode::OpenAt::CODE),
+    ("close", opcode::Close::CODE),
+    ("statx", opcode::Statx::CODE),
+    ("fallocate", opcode::Fallocate::CODE),
+    ("async_cancel", opcode::AsyncCancel::CODE),
+    ("poll_add", opcode::PollAdd::CODE),
+];

@@ -1,0 +1,348 @@
+//! The driver core: the `io_uring` instance, its slot table and the submit/reap loop.
+//!
+//! Every SQE reaches the kernel through [`Core::push`], and every wait through
+//! [`Core::enter`]: the two `unsafe` calls of the ring. Everything else here is bookkeeping.
+#![allow(unsafe_code)]
+
+use std::collections::VecDeque;
+use std::task::Waker;
+
+use io_uring::{IoUring, opcode, squeue, types};
+
+use super::parked::Parked;
+use super::slots::{Abandon, CqeResult, Delivery, SlotKey, SlotTable};
+use super::stats::RingStats;
+use crate::error::{Result, SaferRingError};
+
+/// Tags for the ring's own SQEs (`user_data` with the internal slot index).
+pub(crate) mod tag {
+    /// An async cancel issued for an abandoned operation or at shutdown.
+    pub const CANCEL: u32 = 1;
+    /// The executor's wake-up eventfd poll.
+    pub const WAKE: u32 = 2;
+}
+
+/// Work to do after the core's borrow is released: wake wakers, finish parked resources.
+/// Both may run user code that re-enters the ring.
+#[derive(Default)]
+pub(crate) struct AfterReap {
+    pub wakers: Vec<Waker>,
+    pub releases: Vec<(Parked, CqeResult)>,
+}
+
+/// State of the executor's wake-up poll (see `runtime::block_on`).
+#[derive(Default)]
+pub(crate) struct WakePoll {
+    /// A multishot poll on the eventfd is in the kernel.
+    pub armed: bool,
+    /// Wake-up CQEs seen since last checked.
+    pub cqes: u32,
+}
+
+impl AfterReap {
+    /// Runs the deferred work. Call with no borrow of the core held.
+    pub fn run(&mut self) {
+        for waker in self.wakers.drain(..) {
+            waker.wake();
+        }
+        for (parked, cqe) in self.releases.drain(..) {
+            parked.finish(cqe);
+        }
+    }
+}
+
+pub(crate) struct Core {
+    pub uring: IoUring,
+    pub slots: SlotTable,
+    /// Operations (not internal SQEs) the kernel holds: what back-pressure counts.
+    pub ops_in_kernel: usize,
+    /// Internal SQEs (cancels, wake poll) whose final CQE is still due.
+    pub internal_in_kernel: usize,
+    /// Most operations the kernel may hold at once (the CQ size).
+    pub limit: usize,
+    /// Cancels that found no SQ space; pushed at the next flush.
+    pub pending_cancels: Vec<SlotKey>,
+    /// Futures waiting for an operation slot to free up.
+    pub slot_waiters: VecDeque<Waker>,
+    /// The task driving this ring from an outside reactor, woken when SQEs are queued.
+    pub driver_waker: Option<Waker>,
+    pub stats: RingStats,
+    pub scratch: AfterReap,
+    pub wake: WakePoll,
+}
+
+impl Core {
+    pub fn new(uring: IoUring) -> Self {
+        let limit = uring.params().cq_entries() as usize;
+        Self {
+            uring,
+            slots: SlotTable::with_capacity(limit),
+            ops_in_kernel: 0,
+            internal_in_kernel: 0,
+            limit,
+            pending_cancels: Vec::new(),
+            slot_waiters: VecDeque::new(),
+            driver_waker: None,
+            stats: RingStats::default(),
+            scratch: AfterReap::default(),
+            wake: WakePoll::default(),
+        }
+    }
+
+    /// Whether another operation may enter the kernel now.
+    pub fn has_capacity(&self) -> bool {
+        self.ops_in_kernel < self.limit
+    }
+
+    /// Pushes `entry` for a new slot. On success the SQE is queued (it reaches the kernel at
+    /// the next `enter`) and the returned key names its slot.
+    ///
+    /// # Safety
+    ///
+    /// Every pointer in `entry` must point into memory owned by the operation that built it,
+    /// at an address stable across moves, and the operation must from now on be kept alive
+    /// until the slot's final CQE: by its owner, by the slot ([`Core::abandon`]) or leaked
+    /// (invariants 1–4); every fd in `entry` must stay open that long (invariant 6).
+    pub unsafe fn push_op(&mut self, entry: squeue::Entry) -> Result<SlotKey> {
+        if !self.has_capacity() {
+            return Err(SaferRingError::SlotTableFull {
+                in_flight: self.ops_in_kernel,
+                limit: self.limit,
+            });
+        }
+        let key = self.slots.insert();
+        // SAFETY: forwarded from this function's contract (invariants 1–4, 6).
+        match unsafe { self.push(&entry.user_data(key.user_data())) } {
+            Ok(()) => {
+                self.ops_in_kernel += 1;
+                self.stats.submitted += 1;
+                Ok(key)
+            }
+            Err(err) => {
+                self.slots.remove_unsubmitted(key);
+                Err(err)
+            }
+        }
+    }
+
+    /// Pushes an SQE, flushing the queue to the kernel first if it is full.
+    ///
+    /// # Safety
+    ///
+    /// As [`Core::push_op`].
+    unsafe fn push(&mut self, entry: &squeue::Entry) -> Result<()> {
+        for _ in 0..2 {
+            // SAFETY: the caller guarantees the memory and fds `entry` names stay valid until
+            // its final CQE (invariants 1–4, 6).
+            if unsafe { self.uring.submission().push(entry) }.is_ok() {
+                if let Some(waker) = &self.driver_waker {
+                    waker.wake_by_ref();
+                }
+                return Ok(());
+            }
+            self.flush()?;
+        }
+        Err(SaferRingError::SubmissionQueueFull)
+    }
+
+    /// Pushes an internal SQE (cancel, wake poll) that names no user memory.
+    fn push_internal(&mut self, entry: squeue::Entry) -> Result<()> {
+        // SAFETY: internal entries carry no pointers to user memory: an async cancel names
+        // only a `user_data`; the wake poll names the ring's own eventfd, which the ring keeps
+        // open until after its final CQE (invariant 6).
+        unsafe { self.push(&entry) }?;
+        self.internal_in_kernel += 1;
+        Ok(())
+    }
+
+    /// Pushes an async cancel for `key`, or remembers it if the SQ cannot take it now.
+    pub fn cancel(&mut self, key: SlotKey) {
+        let entry = opcode::AsyncCancel::new(key.user_data())
+            .build()
+            .user_data(SlotKey::internal(tag::CANCEL));
+        match self.push_internal(entry) {
+            Ok(()) => self.stats.cancels += 1,
+            Err(_) => self.pending_cancels.push(key),
+        }
+    }
+
+    /// Pushes one cancel matching every request in the ring (shutdown).
+    pub fn cancel_all(&mut self) -> Result<()> {
+        let entry = opcode::AsyncCancel2::new(types::CancelBuilder::any())
+            .build()
+            .user_data(SlotKey::internal(tag::CANCEL));
+        self.push_internal(entry)?;
+        self.stats.cancels += 1;
+        Ok(())
+    }
+
+    /// Arms a multishot poll on the executor's eventfd.
+    pub fn arm_wake_poll(&mut self, fd: std::os::fd::RawFd) -> Result<()> {
+        let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
+            .multi(true)
+            .build()
+            .user_data(SlotKey::internal(tag::WAKE));
+        self.push_internal(entry)?;
+        self.wake.armed = true;
+        Ok(())
+    }
+
+    /// Pushes a raw NOP with any `user_data` (test hook: stale or foreign completions).
+    #[cfg(feature = "test-hooks")]
+    pub fn push_raw_nop(&mut self, user_data: u64) -> Result<()> {
+        // SAFETY: a NOP names no memory and no fd.
+        unsafe { self.push(&opcode::Nop::new().build().user_data(user_data)) }
+    }
+
+    /// Moves an abandoned operation's resources into its slot and cancels it.
+    pub fn abandon(&mut self, key: SlotKey, parked: Parked) {
+        self.stats.abandoned += 1;
+        match self.slots.abandon(key, parked) {
+            Abandon::Parked => self.cancel(key),
+            Abandon::AlreadyDone(parked, cqe) => {
+                self.stats.released += 1;
+                self.scratch.releases.push((parked, cqe));
+            }
+        }
+    }
+
+    /// Submits queued SQEs without waiting.
+    pub fn flush(&mut self) -> Result<usize> {
+        self.enter(0, false)
+    }
+
+    /// `io_uring_enter`: submits every queued SQE and, if `get_events`, runs deferred
+    /// completion work and waits for at least `min_complete` CQEs.
+    pub fn enter(&mut self, min_complete: u32, get_events: bool) -> Result<usize> {
+        self.retry_pending_cancels();
+        let to_submit = self.uring.submission().len() as u32;
+        if to_submit == 0 && !get_events {
+            return Ok(0);
+        }
+        let flags = if get_events {
+            io_uring::EnterFlags::GETEVENTS.bits()
+        } else {
+            0
+        };
+        self.stats.enters += 1;
+        // SAFETY: no argument pointer is passed; the kernel reads only SQEs pushed through
+        // `push`, whose memory and fds their owners or slots keep valid (invariants 1–6).
+        let res = unsafe {
+            self.uring
+                .submitter()
+                .enter::<libc::sigset_t>(to_submit, min_complete, flags, None)
+        };
+        match res {
+            Ok(n) => Ok(n),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)) => {
+                Ok(0)
+            }
+            Err(e) => Err(SaferRingError::os("io_uring_enter", e)),
+        }
+    }
+
+    /// Waits up to `timeout` for at least one CQE (shutdown's bounded wait).
+    pub fn enter_timeout(&mut self, timeout: std::time::Duration) -> Result<usize> {
+        let ts = types::Timespec::from(timeout);
+        let args = types::SubmitArgs::new().timespec(&ts);
+        self.stats.enters += 1;
+        match self.uring.submitter().submit_with_args(1, &args) {
+            Ok(n) => Ok(n),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) => {
+                Ok(0)
+            }
+            Err(e) => Err(SaferRingError::os("io_uring_enter", e)),
+        }
+    }
+
+    fn retry_pending_cancels(&mut self) {
+        if self.pending_cancels.is_empty() {
+            return;
+        }
+        for key in std::mem::take(&mut self.pending_cancels) {
+            self.cancel(key);
+        }
+    }
+
+    /// Drains the completion queue into the slot table. Wakers to wake and resources to
+    /// release are left in `self.scratch` for [`AfterReap::run`]. Returns the CQEs seen.
+    pub fn reap(&mut self) -> usize {
+        let mut seen = 0;
+        let mut freed = 0;
+        let mut cq = self.uring.completion();
+        cq.sync();
+        for cqe in &mut cq {
+            seen += 1;
+            let key = SlotKey::from_user_data(cqe.user_data());
+            let result = CqeResult {
+                res: cqe.result(),
+                flags: cqe.flags(),
+            };
+            if key.is_internal() {
+                Self::internal_cqe(
+                    &mut self.internal_in_kernel,
+                    &mut self.wake,
+                    &mut self.stats,
+                    key,
+                    result,
+                );
+                continue;
+            }
+            match self.slots.complete(cqe.user_data(), result) {
+                Delivery::Stored => freed += 1,
+                Delivery::Wake(waker) => {
+                    freed += 1;
+                    self.scratch.wakers.push(waker);
+                }
+                Delivery::Release(parked, cqe) => {
+                    freed += 1;
+                    self.stats.released += 1;
+                    self.scratch.releases.push((parked, cqe));
+                }
+                Delivery::Stale => self.stats.stale_cqes += 1,
+            }
+        }
+        drop(cq);
+        self.ops_in_kernel -= freed;
+        self.stats.completed += freed as u64;
+        if freed > 0 {
+            let n = freed.min(self.slot_waiters.len());
+            self.scratch.wakers.extend(self.slot_waiters.drain(..n));
+        }
+        seen
+    }
+
+    fn internal_cqe(
+        internal: &mut usize,
+        wake: &mut WakePoll,
+        stats: &mut RingStats,
+        key: SlotKey,
+        cqe: CqeResult,
+    ) {
+        let more = io_uring::cqueue::more(cqe.flags);
+        match key.tag() {
+            tag::WAKE => {
+                wake.cqes += 1;
+                if !more {
+                    *internal -= 1;
+                    wake.armed = false;
+                }
+            }
+            tag::CANCEL => *internal -= 1,
+            _ => stats.stale_cqes += 1,
+        }
+    }
+
+    /// Wakes every future waiting for a slot if capacity is free (called before sleeping, so
+    /// a waiter whose wake-up was consumed by a dropped future still makes progress).
+    pub fn wake_slot_waiters_if_capacity(&mut self) {
+        if self.has_capacity() && !self.slot_waiters.is_empty() {
+            self.scratch.wakers.extend(self.slot_waiters.drain(..));
+        }
+    }
+
+    /// Whether the kernel owes any CQE at all.
+    pub fn anything_in_kernel(&self) -> bool {
+        self.ops_in_kernel + self.internal_in_kernel > 0
+    }
+}

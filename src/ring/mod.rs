@@ -1,0 +1,262 @@
+//! The ring: one `io_uring` instance, its slot table, and the submit/reap loop.
+//!
+//! A [`Ring`] belongs to the thread that built it (`!Send`, `!Sync`); build one per thread for
+//! multi-core work. All of its methods take `&self`, so operations borrowing the ring can be
+//! created and completed in loops, in any order.
+//!
+//! ```
+//! use safer_ring::Ring;
+//! # fn main() -> safer_ring::Result<()> {
+//! let ring = Ring::new(32)?;
+//! let a = ring.nop().submit()?;
+//! let b = ring.nop().submit()?;
+//! b.wait()?; // completes in any order
+//! a.wait()?;
+//! assert_eq!(ring.stats().completed, 2);
+//! # Ok(()) }
+//! ```
+//!
+//! A ring cannot leave its thread:
+//!
+//! ```compile_fail
+//! let ring = safer_ring::Ring::new(8).unwrap();
+//! std::thread::spawn(move || drop(ring));
+//! ```
+
+#![allow(unsafe_code)]
+
+mod builder;
+pub(crate) mod core;
+pub(crate) mod parked;
+mod shutdown;
+pub(crate) mod slots;
+mod stats;
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Waker;
+use std::time::Duration;
+
+pub use builder::{RingBuilder, SetupFlags};
+pub use shutdown::ShutdownReport;
+pub use stats::RingStats;
+
+use self::core::Core;
+use self::parked::Parked;
+use self::slots::{CqeResult, SlotKey};
+use crate::error::{Result, SaferRingError};
+
+/// A unique identity for a ring, used to check that registered resources are used with the
+/// ring they were registered with (invariant 8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RingId(u64);
+
+impl RingId {
+    fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// A safe io_uring instance.
+///
+/// Build with [`Ring::new`] or [`Ring::builder`]; start operations with its methods
+/// ([`nop`](Ring::nop), [`read_at`](Ring::read_at), ...); drive them with
+/// [`Operation::wait`](crate::Operation::wait), `.await` under [`Ring::block_on`], or from
+/// tokio with [`Ring::drive`](Ring::drive).
+///
+/// Dropping the ring cancels every operation still in flight and waits (bounded by
+/// [`RingBuilder::shutdown_timeout`]) for the kernel to finish with their memory before it is
+/// freed; see [`Ring::shutdown`] for the report.
+pub struct Ring {
+    pub(crate) core: RefCell<Core>,
+    id: RingId,
+    flags: SetupFlags,
+    shutdown_timeout: Duration,
+    pub(crate) wake: RefCell<Option<crate::runtime::WakeFd>>,
+    shut_down: std::cell::Cell<bool>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Ring {
+    /// A ring with `entries` submission entries (completion queue twice that) and the default
+    /// setup flags (`SINGLE_ISSUER | DEFER_TASKRUN` where the kernel has them).
+    pub fn new(entries: u32) -> Result<Self> {
+        Self::builder().entries(entries).build()
+    }
+
+    /// A builder for non-default settings.
+    pub fn builder() -> RingBuilder {
+        RingBuilder::default()
+    }
+
+    fn from_parts(core: Core, flags: SetupFlags, shutdown_timeout: Duration) -> Self {
+        Self {
+            core: RefCell::new(core),
+            id: RingId::next(),
+            flags,
+            shutdown_timeout,
+            wake: RefCell::new(None),
+            shut_down: std::cell::Cell::new(false),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// This ring's identity.
+    pub fn id(&self) -> RingId {
+        self.id
+    }
+
+    /// The setup flags the kernel accepted.
+    pub fn setup_flags(&self) -> SetupFlags {
+        self.flags
+    }
+
+    /// Counters of the ring's work so far.
+    pub fn stats(&self) -> RingStats {
+        self.core.borrow().stats
+    }
+
+    /// Operations the kernel currently holds.
+    pub fn in_flight(&self) -> usize {
+        self.core.borrow().ops_in_kernel
+    }
+
+    /// Slots in use: operations in flight, abandoned ones awaiting their final CQE, and
+    /// completed ones whose owner has not taken the result yet. Zero when everything is done.
+    pub fn live_slots(&self) -> usize {
+        self.core.borrow().slots.live()
+    }
+
+    /// The most operations the kernel may hold at once (the completion queue size).
+    pub fn capacity(&self) -> usize {
+        self.core.borrow().limit
+    }
+
+    /// Submits every queued SQE to the kernel now, without waiting. Operations are queued by
+    /// `submit()` and reach the kernel at the next flush: a wait, an executor turn, or this.
+    pub fn submit(&self) -> Result<usize> {
+        self.with_core(|core| core.flush())
+    }
+
+    /// Submits queued SQEs, runs completion work and delivers every available completion
+    /// (waking futures); if `wait` and the kernel holds anything, first blocks for at least one.
+    /// Returns the number of CQEs delivered.
+    pub fn turn(&self, wait: bool) -> Result<usize> {
+        self.with_core(|core| {
+            let min = u32::from(wait && core.anything_in_kernel());
+            core.enter(min, true)?;
+            Ok(core.reap())
+        })
+    }
+
+    /// Runs `f` on the core, then wakes wakers and releases parked resources with the borrow
+    /// released (both may run user code that re-enters the ring).
+    pub(crate) fn with_core<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
+        let mut core = self.core.borrow_mut();
+        let out = f(&mut core);
+        if core.scratch.wakers.is_empty() && core.scratch.releases.is_empty() {
+            return out;
+        }
+        let mut after = std::mem::take(&mut core.scratch);
+        drop(core);
+        after.run();
+        let mut core = self.core.borrow_mut();
+        if core.scratch.wakers.capacity() == 0 {
+            core.scratch = after;
+        }
+        out
+    }
+
+    /// Queues an operation's SQE, making room by reaping once if the ring is at its limit.
+    ///
+    /// # Safety
+    ///
+    /// As [`Core::push_op`]: `entry` points only into memory owned by the caller's operation,
+    /// which is kept alive (by its owner, its slot, or a leak) until the final CQE.
+    pub(crate) unsafe fn push_op(&self, entry: io_uring::squeue::Entry) -> Result<SlotKey> {
+        self.with_core(|core| {
+            if !core.has_capacity() {
+                core.enter(0, true)?;
+                core.reap();
+            }
+            // SAFETY: forwarded from this function's contract.
+            unsafe { core.push_op(entry) }
+        })
+    }
+
+    /// Takes the completion for `key` if it arrived; otherwise records `waker`.
+    pub(crate) fn poll_op(&self, key: SlotKey, waker: Option<&Waker>) -> Option<CqeResult> {
+        self.core.borrow_mut().slots.poll(key, waker)
+    }
+
+    /// Blocks until the completion for `key` arrives.
+    pub(crate) fn wait_op(&self, key: SlotKey) -> Result<CqeResult> {
+        loop {
+            if let Some(cqe) = self.poll_op(key, None) {
+                return Ok(cqe);
+            }
+            self.turn(true)?;
+        }
+    }
+
+    /// Parks an abandoned operation's resources in its slot and cancels it (invariant 3).
+    pub(crate) fn abandon_op(&self, key: SlotKey, parked: Parked) {
+        self.with_core(|core| core.abandon(key, parked));
+    }
+
+    /// Registers a future that is waiting for capacity; it is woken when a slot frees.
+    pub(crate) fn wait_for_capacity(&self, waker: &Waker) -> bool {
+        let mut core = self.core.borrow_mut();
+        if core.has_capacity() {
+            return false;
+        }
+        core.slot_waiters.push_back(waker.clone());
+        true
+    }
+
+    /// Injects a raw NOP completion with an arbitrary `user_data` (stale-generation tests).
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn inject_raw_nop(&self, user_data: u64) -> Result<()> {
+        self.with_core(|core| core.push_raw_nop(user_data))
+    }
+}
+
+impl AsRawFd for Ring {
+    fn as_raw_fd(&self) -> RawFd {
+        self.core.borrow().uring.as_raw_fd()
+    }
+}
+
+impl std::fmt::Debug for Ring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring")
+            .field("id", &self.id)
+            .field("flags", &self.flags)
+            .field("in_flight", &self.in_flight())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Errors that mean "no capacity now": the caller may wait and retry.
+pub(crate) fn is_backpressure(err: &SaferRingError) -> bool {
+    matches!(
+        err,
+        SaferRingError::SlotTableFull { .. } | SaferRingError::SubmissionQueueFull
+    )
+}
+
+// Compile-time proof that `Ring` is neither `Send` nor `Sync`: if it were, the trait paths
+// below would be ambiguous and this would not compile (the `static_assertions` trick).
+const _: () = {
+    trait AmbiguousIfImpl<A> {
+        fn some_item() {}
+    }
+    impl<T: ?Sized> AmbiguousIfImpl<()> for T {}
+    impl<T: ?Sized + Send> AmbiguousIfImpl<u8> for T {}
+    impl<T: ?Sized + Sync> AmbiguousIfImpl<u16> for T {}
+    let _ = <Ring as AmbiguousIfImpl<_>>::some_item;
+};

@@ -1,0 +1,52 @@
+//! Resources the kernel may still touch, parked in a slot after their owner let go.
+//!
+//! When an operation is dropped mid-flight (invariant 3), everything it owns that the kernel
+//! may read or write — buffers, iovec arrays, paths, fd handles — moves here as one boxed
+//! value. The ring calls [`Parked::finish`] with the final CQE and only then drops it, so an
+//! operation that succeeded after its owner left still gets its result processed (an `openat`
+//! that produced an fd closes it).
+
+use super::slots::CqeResult;
+
+/// Something that finishes an abandoned operation given its final completion.
+pub(crate) trait Finish {
+    /// Processes the final CQE and releases everything.
+    fn finish(self: Box<Self>, cqe: CqeResult);
+}
+
+/// An abandoned operation's resources, owned by its slot until the final CQE.
+pub struct Parked(Box<dyn Finish>);
+
+impl Parked {
+    /// Parks `value`; `finish` runs it to completion when the final CQE arrives.
+    pub(crate) fn new(value: impl Finish + 'static) -> Self {
+        Self(Box::new(value))
+    }
+
+    /// Finishes and releases the parked resources.
+    pub fn finish(self, cqe: CqeResult) {
+        self.0.finish(cqe);
+    }
+}
+
+impl std::fmt::Debug for Parked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Parked")
+    }
+}
+
+#[cfg(test)]
+struct FnFinish<F>(F);
+
+#[cfg(test)]
+impl<F: FnOnce(CqeResult)> Finish for FnFinish<F> {
+    fn finish(self: Box<Self>, cqe: CqeResult) {
+        (self.0)(cqe);
+    }
+}
+
+/// Parks a closure (tests of the pure lifecycle).
+#[cfg(test)]
+pub(crate) fn park_fn(f: impl FnOnce(CqeResult) + 'static) -> Parked {
+    Parked::new(FnFinish(f))
+}

@@ -1,0 +1,409 @@
+//! The slot table: one entry per operation the ring tracks, keyed by index + generation.
+//!
+//! This is the pure lifecycle at the centre of the ring (DESIGN.md §5): no syscalls, no
+//! `unsafe`, no kernel. The driver feeds it completions; tests can drive it directly.
+//!
+//! ```text
+//!             insert                 complete(cqe)
+//!   Vacant ───────────▶ Submitted ───────────────▶ Completed(cqe) ──take──▶ Vacant (gen+1)
+//!                          │  ▲ poll(waker)              ▲
+//!                          ▼  │                          │ complete(cqe)
+//!                        Waiting(waker) ─────────────────┘ (wakes the waker)
+//!   Submitted/Waiting ──abandon(parked)──▶ Abandoned(parked) ──final cqe──▶ Vacant (gen+1),
+//!                                                                           parked released
+//! ```
+//!
+//! Invariant 7 (completions can't be confused) lives here: a CQE whose `user_data` does not
+//! name a live slot of the same generation is reported as stale and never delivered.
+//! Invariant 3 (drop mid-flight) lives here too: an abandoned slot keeps its parked resources
+//! until the final CQE, and only then becomes vacant.
+
+use std::task::Waker;
+
+use super::parked::Parked;
+
+/// The bits of a completion queue entry the lifecycle needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CqeResult {
+    /// The kernel's result: a count or handle when `>= 0`, a negated errno when `< 0`.
+    pub res: i32,
+    /// The CQE flags (`IORING_CQE_F_*`).
+    pub flags: u32,
+}
+
+/// Identifies one operation: slot index plus the slot's generation when it was handed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SlotKey {
+    index: u32,
+    generation: u32,
+}
+
+/// Slot index reserved for the ring's own SQEs (cancels, wake-ups); never handed out.
+pub(crate) const INTERNAL_INDEX: u32 = u32::MAX;
+
+impl SlotKey {
+    /// Packs the key into the 64-bit `user_data` of an SQE.
+    pub fn user_data(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+
+    /// Unpacks a `user_data` value.
+    pub fn from_user_data(user_data: u64) -> Self {
+        Self {
+            index: user_data as u32,
+            generation: (user_data >> 32) as u32,
+        }
+    }
+
+    /// `user_data` for one of the ring's internal SQEs, tagged so it can never name a slot.
+    pub(crate) const fn internal(tag: u32) -> u64 {
+        ((tag as u64) << 32) | INTERNAL_INDEX as u64
+    }
+
+    /// Whether this key is one of the ring's internal tags.
+    pub(crate) fn is_internal(self) -> bool {
+        self.index == INTERNAL_INDEX
+    }
+
+    /// The internal tag (meaningful only when [`is_internal`](Self::is_internal)).
+    pub(crate) fn tag(self) -> u32 {
+        self.generation
+    }
+}
+
+enum Lifecycle {
+    Vacant { next_free: u32 },
+    Submitted,
+    Waiting(Waker),
+    Completed(CqeResult),
+    Abandoned(Parked),
+}
+
+struct Slot {
+    generation: u32,
+    state: Lifecycle,
+}
+
+/// What the table did with a completion; the driver acts on it after releasing its borrow.
+#[must_use]
+pub enum Delivery {
+    /// Stored for its owner, who has not registered a waker (sync API or not yet polled).
+    Stored,
+    /// Stored; this waker must be woken.
+    Wake(Waker),
+    /// The owner had abandoned the operation: this was its final CQE, the slot is vacant again,
+    /// and the parked resources must now be finished and released.
+    Release(Parked, CqeResult),
+    /// No live slot of that generation: ignored and counted.
+    Stale,
+}
+
+/// What [`SlotTable::abandon`] did.
+#[must_use]
+pub enum Abandon {
+    /// The kernel still holds the operation; its resources are parked until the final CQE.
+    /// The caller should push an async cancel for this key.
+    Parked,
+    /// The CQE had already arrived: the slot is vacant, finish and release the resources now.
+    AlreadyDone(Parked, CqeResult),
+}
+
+/// The table of operation slots. Grows when every slot is taken, never shrinks; vacant slots
+/// are reused through a free list, so the steady state allocates nothing.
+#[derive(Default)]
+pub struct SlotTable {
+    slots: Vec<Slot>,
+    free_head: Option<u32>,
+    live: usize,
+}
+
+impl SlotTable {
+    /// An empty table with room for `capacity` slots before it has to grow.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            slots: Vec::with_capacity(capacity),
+            ..Self::default()
+        }
+    }
+
+    /// Slots currently in use (submitted, waiting, completed-not-taken or abandoned).
+    pub fn live(&self) -> usize {
+        self.live
+    }
+
+    /// Keys of every slot the kernel may still hold (submitted, waiting or abandoned).
+    pub fn in_kernel(&self) -> impl Iterator<Item = SlotKey> + '_ {
+        self.slots.iter().enumerate().filter_map(|(index, slot)| {
+            matches!(
+                slot.state,
+                Lifecycle::Submitted | Lifecycle::Waiting(_) | Lifecycle::Abandoned(_)
+            )
+            .then_some(SlotKey {
+                index: index as u32,
+                generation: slot.generation,
+            })
+        })
+    }
+
+    /// Takes a vacant slot for a new operation.
+    pub fn insert(&mut self) -> SlotKey {
+        self.live += 1;
+        if let Some(index) = self.free_head {
+            let slot = &mut self.slots[index as usize];
+            let Lifecycle::Vacant { next_free } = slot.state else {
+                unreachable!("free list points at an occupied slot");
+            };
+            self.free_head = (next_free != INTERNAL_INDEX).then_some(next_free);
+            slot.state = Lifecycle::Submitted;
+            return SlotKey {
+                index,
+                generation: slot.generation,
+            };
+        }
+        let index = u32::try_from(self.slots.len())
+            .ok()
+            .filter(|&i| i != INTERNAL_INDEX)
+            .expect("slot table exceeds u32::MAX - 1 entries");
+        self.slots.push(Slot {
+            generation: 0,
+            state: Lifecycle::Submitted,
+        });
+        SlotKey {
+            index,
+            generation: 0,
+        }
+    }
+
+    fn slot_mut(&mut self, key: SlotKey) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(key.index as usize)
+            .filter(|slot| slot.generation == key.generation)
+    }
+
+    fn vacate(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.state = Lifecycle::Vacant {
+            next_free: self.free_head.unwrap_or(INTERNAL_INDEX),
+        };
+        self.free_head = Some(index);
+        self.live -= 1;
+    }
+
+    /// Frees a slot whose SQE never reached the submission queue.
+    pub fn remove_unsubmitted(&mut self, key: SlotKey) {
+        let slot = self.slot_mut(key).expect("removing a slot that is not live");
+        debug_assert!(matches!(slot.state, Lifecycle::Submitted));
+        self.vacate(key.index);
+    }
+
+    /// The owner asks for its result: takes it (vacating the slot) if the CQE arrived,
+    /// otherwise records `waker` (if any) to be woken when it does.
+    pub fn poll(&mut self, key: SlotKey, waker: Option<&Waker>) -> Option<CqeResult> {
+        let slot = self.slot_mut(key).expect("polling a slot that is not live");
+        match &mut slot.state {
+            Lifecycle::Completed(cqe) => {
+                let cqe = *cqe;
+                self.vacate(key.index);
+                Some(cqe)
+            }
+            Lifecycle::Waiting(current) => {
+                if let Some(waker) = waker.filter(|w| !current.will_wake(w)) {
+                    current.clone_from(waker);
+                }
+                None
+            }
+            state @ Lifecycle::Submitted => {
+                if let Some(waker) = waker {
+                    *state = Lifecycle::Waiting(waker.clone());
+                }
+                None
+            }
+            Lifecycle::Vacant { .. } | Lifecycle::Abandoned(_) => {
+                unreachable!("owner polled a slot it no longer owns")
+            }
+        }
+    }
+
+    /// Delivers a completion for `user_data` (single-shot: every CQE is final).
+    pub fn complete(&mut self, user_data: u64, cqe: CqeResult) -> Delivery {
+        let key = SlotKey::from_user_data(user_data);
+        let Some(slot) = self.slot_mut(key) else {
+            return Delivery::Stale;
+        };
+        match std::mem::replace(&mut slot.state, Lifecycle::Completed(cqe)) {
+            Lifecycle::Submitted => Delivery::Stored,
+            Lifecycle::Waiting(waker) => Delivery::Wake(waker),
+            Lifecycle::Abandoned(parked) => {
+                self.vacate(key.index);
+                Delivery::Release(parked, cqe)
+            }
+            previous @ (Lifecycle::Vacant { .. } | Lifecycle::Completed(_)) => {
+                slot.state = previous;
+                Delivery::Stale
+            }
+        }
+    }
+
+    /// The owner gave up on the operation (dropped it mid-flight); `parked` holds every
+    /// resource the kernel may still touch.
+    pub fn abandon(&mut self, key: SlotKey, parked: Parked) -> Abandon {
+        let slot = self.slot_mut(key).expect("abandoning a slot that is not live");
+        match std::mem::replace(&mut slot.state, Lifecycle::Submitted) {
+            Lifecycle::Completed(cqe) => {
+                self.vacate(key.index);
+                Abandon::AlreadyDone(parked, cqe)
+            }
+            Lifecycle::Submitted | Lifecycle::Waiting(_) => {
+                slot.state = Lifecycle::Abandoned(parked);
+                Abandon::Parked
+            }
+            Lifecycle::Vacant { .. } | Lifecycle::Abandoned(_) => {
+                unreachable!("abandoning a slot twice")
+            }
+        }
+    }
+
+    /// Takes every parked resource whose CQE never came (ring shutdown gave up waiting), so
+    /// the caller can leak them rather than free memory the kernel may still write.
+    pub fn take_all_parked(&mut self) -> Vec<Parked> {
+        let mut parked = Vec::new();
+        for slot in &mut self.slots {
+            if matches!(slot.state, Lifecycle::Abandoned(_)) {
+                let Lifecycle::Abandoned(p) = std::mem::replace(&mut slot.state, Lifecycle::Submitted)
+                else {
+                    unreachable!()
+                };
+                parked.push(p);
+            }
+        }
+        parked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::parked::park_fn;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    const OK: CqeResult = CqeResult { res: 7, flags: 0 };
+
+    struct CountWake(AtomicUsize);
+    impl Wake for CountWake {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn user_data_round_trips_and_internal_tags_never_name_a_slot() {
+        let key = SlotKey {
+            index: 5,
+            generation: 9,
+        };
+        assert_eq!(SlotKey::from_user_data(key.user_data()), key);
+        let internal = SlotKey::from_user_data(SlotKey::internal(3));
+        assert!(internal.is_internal());
+        assert_eq!(internal.tag(), 3);
+        let mut table = SlotTable::default();
+        assert!(matches!(
+            table.complete(SlotKey::internal(0), OK),
+            Delivery::Stale
+        ));
+    }
+
+    #[test]
+    fn completion_is_stored_then_taken_once() {
+        let mut table = SlotTable::default();
+        let key = table.insert();
+        assert_eq!(table.poll(key, None), None);
+        assert!(matches!(table.complete(key.user_data(), OK), Delivery::Stored));
+        assert_eq!(table.poll(key, None), Some(OK));
+        assert_eq!(table.live(), 0);
+    }
+
+    #[test]
+    fn waiting_owner_is_woken_once() {
+        let counter = Arc::new(CountWake(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut table = SlotTable::default();
+        let key = table.insert();
+        assert_eq!(table.poll(key, Some(&waker)), None);
+        assert_eq!(table.poll(key, Some(&waker)), None);
+        let Delivery::Wake(w) = table.complete(key.user_data(), OK) else {
+            panic!("expected a wake")
+        };
+        w.wake();
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert_eq!(table.poll(key, Some(&waker)), Some(OK));
+    }
+
+    #[test]
+    fn stale_generation_is_counted_never_delivered() {
+        let mut table = SlotTable::default();
+        let old = table.insert();
+        assert!(matches!(table.complete(old.user_data(), OK), Delivery::Stored));
+        assert_eq!(table.poll(old, None), Some(OK));
+        let new = table.insert();
+        assert_eq!(new.index, old.index, "vacant slot is reused");
+        assert_ne!(new.generation, old.generation);
+        assert!(matches!(table.complete(old.user_data(), OK), Delivery::Stale));
+        assert_eq!(table.poll(new, None), None, "stale CQE not delivered");
+        // A second CQE for an already-completed single-shot op is stale too.
+        assert!(matches!(table.complete(new.user_data(), OK), Delivery::Stored));
+        assert!(matches!(table.complete(new.user_data(), OK), Delivery::Stale));
+    }
+
+    #[test]
+    fn abandoned_resources_are_held_until_the_final_cqe() {
+        let released = Rc::new(Cell::new(0));
+        let mut table = SlotTable::default();
+        let key = table.insert();
+        let r = released.clone();
+        assert!(matches!(
+            table.abandon(key, park_fn(move |_| r.set(r.get() + 1))),
+            Abandon::Parked
+        ));
+        assert_eq!(table.live(), 1, "slot stays taken while the kernel holds it");
+        assert_eq!(table.in_kernel().count(), 1);
+        let Delivery::Release(parked, cqe) = table.complete(key.user_data(), OK) else {
+            panic!("expected release")
+        };
+        assert_eq!(released.get(), 0);
+        parked.finish(cqe);
+        assert_eq!(released.get(), 1);
+        assert_eq!(table.live(), 0);
+    }
+
+    #[test]
+    fn abandon_after_completion_releases_at_once() {
+        let mut table = SlotTable::default();
+        let key = table.insert();
+        assert!(matches!(table.complete(key.user_data(), OK), Delivery::Stored));
+        assert!(matches!(
+            table.abandon(key, park_fn(|_| {})),
+            Abandon::AlreadyDone(_, OK)
+        ));
+        assert_eq!(table.live(), 0);
+    }
+
+    #[test]
+    fn free_list_reuses_every_slot() {
+        let mut table = SlotTable::default();
+        let keys: Vec<_> = (0..4).map(|_| table.insert()).collect();
+        for key in &keys {
+            assert!(matches!(table.complete(key.user_data(), OK), Delivery::Stored));
+            assert_eq!(table.poll(*key, None), Some(OK));
+        }
+        let again: Vec<_> = (0..4).map(|_| table.insert()).collect();
+        let mut indexes: Vec<_> = again.iter().map(|k| k.index).collect();
+        indexes.sort_unstable();
+        assert_eq!(indexes, vec![0, 1, 2, 3]);
+        assert_eq!(table.slots.len(), 4, "no growth when slots are free");
+    }
+}

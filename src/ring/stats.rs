@@ -1,0 +1,21 @@
+//! [`RingStats`]: counters a ring keeps about its own work.
+
+/// Counters of what a ring has done since it was built. Cheap to read at any time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RingStats {
+    /// Operations pushed to the submission queue.
+    pub submitted: u64,
+    /// Operation completions delivered to their slots.
+    pub completed: u64,
+    /// Operations dropped while the kernel still held them (resources parked in the slot).
+    pub abandoned: u64,
+    /// Abandoned operations whose resources were released after their final CQE.
+    pub released: u64,
+    /// Async cancels pushed (for abandoned operations and at shutdown).
+    pub cancels: u64,
+    /// Completions whose `user_data` named no live slot of that generation: ignored.
+    pub stale_cqes: u64,
+    /// `io_uring_enter` calls made.
+    pub enters: u64,
+}

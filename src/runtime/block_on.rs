@@ -1,0 +1,123 @@
+//! The built-in single-thread executor: polls one future and sleeps in `io_uring_enter`.
+//!
+//! While the future is pending the thread sleeps in the kernel until a completion arrives,
+//! so an idle program uses no CPU. A waker called from another thread reaches the sleeping
+//! thread through an eventfd that the ring polls (multishot `POLL_ADD`), so futures woken by
+//! channels or thread pools work too.
+
+use std::future::IntoFuture;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+
+use crate::error::Result;
+use crate::ring::Ring;
+
+/// The executor's wake-up channel: a flag, plus an eventfd for when the thread sleeps.
+struct Notify {
+    woken: AtomicBool,
+    sleeping: AtomicBool,
+    fd: OwnedFd,
+}
+
+impl Wake for Notify {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) {
+            crate::sys::eventfd_signal(self.fd.as_raw_fd());
+        }
+    }
+}
+
+/// The ring's executor wake-up state, created on first use of `block_on`.
+pub(crate) struct WakeFd {
+    notify: Arc<Notify>,
+}
+
+impl Ring {
+    fn notify(&self) -> Result<Arc<Notify>> {
+        let mut slot = self.wake.borrow_mut();
+        if let Some(wake) = slot.as_ref() {
+            return Ok(wake.notify.clone());
+        }
+        let fd = crate::sys::eventfd().map_err(|e| crate::SaferRingError::os("eventfd", e))?;
+        let notify = Arc::new(Notify {
+            woken: AtomicBool::new(false),
+            sleeping: AtomicBool::new(false),
+            fd,
+        });
+        *slot = Some(WakeFd {
+            notify: notify.clone(),
+        });
+        Ok(notify)
+    }
+
+    /// Runs `future` to completion on this thread, sleeping in `io_uring_enter` while it
+    /// waits. Futures inside may `.await` any number of operations concurrently (join them).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// let n = ring.block_on(async {
+    ///     let (n, _buf) = ring.write_at(&file, b"async".to_vec(), 0).await;
+    ///     n
+    /// })?;
+    /// assert_eq!(n, 5);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Panics
+    /// If the wake-up eventfd cannot be created (out of fds) or `io_uring_enter` fails for a
+    /// reason other than an interruption.
+    pub fn block_on<F: IntoFuture>(&self, future: F) -> F::Output {
+        let notify = self
+            .notify()
+            .unwrap_or_else(|e| panic!("block_on cannot start: {e}"));
+        let waker = Waker::from(notify.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future.into_future());
+        loop {
+            notify.woken.store(false, Ordering::SeqCst);
+            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return out;
+            }
+            if let Err(e) = self.park(&notify) {
+                panic!("block_on cannot wait: {e}");
+            }
+        }
+    }
+
+    /// Delivers ready completions; if nothing woke the future, sleeps until something does.
+    fn park(&self, notify: &Notify) -> Result<()> {
+        self.turn(false)?;
+        if notify.woken.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.with_core(|core| {
+            core.wake_slot_waiters_if_capacity();
+            if !core.wake.armed {
+                core.arm_wake_poll(notify.fd.as_raw_fd())?;
+            }
+            Result::<()>::Ok(())
+        })?;
+        notify.sleeping.store(true, Ordering::SeqCst);
+        let res = if notify.woken.load(Ordering::SeqCst) {
+            Ok(0)
+        } else {
+            self.turn(true)
+        };
+        notify.sleeping.store(false, Ordering::SeqCst);
+        let woke_by_fd = std::mem::take(&mut self.core.borrow_mut().wake.cqes) > 0;
+        if woke_by_fd {
+            crate::sys::eventfd_drain(notify.fd.as_raw_fd());
+        }
+        res.map(drop)
+    }
+}

@@ -1,0 +1,10 @@
+//! Running futures: the built-in executor ([`Ring::block_on`](crate::Ring::block_on)) and
+//! tokio integration ([`Ring::drive`](crate::Ring::drive)).
+
+mod block_on;
+#[cfg(feature = "tokio")]
+mod tokio;
+
+pub(crate) use block_on::WakeFd;
+#[cfg(feature = "tokio")]
+pub use self::tokio::Drive;
