@@ -43,7 +43,8 @@ impl fmt::Display for Unavailable {
 /// An error from the ring or from one of its operations.
 ///
 /// Every variant says what failed and, where there is one, what to do about it. It converts
-/// to and from [`io::Error`], so `?` works in functions returning either.
+/// to and from [`io::Error`], so `?` works in functions returning either; an OS error
+/// converts back to the original `io::Error` with its errno.
 ///
 /// ```
 /// use safer_ring::SaferRingError;
@@ -165,7 +166,8 @@ impl From<io::Error> for SaferRingError {
 impl From<SaferRingError> for io::Error {
     fn from(err: SaferRingError) -> Self {
         match err {
-            SaferRingError::Os { op: "io", source } => source,
+            // Keep the errno (callers match on it); the operation name is the price.
+            SaferRingError::Os { source, .. } => source,
             other => io::Error::new(other.io_kind(), other),
         }
     }

@@ -24,7 +24,7 @@
 //!     let (n, mut buf) = ring.read_at(&file, buf, 0).await;
 //!     let n = n?;
 //!     buf.truncate(n);
-//!     safer_ring::Result::Ok(String::from_utf8(buf).unwrap())
+//!     Ok::<_, safer_ring::SaferRingError>(String::from_utf8(buf).unwrap())
 //! })?;
 //! assert_eq!(text, "hello, ring");
 //! # Ok(()) }

@@ -6,7 +6,7 @@
 //! the value itself moves.
 //!
 //! ```
-//! use safer_ring::buf::{IoBuf, IoBufMut};
+//! use safer_ring::buf::IoBuf;
 //! let v: Vec<u8> = Vec::with_capacity(4096);
 //! assert_eq!(v.bytes_init(), 0);
 //! assert_eq!(v.bytes_total(), 4096);

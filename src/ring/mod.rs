@@ -77,6 +77,8 @@ pub struct Ring {
     shutdown_timeout: Duration,
     pub(crate) wake: RefCell<Option<crate::runtime::WakeFd>>,
     shut_down: std::cell::Cell<bool>,
+    /// Eventfd registered with the ring for outside reactors; dropped after the ring fd.
+    completion_fd: std::cell::OnceCell<std::os::fd::OwnedFd>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -100,6 +102,7 @@ impl Ring {
             shutdown_timeout,
             wake: RefCell::new(None),
             shut_down: std::cell::Cell::new(false),
+            completion_fd: std::cell::OnceCell::new(),
             _not_send: PhantomData,
         }
     }
@@ -215,6 +218,22 @@ impl Ring {
         }
         core.slot_waiters.push_back(waker.clone());
         true
+    }
+
+    /// An eventfd the kernel signals whenever this ring has completion work (registered with
+    /// `IORING_REGISTER_EVENTFD` on first use). Readable means: call [`Ring::turn`].
+    pub fn completion_eventfd(&self) -> Result<RawFd> {
+        if let Some(fd) = self.completion_fd.get() {
+            return Ok(fd.as_raw_fd());
+        }
+        let fd = crate::sys::eventfd().map_err(|e| SaferRingError::os("eventfd", e))?;
+        self.core
+            .borrow()
+            .uring
+            .submitter()
+            .register_eventfd(fd.as_raw_fd())
+            .map_err(|e| SaferRingError::os("io_uring_register(EVENTFD)", e))?;
+        Ok(self.completion_fd.get_or_init(|| fd).as_raw_fd())
     }
 
     /// Injects a raw NOP completion with an arbitrary `user_data` (stale-generation tests).

@@ -1,8 +1,14 @@
 //! Driving a ring from tokio's reactor, inside an ordinary tokio program.
 //!
-//! [`Ring::drive`] returns a future that never finishes on its own: it registers the ring's
-//! fd with tokio (`AsyncFd`), and whenever the ring has completions — or operations were
-//! queued — it submits and reaps, waking the tasks whose operations completed. Run it beside
+//! [`Ring::drive`] returns a future that never finishes on its own: it registers an eventfd
+//! with the ring (`IORING_REGISTER_EVENTFD`) and that eventfd with tokio (`AsyncFd`), and
+//! whenever the ring has completion work — or operations were queued — it submits and reaps,
+//! waking the tasks whose operations completed.
+//!
+//! Why an eventfd and not the ring fd: with `DEFER_TASKRUN` the kernel posts CQEs only when
+//! the ring's own thread asks for events, so the ring fd never becomes readable on its own.
+//! The kernel does signal a registered eventfd when completion work is queued, which is
+//! what wakes the driver (`tests/tokio_driver.rs` proves every completion gets through). Run it beside
 //! your work on a current-thread runtime or a `LocalSet` (the ring is `!Send`). Idle costs
 //! nothing: the task sleeps in tokio's epoll wait like any other.
 #![allow(unsafe_code)]
@@ -19,10 +25,10 @@ use tokio::io::Interest;
 use crate::error::{Result, SaferRingError};
 use crate::ring::Ring;
 
-/// The ring fd, borrowed for tokio's reactor.
-struct RingFd(RawFd);
+/// The ring's registered eventfd, borrowed for tokio's reactor.
+struct EventFd(RawFd);
 
-impl AsRawFd for RingFd {
+impl AsRawFd for EventFd {
     fn as_raw_fd(&self) -> RawFd {
         self.0
     }
@@ -32,7 +38,7 @@ impl AsRawFd for RingFd {
 #[must_use = "the ring is only driven while this future is polled"]
 pub struct Drive<'ring> {
     ring: &'ring Ring,
-    fd: Option<AsyncFd<RingFd>>,
+    fd: Option<AsyncFd<EventFd>>,
 }
 
 impl Ring {
@@ -97,14 +103,9 @@ impl Future for Drive<'_> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let ring = self.ring;
         if self.fd.is_none() {
-            let fd = RingFd(ring.as_raw_fd());
-            // SAFETY (invariant 6): the ring fd stays open and names the same ring for as long
-            // as this `Drive` borrows the ring, and the registration ends when it drops.
-            match unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) } {
+            match register(ring) {
                 Ok(fd) => self.fd = Some(fd),
-                Err(e) => {
-                    return Poll::Ready(Err(SaferRingError::os("tokio register", e.into_parts().1)));
-                }
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
         ring.with_core(|core| match &core.driver_waker {
@@ -118,12 +119,24 @@ impl Future for Drive<'_> {
             }
             ring.with_core(|core| core.wake_slot_waiters_if_capacity());
             match fd.poll_read_ready(cx) {
-                Poll::Ready(Ok(mut guard)) => guard.clear_ready(),
+                Poll::Ready(Ok(mut guard)) => {
+                    guard.clear_ready();
+                    crate::sys::eventfd_drain(fd.get_ref().0);
+                }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(SaferRingError::os("tokio poll", e))),
                 Poll::Pending => return Poll::Pending,
             }
         }
     }
+}
+
+/// Registers the ring's eventfd (once per ring) and hands it to tokio's reactor.
+fn register(ring: &Ring) -> Result<AsyncFd<EventFd>> {
+    let raw = ring.completion_eventfd()?;
+    // SAFETY (invariant 6): the eventfd is owned by the ring and stays open, naming the same
+    // eventfd, for as long as the `Drive` holding this registration borrows the ring.
+    unsafe { AsyncFd::register_with_interest(EventFd(raw), Interest::READABLE) }
+        .map_err(|e| SaferRingError::os("tokio register", e.into_parts().1))
 }
 
 impl Drop for Drive<'_> {

@@ -1,0 +1,96 @@
+//! Helpers shared by the integration tests: pipes, fd counts, sentinel buffers.
+#![allow(dead_code, unsafe_code)]
+
+use std::future::Future;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use safer_ring::{File, IoBuf, IoBufMut};
+
+/// A pipe as (read end for the ring, write end for std).
+pub fn pipe() -> (File, std::fs::File) {
+    let (r, w) = std::io::pipe().expect("pipe");
+    (File::from(OwnedFd::from(r)), std::fs::File::from(OwnedFd::from(w)))
+}
+
+/// Writes all of `data` into a std pipe end.
+pub fn feed(w: &mut std::fs::File, data: &[u8]) {
+    w.write_all(data).expect("write to pipe");
+}
+
+/// Number of open fds of this process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count()
+}
+
+/// Polls a future once with a no-op waker.
+pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+    let mut cx = Context::from_waker(Waker::noop());
+    Pin::new(fut).poll(&mut cx)
+}
+
+/// A buffer whose liveness and drops are observable: `token`'s strong count is 2 while the
+/// buffer lives (the test keeps one), and `drops` counts how often a sentinel was dropped.
+pub struct Sentinel {
+    pub bytes: Vec<u8>,
+    pub token: Arc<()>,
+    pub drops: Arc<AtomicUsize>,
+}
+
+impl Sentinel {
+    pub fn new(capacity: usize, drops: &Arc<AtomicUsize>) -> (Self, Arc<()>) {
+        let token = Arc::new(());
+        let s = Self {
+            bytes: Vec::with_capacity(capacity),
+            token: token.clone(),
+            drops: drops.clone(),
+        };
+        (s, token)
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+// SAFETY: delegates to the inner Vec, whose heap bytes are stable across moves.
+unsafe impl IoBuf for Sentinel {
+    fn stable_ptr(&self) -> *const u8 {
+        self.bytes.stable_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.bytes.bytes_init()
+    }
+    fn bytes_total(&self) -> usize {
+        self.bytes.bytes_total()
+    }
+}
+
+// SAFETY: delegates to the inner Vec.
+unsafe impl IoBufMut for Sentinel {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.bytes.stable_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, len: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.bytes.set_init(len) }
+    }
+}
+
+/// Process CPU time (user + system) so far.
+pub fn process_cpu_time() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes into a live local timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0);
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
