@@ -7,11 +7,12 @@ use std::future::IntoFuture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Sentinel, feed, open_fds, pipe, poll_once};
+use common::{Sentinel, feed, open_fds, pipe, poll_once, serial};
 use safer_ring::Ring;
 
 #[test]
 fn dropped_future_keeps_buffer_alive_until_the_kernel_is_done() {
+    let _serial = serial();
     let fds_at_start = open_fds();
     let drops = Arc::new(AtomicUsize::new(0));
     {
@@ -46,6 +47,7 @@ fn dropped_future_keeps_buffer_alive_until_the_kernel_is_done() {
 
 #[test]
 fn dropped_submitted_operation_is_parked_and_released_once() {
+    let _serial = serial();
     let drops = Arc::new(AtomicUsize::new(0));
     let ring = Ring::new(8).unwrap();
     let (reader, _writer) = pipe();
@@ -64,6 +66,7 @@ fn dropped_submitted_operation_is_parked_and_released_once() {
 
 #[test]
 fn dropping_a_completed_but_untaken_operation_releases_at_once() {
+    let _serial = serial();
     let drops = Arc::new(AtomicUsize::new(0));
     let ring = Ring::new(8).unwrap();
     let (reader, mut writer) = pipe();
@@ -82,6 +85,7 @@ fn dropping_a_completed_but_untaken_operation_releases_at_once() {
 
 #[test]
 fn abandoned_open_that_succeeded_closes_its_fd() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f");
     std::fs::write(&path, b"x").unwrap();

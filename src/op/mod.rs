@@ -50,7 +50,7 @@ mod future;
 mod opcode;
 mod options;
 
-pub(crate) mod file;
+pub mod file;
 
 pub use future::OpFuture;
 pub use opcode::{OpCode, SUPPORTED_OPCODES};
@@ -152,6 +152,14 @@ impl<'ring, S: State> Operation<'ring, S> {
     /// The ring this operation belongs to.
     pub fn ring(&self) -> &'ring Ring {
         self.ring
+    }
+}
+
+impl<S: State> std::fmt::Debug for Operation<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Operation")
+            .field("state", &std::any::type_name::<S>())
+            .finish_non_exhaustive()
     }
 }
 

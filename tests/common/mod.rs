@@ -94,3 +94,10 @@ pub fn process_cpu_time() -> std::time::Duration {
     assert_eq!(rc, 0);
     std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
+
+/// Serialises the tests of one binary that count fds (tests otherwise run in parallel
+/// threads of one process and would see each other's fds).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
