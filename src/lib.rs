@@ -43,11 +43,14 @@
 #![doc(test(attr(deny(warnings))))]
 #![cfg(target_os = "linux")]
 
+pub use io_uring;
+
 pub mod buf;
 pub mod error;
 mod fd;
 pub mod fs;
 pub mod op;
+pub mod probe;
 pub mod ring;
 mod runtime;
 mod sys;
@@ -56,6 +59,7 @@ pub use buf::{IoBuf, IoBufMut, PinnedBuffer};
 pub use error::{Result, SaferRingError, SubmitError, Unavailable};
 pub use fs::{File, Metadata, OpenOptions};
 pub use op::{BufResult, Building, Completed, OpCode, Operation, Submitted};
+pub use probe::OpcodeSet;
 pub use ring::slots::CqeResult;
 pub use ring::{Ring, RingBuilder, RingId, RingStats, SetupFlags, ShutdownReport};
 #[cfg(feature = "tokio")]

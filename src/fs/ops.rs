@@ -28,6 +28,11 @@ impl Ring {
         Operation::build(self, Nop)
     }
 
+    /// Starts an operation of a user-defined opcode (see [`OpCode`](crate::OpCode)).
+    pub fn custom<T: crate::OpCode>(&self, op: T) -> Op<'_, T> {
+        Operation::build(self, op)
+    }
+
     /// Reads into `buf` at the file's current position (pipes, sockets, sequential files).
     /// Fills up to `buf.bytes_total()` bytes; the buffer comes back with its length set to
     /// the bytes read. A short read is reported as such; 0 means end of file.

@@ -203,7 +203,12 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
     pub fn submit(mut self) -> Result<Operation<'ring, Submitted<T>>, SubmitError<Self>> {
         let ring = self.ring;
         let Building { mut op, opts } = self.take();
-        if let Err(error) = op.validate() {
+        let checked = if ring.opcodes().contains(T::CODE) {
+            op.validate()
+        } else {
+            Err(crate::SaferRingError::Unsupported { op: T::NAME })
+        };
+        if let Err(error) = checked {
             return Err(SubmitError::new(error, Self::new(ring, Building { op, opts })));
         }
         let entry = opts.apply(op.sqe());

@@ -69,6 +69,9 @@ pub(crate) struct Core {
     pub stats: RingStats,
     pub scratch: AfterReap,
     pub wake: WakePoll,
+    /// Test hook: this many upcoming pushes see a full submission queue.
+    #[cfg(feature = "test-hooks")]
+    pub fault_sq_full: u32,
 }
 
 impl Core {
@@ -86,6 +89,8 @@ impl Core {
             stats: RingStats::default(),
             scratch: AfterReap::default(),
             wake: WakePoll::default(),
+            #[cfg(feature = "test-hooks")]
+            fault_sq_full: 0,
         }
     }
 
@@ -131,6 +136,11 @@ impl Core {
     ///
     /// As [`Core::push_op`].
     unsafe fn push(&mut self, entry: &squeue::Entry) -> Result<()> {
+        #[cfg(feature = "test-hooks")]
+        if self.fault_sq_full > 0 {
+            self.fault_sq_full -= 1;
+            return Err(SaferRingError::SubmissionQueueFull);
+        }
         for _ in 0..2 {
             // SAFETY: the caller guarantees the memory and fds `entry` names stay valid until
             // its final CQE (invariants 1–4, 6).

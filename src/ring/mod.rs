@@ -74,6 +74,7 @@ pub struct Ring {
     pub(crate) core: RefCell<Core>,
     id: RingId,
     flags: SetupFlags,
+    opcodes: crate::probe::OpcodeSet,
     shutdown_timeout: Duration,
     pub(crate) wake: RefCell<Option<crate::runtime::WakeFd>>,
     shut_down: std::cell::Cell<bool>,
@@ -95,7 +96,9 @@ impl Ring {
     }
 
     fn from_parts(core: Core, flags: SetupFlags, shutdown_timeout: Duration) -> Self {
+        let opcodes = crate::probe::OpcodeSet::probe(&core.uring);
         Self {
+            opcodes,
             core: RefCell::new(core),
             id: RingId::next(),
             flags,
@@ -115,6 +118,11 @@ impl Ring {
     /// The setup flags the kernel accepted.
     pub fn setup_flags(&self) -> SetupFlags {
         self.flags
+    }
+
+    /// The opcodes this ring's kernel supports.
+    pub fn opcodes(&self) -> crate::probe::OpcodeSet {
+        self.opcodes
     }
 
     /// Counters of the ring's work so far.
@@ -234,6 +242,13 @@ impl Ring {
             .register_eventfd(fd.as_raw_fd())
             .map_err(|e| SaferRingError::os("io_uring_register(EVENTFD)", e))?;
         Ok(self.completion_fd.get_or_init(|| fd).as_raw_fd())
+    }
+
+    /// Makes the next `pushes` SQE pushes find the submission queue full (fault injection).
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn inject_sq_full(&self, pushes: u32) {
+        self.core.borrow_mut().fault_sq_full = pushes;
     }
 
     /// Injects a raw NOP completion with an arbitrary `user_data` (stale-generation tests).

@@ -1,0 +1,150 @@
+//! Every `SaferRingError` variant, produced for real and checked for an actionable message.
+#![allow(unsafe_code)]
+
+mod common;
+
+use common::pipe;
+use safer_ring::op::file::Nop;
+use safer_ring::{CqeResult, OpCode, OpenOptions, Ring, SaferRingError, Unavailable};
+
+#[test]
+fn kernel_errno_names_the_operation() {
+    let ring = Ring::new(4).unwrap();
+    let err = ring
+        .open("/definitely/not/here", OpenOptions::new())
+        .submit()
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    assert!(err.to_string().starts_with("openat failed: No such file"), "{err}");
+
+    // Reading from a pipe's write end: EBADF, and the buffer comes back.
+    let (_r, w) = pipe();
+    let w = safer_ring::File::from(w);
+    let (res, buf) = ring.read(&w, vec![9u8; 4]).submit().unwrap().wait();
+    let err = res.unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+    assert!(err.to_string().starts_with("read failed"), "{err}");
+    assert_eq!(buf.capacity(), 4, "buffer handed back on error");
+    let io: std::io::Error = err.into();
+    assert_eq!(io.raw_os_error(), Some(libc::EBADF));
+}
+
+/// Installs a seccomp filter on this thread making `io_uring_setup` fail with `errno`, the
+/// way a container profile or `kernel.io_uring_disabled` does.
+fn forbid_io_uring_setup(errno: u32) {
+    const RET_ERRNO: u32 = 0x0005_0000;
+    const RET_ALLOW: u32 = 0x7fff_0000;
+    let filter = [
+        libc::sock_filter { code: 0x20, jt: 0, jf: 0, k: 0 }, // ld [nr]
+        libc::sock_filter { code: 0x15, jt: 0, jf: 1, k: libc::SYS_io_uring_setup as u32 },
+        libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: RET_ERRNO | errno },
+        libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: RET_ALLOW },
+    ];
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: plain prctl calls; `prog` points at a live filter array for the call's duration.
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &raw const prog),
+            0
+        );
+    }
+}
+
+fn ring_error_with_setup_failing(errno: i32) -> SaferRingError {
+    // Seccomp filters are per thread: a throwaway thread keeps the rest of the tests free.
+    std::thread::spawn(move || {
+        forbid_io_uring_setup(errno as u32);
+        Ring::new(8).expect_err("io_uring_setup is forbidden on this thread")
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn io_uring_unavailable_is_told_apart_with_advice() {
+    let cases = [
+        (libc::ENOSYS, Unavailable::KernelLacksIoUring, "5.1"),
+        (libc::EPERM, Unavailable::NotPermitted, "kernel.io_uring_disabled"),
+        (libc::ENOMEM, Unavailable::MemlockTooLow, "ulimit -l"),
+    ];
+    for (errno, why, advice) in cases {
+        let err = ring_error_with_setup_failing(errno);
+        assert!(
+            matches!(err, SaferRingError::Unavailable(w) if w == why),
+            "errno {errno} gave {err:?}"
+        );
+        assert!(err.to_string().contains(advice), "{err}");
+        assert_eq!(err.raw_os_error(), Some(errno));
+    }
+}
+
+#[test]
+fn full_submission_queue_hands_the_operation_back_and_the_ring_recovers() {
+    let ring = Ring::new(4).unwrap();
+    ring.inject_sq_full(1);
+    let err = ring.write_at(
+        &safer_ring::File::from(tempfile::tempfile().unwrap()),
+        b"kept".to_vec(),
+        0,
+    );
+    let err = err.submit().unwrap_err();
+    assert!(matches!(err.error(), SaferRingError::SubmissionQueueFull));
+    assert!(err.to_string().contains("submission queue is full"));
+    let (n, buf) = err.into_inner().submit().unwrap().wait();
+    assert_eq!(n.unwrap(), 4);
+    assert_eq!(buf, b"kept");
+}
+
+#[test]
+fn invalid_arguments_are_caught_before_submission() {
+    assert!(matches!(
+        Ring::new(0).unwrap_err(),
+        SaferRingError::InvalidArgument(_)
+    ));
+    let ring = Ring::new(4).unwrap();
+    let err = ring
+        .open("bad\0path", OpenOptions::new())
+        .submit()
+        .unwrap_err();
+    assert!(matches!(err.error(), SaferRingError::InvalidArgument(m) if m.contains("NUL")));
+    let file = safer_ring::File::from(tempfile::tempfile().unwrap());
+    let err = ring
+        .readv_at(&file, Vec::<Vec<u8>>::new(), 0)
+        .submit()
+        .unwrap_err();
+    assert!(err.to_string().contains("at least one buffer"));
+}
+
+/// An opcode no kernel has, added through the public `OpCode` escape hatch.
+struct FutureOp;
+
+// SAFETY: the SQE names no memory and no fd.
+unsafe impl OpCode for FutureOp {
+    type Output = safer_ring::Result<()>;
+    const NAME: &'static str = "future_op";
+    const CODE: u8 = u8::MAX;
+    fn sqe(&mut self) -> safer_ring::io_uring::squeue::Entry {
+        Nop.sqe()
+    }
+    fn complete(self, _: CqeResult) -> Self::Output {
+        Ok(())
+    }
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        Err(error)
+    }
+}
+
+#[test]
+fn unsupported_opcode_is_refused_by_name() {
+    let ring = Ring::new(4).unwrap();
+    assert!(!ring.opcodes().contains(FutureOp::CODE));
+    let err = ring.custom(FutureOp).submit().unwrap_err();
+    assert!(matches!(err.error(), SaferRingError::Unsupported { op: "future_op" }));
+    assert_eq!(err.to_string(), "submission failed: future_op is not supported by this kernel");
+}
