@@ -176,7 +176,16 @@ impl From<SaferRingError> for io::Error {
 /// An operation that could not be submitted, handed back whole with the reason.
 ///
 /// Nothing is lost: [`into_inner`](Self::into_inner) returns the operation with its buffer,
-/// ready to retry. Converts into [`SaferRingError`] (dropping the operation) so `?` works.
+/// ready to retry. Converts into [`SaferRingError`], `io::Error` and `Box<dyn Error>`
+/// (dropping the operation), so `?` works in functions returning any of them.
+///
+/// ```
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let ring = safer_ring::Ring::new(4)?;
+///     ring.nop().submit()?.wait()?;
+///     Ok(())
+/// }
+/// ```
 pub struct SubmitError<T> {
     error: SaferRingError,
     op: T,
@@ -217,9 +226,18 @@ impl<T> fmt::Display for SubmitError<T> {
     }
 }
 
-impl<T> std::error::Error for SubmitError<T> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
+// `SubmitError` deliberately does not implement `Error`: the operation inside borrows its
+// ring, so `?` into `Box<dyn Error>` would demand `'static`. These conversions keep the
+// reason and drop the operation, so `?` works in `main() -> Result<(), Box<dyn Error>>`.
+impl<'a, T> From<SubmitError<T>> for Box<dyn std::error::Error + 'a> {
+    fn from(err: SubmitError<T>) -> Self {
+        Box::new(err.error)
+    }
+}
+
+impl<'a, T> From<SubmitError<T>> for Box<dyn std::error::Error + Send + Sync + 'a> {
+    fn from(err: SubmitError<T>) -> Self {
+        Box::new(err.error)
     }
 }
 

@@ -63,7 +63,12 @@ fn owned_buffer_read_write_paths_allocate_nothing_per_operation() {
     let file = File::from(tempfile::tempfile().unwrap());
     let buf = sync_round(&ring, &file, vec![7u8; 64]); // warm up: slot table, file extent
     let (buf, allocs) = count(|| sync_round(&ring, &file, buf));
-    assert_eq!(allocs, 0, "sync path: {allocs} allocations for {} ops", 2 * OPS);
+    assert_eq!(
+        allocs,
+        0,
+        "sync path: {allocs} allocations for {} ops",
+        2 * OPS
+    );
 
     ring.block_on(ring.nop()).unwrap(); // warm up the executor's wake-up state
     let (_, allocs) = count(|| {
@@ -78,5 +83,10 @@ fn owned_buffer_read_write_paths_allocate_nothing_per_operation() {
             }
         })
     });
-    assert_eq!(allocs, 0, "async path: {allocs} allocations for {} ops", 2 * OPS);
+    assert_eq!(
+        allocs,
+        0,
+        "async path: {allocs} allocations for {} ops",
+        2 * OPS
+    );
 }

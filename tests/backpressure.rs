@@ -54,7 +54,10 @@ fn sync_submit_past_the_limit_is_a_clear_error_that_hands_the_operation_back() {
     let err = ring.read(&reader, vec![1u8; 8]).submit().unwrap_err();
     assert!(matches!(
         err.error(),
-        SaferRingError::SlotTableFull { in_flight: 4, limit: 4 }
+        SaferRingError::SlotTableFull {
+            in_flight: 4,
+            limit: 4
+        }
     ));
     assert!(err.to_string().contains("limit 4"));
     drop(err.into_inner()); // the operation came back whole

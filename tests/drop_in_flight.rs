@@ -21,13 +21,20 @@ fn dropped_future_keeps_buffer_alive_until_the_kernel_is_done() {
         let (buf, token) = Sentinel::new(64, &drops);
 
         let mut fut = ring.read(&reader, buf).into_future();
-        assert!(poll_once(&mut fut).is_pending(), "empty pipe: read must wait");
+        assert!(
+            poll_once(&mut fut).is_pending(),
+            "empty pipe: read must wait"
+        );
         ring.submit().unwrap();
         assert_eq!(ring.in_flight(), 1);
         assert_eq!(Arc::strong_count(&token), 2);
 
         drop(fut);
-        assert_eq!(Arc::strong_count(&token), 2, "buffer parked in the ring, not freed");
+        assert_eq!(
+            Arc::strong_count(&token),
+            2,
+            "buffer parked in the ring, not freed"
+        );
         assert_eq!(drops.load(Ordering::SeqCst), 0);
         assert_eq!(ring.stats().abandoned, 1);
         assert_eq!(ring.live_slots(), 1);
@@ -92,12 +99,19 @@ fn abandoned_open_that_succeeded_closes_its_fd() {
     let ring = Ring::new(8).unwrap();
     let fds_before = open_fds();
     for _ in 0..100 {
-        let op = ring.open(&path, safer_ring::OpenOptions::new()).submit().unwrap();
+        let op = ring
+            .open(&path, safer_ring::OpenOptions::new())
+            .submit()
+            .unwrap();
         ring.submit().unwrap();
         drop(op);
     }
     while ring.live_slots() > 0 {
         ring.turn(true).unwrap();
     }
-    assert_eq!(open_fds(), fds_before, "fds opened after their owner left are closed");
+    assert_eq!(
+        open_fds(),
+        fds_before,
+        "fds opened after their owner left are closed"
+    );
 }

@@ -17,7 +17,10 @@ fn kernel_errno_names_the_operation() {
         .wait()
         .unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
-    assert!(err.to_string().starts_with("openat failed: No such file"), "{err}");
+    assert!(
+        err.to_string().starts_with("openat failed: No such file"),
+        "{err}"
+    );
 
     // Reading from a pipe's write end: EBADF, and the buffer comes back.
     let (_r, w) = pipe();
@@ -37,23 +40,47 @@ fn forbid_io_uring_setup(errno: u32) {
     const RET_ERRNO: u32 = 0x0005_0000;
     const RET_ALLOW: u32 = 0x7fff_0000;
     let filter = [
-        libc::sock_filter { code: 0x20, jt: 0, jf: 0, k: 0 }, // ld [nr]
-        libc::sock_filter { code: 0x15, jt: 0, jf: 1, k: libc::SYS_io_uring_setup as u32 },
-        libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: RET_ERRNO | errno },
-        libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: RET_ALLOW },
+        libc::sock_filter {
+            code: 0x20,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        }, // ld [nr]
+        libc::sock_filter {
+            code: 0x15,
+            jt: 0,
+            jf: 1,
+            k: libc::SYS_io_uring_setup as u32,
+        },
+        libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: RET_ERRNO | errno,
+        },
+        libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: RET_ALLOW,
+        },
     ];
     let prog = libc::sock_fprog {
         len: filter.len() as u16,
         filter: filter.as_ptr().cast_mut(),
     };
-    // SAFETY: plain prctl calls; `prog` points at a live filter array for the call's duration.
-    unsafe {
-        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-        assert_eq!(
-            libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &raw const prog),
-            0
-        );
-    }
+    // SAFETY: a plain prctl call with integer arguments.
+    let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    assert_eq!(rc, 0);
+    // SAFETY: `prog` points at a live filter array for the duration of the call.
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &raw const prog,
+        )
+    };
+    assert_eq!(rc, 0);
 }
 
 fn ring_error_with_setup_failing(errno: i32) -> SaferRingError {
@@ -70,7 +97,11 @@ fn ring_error_with_setup_failing(errno: i32) -> SaferRingError {
 fn io_uring_unavailable_is_told_apart_with_advice() {
     let cases = [
         (libc::ENOSYS, Unavailable::KernelLacksIoUring, "5.1"),
-        (libc::EPERM, Unavailable::NotPermitted, "kernel.io_uring_disabled"),
+        (
+            libc::EPERM,
+            Unavailable::NotPermitted,
+            "kernel.io_uring_disabled",
+        ),
         (libc::ENOMEM, Unavailable::MemlockTooLow, "ulimit -l"),
     ];
     for (errno, why, advice) in cases {
@@ -145,6 +176,12 @@ fn unsupported_opcode_is_refused_by_name() {
     let ring = Ring::new(4).unwrap();
     assert!(!ring.opcodes().contains(FutureOp::CODE));
     let err = ring.custom(FutureOp).submit().unwrap_err();
-    assert!(matches!(err.error(), SaferRingError::Unsupported { op: "future_op" }));
-    assert_eq!(err.to_string(), "submission failed: future_op is not supported by this kernel");
+    assert!(matches!(
+        err.error(),
+        SaferRingError::Unsupported { op: "future_op" }
+    ));
+    assert_eq!(
+        err.to_string(),
+        "submission failed: future_op is not supported by this kernel"
+    );
 }

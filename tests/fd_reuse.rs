@@ -20,12 +20,20 @@ fn dropped_file_with_read_in_flight_is_not_closed_or_reused() {
     drop(reader); // "close" the file while the read is in flight
 
     let mut newcomer = tempfile::tempfile().unwrap();
-    assert_ne!(newcomer.as_raw_fd(), old_fd, "fd number still held by the read");
+    assert_ne!(
+        newcomer.as_raw_fd(),
+        old_fd,
+        "fd number still held by the read"
+    );
     std::io::Write::write_all(&mut newcomer, b"innocent").unwrap();
 
     feed(&mut writer, b"pipe data");
     let (n, buf) = op.wait();
-    assert_eq!(&buf[..n.unwrap()], b"pipe data", "the read got the pipe's data");
+    assert_eq!(
+        &buf[..n.unwrap()],
+        b"pipe data",
+        "the read got the pipe's data"
+    );
 
     let mut content = String::new();
     std::io::Seek::rewind(&mut newcomer).unwrap();
@@ -45,10 +53,20 @@ fn closing_a_file_with_operations_in_flight_is_refused_and_hands_it_back() {
     let ring = Ring::new(8).unwrap();
     let (reader, mut writer) = pipe();
     let op = ring.read(&reader, Vec::with_capacity(8)).submit().unwrap();
-    let err = ring.close(reader).expect_err("close must be refused while a read holds the fd");
-    assert!(matches!(err.error(), SaferRingError::InUse { what: "file" }));
+    let err = ring
+        .close(reader)
+        .expect_err("close must be refused while a read holds the fd");
+    assert!(matches!(
+        err.error(),
+        SaferRingError::InUse { what: "file" }
+    ));
     let reader = err.into_inner();
     feed(&mut writer, b"x");
     assert_eq!(op.wait().0.unwrap(), 1);
-    ring.close(reader).unwrap().submit().unwrap().wait().unwrap();
+    ring.close(reader)
+        .unwrap()
+        .submit()
+        .unwrap()
+        .wait()
+        .unwrap();
 }

@@ -12,10 +12,18 @@ fn ring() -> Ring {
 fn positioned_reads_and_writes_report_short_io() {
     let ring = ring();
     let file = File::from(tempfile::tempfile().unwrap());
-    let (n, _) = ring.write_at(&file, b"0123456789".to_vec(), 0).submit().unwrap().wait();
+    let (n, _) = ring
+        .write_at(&file, b"0123456789".to_vec(), 0)
+        .submit()
+        .unwrap()
+        .wait();
     assert_eq!(n.unwrap(), 10);
     // Asking for 64 bytes of a 10-byte file: a short read, reported as such.
-    let (n, buf) = ring.read_at(&file, Vec::with_capacity(64), 4).submit().unwrap().wait();
+    let (n, buf) = ring
+        .read_at(&file, Vec::with_capacity(64), 4)
+        .submit()
+        .unwrap()
+        .wait();
     assert_eq!(n.unwrap(), 6);
     assert_eq!(buf, b"456789");
     // At end of file: 0.
@@ -33,7 +41,11 @@ fn sequential_read_and_write_use_the_file_position() {
     }
     let mut std_file = file.try_clone_std().unwrap();
     std::io::Seek::rewind(&mut std_file).unwrap();
-    let (n, buf) = ring.read(&file, Vec::with_capacity(2)).submit().unwrap().wait();
+    let (n, buf) = ring
+        .read(&file, Vec::with_capacity(2))
+        .submit()
+        .unwrap()
+        .wait();
     assert_eq!((n.unwrap(), buf.as_slice()), (2, &b"ab"[..]));
     let (n, buf) = ring.read(&file, buf).submit().unwrap().wait();
     assert_eq!((n.unwrap(), buf.as_slice()), (2, &b"cd"[..]));
@@ -61,10 +73,19 @@ fn open_write_sync_stat_allocate_close() {
     let path = dir.path().join("data.bin");
     let opts = OpenOptions::new().write(true).create_new(true).mode(0o640);
     let file = ring.open(&path, opts).submit().unwrap().wait().unwrap();
-    ring.write_at(&file, vec![1u8; 4096], 0).submit().unwrap().wait().0.unwrap();
+    ring.write_at(&file, vec![1u8; 4096], 0)
+        .submit()
+        .unwrap()
+        .wait()
+        .0
+        .unwrap();
     ring.fsync(&file).submit().unwrap().wait().unwrap();
     ring.fdatasync(&file).submit().unwrap().wait().unwrap();
-    ring.fallocate(&file, 0, 1 << 20, 0).submit().unwrap().wait().unwrap();
+    ring.fallocate(&file, 0, 1 << 20, 0)
+        .submit()
+        .unwrap()
+        .wait()
+        .unwrap();
     let meta = ring.statx(&path).submit().unwrap().wait().unwrap();
     assert_eq!(meta.len(), 1 << 20);
     assert!(meta.is_file() && !meta.is_dir());
@@ -89,7 +110,11 @@ fn open_at_resolves_relative_to_a_directory() {
         .unwrap()
         .wait()
         .unwrap();
-    let (n, buf) = ring.read_at(&file, Vec::with_capacity(16), 0).submit().unwrap().wait();
+    let (n, buf) = ring
+        .read_at(&file, Vec::with_capacity(16), 0)
+        .submit()
+        .unwrap()
+        .wait();
     assert_eq!(&buf[..n.unwrap()], b"found");
 }
 

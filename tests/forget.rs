@@ -20,7 +20,10 @@ fn check_victim_and_keep_working(ring: &Ring, mut writer: std::fs::File) {
     while ring.in_flight() > 0 {
         ring.turn(true).unwrap();
     }
-    assert!(victim.iter().all(|&b| b == 0xAA), "victim allocation corrupted");
+    assert!(
+        victim.iter().all(|&b| b == 0xAA),
+        "victim allocation corrupted"
+    );
 
     let (reader, mut writer) = pipe();
     let mut buf = Vec::with_capacity(8);
@@ -37,7 +40,10 @@ fn check_victim_and_keep_working(ring: &Ring, mut writer: std::fs::File) {
 fn forgotten_submitted_operation_leaks_without_corruption() {
     let ring = Ring::new(8).unwrap();
     let (reader, writer) = pipe();
-    let op = ring.read(&reader, Vec::with_capacity(SIZE)).submit().unwrap();
+    let op = ring
+        .read(&reader, Vec::with_capacity(SIZE))
+        .submit()
+        .unwrap();
     ring.submit().unwrap();
     std::mem::forget(op);
     check_victim_and_keep_working(&ring, writer);
@@ -58,9 +64,15 @@ fn forgotten_pending_future_leaks_without_corruption() {
 fn ring_dropped_after_forgetting_an_operation_returns() {
     let ring = Ring::new(8).unwrap();
     let (reader, _writer) = pipe();
-    let op = ring.read(&reader, Vec::with_capacity(SIZE)).submit().unwrap();
+    let op = ring
+        .read(&reader, Vec::with_capacity(SIZE))
+        .submit()
+        .unwrap();
     std::mem::forget(op);
     let report = ring.shutdown();
     assert_eq!(report.in_flight, 1);
-    assert!(!report.timed_out, "the forgotten read was cancelled and reaped");
+    assert!(
+        !report.timed_out,
+        "the forgotten read was cancelled and reaped"
+    );
 }

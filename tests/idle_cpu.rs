@@ -20,7 +20,11 @@ fn writer_after(delay: Duration, mut w: std::fs::File) -> std::thread::JoinHandl
 fn assert_idle(cpu: Duration, wall: Duration) {
     assert!(wall >= WAIT, "returned before the data arrived: {wall:?}");
     let share = cpu.as_secs_f64() / wall.as_secs_f64();
-    assert!(share < 0.01, "waiting used {:.2}% of a core ({cpu:?} in {wall:?})", share * 100.0);
+    assert!(
+        share < 0.01,
+        "waiting used {:.2}% of a core ({cpu:?} in {wall:?})",
+        share * 100.0
+    );
 }
 
 #[test]

@@ -32,10 +32,17 @@ fn ring_drop_with_128_reads_in_flight_frees_each_buffer_after_its_cqe() {
 
     let report = ring.shutdown();
     assert_eq!(report.in_flight, 128);
-    assert_eq!(report.released, 128, "each buffer released by its own final CQE");
+    assert_eq!(
+        report.released, 128,
+        "each buffer released by its own final CQE"
+    );
     assert_eq!(report.leaked, 0);
     assert!(!report.timed_out);
-    assert_eq!(drops.load(Ordering::SeqCst), 128, "every buffer freed exactly once");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        128,
+        "every buffer freed exactly once"
+    );
     assert!(tokens.iter().all(|t| Arc::strong_count(t) == 1));
     drop(pipes);
     assert_eq!(open_fds(), fds_at_start);

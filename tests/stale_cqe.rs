@@ -25,9 +25,15 @@ fn stale_generation_cqe_is_ignored_and_counted() {
     }
     assert_eq!(ring.stats().stale_cqes, 2);
 
-    let op = op.try_complete().err().expect("stale CQE must not complete the read");
+    let op = op
+        .try_complete()
+        .expect_err("stale CQE must not complete the read");
     feed(&mut writer, b"the real data");
     let (n, buf) = op.wait();
     assert_eq!(&buf[..n.unwrap()], b"the real data");
-    assert_eq!(ring.stats().completed, 2, "only the real completions were delivered");
+    assert_eq!(
+        ring.stats().completed,
+        2,
+        "only the real completions were delivered"
+    );
 }

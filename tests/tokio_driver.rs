@@ -12,7 +12,10 @@ use safer_ring::Ring;
 #[test]
 fn every_completion_wakes_its_task_under_a_local_set() {
     let ring = Rc::new(Ring::new(64).unwrap());
-    assert!(ring.setup_flags().defer_taskrun, "the kernel here has DEFER_TASKRUN");
+    assert!(
+        ring.setup_flags().defer_taskrun,
+        "the kernel here has DEFER_TASKRUN"
+    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -67,7 +67,7 @@ pub unsafe trait IoBufMut: IoBuf {
     fn on_taken(&mut self) {}
 }
 
-// SAFETY (invariants 1, 2): a Vec's bytes are on the heap and do not move when the Vec moves;
+// SAFETY: invariants 1, 2 — a Vec's bytes are on the heap and do not move when the Vec moves;
 // only the owner (the operation, then the slot) can reach them while the kernel uses them.
 unsafe impl IoBuf for Vec<u8> {
     fn stable_ptr(&self) -> *const u8 {
@@ -81,7 +81,7 @@ unsafe impl IoBuf for Vec<u8> {
     }
 }
 
-// SAFETY (invariants 1, 2): as for `IoBuf`; the spare capacity is owned, writable heap memory.
+// SAFETY: invariants 1, 2 — as for `IoBuf`; the spare capacity is owned, writable heap memory.
 unsafe impl IoBufMut for Vec<u8> {
     fn stable_mut_ptr(&mut self) -> *mut u8 {
         self.as_mut_ptr()
@@ -93,7 +93,7 @@ unsafe impl IoBufMut for Vec<u8> {
     }
 }
 
-// SAFETY (invariants 1, 2): a boxed slice's bytes are on the heap and do not move with the box.
+// SAFETY: invariants 1, 2 — a boxed slice's bytes are on the heap and do not move with the box.
 unsafe impl IoBuf for Box<[u8]> {
     fn stable_ptr(&self) -> *const u8 {
         self.as_ptr()
@@ -106,7 +106,7 @@ unsafe impl IoBuf for Box<[u8]> {
     }
 }
 
-// SAFETY (invariants 1, 2): as for `IoBuf`; a boxed slice is always fully initialised.
+// SAFETY: invariants 1, 2 — as for `IoBuf`; a boxed slice is always fully initialised.
 unsafe impl IoBufMut for Box<[u8]> {
     fn stable_mut_ptr(&mut self) -> *mut u8 {
         self.as_mut_ptr()

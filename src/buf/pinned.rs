@@ -96,7 +96,7 @@ impl PinnedBuffer {
     }
 }
 
-// SAFETY (invariants 1, 2): the bytes are a pinned heap allocation owned by `self`; moving
+// SAFETY: invariants 1, 2 — the bytes are a pinned heap allocation owned by `self`; moving
 // the `PinnedBuffer` moves only the box pointer.
 unsafe impl IoBuf for PinnedBuffer {
     fn stable_ptr(&self) -> *const u8 {
@@ -110,7 +110,7 @@ unsafe impl IoBuf for PinnedBuffer {
     }
 }
 
-// SAFETY (invariants 1, 2): as for `IoBuf`; the whole allocation is initialised and writable.
+// SAFETY: invariants 1, 2 — as for `IoBuf`; the whole allocation is initialised and writable.
 unsafe impl IoBufMut for PinnedBuffer {
     fn stable_mut_ptr(&mut self) -> *mut u8 {
         self.bytes.as_mut_ptr()

@@ -121,7 +121,11 @@ mod tests {
     #[test]
     fn flags_match_posix() {
         assert_eq!(OpenOptions::new().flags(), libc::O_RDONLY);
-        let w = OpenOptions::new().read(false).write(true).create(true).truncate(true);
+        let w = OpenOptions::new()
+            .read(false)
+            .write(true)
+            .create(true)
+            .truncate(true);
         assert_eq!(w.flags(), libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC);
         let rw = OpenOptions::new().append(true).create_new(true);
         assert_eq!(

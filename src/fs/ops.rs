@@ -6,8 +6,8 @@ use super::{File, OpenOptions};
 use crate::buf::{IoBuf, IoBufMut};
 use crate::error::SubmitError;
 use crate::op::file::{
-    CURRENT_POSITION, Close, Fallocate, Fsync, KernelPath, Nop, OpenAt, Read, Readv, Statx,
-    Write, Writev,
+    CURRENT_POSITION, Close, Fallocate, Fsync, KernelPath, Nop, OpenAt, Read, Readv, Statx, Write,
+    Writev,
 };
 use crate::op::{Building, Operation};
 use crate::ring::Ring;
@@ -98,7 +98,12 @@ impl Ring {
     /// assert_eq!(bufs, [b"ab".to_vec(), b"cdef".to_vec()]);
     /// # Ok(()) }
     /// ```
-    pub fn readv_at<B: IoBufMut>(&self, file: &File, bufs: Vec<B>, offset: u64) -> Op<'_, Readv<B>> {
+    pub fn readv_at<B: IoBufMut>(
+        &self,
+        file: &File,
+        bufs: Vec<B>,
+        offset: u64,
+    ) -> Op<'_, Readv<B>> {
         let iovecs = Vec::with_capacity(bufs.len());
         let fd = file.shared();
         Operation::build(
@@ -130,7 +135,13 @@ impl Ring {
     /// Flushes the file's data and metadata to storage (`fsync`).
     pub fn fsync(&self, file: &File) -> Op<'_, Fsync> {
         let fd = file.shared();
-        Operation::build(self, Fsync { fd, datasync: false })
+        Operation::build(
+            self,
+            Fsync {
+                fd,
+                datasync: false,
+            },
+        )
     }
 
     /// Flushes the file's data (and metadata needed to read it) to storage (`fdatasync`).

@@ -31,7 +31,7 @@ pub struct Read<B> {
     pub(crate) buf_pos: usize,
 }
 
-// SAFETY (invariants 1, 2, 6): the SQE points into `buf`'s heap memory (stable by `IoBufMut`'s
+// SAFETY: invariants 1, 2, 6 — the SQE points into `buf`'s heap memory (stable by `IoBufMut`'s
 // contract) within its `bytes_total`, and names the fd `self.fd` holds open.
 unsafe impl<B: IoBufMut> OpCode for Read<B> {
     type Output = BufResult<usize, B>;
@@ -65,7 +65,9 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
 
     fn validate(&self) -> Result<()> {
         if self.buf_pos >= self.buf.bytes_total() && self.buf.bytes_total() > 0 {
-            return Err(SaferRingError::InvalidArgument("read buffer has no room left"));
+            return Err(SaferRingError::InvalidArgument(
+                "read buffer has no room left",
+            ));
         }
         Ok(())
     }
@@ -89,7 +91,7 @@ pub struct Write<B> {
     pub(crate) buf_pos: usize,
 }
 
-// SAFETY (invariants 1, 2, 6): the SQE points into `buf`'s heap memory (stable by `IoBuf`'s
+// SAFETY: invariants 1, 2, 6 — the SQE points into `buf`'s heap memory (stable by `IoBuf`'s
 // contract) within its `bytes_init`, and names the fd `self.fd` holds open.
 unsafe impl<B: IoBuf> OpCode for Write<B> {
     type Output = BufResult<usize, B>;
@@ -127,7 +129,7 @@ pub struct Readv<B> {
     pub(crate) offset: u64,
 }
 
-// SAFETY (invariants 1, 2, 6): the iovec array is a heap Vec owned by `self` and not touched
+// SAFETY: invariants 1, 2, 6 — the iovec array is a heap Vec owned by `self` and not touched
 // after `sqe`; each iovec points into one of `bufs`' stable heap memory within `bytes_total`.
 unsafe impl<B: IoBufMut> OpCode for Readv<B> {
     type Output = BufResult<usize, Vec<B>>;
@@ -136,13 +138,18 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
 
     fn sqe(&mut self) -> Entry {
         self.iovecs.clear();
-        self.iovecs.extend(self.bufs.iter_mut().map(|b| libc::iovec {
-            iov_base: b.stable_mut_ptr().cast(),
-            iov_len: b.bytes_total(),
-        }));
-        opcode::Readv::new(self.fd.target(), self.iovecs.as_ptr(), self.iovecs.len() as u32)
-            .offset(self.offset)
-            .build()
+        self.iovecs
+            .extend(self.bufs.iter_mut().map(|b| libc::iovec {
+                iov_base: b.stable_mut_ptr().cast(),
+                iov_len: b.bytes_total(),
+            }));
+        opcode::Readv::new(
+            self.fd.target(),
+            self.iovecs.as_ptr(),
+            self.iovecs.len() as u32,
+        )
+        .offset(self.offset)
+        .build()
     }
 
     fn complete(mut self, cqe: CqeResult) -> Self::Output {
@@ -182,7 +189,7 @@ pub struct Writev<B> {
     pub(crate) offset: u64,
 }
 
-// SAFETY (invariants 1, 2, 6): as `Readv`, reading `bytes_init` bytes of each buffer.
+// SAFETY: invariants 1, 2, 6 — as `Readv`, reading `bytes_init` bytes of each buffer.
 unsafe impl<B: IoBuf> OpCode for Writev<B> {
     type Output = BufResult<usize, Vec<B>>;
     const NAME: &'static str = "writev";
@@ -194,9 +201,13 @@ unsafe impl<B: IoBuf> OpCode for Writev<B> {
             iov_base: b.stable_ptr().cast_mut().cast(),
             iov_len: b.bytes_init(),
         }));
-        opcode::Writev::new(self.fd.target(), self.iovecs.as_ptr(), self.iovecs.len() as u32)
-            .offset(self.offset)
-            .build()
+        opcode::Writev::new(
+            self.fd.target(),
+            self.iovecs.as_ptr(),
+            self.iovecs.len() as u32,
+        )
+        .offset(self.offset)
+        .build()
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
@@ -214,7 +225,9 @@ unsafe impl<B: IoBuf> OpCode for Writev<B> {
 
 fn validate_iov_count(n: usize) -> Result<()> {
     match n {
-        0 => Err(SaferRingError::InvalidArgument("vectored I/O needs at least one buffer")),
+        0 => Err(SaferRingError::InvalidArgument(
+            "vectored I/O needs at least one buffer",
+        )),
         n if n > libc::UIO_MAXIOV as usize => Err(SaferRingError::InvalidArgument(
             "vectored I/O takes at most 1024 buffers (UIO_MAXIOV)",
         )),
@@ -250,7 +263,7 @@ pub struct Fsync {
     pub(crate) datasync: bool,
 }
 
-// SAFETY (invariant 6): names only the fd `self.fd` holds open.
+// SAFETY: invariant 6 — names only the fd `self.fd` holds open.
 unsafe impl OpCode for Fsync {
     type Output = Result<()>;
     const NAME: &'static str = "fsync";
@@ -282,7 +295,7 @@ pub struct Fallocate {
     pub(crate) mode: i32,
 }
 
-// SAFETY (invariant 6): names only the fd `self.fd` holds open.
+// SAFETY: invariant 6 — names only the fd `self.fd` holds open.
 unsafe impl OpCode for Fallocate {
     type Output = Result<()>;
     const NAME: &'static str = "fallocate";
@@ -335,10 +348,11 @@ pub struct OpenAt {
 }
 
 fn dir_target(dir: &Option<SharedFd>) -> types::Fd {
-    dir.as_ref().map_or(types::Fd(libc::AT_FDCWD), SharedFd::target)
+    dir.as_ref()
+        .map_or(types::Fd(libc::AT_FDCWD), SharedFd::target)
 }
 
-// SAFETY (invariants 1, 6): the path is a heap CString owned by `self`; the directory fd, if
+// SAFETY: invariants 1, 6 — the path is a heap CString owned by `self`; the directory fd, if
 // any, is held open by `self.dir`.
 unsafe impl OpCode for OpenAt {
     type Output = Result<File>;
@@ -376,7 +390,7 @@ pub struct Statx {
     pub(crate) buf: Box<libc::statx>,
 }
 
-// SAFETY (invariants 1, 6): the path and the statx buffer are heap allocations owned by
+// SAFETY: invariants 1, 6 — the path and the statx buffer are heap allocations owned by
 // `self`; the fd, if any, is held open by `self.dir`.
 unsafe impl OpCode for Statx {
     type Output = Result<Metadata>;
@@ -410,7 +424,7 @@ pub struct Close {
     pub(crate) fd: Option<OwnedFd>,
 }
 
-// SAFETY (invariant 6): the fd is owned exclusively by `self` (no other handle or operation
+// SAFETY: invariant 6 — the fd is owned exclusively by `self` (no other handle or operation
 // can name it), so closing it cannot race another operation on the same number.
 unsafe impl OpCode for Close {
     type Output = Result<()>;

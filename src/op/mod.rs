@@ -142,11 +142,15 @@ impl<'ring, S: State> Operation<'ring, S> {
     }
 
     fn take(&mut self) -> S {
-        self.state.take().expect("operation state is present until consumed")
+        self.state
+            .take()
+            .expect("operation state is present until consumed")
     }
 
     fn state_ref(&self) -> &S {
-        self.state.as_ref().expect("operation state is present until consumed")
+        self.state
+            .as_ref()
+            .expect("operation state is present until consumed")
     }
 
     /// The ring this operation belongs to.
@@ -209,7 +213,10 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
             Err(crate::SaferRingError::Unsupported { op: T::NAME })
         };
         if let Err(error) = checked {
-            return Err(SubmitError::new(error, Self::new(ring, Building { op, opts })));
+            return Err(SubmitError::new(
+                error,
+                Self::new(ring, Building { op, opts }),
+            ));
         }
         let entry = opts.apply(op.sqe());
         // SAFETY: `OpCode`'s contract makes every pointer in `entry` point into heap memory
@@ -220,10 +227,18 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
         match unsafe { ring.push_op(entry) } {
             Ok(key) => {
                 let mut submitted = Operation::new(ring, Submitted { key, op });
-                submitted.state.as_mut().expect("just built").op.on_submitted();
+                submitted
+                    .state
+                    .as_mut()
+                    .expect("just built")
+                    .op
+                    .on_submitted();
                 Ok(submitted)
             }
-            Err(error) => Err(SubmitError::new(error, Self::new(ring, Building { op, opts }))),
+            Err(error) => Err(SubmitError::new(
+                error,
+                Self::new(ring, Building { op, opts }),
+            )),
         }
     }
 

@@ -88,7 +88,9 @@ impl RingBuilder {
     /// memory, with what to do about it.
     pub fn build(self) -> Result<Ring> {
         if self.entries == 0 {
-            return Err(SaferRingError::InvalidArgument("a ring needs at least one entry"));
+            return Err(SaferRingError::InvalidArgument(
+                "a ring needs at least one entry",
+            ));
         }
         let cq = self.cq_entries.unwrap_or(self.entries.saturating_mul(2));
         if cq < self.entries {
@@ -108,7 +110,11 @@ impl RingBuilder {
             other => other,
         }
         .map_err(SaferRingError::from_setup)?;
-        Ok(Ring::from_parts(Core::new(uring), flags, self.shutdown_timeout))
+        Ok(Ring::from_parts(
+            Core::new(uring),
+            flags,
+            self.shutdown_timeout,
+        ))
     }
 
     fn try_build(&self, cq: u32, flags: SetupFlags) -> std::io::Result<IoUring> {

@@ -244,7 +244,12 @@ impl Core {
         };
         match res {
             Ok(n) => Ok(n),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)) => {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)
+                ) =>
+            {
                 Ok(0)
             }
             Err(e) => Err(SaferRingError::os("io_uring_enter", e)),
@@ -258,7 +263,12 @@ impl Core {
         self.stats.enters += 1;
         match self.uring.submitter().submit_with_args(1, &args) {
             Ok(n) => Ok(n),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) => {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                ) =>
+            {
                 Ok(0)
             }
             Err(e) => Err(SaferRingError::os("io_uring_enter", e)),

@@ -192,7 +192,9 @@ impl SlotTable {
 
     /// Frees a slot whose SQE never reached the submission queue.
     pub fn remove_unsubmitted(&mut self, key: SlotKey) {
-        let slot = self.slot_mut(key).expect("removing a slot that is not live");
+        let slot = self
+            .slot_mut(key)
+            .expect("removing a slot that is not live");
         debug_assert!(matches!(slot.state, Lifecycle::Submitted));
         self.vacate(key.index);
     }
@@ -248,7 +250,9 @@ impl SlotTable {
     /// The owner gave up on the operation (dropped it mid-flight); `parked` holds every
     /// resource the kernel may still touch.
     pub fn abandon(&mut self, key: SlotKey, parked: Parked) -> Abandon {
-        let slot = self.slot_mut(key).expect("abandoning a slot that is not live");
+        let slot = self
+            .slot_mut(key)
+            .expect("abandoning a slot that is not live");
         match std::mem::replace(&mut slot.state, Lifecycle::Submitted) {
             Lifecycle::Completed(cqe) => {
                 self.vacate(key.index);
@@ -270,7 +274,8 @@ impl SlotTable {
         let mut parked = Vec::new();
         for slot in &mut self.slots {
             if matches!(slot.state, Lifecycle::Abandoned(_)) {
-                let Lifecycle::Abandoned(p) = std::mem::replace(&mut slot.state, Lifecycle::Submitted)
+                let Lifecycle::Abandoned(p) =
+                    std::mem::replace(&mut slot.state, Lifecycle::Submitted)
                 else {
                     unreachable!()
                 };
@@ -322,7 +327,10 @@ mod tests {
         let mut table = SlotTable::default();
         let key = table.insert();
         assert_eq!(table.poll(key, None), None);
-        assert!(matches!(table.complete(key.user_data(), OK), Delivery::Stored));
+        assert!(matches!(
+            table.complete(key.user_data(), OK),
+            Delivery::Stored
+        ));
         assert_eq!(table.poll(key, None), Some(OK));
         assert_eq!(table.live(), 0);
     }
@@ -347,16 +355,28 @@ mod tests {
     fn stale_generation_is_counted_never_delivered() {
         let mut table = SlotTable::default();
         let old = table.insert();
-        assert!(matches!(table.complete(old.user_data(), OK), Delivery::Stored));
+        assert!(matches!(
+            table.complete(old.user_data(), OK),
+            Delivery::Stored
+        ));
         assert_eq!(table.poll(old, None), Some(OK));
         let new = table.insert();
         assert_eq!(new.index, old.index, "vacant slot is reused");
         assert_ne!(new.generation, old.generation);
-        assert!(matches!(table.complete(old.user_data(), OK), Delivery::Stale));
+        assert!(matches!(
+            table.complete(old.user_data(), OK),
+            Delivery::Stale
+        ));
         assert_eq!(table.poll(new, None), None, "stale CQE not delivered");
         // A second CQE for an already-completed single-shot op is stale too.
-        assert!(matches!(table.complete(new.user_data(), OK), Delivery::Stored));
-        assert!(matches!(table.complete(new.user_data(), OK), Delivery::Stale));
+        assert!(matches!(
+            table.complete(new.user_data(), OK),
+            Delivery::Stored
+        ));
+        assert!(matches!(
+            table.complete(new.user_data(), OK),
+            Delivery::Stale
+        ));
     }
 
     #[test]
@@ -369,7 +389,11 @@ mod tests {
             table.abandon(key, park_fn(move |_| r.set(r.get() + 1))),
             Abandon::Parked
         ));
-        assert_eq!(table.live(), 1, "slot stays taken while the kernel holds it");
+        assert_eq!(
+            table.live(),
+            1,
+            "slot stays taken while the kernel holds it"
+        );
         assert_eq!(table.in_kernel().count(), 1);
         let Delivery::Release(parked, cqe) = table.complete(key.user_data(), OK) else {
             panic!("expected release")
@@ -384,7 +408,10 @@ mod tests {
     fn abandon_after_completion_releases_at_once() {
         let mut table = SlotTable::default();
         let key = table.insert();
-        assert!(matches!(table.complete(key.user_data(), OK), Delivery::Stored));
+        assert!(matches!(
+            table.complete(key.user_data(), OK),
+            Delivery::Stored
+        ));
         assert!(matches!(
             table.abandon(key, park_fn(|_| {})),
             Abandon::AlreadyDone(_, OK)
@@ -397,7 +424,10 @@ mod tests {
         let mut table = SlotTable::default();
         let keys: Vec<_> = (0..4).map(|_| table.insert()).collect();
         for key in &keys {
-            assert!(matches!(table.complete(key.user_data(), OK), Delivery::Stored));
+            assert!(matches!(
+                table.complete(key.user_data(), OK),
+                Delivery::Stored
+            ));
             assert_eq!(table.poll(*key, None), Some(OK));
         }
         let again: Vec<_> = (0..4).map(|_| table.insert()).collect();

@@ -5,6 +5,6 @@ mod block_on;
 #[cfg(feature = "tokio")]
 mod tokio;
 
-pub(crate) use block_on::WakeFd;
 #[cfg(feature = "tokio")]
 pub use self::tokio::Drive;
+pub(crate) use block_on::WakeFd;

@@ -19,8 +19,8 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 
 use crate::error::{Result, SaferRingError};
 use crate::ring::Ring;
@@ -123,7 +123,9 @@ impl Future for Drive<'_> {
                     guard.clear_ready();
                     crate::sys::eventfd_drain(fd.get_ref().0);
                 }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(SaferRingError::os("tokio poll", e))),
+                Poll::Ready(Err(e)) => {
+                    return Poll::Ready(Err(SaferRingError::os("tokio poll", e)));
+                }
                 Poll::Pending => return Poll::Pending,
             }
         }
@@ -133,7 +135,7 @@ impl Future for Drive<'_> {
 /// Registers the ring's eventfd (once per ring) and hands it to tokio's reactor.
 fn register(ring: &Ring) -> Result<AsyncFd<EventFd>> {
     let raw = ring.completion_eventfd()?;
-    // SAFETY (invariant 6): the eventfd is owned by the ring and stays open, naming the same
+    // SAFETY: invariant 6 — the eventfd is owned by the ring and stays open, naming the same
     // eventfd, for as long as the `Drive` holding this registration borrows the ring.
     unsafe { AsyncFd::register_with_interest(EventFd(raw), Interest::READABLE) }
         .map_err(|e| SaferRingError::os("tokio register", e.into_parts().1))

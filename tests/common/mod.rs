@@ -14,7 +14,10 @@ use safer_ring::{File, IoBuf, IoBufMut};
 /// A pipe as (read end for the ring, write end for std).
 pub fn pipe() -> (File, std::fs::File) {
     let (r, w) = std::io::pipe().expect("pipe");
-    (File::from(OwnedFd::from(r)), std::fs::File::from(OwnedFd::from(w)))
+    (
+        File::from(OwnedFd::from(r)),
+        std::fs::File::from(OwnedFd::from(w)),
+    )
 }
 
 /// Writes all of `data` into a std pipe end.
@@ -24,7 +27,9 @@ pub fn feed(w: &mut std::fs::File, data: &[u8]) {
 
 /// Number of open fds of this process.
 pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count()
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
 }
 
 /// Polls a future once with a no-op waker.
@@ -99,5 +104,6 @@ pub fn process_cpu_time() -> std::time::Duration {
 /// threads of one process and would see each other's fds).
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
