@@ -29,6 +29,7 @@ impl OpcodeSet {
     }
 
     /// Whether the kernel supports `opcode`.
+    #[inline]
     pub fn contains(&self, opcode: u8) -> bool {
         self.0[usize::from(opcode / 64)] & (1 << (opcode % 64)) != 0
     }

@@ -24,6 +24,7 @@ impl Ring {
     /// ring.nop().submit()?.wait()?;
     /// # Ok(()) }
     /// ```
+    #[inline]
     pub fn nop(&self) -> Op<'_, Nop> {
         Operation::build(self, Nop)
     }
@@ -36,6 +37,7 @@ impl Ring {
     /// Reads into `buf` at the file's current position (pipes, sockets, sequential files).
     /// Fills up to `buf.bytes_total()` bytes; the buffer comes back with its length set to
     /// the bytes read. A short read is reported as such; 0 means end of file.
+    #[inline]
     pub fn read<B: IoBufMut>(&self, file: &File, buf: B) -> Op<'_, Read<B>> {
         self.read_at(file, buf, CURRENT_POSITION)
     }
@@ -52,6 +54,7 @@ impl Ring {
     /// assert_eq!(buf, b"6789");
     /// # Ok(()) }
     /// ```
+    #[inline]
     pub fn read_at<B: IoBufMut>(&self, file: &File, buf: B, offset: u64) -> Op<'_, Read<B>> {
         let fd = file.shared();
         Operation::build(
@@ -66,12 +69,14 @@ impl Ring {
     }
 
     /// Writes `buf`'s initialised bytes at the file's current position.
+    #[inline]
     pub fn write<B: IoBuf>(&self, file: &File, buf: B) -> Op<'_, Write<B>> {
         self.write_at(file, buf, CURRENT_POSITION)
     }
 
     /// Writes `buf`'s initialised bytes at `offset` (`pwrite`). May write fewer bytes than
     /// asked (reported); see [`write_all_at`](Ring::write_all_at).
+    #[inline]
     pub fn write_at<B: IoBuf>(&self, file: &File, buf: B, offset: u64) -> Op<'_, Write<B>> {
         let fd = file.shared();
         Operation::build(

@@ -117,6 +117,7 @@ impl<T: OpCode> State for Submitted<T> {
 struct ParkedOp<T>(T);
 
 impl<T: OpCode> Finish for ParkedOp<T> {
+    #[inline]
     fn finish(self: Box<Self>, cqe: CqeResult) {
         // Completing processes what the kernel produced (an opened fd gets closed, a read
         // buffer gets its length) and dropping the output releases it all.
@@ -134,6 +135,7 @@ pub struct Operation<'ring, S: State> {
 }
 
 impl<'ring, S: State> Operation<'ring, S> {
+    #[inline]
     fn new(ring: &'ring Ring, state: S) -> Self {
         Self {
             ring,
@@ -141,12 +143,14 @@ impl<'ring, S: State> Operation<'ring, S> {
         }
     }
 
+    #[inline]
     fn take(&mut self) -> S {
         self.state
             .take()
             .expect("operation state is present until consumed")
     }
 
+    #[inline]
     fn state_ref(&self) -> &S {
         self.state
             .as_ref()
@@ -176,6 +180,7 @@ impl<S: State> Drop for Operation<'_, S> {
 }
 
 impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
+    #[inline]
     pub(crate) fn build(ring: &'ring Ring, op: T) -> Self {
         Self::new(
             ring,
@@ -204,6 +209,7 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
     /// The operation comes back whole inside [`SubmitError`] when the ring is at its
     /// in-flight limit ([`SlotTableFull`](crate::SaferRingError::SlotTableFull)), the queue
     /// cannot be flushed, or an argument is invalid.
+    #[inline]
     pub fn submit(mut self) -> Result<Operation<'ring, Submitted<T>>, SubmitError<Self>> {
         let ring = self.ring;
         let Building { mut op, opts } = self.take();
@@ -254,6 +260,7 @@ impl<'ring, T: OpCode> Operation<'ring, Submitted<T>> {
         self.take().op.complete(cqe)
     }
 
+    #[inline]
     fn key(&self) -> SlotKey {
         self.state_ref().key
     }
@@ -283,6 +290,7 @@ impl<'ring, T: OpCode> Operation<'ring, Submitted<T>> {
     /// # Panics
     /// If `io_uring_enter` fails for a reason other than an interruption — which would mean
     /// the ring itself is broken (safe code cannot cause this).
+    #[inline]
     pub fn wait(self) -> T::Output {
         match self.ring.wait_op(self.key()) {
             Ok(cqe) => self.finish(cqe),

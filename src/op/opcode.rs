@@ -45,6 +45,7 @@ pub unsafe trait OpCode: 'static {
 }
 
 /// Turns a CQE result into `Ok(res)` or the errno error for operation `op`.
+#[inline]
 pub(crate) fn cqe_result(op: &'static str, cqe: CqeResult) -> Result<u32> {
     u32::try_from(cqe.res).map_err(|_| SaferRingError::from_cqe(op, cqe.res))
 }

@@ -13,6 +13,7 @@ pub(crate) struct SqeOptions {
 
 impl SqeOptions {
     /// Applies the options to a freshly built SQE.
+    #[inline]
     pub fn apply(self, entry: Entry) -> Entry {
         if self.async_hint {
             entry.flags(Flags::ASYNC)

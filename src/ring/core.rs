@@ -95,6 +95,7 @@ impl Core {
     }
 
     /// Whether another operation may enter the kernel now.
+    #[inline]
     pub fn has_capacity(&self) -> bool {
         self.ops_in_kernel < self.limit
     }
@@ -108,6 +109,7 @@ impl Core {
     /// at an address stable across moves, and the operation must from now on be kept alive
     /// until the slot's final CQE: by its owner, by the slot ([`Core::abandon`]) or leaked
     /// (invariants 1–4); every fd in `entry` must stay open that long (invariant 6).
+    #[inline]
     pub unsafe fn push_op(&mut self, entry: squeue::Entry) -> Result<SlotKey> {
         if !self.has_capacity() {
             return Err(SaferRingError::SlotTableFull {
@@ -135,6 +137,7 @@ impl Core {
     /// # Safety
     ///
     /// As [`Core::push_op`].
+    #[inline]
     unsafe fn push(&mut self, entry: &squeue::Entry) -> Result<()> {
         #[cfg(feature = "test-hooks")]
         if self.fault_sq_full > 0 {
@@ -286,6 +289,7 @@ impl Core {
 
     /// Drains the completion queue into the slot table. Wakers to wake and resources to
     /// release are left in `self.scratch` for [`AfterReap::run`]. Returns the CQEs seen.
+    #[inline]
     pub fn reap(&mut self) -> usize {
         let mut seen = 0;
         let mut freed = 0;

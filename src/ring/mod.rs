@@ -155,6 +155,7 @@ impl Ring {
     /// Submits queued SQEs, runs completion work and delivers every available completion
     /// (waking futures); if `wait` and the kernel holds anything, first blocks for at least one.
     /// Returns the number of CQEs delivered.
+    #[inline]
     pub fn turn(&self, wait: bool) -> Result<usize> {
         self.with_core(|core| {
             let min = u32::from(wait && core.anything_in_kernel());
@@ -165,6 +166,7 @@ impl Ring {
 
     /// Runs `f` on the core, then wakes wakers and releases parked resources with the borrow
     /// released (both may run user code that re-enters the ring).
+    #[inline]
     pub(crate) fn with_core<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
         let mut core = self.core.borrow_mut();
         let out = f(&mut core);
@@ -187,6 +189,7 @@ impl Ring {
     ///
     /// As [`Core::push_op`]: `entry` points only into memory owned by the caller's operation,
     /// which is kept alive (by its owner, its slot, or a leak) until the final CQE.
+    #[inline]
     pub(crate) unsafe fn push_op(&self, entry: io_uring::squeue::Entry) -> Result<SlotKey> {
         self.with_core(|core| {
             if !core.has_capacity() {
@@ -199,11 +202,13 @@ impl Ring {
     }
 
     /// Takes the completion for `key` if it arrived; otherwise records `waker`.
+    #[inline]
     pub(crate) fn poll_op(&self, key: SlotKey, waker: Option<&Waker>) -> Option<CqeResult> {
         self.core.borrow_mut().slots.poll(key, waker)
     }
 
     /// Blocks until the completion for `key` arrives.
+    #[inline]
     pub(crate) fn wait_op(&self, key: SlotKey) -> Result<CqeResult> {
         loop {
             if let Some(cqe) = self.poll_op(key, None) {

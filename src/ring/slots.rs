@@ -43,11 +43,13 @@ pub(crate) const INTERNAL_INDEX: u32 = u32::MAX;
 
 impl SlotKey {
     /// Packs the key into the 64-bit `user_data` of an SQE.
+    #[inline]
     pub fn user_data(self) -> u64 {
         (u64::from(self.generation) << 32) | u64::from(self.index)
     }
 
     /// Unpacks a `user_data` value.
+    #[inline]
     pub fn from_user_data(user_data: u64) -> Self {
         Self {
             index: user_data as u32,
@@ -61,6 +63,7 @@ impl SlotKey {
     }
 
     /// Whether this key is one of the ring's internal tags.
+    #[inline]
     pub(crate) fn is_internal(self) -> bool {
         self.index == INTERNAL_INDEX
     }
@@ -146,6 +149,7 @@ impl SlotTable {
     }
 
     /// Takes a vacant slot for a new operation.
+    #[inline]
     pub fn insert(&mut self) -> SlotKey {
         self.live += 1;
         if let Some(index) = self.free_head {
@@ -174,12 +178,14 @@ impl SlotTable {
         }
     }
 
+    #[inline]
     fn slot_mut(&mut self, key: SlotKey) -> Option<&mut Slot> {
         self.slots
             .get_mut(key.index as usize)
             .filter(|slot| slot.generation == key.generation)
     }
 
+    #[inline]
     fn vacate(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
         slot.generation = slot.generation.wrapping_add(1);
@@ -201,6 +207,7 @@ impl SlotTable {
 
     /// The owner asks for its result: takes it (vacating the slot) if the CQE arrived,
     /// otherwise records `waker` (if any) to be woken when it does.
+    #[inline]
     pub fn poll(&mut self, key: SlotKey, waker: Option<&Waker>) -> Option<CqeResult> {
         let slot = self.slot_mut(key).expect("polling a slot that is not live");
         match &mut slot.state {
@@ -228,6 +235,7 @@ impl SlotTable {
     }
 
     /// Delivers a completion for `user_data` (single-shot: every CQE is final).
+    #[inline]
     pub fn complete(&mut self, user_data: u64, cqe: CqeResult) -> Delivery {
         let key = SlotKey::from_user_data(user_data);
         let Some(slot) = self.slot_mut(key) else {
