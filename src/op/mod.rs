@@ -232,14 +232,8 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
         // slot (invariant 3), or forgetting it leaks `op` with its memory (invariant 4).
         match unsafe { ring.push_op(entry) } {
             Ok(key) => {
-                let mut submitted = Operation::new(ring, Submitted { key, op });
-                submitted
-                    .state
-                    .as_mut()
-                    .expect("just built")
-                    .op
-                    .on_submitted();
-                Ok(submitted)
+                op.on_submitted();
+                Ok(Operation::new(ring, Submitted { key, op }))
             }
             Err(error) => Err(SubmitError::new(
                 error,

@@ -74,17 +74,28 @@ impl SlotKey {
     }
 }
 
-enum Lifecycle {
-    Vacant { next_free: u32 },
+/// Where a slot is in its lifecycle. The data each phase needs sits in plain fields of the
+/// slot, so the hot transitions are a tag write, not an enum move with drop glue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Vacant,
     Submitted,
-    Waiting(Waker),
-    Completed(CqeResult),
-    Abandoned(Parked),
+    Waiting,
+    Completed,
+    Abandoned,
 }
 
 struct Slot {
     generation: u32,
-    state: Lifecycle,
+    phase: Phase,
+    /// Next vacant slot (free list), while `Vacant`.
+    next_free: u32,
+    /// The completion, while `Completed`.
+    cqe: CqeResult,
+    /// The owner's waker, while `Waiting`.
+    waker: Option<Waker>,
+    /// The abandoned operation's resources, while `Abandoned`.
+    parked: Option<Parked>,
 }
 
 /// What the table did with a completion; the driver acts on it after releasing its borrow.
@@ -113,11 +124,17 @@ pub enum Abandon {
 
 /// The table of operation slots. Grows when every slot is taken, never shrinks; vacant slots
 /// are reused through a free list, so the steady state allocates nothing.
-#[derive(Default)]
 pub struct SlotTable {
     slots: Vec<Slot>,
-    free_head: Option<u32>,
+    /// First vacant slot, or `INTERNAL_INDEX` when none.
+    free_head: u32,
     live: usize,
+}
+
+impl Default for SlotTable {
+    fn default() -> Self {
+        Self::with_capacity(0)
+    }
 }
 
 impl SlotTable {
@@ -125,7 +142,8 @@ impl SlotTable {
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             slots: Vec::with_capacity(capacity),
-            ..Self::default()
+            free_head: INTERNAL_INDEX,
+            live: 0,
         }
     }
 
@@ -138,8 +156,8 @@ impl SlotTable {
     pub fn in_kernel(&self) -> impl Iterator<Item = SlotKey> + '_ {
         self.slots.iter().enumerate().filter_map(|(index, slot)| {
             matches!(
-                slot.state,
-                Lifecycle::Submitted | Lifecycle::Waiting(_) | Lifecycle::Abandoned(_)
+                slot.phase,
+                Phase::Submitted | Phase::Waiting | Phase::Abandoned
             )
             .then_some(SlotKey {
                 index: index as u32,
@@ -152,25 +170,32 @@ impl SlotTable {
     #[inline]
     pub fn insert(&mut self) -> SlotKey {
         self.live += 1;
-        if let Some(index) = self.free_head {
-            let slot = &mut self.slots[index as usize];
-            let Lifecycle::Vacant { next_free } = slot.state else {
-                unreachable!("free list points at an occupied slot");
-            };
-            self.free_head = (next_free != INTERNAL_INDEX).then_some(next_free);
-            slot.state = Lifecycle::Submitted;
+        let index = self.free_head;
+        if let Some(slot) = self.slots.get_mut(index as usize) {
+            debug_assert_eq!(slot.phase, Phase::Vacant, "free list points at a live slot");
+            self.free_head = slot.next_free;
+            slot.phase = Phase::Submitted;
             return SlotKey {
                 index,
                 generation: slot.generation,
             };
         }
+        self.grow()
+    }
+
+    #[cold]
+    fn grow(&mut self) -> SlotKey {
         let index = u32::try_from(self.slots.len())
             .ok()
             .filter(|&i| i != INTERNAL_INDEX)
             .expect("slot table exceeds u32::MAX - 1 entries");
         self.slots.push(Slot {
             generation: 0,
-            state: Lifecycle::Submitted,
+            phase: Phase::Submitted,
+            next_free: INTERNAL_INDEX,
+            cqe: CqeResult { res: 0, flags: 0 },
+            waker: None,
+            parked: None,
         });
         SlotKey {
             index,
@@ -189,10 +214,9 @@ impl SlotTable {
     fn vacate(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
         slot.generation = slot.generation.wrapping_add(1);
-        slot.state = Lifecycle::Vacant {
-            next_free: self.free_head.unwrap_or(INTERNAL_INDEX),
-        };
-        self.free_head = Some(index);
+        slot.phase = Phase::Vacant;
+        slot.next_free = self.free_head;
+        self.free_head = index;
         self.live -= 1;
     }
 
@@ -201,7 +225,7 @@ impl SlotTable {
         let slot = self
             .slot_mut(key)
             .expect("removing a slot that is not live");
-        debug_assert!(matches!(slot.state, Lifecycle::Submitted));
+        debug_assert_eq!(slot.phase, Phase::Submitted);
         self.vacate(key.index);
     }
 
@@ -210,25 +234,23 @@ impl SlotTable {
     #[inline]
     pub fn poll(&mut self, key: SlotKey, waker: Option<&Waker>) -> Option<CqeResult> {
         let slot = self.slot_mut(key).expect("polling a slot that is not live");
-        match &mut slot.state {
-            Lifecycle::Completed(cqe) => {
-                let cqe = *cqe;
+        match slot.phase {
+            Phase::Completed => {
+                let cqe = slot.cqe;
                 self.vacate(key.index);
                 Some(cqe)
             }
-            Lifecycle::Waiting(current) => {
-                if let Some(waker) = waker.filter(|w| !current.will_wake(w)) {
-                    current.clone_from(waker);
-                }
-                None
-            }
-            state @ Lifecycle::Submitted => {
+            Phase::Submitted | Phase::Waiting => {
                 if let Some(waker) = waker {
-                    *state = Lifecycle::Waiting(waker.clone());
+                    match &mut slot.waker {
+                        Some(current) if current.will_wake(waker) => {}
+                        current => *current = Some(waker.clone()),
+                    }
+                    slot.phase = Phase::Waiting;
                 }
                 None
             }
-            Lifecycle::Vacant { .. } | Lifecycle::Abandoned(_) => {
+            Phase::Vacant | Phase::Abandoned => {
                 unreachable!("owner polled a slot it no longer owns")
             }
         }
@@ -241,17 +263,29 @@ impl SlotTable {
         let Some(slot) = self.slot_mut(key) else {
             return Delivery::Stale;
         };
-        match std::mem::replace(&mut slot.state, Lifecycle::Completed(cqe)) {
-            Lifecycle::Submitted => Delivery::Stored,
-            Lifecycle::Waiting(waker) => Delivery::Wake(waker),
-            Lifecycle::Abandoned(parked) => {
+        match slot.phase {
+            Phase::Submitted => {
+                slot.cqe = cqe;
+                slot.phase = Phase::Completed;
+                Delivery::Stored
+            }
+            Phase::Waiting => {
+                slot.cqe = cqe;
+                slot.phase = Phase::Completed;
+                match slot.waker.take() {
+                    Some(waker) => Delivery::Wake(waker),
+                    None => Delivery::Stored,
+                }
+            }
+            Phase::Abandoned => {
+                let parked = slot
+                    .parked
+                    .take()
+                    .expect("abandoned slot holds its resources");
                 self.vacate(key.index);
                 Delivery::Release(parked, cqe)
             }
-            previous @ (Lifecycle::Vacant { .. } | Lifecycle::Completed(_)) => {
-                slot.state = previous;
-                Delivery::Stale
-            }
+            Phase::Vacant | Phase::Completed => Delivery::Stale,
         }
     }
 
@@ -261,36 +295,29 @@ impl SlotTable {
         let slot = self
             .slot_mut(key)
             .expect("abandoning a slot that is not live");
-        match std::mem::replace(&mut slot.state, Lifecycle::Submitted) {
-            Lifecycle::Completed(cqe) => {
+        match slot.phase {
+            Phase::Completed => {
+                let cqe = slot.cqe;
                 self.vacate(key.index);
                 Abandon::AlreadyDone(parked, cqe)
             }
-            Lifecycle::Submitted | Lifecycle::Waiting(_) => {
-                slot.state = Lifecycle::Abandoned(parked);
+            Phase::Submitted | Phase::Waiting => {
+                slot.waker = None;
+                slot.parked = Some(parked);
+                slot.phase = Phase::Abandoned;
                 Abandon::Parked
             }
-            Lifecycle::Vacant { .. } | Lifecycle::Abandoned(_) => {
-                unreachable!("abandoning a slot twice")
-            }
+            Phase::Vacant | Phase::Abandoned => unreachable!("abandoning a slot twice"),
         }
     }
 
     /// Takes every parked resource whose CQE never came (ring shutdown gave up waiting), so
     /// the caller can leak them rather than free memory the kernel may still write.
     pub fn take_all_parked(&mut self) -> Vec<Parked> {
-        let mut parked = Vec::new();
-        for slot in &mut self.slots {
-            if matches!(slot.state, Lifecycle::Abandoned(_)) {
-                let Lifecycle::Abandoned(p) =
-                    std::mem::replace(&mut slot.state, Lifecycle::Submitted)
-                else {
-                    unreachable!()
-                };
-                parked.push(p);
-            }
-        }
-        parked
+        self.slots
+            .iter_mut()
+            .filter_map(|slot| slot.parked.take())
+            .collect()
     }
 }
 
