@@ -100,6 +100,36 @@ impl Core {
         self.ops_in_kernel < self.limit
     }
 
+    /// The hot path of [`Core::push_op`]: queues `entry` if there is capacity and SQ room,
+    /// otherwise returns `None` and changes nothing (the caller takes the slow path).
+    ///
+    /// # Safety
+    ///
+    /// As [`Core::push_op`].
+    #[inline]
+    pub unsafe fn try_push_op(&mut self, entry: &mut squeue::Entry) -> Option<SlotKey> {
+        #[cfg(feature = "test-hooks")]
+        if self.fault_sq_full > 0 {
+            return None;
+        }
+        if !self.has_capacity() {
+            return None;
+        }
+        let key = self.slots.insert();
+        entry.set_user_data(key.user_data());
+        // SAFETY: forwarded from this function's contract (invariants 1–4, 6).
+        if unsafe { self.uring.submission().push(entry) }.is_err() {
+            self.slots.remove_unsubmitted(key);
+            return None;
+        }
+        self.ops_in_kernel += 1;
+        self.stats.submitted += 1;
+        if let Some(waker) = &self.driver_waker {
+            waker.wake_by_ref();
+        }
+        Some(key)
+    }
+
     /// Pushes `entry` for a new slot. On success the SQE is queued (it reaches the kernel at
     /// the next `enter`) and the returned key names its slot.
     ///

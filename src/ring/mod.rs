@@ -190,7 +190,22 @@ impl Ring {
     /// As [`Core::push_op`]: `entry` points only into memory owned by the caller's operation,
     /// which is kept alive (by its owner, its slot, or a leak) until the final CQE.
     #[inline]
-    pub(crate) unsafe fn push_op(&self, entry: io_uring::squeue::Entry) -> Result<SlotKey> {
+    pub(crate) unsafe fn push_op(&self, mut entry: io_uring::squeue::Entry) -> Result<SlotKey> {
+        // SAFETY: forwarded from this function's contract.
+        match unsafe { self.core.borrow_mut().try_push_op(&mut entry) } {
+            Some(key) => Ok(key),
+            // SAFETY: forwarded from this function's contract.
+            None => unsafe { self.push_op_slow(entry) },
+        }
+    }
+
+    /// [`Ring::push_op`] when the ring is at its limit or the SQ is full.
+    ///
+    /// # Safety
+    ///
+    /// As [`Ring::push_op`].
+    #[cold]
+    unsafe fn push_op_slow(&self, entry: io_uring::squeue::Entry) -> Result<SlotKey> {
         self.with_core(|core| {
             if !core.has_capacity() {
                 core.enter(0, true)?;
