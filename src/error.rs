@@ -101,6 +101,12 @@ pub enum SaferRingError {
         /// What was mismatched.
         what: &'static str,
     },
+    /// A handle to a registered resource that was unregistered or replaced since.
+    #[error("{what} handle is stale: the registration it names was removed or replaced")]
+    Stale {
+        /// What was stale.
+        what: &'static str,
+    },
     /// The kernel does not support this operation (probe says no).
     #[error("{op} is not supported by this kernel")]
     Unsupported {
@@ -140,6 +146,7 @@ impl SaferRingError {
             Self::SubmissionQueueFull | Self::SlotTableFull { .. } => Some(libc::EBUSY),
             Self::InUse { .. } => Some(libc::EBUSY),
             Self::InvalidArgument(_) | Self::RingMismatch { .. } => Some(libc::EINVAL),
+            Self::Stale { .. } => Some(libc::EBADF),
             Self::Unsupported { .. } => Some(libc::EOPNOTSUPP),
         }
     }
@@ -153,6 +160,7 @@ impl SaferRingError {
             Self::SubmissionQueueFull | Self::SlotTableFull { .. } => io::ErrorKind::WouldBlock,
             Self::InUse { .. } => io::ErrorKind::ResourceBusy,
             Self::InvalidArgument(_) | Self::RingMismatch { .. } => io::ErrorKind::InvalidInput,
+            Self::Stale { .. } => io::ErrorKind::NotFound,
         }
     }
 }

@@ -51,6 +51,7 @@ mod fd;
 pub mod fs;
 pub mod op;
 pub mod probe;
+pub mod registry;
 pub mod ring;
 mod runtime;
 mod sys;
@@ -60,6 +61,7 @@ pub use error::{Result, SaferRingError, SubmitError, Unavailable};
 pub use fs::{File, Metadata, OpenOptions};
 pub use op::{BufResult, Building, Completed, OpCode, Operation, Submitted};
 pub use probe::OpcodeSet;
+pub use registry::{AsTarget, RegisteredFd};
 pub use ring::slots::CqeResult;
 pub use ring::{Ring, RingBuilder, RingId, RingStats, SetupFlags, ShutdownReport};
 #[cfg(feature = "tokio")]

@@ -2,11 +2,11 @@
 
 use std::io;
 
-use super::File;
 use crate::buf::{IoBuf, IoBufMut};
 use crate::error::SaferRingError;
 use crate::op::file::{Read, Write};
 use crate::op::{BufResult, Operation};
+use crate::registry::AsTarget;
 use crate::ring::Ring;
 
 impl Ring {
@@ -34,13 +34,13 @@ impl Ring {
     /// ```
     pub async fn read_exact_at<B: IoBufMut>(
         &self,
-        file: &File,
+        file: &impl AsTarget,
         buf: B,
         offset: u64,
     ) -> BufResult<(), B> {
         let total = buf.bytes_total();
         let mut op = Read {
-            fd: file.shared(),
+            fd: file.target(self),
             buf,
             offset,
             buf_pos: 0,
@@ -55,7 +55,7 @@ impl Ring {
                 Err(e) => return (Err(e), buf),
             };
             op = Read {
-                fd: file.shared(),
+                fd: file.target(self),
                 buf,
                 offset: offset + (pos + n) as u64,
                 buf_pos: pos + n,
@@ -67,13 +67,13 @@ impl Ring {
     /// Writes all of `buf`'s initialised bytes starting at `offset`, retrying short writes.
     pub async fn write_all_at<B: IoBuf>(
         &self,
-        file: &File,
+        file: &impl AsTarget,
         buf: B,
         offset: u64,
     ) -> BufResult<(), B> {
         let total = buf.bytes_init();
         let mut op = Write {
-            fd: file.shared(),
+            fd: file.target(self),
             buf,
             offset,
             buf_pos: 0,
@@ -88,7 +88,7 @@ impl Ring {
                 Err(e) => return (Err(e), buf),
             };
             op = Write {
-                fd: file.shared(),
+                fd: file.target(self),
                 buf,
                 offset: offset + (pos + n) as u64,
                 buf_pos: pos + n,

@@ -10,6 +10,7 @@ use crate::op::file::{
     Writev,
 };
 use crate::op::{Building, Operation};
+use crate::registry::AsTarget;
 use crate::ring::Ring;
 
 /// An operation being built: what every ring method returns.
@@ -38,7 +39,7 @@ impl Ring {
     /// Fills up to `buf.bytes_total()` bytes; the buffer comes back with its length set to
     /// the bytes read. A short read is reported as such; 0 means end of file.
     #[inline]
-    pub fn read<B: IoBufMut>(&self, file: &File, buf: B) -> Op<'_, Read<B>> {
+    pub fn read<B: IoBufMut>(&self, file: &impl AsTarget, buf: B) -> Op<'_, Read<B>> {
         self.read_at(file, buf, CURRENT_POSITION)
     }
 
@@ -55,8 +56,13 @@ impl Ring {
     /// # Ok(()) }
     /// ```
     #[inline]
-    pub fn read_at<B: IoBufMut>(&self, file: &File, buf: B, offset: u64) -> Op<'_, Read<B>> {
-        let fd = file.shared();
+    pub fn read_at<B: IoBufMut>(
+        &self,
+        file: &impl AsTarget,
+        buf: B,
+        offset: u64,
+    ) -> Op<'_, Read<B>> {
+        let fd = file.target(self);
         Operation::build(
             self,
             Read {
@@ -70,15 +76,20 @@ impl Ring {
 
     /// Writes `buf`'s initialised bytes at the file's current position.
     #[inline]
-    pub fn write<B: IoBuf>(&self, file: &File, buf: B) -> Op<'_, Write<B>> {
+    pub fn write<B: IoBuf>(&self, file: &impl AsTarget, buf: B) -> Op<'_, Write<B>> {
         self.write_at(file, buf, CURRENT_POSITION)
     }
 
     /// Writes `buf`'s initialised bytes at `offset` (`pwrite`). May write fewer bytes than
     /// asked (reported); see [`write_all_at`](Ring::write_all_at).
     #[inline]
-    pub fn write_at<B: IoBuf>(&self, file: &File, buf: B, offset: u64) -> Op<'_, Write<B>> {
-        let fd = file.shared();
+    pub fn write_at<B: IoBuf>(
+        &self,
+        file: &impl AsTarget,
+        buf: B,
+        offset: u64,
+    ) -> Op<'_, Write<B>> {
+        let fd = file.target(self);
         Operation::build(
             self,
             Write {
@@ -105,12 +116,12 @@ impl Ring {
     /// ```
     pub fn readv_at<B: IoBufMut>(
         &self,
-        file: &File,
+        file: &impl AsTarget,
         bufs: Vec<B>,
         offset: u64,
     ) -> Op<'_, Readv<B>> {
         let iovecs = Vec::with_capacity(bufs.len());
-        let fd = file.shared();
+        let fd = file.target(self);
         Operation::build(
             self,
             Readv {
@@ -123,9 +134,14 @@ impl Ring {
     }
 
     /// Writes several buffers in order at `offset` (`pwritev`).
-    pub fn writev_at<B: IoBuf>(&self, file: &File, bufs: Vec<B>, offset: u64) -> Op<'_, Writev<B>> {
+    pub fn writev_at<B: IoBuf>(
+        &self,
+        file: &impl AsTarget,
+        bufs: Vec<B>,
+        offset: u64,
+    ) -> Op<'_, Writev<B>> {
         let iovecs = Vec::with_capacity(bufs.len());
-        let fd = file.shared();
+        let fd = file.target(self);
         Operation::build(
             self,
             Writev {
@@ -138,8 +154,8 @@ impl Ring {
     }
 
     /// Flushes the file's data and metadata to storage (`fsync`).
-    pub fn fsync(&self, file: &File) -> Op<'_, Fsync> {
-        let fd = file.shared();
+    pub fn fsync(&self, file: &impl AsTarget) -> Op<'_, Fsync> {
+        let fd = file.target(self);
         Operation::build(
             self,
             Fsync {
@@ -150,14 +166,20 @@ impl Ring {
     }
 
     /// Flushes the file's data (and metadata needed to read it) to storage (`fdatasync`).
-    pub fn fdatasync(&self, file: &File) -> Op<'_, Fsync> {
-        let fd = file.shared();
+    pub fn fdatasync(&self, file: &impl AsTarget) -> Op<'_, Fsync> {
+        let fd = file.target(self);
         Operation::build(self, Fsync { fd, datasync: true })
     }
 
     /// Allocates (or, with `mode`, punches or zeroes) `len` bytes at `offset` (`fallocate`).
-    pub fn fallocate(&self, file: &File, offset: u64, len: u64, mode: i32) -> Op<'_, Fallocate> {
-        let fd = file.shared();
+    pub fn fallocate(
+        &self,
+        file: &impl AsTarget,
+        offset: u64,
+        len: u64,
+        mode: i32,
+    ) -> Op<'_, Fallocate> {
+        let fd = file.target(self);
         Operation::build(
             self,
             Fallocate {

@@ -14,6 +14,7 @@ use crate::buf::{IoBuf, IoBufMut};
 use crate::error::{Result, SaferRingError};
 use crate::fd::SharedFd;
 use crate::fs::{File, Metadata};
+use crate::registry::{Target, with_target};
 use crate::ring::slots::CqeResult;
 
 /// Offset meaning "the file's current position" (and advance it).
@@ -25,10 +26,17 @@ fn clamp_len(len: usize) -> u32 {
 
 /// `read` / `read_at` into an owned buffer, from byte `buf_pos` of the buffer on.
 pub struct Read<B> {
-    pub(crate) fd: SharedFd,
+    pub(crate) fd: Target,
     pub(crate) buf: B,
     pub(crate) offset: u64,
     pub(crate) buf_pos: usize,
+}
+
+impl<B> Read<B> {
+    /// The buffer, back from an operation that was never submitted.
+    pub fn into_buf(self) -> B {
+        self.buf
+    }
 }
 
 // SAFETY: invariants 1, 2, 6 — the SQE points into `buf`'s heap memory (stable by `IoBufMut`'s
@@ -41,9 +49,9 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
     fn sqe(&mut self) -> Entry {
         let len = clamp_len(self.buf.bytes_total() - self.buf_pos);
         let ptr = self.buf.stable_mut_ptr().wrapping_add(self.buf_pos);
-        opcode::Read::new(self.fd.target(), ptr, len)
+        with_target!(self.fd, |fd| opcode::Read::new(fd, ptr, len)
             .offset(self.offset)
-            .build()
+            .build())
     }
 
     fn complete(mut self, cqe: CqeResult) -> Self::Output {
@@ -64,6 +72,7 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
     }
 
     fn validate(&self) -> Result<()> {
+        self.fd.validate()?;
         if self.buf_pos >= self.buf.bytes_total() && self.buf.bytes_total() > 0 {
             return Err(SaferRingError::InvalidArgument(
                 "read buffer has no room left",
@@ -85,10 +94,17 @@ impl<B: IoBufMut> Positioned for Read<B> {
 
 /// `write` / `write_at` from an owned buffer's initialised bytes, from byte `buf_pos` on.
 pub struct Write<B> {
-    pub(crate) fd: SharedFd,
+    pub(crate) fd: Target,
     pub(crate) buf: B,
     pub(crate) offset: u64,
     pub(crate) buf_pos: usize,
+}
+
+impl<B> Write<B> {
+    /// The buffer, back from an operation that was never submitted.
+    pub fn into_buf(self) -> B {
+        self.buf
+    }
 }
 
 // SAFETY: invariants 1, 2, 6 — the SQE points into `buf`'s heap memory (stable by `IoBuf`'s
@@ -101,9 +117,9 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
     fn sqe(&mut self) -> Entry {
         let len = clamp_len(self.buf.bytes_init().saturating_sub(self.buf_pos));
         let ptr = self.buf.stable_ptr().wrapping_add(self.buf_pos);
-        opcode::Write::new(self.fd.target(), ptr, len)
+        with_target!(self.fd, |fd| opcode::Write::new(fd, ptr, len)
             .offset(self.offset)
-            .build()
+            .build())
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
@@ -112,6 +128,10 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
 
     fn fail(self, error: SaferRingError) -> Self::Output {
         (Err(error), self.buf)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.fd.validate()
     }
 }
 
@@ -123,10 +143,17 @@ impl<B: IoBuf> Positioned for Write<B> {
 
 /// Positioned vectored read into several owned buffers.
 pub struct Readv<B> {
-    pub(crate) fd: SharedFd,
+    pub(crate) fd: Target,
     pub(crate) bufs: Vec<B>,
     pub(crate) iovecs: Vec<libc::iovec>,
     pub(crate) offset: u64,
+}
+
+impl<B> Readv<B> {
+    /// The buffers, back from an operation that was never submitted.
+    pub fn into_buf(self) -> Vec<B> {
+        self.bufs
+    }
 }
 
 // SAFETY: invariants 1, 2, 6 — the iovec array is a heap Vec owned by `self` and not touched
@@ -143,13 +170,10 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
                 iov_base: b.stable_mut_ptr().cast(),
                 iov_len: b.bytes_total(),
             }));
-        opcode::Readv::new(
-            self.fd.target(),
-            self.iovecs.as_ptr(),
-            self.iovecs.len() as u32,
-        )
-        .offset(self.offset)
-        .build()
+        let (iov, n) = (self.iovecs.as_ptr(), self.iovecs.len() as u32);
+        with_target!(self.fd, |fd| opcode::Readv::new(fd, iov, n)
+            .offset(self.offset)
+            .build())
     }
 
     fn complete(mut self, cqe: CqeResult) -> Self::Output {
@@ -173,6 +197,7 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
     }
 
     fn validate(&self) -> Result<()> {
+        self.fd.validate()?;
         validate_iov_count(self.bufs.len())
     }
 
@@ -183,10 +208,17 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
 
 /// Positioned vectored write from several owned buffers.
 pub struct Writev<B> {
-    pub(crate) fd: SharedFd,
+    pub(crate) fd: Target,
     pub(crate) bufs: Vec<B>,
     pub(crate) iovecs: Vec<libc::iovec>,
     pub(crate) offset: u64,
+}
+
+impl<B> Writev<B> {
+    /// The buffers, back from an operation that was never submitted.
+    pub fn into_buf(self) -> Vec<B> {
+        self.bufs
+    }
 }
 
 // SAFETY: invariants 1, 2, 6 — as `Readv`, reading `bytes_init` bytes of each buffer.
@@ -201,13 +233,10 @@ unsafe impl<B: IoBuf> OpCode for Writev<B> {
             iov_base: b.stable_ptr().cast_mut().cast(),
             iov_len: b.bytes_init(),
         }));
-        opcode::Writev::new(
-            self.fd.target(),
-            self.iovecs.as_ptr(),
-            self.iovecs.len() as u32,
-        )
-        .offset(self.offset)
-        .build()
+        let (iov, n) = (self.iovecs.as_ptr(), self.iovecs.len() as u32);
+        with_target!(self.fd, |fd| opcode::Writev::new(fd, iov, n)
+            .offset(self.offset)
+            .build())
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
@@ -219,6 +248,7 @@ unsafe impl<B: IoBuf> OpCode for Writev<B> {
     }
 
     fn validate(&self) -> Result<()> {
+        self.fd.validate()?;
         validate_iov_count(self.bufs.len())
     }
 }
@@ -259,7 +289,7 @@ unsafe impl OpCode for Nop {
 
 /// `fsync` or `fdatasync`.
 pub struct Fsync {
-    pub(crate) fd: SharedFd,
+    pub(crate) fd: Target,
     pub(crate) datasync: bool,
 }
 
@@ -275,7 +305,7 @@ unsafe impl OpCode for Fsync {
         } else {
             FsyncFlags::empty()
         };
-        opcode::Fsync::new(self.fd.target()).flags(flags).build()
+        with_target!(self.fd, |fd| opcode::Fsync::new(fd).flags(flags).build())
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
@@ -285,11 +315,15 @@ unsafe impl OpCode for Fsync {
     fn fail(self, error: SaferRingError) -> Self::Output {
         Err(error)
     }
+
+    fn validate(&self) -> Result<()> {
+        self.fd.validate()
+    }
 }
 
 /// `fallocate`: allocate (or with `mode`, punch or zero) a byte range.
 pub struct Fallocate {
-    pub(crate) fd: SharedFd,
+    pub(crate) fd: Target,
     pub(crate) offset: u64,
     pub(crate) len: u64,
     pub(crate) mode: i32,
@@ -302,10 +336,10 @@ unsafe impl OpCode for Fallocate {
     const CODE: u8 = opcode::Fallocate::CODE;
 
     fn sqe(&mut self) -> Entry {
-        opcode::Fallocate::new(self.fd.target(), self.len)
+        with_target!(self.fd, |fd| opcode::Fallocate::new(fd, self.len)
             .offset(self.offset)
             .mode(self.mode)
-            .build()
+            .build())
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
@@ -314,6 +348,10 @@ unsafe impl OpCode for Fallocate {
 
     fn fail(self, error: SaferRingError) -> Self::Output {
         Err(error)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.fd.validate()
     }
 }
 

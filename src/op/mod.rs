@@ -242,6 +242,12 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
         }
     }
 
+    /// Takes the operation apart without submitting it (to get a buffer back from a
+    /// [`SubmitError`], say: `err.into_inner().into_op().into_buf()`).
+    pub fn into_op(mut self) -> T {
+        self.take().op
+    }
+
     /// Consumes the operation without submitting it, producing the output it would have had
     /// if it failed with `error` (hands the buffer back).
     pub(crate) fn fail(mut self, error: crate::SaferRingError) -> T::Output {

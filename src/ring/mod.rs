@@ -80,6 +80,9 @@ pub struct Ring {
     shut_down: std::cell::Cell<bool>,
     /// Eventfd registered with the ring for outside reactors; dropped after the ring fd.
     completion_fd: std::cell::OnceCell<std::os::fd::OwnedFd>,
+    /// Registered-file table, if any; and how many tables were registered before.
+    pub(crate) files: RefCell<Option<crate::registry::FileTable>>,
+    pub(crate) files_epoch: std::cell::Cell<u64>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -106,6 +109,8 @@ impl Ring {
             wake: RefCell::new(None),
             shut_down: std::cell::Cell::new(false),
             completion_fd: std::cell::OnceCell::new(),
+            files: RefCell::new(None),
+            files_epoch: std::cell::Cell::new(0),
             _not_send: PhantomData,
         }
     }

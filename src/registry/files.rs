@@ -1,0 +1,223 @@
+//! The ring's registered-file table with per-slot generations and use counts.
+
+use std::cell::RefCell;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+
+use crate::error::{Result, SaferRingError};
+use crate::fs::File;
+use crate::ring::{Ring, RingId};
+
+/// A file registered with one ring's file table (a "fixed file").
+///
+/// Cheap to clone; every clone names the same registration. Pass it wherever an operation
+/// takes a file (`ring.read_at(&fixed, ..)`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisteredFd {
+    ring: RingId,
+    index: u32,
+    generation: u64,
+}
+
+impl RegisteredFd {
+    /// The slot index in the ring's file table.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    /// Bumped when the slot is emptied, so old handles become stale.
+    generation: u64,
+    registered: bool,
+    /// In-flight operations using this slot.
+    users: u32,
+}
+
+struct Table {
+    slots: Vec<Slot>,
+}
+
+/// The table, shared with the use-count guards held by in-flight operations.
+#[derive(Clone)]
+pub(crate) struct FileTable(Rc<RefCell<Table>>);
+
+/// One in-flight operation's claim on a slot; releases it when dropped (after the final CQE,
+/// because the operation holding it lives that long).
+pub(crate) struct SlotUse {
+    table: FileTable,
+    index: u32,
+}
+
+impl SlotUse {
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+}
+
+impl Drop for SlotUse {
+    fn drop(&mut self) {
+        self.table.0.borrow_mut().slots[self.index as usize].users -= 1;
+    }
+}
+
+impl FileTable {
+    fn new(capacity: u32, epoch: u64) -> Self {
+        let slots = (0..capacity)
+            .map(|_| Slot {
+                generation: epoch,
+                ..Slot::default()
+            })
+            .collect();
+        Self(Rc::new(RefCell::new(Table { slots })))
+    }
+
+    fn check(&self, ring: RingId, fd: &RegisteredFd) -> Result<()> {
+        if fd.ring != ring {
+            return Err(SaferRingError::RingMismatch {
+                what: "registered file",
+            });
+        }
+        let table = self.0.borrow();
+        match table.slots.get(fd.index as usize) {
+            Some(slot) if slot.registered && slot.generation == fd.generation => Ok(()),
+            _ => Err(SaferRingError::Stale {
+                what: "registered file",
+            }),
+        }
+    }
+
+    /// Claims the slot for one operation.
+    pub fn acquire(&self, ring: RingId, fd: &RegisteredFd) -> Result<SlotUse> {
+        self.check(ring, fd)?;
+        self.0.borrow_mut().slots[fd.index as usize].users += 1;
+        Ok(SlotUse {
+            table: self.clone(),
+            index: fd.index,
+        })
+    }
+
+    fn busy(&self) -> bool {
+        self.0.borrow().slots.iter().any(|s| s.users > 0)
+    }
+}
+
+fn reg_err(op: &'static str) -> impl FnOnce(std::io::Error) -> SaferRingError {
+    move |e| match e.raw_os_error() {
+        Some(libc::ENOMEM) => SaferRingError::Unavailable(crate::Unavailable::MemlockTooLow),
+        _ => SaferRingError::os(op, e),
+    }
+}
+
+impl Ring {
+    /// Creates an empty (sparse) table of `capacity` registered-file slots.
+    ///
+    /// # Errors
+    /// [`InUse`](SaferRingError::InUse) if a table exists and an operation uses it; the
+    /// kernel's error otherwise. Replacing a table makes every old handle stale.
+    pub fn register_files(&self, capacity: u32) -> Result<()> {
+        let mut files = self.files.borrow_mut();
+        let epoch = match files.as_ref() {
+            Some(table) if table.busy() => {
+                return Err(SaferRingError::InUse {
+                    what: "registered file table",
+                });
+            }
+            Some(_) => {
+                self.core
+                    .borrow()
+                    .uring
+                    .submitter()
+                    .unregister_files()
+                    .map_err(reg_err("io_uring_register(UNREGISTER_FILES)"))?;
+                *files = None;
+                self.files_epoch.get() + 1
+            }
+            None => self.files_epoch.get(),
+        };
+        self.core
+            .borrow()
+            .uring
+            .submitter()
+            .register_files_sparse(capacity)
+            .map_err(reg_err("io_uring_register(FILES2)"))?;
+        self.files_epoch.set(epoch);
+        *files = Some(FileTable::new(capacity, epoch << 32));
+        Ok(())
+    }
+
+    /// Registers `file` in a free slot of the table.
+    ///
+    /// # Errors
+    /// [`InvalidArgument`](SaferRingError::InvalidArgument) without a table or with a full
+    /// one; the kernel's error otherwise.
+    pub fn register_file(&self, file: &File) -> Result<RegisteredFd> {
+        let files = self.files.borrow();
+        let table = files
+            .as_ref()
+            .ok_or(SaferRingError::InvalidArgument("register_files first"))?;
+        let mut inner = table.0.borrow_mut();
+        let index = inner
+            .slots
+            .iter()
+            .position(|s| !s.registered && s.users == 0)
+            .ok_or(SaferRingError::InvalidArgument(
+                "the registered file table is full",
+            ))?;
+        self.core
+            .borrow()
+            .uring
+            .submitter()
+            .register_files_update(index as u32, &[file.as_raw_fd()])
+            .map_err(reg_err("io_uring_register(FILES_UPDATE)"))?;
+        let slot = &mut inner.slots[index];
+        slot.registered = true;
+        Ok(RegisteredFd {
+            ring: self.id(),
+            index: index as u32,
+            generation: slot.generation,
+        })
+    }
+
+    /// Removes a file from the table. Every clone of `fd` becomes stale.
+    ///
+    /// # Errors
+    /// [`InUse`](SaferRingError::InUse) while an operation uses the slot (refused, not
+    /// deferred: retry after it completes); [`RingMismatch`](SaferRingError::RingMismatch)
+    /// or [`Stale`](SaferRingError::Stale) for a handle this ring did not issue or already
+    /// unregistered.
+    pub fn unregister_file(&self, fd: &RegisteredFd) -> Result<()> {
+        let files = self.files.borrow();
+        let table = files.as_ref().ok_or(SaferRingError::RingMismatch {
+            what: "registered file",
+        })?;
+        table.check(self.id(), fd)?;
+        let mut inner = table.0.borrow_mut();
+        let slot = &mut inner.slots[fd.index as usize];
+        if slot.users > 0 {
+            return Err(SaferRingError::InUse {
+                what: "registered file",
+            });
+        }
+        self.core
+            .borrow()
+            .uring
+            .submitter()
+            .register_files_update(fd.index, &[-1])
+            .map_err(reg_err("io_uring_register(FILES_UPDATE)"))?;
+        slot.registered = false;
+        slot.generation += 1;
+        Ok(())
+    }
+
+    /// Claims a registered file for one operation (the use count lives until the guard drops).
+    pub(crate) fn acquire_file(&self, fd: &RegisteredFd) -> Result<SlotUse> {
+        match self.files.borrow().as_ref() {
+            Some(table) => table.acquire(self.id(), fd),
+            None => Err(SaferRingError::RingMismatch {
+                what: "registered file",
+            }),
+        }
+    }
+}
