@@ -54,9 +54,10 @@ pub mod probe;
 pub mod registry;
 pub mod ring;
 mod runtime;
+mod sync;
 mod sys;
 
-pub use buf::{IoBuf, IoBufMut, PinnedBuffer};
+pub use buf::{BufferPool, IoBuf, IoBufMut, PinnedBuffer, PooledBuffer};
 pub use error::{Result, SaferRingError, SubmitError, Unavailable};
 pub use fs::{File, Metadata, OpenOptions};
 pub use op::{BufResult, Building, Completed, OpCode, Operation, Submitted};

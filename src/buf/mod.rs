@@ -23,9 +23,13 @@
 //! ```
 #![allow(unsafe_code)]
 
+pub mod numa;
 mod pinned;
+mod pool;
 
 pub use pinned::PinnedBuffer;
+pub(crate) use pool::Shared as PoolShared;
+pub use pool::{BufferPool, GetBuffer, PoolStats, PooledBuffer};
 
 /// A buffer the kernel may read from.
 ///

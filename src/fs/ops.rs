@@ -3,12 +3,14 @@
 use std::path::Path;
 
 use super::{File, OpenOptions};
+use crate::buf::PooledBuffer;
 use crate::buf::{IoBuf, IoBufMut};
 use crate::error::SubmitError;
 use crate::op::file::{
     CURRENT_POSITION, Close, Fallocate, Fsync, KernelPath, Nop, OpenAt, Read, Readv, Statx, Write,
     Writev,
 };
+use crate::op::fixed::{ReadFixed, WriteFixed};
 use crate::op::{Building, Operation};
 use crate::registry::AsTarget;
 use crate::ring::Ring;
@@ -97,6 +99,51 @@ impl Ring {
                 buf,
                 offset,
                 buf_pos: 0,
+            },
+        )
+    }
+
+    /// Reads into a buffer of the pool registered with this ring (`READ_FIXED`): the kernel
+    /// skips mapping the buffer's pages per operation. See [`Ring::register_pool`].
+    ///
+    /// # Errors
+    /// Submission fails with [`RingMismatch`](crate::SaferRingError::RingMismatch) if `buf`'s
+    /// pool is not the one registered with this ring (the buffer comes back).
+    pub fn read_fixed_at(
+        &self,
+        file: &impl AsTarget,
+        buf: PooledBuffer,
+        offset: u64,
+    ) -> Op<'_, ReadFixed> {
+        let claim = self.acquire_buffer(&buf).map_err(drop);
+        let fd = file.target(self);
+        Operation::build(
+            self,
+            ReadFixed {
+                fd,
+                buf,
+                offset,
+                claim,
+            },
+        )
+    }
+
+    /// Writes a registered pool buffer's data at `offset` (`WRITE_FIXED`).
+    pub fn write_fixed_at(
+        &self,
+        file: &impl AsTarget,
+        buf: PooledBuffer,
+        offset: u64,
+    ) -> Op<'_, WriteFixed> {
+        let claim = self.acquire_buffer(&buf).map_err(drop);
+        let fd = file.target(self);
+        Operation::build(
+            self,
+            WriteFixed {
+                fd,
+                buf,
+                offset,
+                claim,
             },
         )
     }

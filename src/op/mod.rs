@@ -51,6 +51,7 @@ mod opcode;
 mod options;
 
 pub mod file;
+pub mod fixed;
 
 pub use future::OpFuture;
 pub use opcode::{OpCode, SUPPORTED_OPCODES};

@@ -57,6 +57,8 @@ pub const SUPPORTED_OPCODES: &[(&str, u8)] = &[
     ("read", opcode::Read::CODE),
     ("write", opcode::Write::CODE),
     ("readv", opcode::Readv::CODE),
+    ("read_fixed", opcode::ReadFixed::CODE),
+    ("write_fixed", opcode::WriteFixed::CODE),
     ("writev", opcode::Writev::CODE),
     ("fsync", opcode::Fsync::CODE),
     ("openat", opcode::OpenAt::CODE),

@@ -103,7 +103,7 @@ impl FileTable {
     }
 }
 
-fn reg_err(op: &'static str) -> impl FnOnce(std::io::Error) -> SaferRingError {
+pub(crate) fn reg_err(op: &'static str) -> impl FnOnce(std::io::Error) -> SaferRingError {
     move |e| match e.raw_os_error() {
         Some(libc::ENOMEM) => SaferRingError::Unavailable(crate::Unavailable::MemlockTooLow),
         _ => SaferRingError::os(op, e),

@@ -26,9 +26,11 @@
 //! # Ok(()) }
 //! ```
 
+mod buffers;
 mod files;
 mod target;
 
+pub(crate) use buffers::{BufferTable, BufferUse};
 pub(crate) use files::FileTable;
 pub use files::RegisteredFd;
 pub use target::{AsTarget, Target};

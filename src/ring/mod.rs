@@ -83,6 +83,8 @@ pub struct Ring {
     /// Registered-file table, if any; and how many tables were registered before.
     pub(crate) files: RefCell<Option<crate::registry::FileTable>>,
     pub(crate) files_epoch: std::cell::Cell<u64>,
+    /// Registered buffer pool, if any.
+    pub(crate) buffers: RefCell<Option<crate::registry::BufferTable>>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -111,6 +113,7 @@ impl Ring {
             completion_fd: std::cell::OnceCell::new(),
             files: RefCell::new(None),
             files_epoch: std::cell::Cell::new(0),
+            buffers: RefCell::new(None),
             _not_send: PhantomData,
         }
     }

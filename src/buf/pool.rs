@@ -1,0 +1,394 @@
+//! [`BufferPool`]: pre-allocated, page-aligned buffers handed out and returned without
+//! allocating, safe to share between threads.
+//!
+//! ```
+//! use safer_ring::buf::BufferPool;
+//! let pool = BufferPool::new(4, 4096).unwrap();
+//! let mut a = pool.try_get().unwrap();
+//! a.as_mut_capacity()[..3].copy_from_slice(b"abc");
+//! a.set_len(3);
+//! assert_eq!(pool.stats().in_use, 1);
+//! drop(a); // back to the pool
+//! assert_eq!(pool.stats().free, 4);
+//! ```
+
+use std::alloc::Layout;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll, Waker};
+
+use super::numa::{self, Placement};
+use super::{IoBuf, IoBufMut};
+use crate::error::{Result, SaferRingError};
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
+
+const PAGE: usize = 4096;
+
+/// Counters of a pool's use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// Buffers in the pool.
+    pub capacity: usize,
+    /// Buffers handed out now.
+    pub in_use: usize,
+    /// Buffers free now.
+    pub free: usize,
+    /// Most buffers ever handed out at once.
+    pub high_water: usize,
+    /// Times an async `get` had to wait for a buffer.
+    pub waits: u64,
+}
+
+/// The pool's memory: one page-aligned allocation cut into `count` buffers.
+struct Region {
+    base: NonNull<u8>,
+    layout: Layout,
+}
+
+// SAFETY: invariant 1 — the region is plain heap memory; which thread may touch which buffer
+// is decided by the free list (each index has at most one owner), not by the thread that
+// allocated it.
+unsafe impl Send for Region {}
+// SAFETY: as above: shared access only hands out disjoint, exclusively owned buffers.
+unsafe impl Sync for Region {}
+
+impl Region {
+    fn new(size: usize) -> Result<Self> {
+        let layout = Layout::from_size_align(size.max(PAGE), PAGE)
+            .map_err(|_| SaferRingError::InvalidArgument("buffer pool too large"))?;
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        let base = NonNull::new(ptr).ok_or(SaferRingError::InvalidArgument(
+            "cannot allocate the buffer pool's memory",
+        ))?;
+        Ok(Self { base, layout })
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout; dropped once, when the last pool
+        // handle, pooled buffer and ring registration holding the `Arc` are gone (invariant 1).
+        unsafe { std::alloc::dealloc(self.base.as_ptr(), self.layout) }
+    }
+}
+
+pub(crate) struct Shared {
+    region: Region,
+    buf_size: usize,
+    count: usize,
+    free: Mutex<Vec<u32>>,
+    waiters: Mutex<VecDeque<Waker>>,
+    in_use: AtomicUsize,
+    high_water: AtomicUsize,
+    waits: AtomicU64,
+    placement: Placement,
+}
+
+impl Shared {
+    pub(crate) fn buffer_ptr(&self, index: u32) -> *mut u8 {
+        self.region
+            .base
+            .as_ptr()
+            .wrapping_add(index as usize * self.buf_size)
+    }
+
+    pub(crate) fn buf_size(&self) -> usize {
+        self.buf_size
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+
+    fn take(self: &Arc<Self>) -> Option<PooledBuffer> {
+        let index = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
+        let in_use = self.in_use.fetch_add(1, Ordering::AcqRel) + 1;
+        self.high_water.fetch_max(in_use, Ordering::AcqRel);
+        Some(PooledBuffer {
+            pool: Arc::clone(self),
+            index,
+            len: 0,
+        })
+    }
+
+    fn put(&self, index: u32) {
+        self.in_use.fetch_sub(1, Ordering::AcqRel);
+        self.free
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(index);
+        let waiter = self
+            .waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front();
+        if let Some(waker) = waiter {
+            waker.wake();
+        }
+    }
+}
+
+/// A thread-safe pool of equal-sized, page-aligned buffers. Cloning shares the pool.
+///
+/// Buffers return to the pool when dropped — also when dropped inside a ring's slot after a
+/// cancelled operation, and also after every pool handle is gone (the memory lives until the
+/// last buffer is back). Getting and returning a buffer takes a short lock and allocates
+/// nothing.
+#[derive(Clone)]
+pub struct BufferPool {
+    shared: Arc<Shared>,
+}
+
+impl BufferPool {
+    /// A pool of `count` buffers of `size` bytes each (rounded up to whole pages), placed on
+    /// the NUMA node of the calling thread's CPU when the machine has several nodes.
+    pub fn new(count: usize, size: usize) -> Result<Self> {
+        Self::with_placement(count, size, None)
+    }
+
+    /// As [`new`](Self::new), on NUMA node `node` (ignored on single-node machines).
+    pub fn on_node(count: usize, size: usize, node: u32) -> Result<Self> {
+        Self::with_placement(count, size, Some(node))
+    }
+
+    fn with_placement(count: usize, size: usize, node: Option<u32>) -> Result<Self> {
+        if count == 0 || size == 0 || count > u32::MAX as usize {
+            return Err(SaferRingError::InvalidArgument(
+                "a pool needs at least one buffer of at least one byte",
+            ));
+        }
+        let buf_size = size.div_ceil(PAGE) * PAGE;
+        let total = buf_size
+            .checked_mul(count)
+            .ok_or(SaferRingError::InvalidArgument("buffer pool too large"))?;
+        let region = Region::new(total)?;
+        let placement = numa::place(region.base.as_ptr(), total, node);
+        let free = (0..count as u32).rev().collect();
+        Ok(Self {
+            shared: Arc::new(Shared {
+                region,
+                buf_size,
+                count,
+                free: Mutex::new(free),
+                waiters: Mutex::new(VecDeque::with_capacity(count)),
+                in_use: AtomicUsize::new(0),
+                high_water: AtomicUsize::new(0),
+                waits: AtomicU64::new(0),
+                placement,
+            }),
+        })
+    }
+
+    /// A free buffer, or `None` if all are in use.
+    pub fn try_get(&self) -> Option<PooledBuffer> {
+        self.shared.take()
+    }
+
+    /// A free buffer, waiting (without allocating a new one) until one is returned.
+    pub fn get(&self) -> GetBuffer<'_> {
+        GetBuffer {
+            pool: self,
+            counted: false,
+        }
+    }
+
+    /// Bytes per buffer (a multiple of the page size).
+    pub fn buffer_size(&self) -> usize {
+        self.shared.buf_size
+    }
+
+    /// Where the pool's memory was placed.
+    pub fn placement(&self) -> Placement {
+        self.shared.placement
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> PoolStats {
+        let in_use = self.shared.in_use.load(Ordering::Acquire);
+        PoolStats {
+            capacity: self.shared.count,
+            in_use,
+            free: self.shared.count - in_use,
+            high_water: self.shared.high_water.load(Ordering::Acquire),
+            waits: self.shared.waits.load(Ordering::Acquire),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+impl std::fmt::Debug for BufferPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufferPool")
+            .field("buffer_size", &self.shared.buf_size)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// The future of [`BufferPool::get`].
+#[must_use = "futures do nothing unless polled"]
+pub struct GetBuffer<'pool> {
+    pool: &'pool BufferPool,
+    counted: bool,
+}
+
+impl Future for GetBuffer<'_> {
+    type Output = PooledBuffer;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<PooledBuffer> {
+        if let Some(buf) = self.pool.shared.take() {
+            return Poll::Ready(buf);
+        }
+        let shared = &self.pool.shared;
+        shared
+            .waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(cx.waker().clone());
+        if !self.counted {
+            self.counted = true;
+            shared.waits.fetch_add(1, Ordering::AcqRel);
+        }
+        // A buffer may have come back between `take` and queueing the waker.
+        match shared.take() {
+            Some(buf) => Poll::Ready(buf),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// A buffer borrowed from a [`BufferPool`]; returns itself to the pool when dropped.
+pub struct PooledBuffer {
+    pool: Arc<Shared>,
+    index: u32,
+    len: usize,
+}
+
+impl PooledBuffer {
+    /// Which buffer of its pool this is (also its registered buffer index).
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// Bytes holding data.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no bytes hold data.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Sets how many bytes hold data.
+    ///
+    /// # Panics
+    /// If `len` exceeds the buffer size.
+    pub fn set_len(&mut self, len: usize) {
+        assert!(len <= self.pool.buf_size, "len {len} beyond buffer size");
+        self.len = len;
+    }
+
+    /// The bytes holding data.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: invariant 1 — this buffer's bytes are owned exclusively by `self` (the free
+        // list hands each index to one owner) and live as long as the pool's `Arc`.
+        unsafe { std::slice::from_raw_parts(self.pool.buffer_ptr(self.index), self.len) }
+    }
+
+    /// The whole buffer, to fill before a write.
+    pub fn as_mut_capacity(&mut self) -> &mut [u8] {
+        // SAFETY: as `as_slice`, with `&mut self` making the access exclusive.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.pool.buffer_ptr(self.index), self.pool.buf_size)
+        }
+    }
+
+    pub(crate) fn pool_shared(&self) -> &Arc<Shared> {
+        &self.pool
+    }
+}
+
+impl Drop for PooledBuffer {
+    fn drop(&mut self) {
+        self.pool.put(self.index);
+    }
+}
+
+impl std::fmt::Debug for PooledBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooledBuffer")
+            .field("index", &self.index)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+// SAFETY: invariants 1, 2 — the bytes are this index's part of the pool's heap region, which
+// does not move and lives as long as the `Arc` this buffer holds; the index has one owner.
+unsafe impl IoBuf for PooledBuffer {
+    fn stable_ptr(&self) -> *const u8 {
+        self.pool.buffer_ptr(self.index)
+    }
+    fn bytes_init(&self) -> usize {
+        self.len
+    }
+    fn bytes_total(&self) -> usize {
+        self.pool.buf_size
+    }
+}
+
+// SAFETY: invariants 1, 2 — as `IoBuf`; the region is zero-initialised at allocation, so every
+// byte is initialised.
+unsafe impl IoBufMut for PooledBuffer {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.pool.buffer_ptr(self.index)
+    }
+    unsafe fn set_init(&mut self, len: usize) {
+        self.set_len(len);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_are_page_aligned_and_distinct() {
+        let pool = BufferPool::new(3, 100).unwrap();
+        assert_eq!(pool.buffer_size(), PAGE);
+        let bufs: Vec<_> = (0..3).map(|_| pool.try_get().unwrap()).collect();
+        for b in &bufs {
+            assert_eq!(b.stable_ptr() as usize % PAGE, 0);
+        }
+        assert!(pool.try_get().is_none());
+        let mut ids: Vec<_> = bufs.iter().map(PooledBuffer::index).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, [0, 1, 2]);
+        assert_eq!(pool.stats().high_water, 3);
+    }
+
+    #[test]
+    fn buffers_outlive_the_pool_handle() {
+        let pool = BufferPool::new(2, 64).unwrap();
+        let mut buf = pool.try_get().unwrap();
+        drop(pool);
+        buf.as_mut_capacity()[0] = 42;
+        buf.set_len(1);
+        assert_eq!(buf.as_slice(), [42]);
+    }
+
+    #[test]
+    fn invalid_sizes_are_refused() {
+        assert!(BufferPool::new(0, 10).is_err());
+        assert!(BufferPool::new(10, 0).is_err());
+        assert!(BufferPool::new(usize::MAX / 2, 1 << 20).is_err());
+    }
+}

@@ -1,0 +1,134 @@
+//! Fixed-buffer operations: `READ_FIXED` / `WRITE_FIXED` on a registered [`BufferPool`]'s
+//! buffers.
+//!
+//! [`BufferPool`]: crate::BufferPool
+#![allow(unsafe_code)]
+
+use io_uring::opcode;
+use io_uring::squeue::Entry;
+
+use super::opcode::cqe_result;
+use super::{BufResult, OpCode, Positioned};
+use crate::buf::{IoBuf, IoBufMut, PooledBuffer};
+use crate::error::{Result, SaferRingError};
+use crate::registry::{BufferUse, Target, with_target};
+use crate::ring::slots::CqeResult;
+
+/// The registration claim, or why there is none (refused at submission).
+pub(crate) type Claim = std::result::Result<BufferUse, ()>;
+
+fn check(claim: &Claim) -> Result<()> {
+    claim
+        .as_ref()
+        .map(drop)
+        .map_err(|()| SaferRingError::RingMismatch {
+            what: "pooled buffer (its pool is not registered with this ring)",
+        })
+}
+
+/// `read_fixed_at` into a registered pool buffer.
+pub struct ReadFixed {
+    pub(crate) fd: Target,
+    pub(crate) buf: PooledBuffer,
+    pub(crate) offset: u64,
+    pub(crate) claim: Claim,
+}
+
+impl ReadFixed {
+    /// The buffer, back from an operation that was never submitted.
+    pub fn into_buf(self) -> PooledBuffer {
+        self.buf
+    }
+}
+
+// SAFETY: invariants 1, 2, 6, 8 — the SQE points into the pooled buffer's registered memory
+// (owned by `buf`, stable, kept registered while `claim` counts this operation) and names a
+// target `fd` keeps valid.
+unsafe impl OpCode for ReadFixed {
+    type Output = BufResult<usize, PooledBuffer>;
+    const NAME: &'static str = "read_fixed";
+    const CODE: u8 = opcode::ReadFixed::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        let len = self.buf.bytes_total() as u32;
+        let (ptr, index) = (self.buf.stable_mut_ptr(), self.buf.index() as u16);
+        with_target!(self.fd, |fd| opcode::ReadFixed::new(fd, ptr, len, index)
+            .offset(self.offset)
+            .build())
+    }
+
+    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        match cqe_result(Self::NAME, cqe) {
+            Ok(n) => {
+                // SAFETY: the kernel reported writing `n` bytes at the buffer's start.
+                unsafe { self.buf.set_init(n as usize) };
+                (Ok(n as usize), self.buf)
+            }
+            Err(e) => (Err(e), self.buf),
+        }
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        (Err(error), self.buf)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.fd.validate()?;
+        check(&self.claim)
+    }
+}
+
+impl Positioned for ReadFixed {
+    fn set_offset(&mut self, offset: u64) {
+        self.offset = offset;
+    }
+}
+
+/// `write_fixed_at` from a registered pool buffer's initialised bytes.
+pub struct WriteFixed {
+    pub(crate) fd: Target,
+    pub(crate) buf: PooledBuffer,
+    pub(crate) offset: u64,
+    pub(crate) claim: Claim,
+}
+
+impl WriteFixed {
+    /// The buffer, back from an operation that was never submitted.
+    pub fn into_buf(self) -> PooledBuffer {
+        self.buf
+    }
+}
+
+// SAFETY: invariants 1, 2, 6, 8 — as `ReadFixed`, reading `bytes_init` bytes.
+unsafe impl OpCode for WriteFixed {
+    type Output = BufResult<usize, PooledBuffer>;
+    const NAME: &'static str = "write_fixed";
+    const CODE: u8 = opcode::WriteFixed::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        let len = self.buf.bytes_init() as u32;
+        let (ptr, index) = (self.buf.stable_ptr(), self.buf.index() as u16);
+        with_target!(self.fd, |fd| opcode::WriteFixed::new(fd, ptr, len, index)
+            .offset(self.offset)
+            .build())
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        (cqe_result(Self::NAME, cqe).map(|n| n as usize), self.buf)
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        (Err(error), self.buf)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.fd.validate()?;
+        check(&self.claim)
+    }
+}
+
+impl Positioned for WriteFixed {
+    fn set_offset(&mut self, offset: u64) {
+        self.offset = offset;
+    }
+}

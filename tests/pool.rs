@@ -1,0 +1,251 @@
+//! The buffer pool: thread safety, waiting, return-on-drop from every place a buffer can
+//! end up, registration as fixed buffers, and the locked-memory fallback.
+#![allow(unsafe_code)]
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use common::{feed, pipe};
+use safer_ring::{BufferPool, File, IoBuf, Ring, SaferRingError, Unavailable};
+
+#[test]
+fn eight_threads_hundred_thousand_get_put_each_never_share_a_buffer() {
+    const THREADS: u32 = 8;
+    const ROUNDS: u32 = 100_000;
+    let pool = BufferPool::new(16, 4096).unwrap();
+    let owners: Vec<AtomicU32> = (0..16).map(|_| AtomicU32::new(0)).collect();
+    std::thread::scope(|s| {
+        for t in 1..=THREADS {
+            let (pool, owners) = (pool.clone(), &owners);
+            s.spawn(move || {
+                let mut got = 0u32;
+                while got < ROUNDS {
+                    let Some(mut buf) = pool.try_get() else {
+                        std::thread::yield_now();
+                        continue;
+                    };
+                    let owner = &owners[buf.index() as usize];
+                    assert_eq!(
+                        owner.swap(t, Ordering::SeqCst),
+                        0,
+                        "buffer {} handed out twice",
+                        buf.index()
+                    );
+                    buf.as_mut_capacity()[..4].copy_from_slice(&t.to_le_bytes());
+                    buf.set_len(4);
+                    assert_eq!(buf.as_slice(), t.to_le_bytes(), "another thread wrote here");
+                    owner.store(0, Ordering::SeqCst);
+                    drop(buf);
+                    got += 1;
+                }
+            });
+        }
+    });
+    let stats = pool.stats();
+    assert_eq!((stats.in_use, stats.free), (0, 16), "{stats:?}");
+    assert!(stats.high_water <= 16);
+}
+
+#[test]
+fn async_get_waits_for_a_returned_buffer_instead_of_allocating() {
+    let ring = Ring::new(4).unwrap();
+    let pool = BufferPool::new(1, 64).unwrap();
+    let held = pool.try_get().unwrap();
+    let returner = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        drop(held);
+    });
+    let buf = ring.block_on(pool.get());
+    returner.join().unwrap();
+    assert_eq!(buf.index(), 0);
+    assert_eq!(pool.stats().waits, 1);
+}
+
+#[test]
+fn buffer_parked_in_a_cancelled_operation_returns_to_the_pool() {
+    let ring = Ring::new(4).unwrap();
+    let pool = BufferPool::new(2, 4096).unwrap();
+    let (reader, _w) = pipe();
+    let op = ring
+        .read(&reader, pool.try_get().unwrap())
+        .submit()
+        .unwrap();
+    ring.submit().unwrap();
+    drop(op);
+    assert_eq!(pool.stats().in_use, 1, "parked in the ring, not back yet");
+    while ring.live_slots() > 0 {
+        ring.turn(true).unwrap();
+    }
+    assert_eq!(pool.stats().in_use, 0);
+}
+
+#[test]
+fn buffer_in_flight_survives_its_pool_handle() {
+    let ring = Ring::new(4).unwrap();
+    let pool = BufferPool::new(2, 4096).unwrap();
+    let (reader, mut writer) = pipe();
+    let op = ring
+        .read(&reader, pool.try_get().unwrap())
+        .submit()
+        .unwrap();
+    drop(pool); // every handle gone; the buffer keeps the memory alive
+    feed(&mut writer, b"still here");
+    let (n, buf) = op.wait();
+    assert_eq!(&buf.as_slice()[..n.unwrap()], b"still here");
+}
+
+#[test]
+fn fixed_reads_and_writes_through_a_registered_pool() {
+    let ring = Ring::new(8).unwrap();
+    let pool = BufferPool::new(4, 8192).unwrap();
+    ring.register_pool(&pool).unwrap();
+    ring.register_files(1).unwrap();
+    let file = File::from(tempfile::tempfile().unwrap());
+    let fixed_file = ring.register_file(&file).unwrap();
+    let mut buf = pool.try_get().unwrap();
+    buf.as_mut_capacity().fill(0xAB);
+    buf.set_len(8192);
+    let (n, buf) = ring
+        .write_fixed_at(&fixed_file, buf, 4096)
+        .submit()
+        .unwrap()
+        .wait();
+    assert_eq!(n.unwrap(), 8192);
+    drop(buf);
+    let buf = ring.block_on(pool.get());
+    let (n, buf) = ring.block_on(ring.read_fixed_at(&file, buf, 4096));
+    assert_eq!(n.unwrap(), 8192);
+    assert!(buf.as_slice().iter().all(|&b| b == 0xAB));
+    assert_eq!(buf.bytes_init(), 8192);
+}
+
+#[test]
+fn buffer_of_an_unregistered_pool_is_a_ring_mismatch_and_comes_back() {
+    let ring = Ring::new(8).unwrap();
+    let registered = BufferPool::new(2, 4096).unwrap();
+    let other = BufferPool::new(2, 4096).unwrap();
+    ring.register_pool(&registered).unwrap();
+    let file = File::from(tempfile::tempfile().unwrap());
+    let err = ring
+        .read_fixed_at(&file, other.try_get().unwrap(), 0)
+        .submit()
+        .unwrap_err();
+    assert!(
+        matches!(err.error(), SaferRingError::RingMismatch { .. }),
+        "{err}"
+    );
+    let buf = err.into_inner().into_op().into_buf();
+    drop(buf);
+    assert_eq!(other.stats().in_use, 0);
+    // A second ring has no registration at all: same error.
+    let ring2 = Ring::new(8).unwrap();
+    let err = ring2
+        .read_fixed_at(&file, registered.try_get().unwrap(), 0)
+        .submit()
+        .unwrap_err();
+    assert!(matches!(err.error(), SaferRingError::RingMismatch { .. }));
+}
+
+#[test]
+fn unregistering_while_a_fixed_read_is_in_flight_is_refused() {
+    let ring = Ring::new(8).unwrap();
+    let pool = BufferPool::new(2, 4096).unwrap();
+    ring.register_pool(&pool).unwrap();
+    let (reader, mut writer) = pipe();
+    let op = ring
+        .read_fixed_at(&reader, pool.try_get().unwrap(), 0)
+        .submit()
+        .unwrap();
+    ring.submit().unwrap();
+    let err = ring.unregister_pool().unwrap_err();
+    assert!(matches!(err, SaferRingError::InUse { .. }), "{err}");
+    let err = ring
+        .register_pool(&BufferPool::new(1, 64).unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(err, SaferRingError::InUse { .. }),
+        "replacing is refused too"
+    );
+    feed(&mut writer, b"into fixed memory");
+    let (n, buf) = op.wait();
+    assert_eq!(&buf.as_slice()[..n.unwrap()], b"into fixed memory");
+    ring.unregister_pool().unwrap();
+}
+
+/// Drops `CAP_IPC_LOCK` from this thread (root is otherwise exempt from RLIMIT_MEMLOCK).
+fn drop_ipc_lock_capability() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const CAP_IPC_LOCK: u32 = 14;
+    let mut header = Header {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget fills two live `Data` records.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &raw mut header, data.as_mut_ptr()) };
+    assert_eq!(rc, 0);
+    data[0].effective &= !(1 << CAP_IPC_LOCK);
+    data[0].permitted &= !(1 << CAP_IPC_LOCK);
+    // SAFETY: capset reads two live `Data` records.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &raw mut header, data.as_ptr()) };
+    assert_eq!(rc, 0);
+}
+
+/// Runs in a child process (see below): low memlock limit, no CAP_IPC_LOCK.
+#[test]
+#[ignore = "helper: run by low_memlock_limit_gives_the_memlock_error_and_the_pool_still_works"]
+fn memlock_child() {
+    drop_ipc_lock_capability();
+    let limit = libc::rlimit {
+        rlim_cur: 64 * 1024,
+        rlim_max: 64 * 1024,
+    };
+    // SAFETY: setrlimit reads a live rlimit.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) }, 0);
+    let ring = Ring::new(8).unwrap();
+    let pool = BufferPool::new(64, 64 * 1024).unwrap(); // 4 MiB > 64 KiB limit
+    let err = ring.register_pool(&pool).unwrap_err();
+    assert!(
+        matches!(err, SaferRingError::Unavailable(Unavailable::MemlockTooLow)),
+        "{err:?}"
+    );
+    println!("MEMLOCK-ERROR: {err}");
+    // The pool still works, unregistered.
+    let file = File::from(tempfile::tempfile().unwrap());
+    let mut buf = pool.try_get().unwrap();
+    buf.as_mut_capacity()[..2].copy_from_slice(b"ok");
+    buf.set_len(2);
+    let (n, _) = ring.write_at(&file, buf, 0).submit().unwrap().wait();
+    assert_eq!(n.unwrap(), 2);
+    println!("UNREGISTERED-POOL-WORKS");
+}
+
+#[test]
+fn low_memlock_limit_gives_the_memlock_error_and_the_pool_still_works() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "memlock_child", "--nocapture"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("MEMLOCK-ERROR"), "{stdout}");
+    assert!(stdout.contains("ulimit -l"), "{stdout}");
+    assert!(stdout.contains("UNREGISTERED-POOL-WORKS"), "{stdout}");
+}
