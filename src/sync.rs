@@ -1,11 +1,12 @@
-//! Synchronisation primitives, swapped for loom's model-checked ones under `--cfg loom`.
+//! Synchronisation primitives, swapped for loom's model-checked ones under
+//! `--cfg safer_ring_loom` (see `tests/loom.rs`).
 
-#[cfg(loom)]
+#[cfg(safer_ring_loom)]
 pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-#[cfg(loom)]
+#[cfg(safer_ring_loom)]
 pub(crate) use loom::sync::{Arc, Mutex};
 
-#[cfg(not(loom))]
+#[cfg(not(safer_ring_loom))]
 pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-#[cfg(not(loom))]
+#[cfg(not(safer_ring_loom))]
 pub(crate) use std::sync::{Arc, Mutex};

@@ -63,3 +63,34 @@ fn nop_ratio_example_prints_the_ratio() {
         .unwrap();
     assert!(ratio > 0.0 && ratio.is_finite());
 }
+
+#[test]
+fn buffer_pool_example_reads_through_a_registered_pool_and_reports() {
+    let out = example("buffer_pool")
+        .args([
+            "--file-mib",
+            "8",
+            "--reads",
+            "4000",
+            "--depth",
+            "8",
+            "--rounds",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("fixed buffers + registered file / plain:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("pool: 8 buffers of 4 KiB, 0 in use, 8 free"),
+        "{stdout}"
+    );
+}

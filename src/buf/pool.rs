@@ -104,12 +104,12 @@ impl Shared {
         self.count
     }
 
-    fn take(self: &Arc<Self>) -> Option<PooledBuffer> {
-        let index = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
-        let in_use = self.in_use.fetch_add(1, Ordering::AcqRel) + 1;
-        self.high_water.fetch_max(in_use, Ordering::AcqRel);
+    fn take(this: &Arc<Self>) -> Option<PooledBuffer> {
+        let index = this.free.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
+        let in_use = this.in_use.fetch_add(1, Ordering::AcqRel) + 1;
+        this.high_water.fetch_max(in_use, Ordering::AcqRel);
         Some(PooledBuffer {
-            pool: Arc::clone(self),
+            pool: Arc::clone(this),
             index,
             len: 0,
         })
@@ -185,7 +185,7 @@ impl BufferPool {
 
     /// A free buffer, or `None` if all are in use.
     pub fn try_get(&self) -> Option<PooledBuffer> {
-        self.shared.take()
+        Shared::take(&self.shared)
     }
 
     /// A free buffer, waiting (without allocating a new one) until one is returned.
@@ -243,7 +243,7 @@ impl Future for GetBuffer<'_> {
     type Output = PooledBuffer;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<PooledBuffer> {
-        if let Some(buf) = self.pool.shared.take() {
+        if let Some(buf) = Shared::take(&self.pool.shared) {
             return Poll::Ready(buf);
         }
         let shared = &self.pool.shared;
@@ -257,7 +257,7 @@ impl Future for GetBuffer<'_> {
             shared.waits.fetch_add(1, Ordering::AcqRel);
         }
         // A buffer may have come back between `take` and queueing the waker.
-        match shared.take() {
+        match Shared::take(shared) {
             Some(buf) => Poll::Ready(buf),
             None => Poll::Pending,
         }
@@ -356,7 +356,7 @@ unsafe impl IoBufMut for PooledBuffer {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(safer_ring_loom)))]
 mod tests {
     use super::*;
 
