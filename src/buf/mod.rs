@@ -40,6 +40,11 @@ pub use pool::{BufferPool, GetBuffer, PoolStats, PooledBuffer};
 /// [`bytes_init`](IoBuf::bytes_init) are initialised; that this memory stays valid and at the
 /// same address when the value is moved, for as long as the value is not dropped; and that
 /// nothing but the holder of the value accesses it (invariants 1 and 2 of DESIGN.md §2).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an owned I/O buffer",
+    label = "the kernel may use this buffer after the call returns, so it must be owned",
+    note = "pass an owned buffer (`Vec<u8>`, `Box<[u8]>`, `PinnedBuffer`, `PooledBuffer`); it comes back with the result"
+)]
 pub unsafe trait IoBuf: 'static {
     /// Start of the buffer's memory; stable across moves of `self`.
     fn stable_ptr(&self) -> *const u8;
@@ -55,6 +60,11 @@ pub unsafe trait IoBuf: 'static {
 ///
 /// As [`IoBuf`], and [`stable_mut_ptr`](IoBufMut::stable_mut_ptr) points to the same memory
 /// with write access.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an owned, writable I/O buffer",
+    label = "the kernel may write this buffer after the call returns, so it must be owned",
+    note = "pass an owned buffer (`Vec<u8>`, `Box<[u8]>`, `PinnedBuffer`, `PooledBuffer`); it comes back with the result"
+)]
 pub unsafe trait IoBufMut: IoBuf {
     /// Writable start of the buffer's memory; stable across moves of `self`.
     fn stable_mut_ptr(&mut self) -> *mut u8;
