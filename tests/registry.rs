@@ -117,3 +117,32 @@ fn stale_handles_are_refused() {
     let err = ring.unregister_file(&again).unwrap_err();
     assert!(matches!(err, SaferRingError::Stale { .. }), "{err}");
 }
+
+#[test]
+fn replacing_a_slot_in_use_is_refused_and_replacement_makes_old_handles_stale() {
+    let ring = Ring::new(8).unwrap();
+    ring.register_files(1).unwrap();
+    let (reader, mut writer) = pipe();
+    let fixed = ring.register_file(&reader).unwrap();
+    let read = ring.read(&fixed, Vec::with_capacity(8)).submit().unwrap();
+    let replacement = tmp_file_with(b"replacement");
+    let err = ring.replace_file(&fixed, &replacement).unwrap_err();
+    assert!(matches!(err, SaferRingError::InUse { .. }), "{err}");
+    feed(&mut writer, b"pipe");
+    let (n, buf) = read.wait();
+    assert_eq!(
+        &buf[..n.unwrap()],
+        b"pipe",
+        "the read acted on the file it was given"
+    );
+    let new = ring.replace_file(&fixed, &replacement).unwrap();
+    assert_eq!(new.index(), fixed.index());
+    let (n, buf) = ring
+        .read_at(&new, Vec::with_capacity(32), 0)
+        .submit()
+        .unwrap()
+        .wait();
+    assert_eq!(&buf[..n.unwrap()], b"replacement");
+    let err = ring.read_at(&fixed, vec![0u8; 4], 0).submit().unwrap_err();
+    assert!(matches!(err.error(), SaferRingError::Stale { .. }));
+}

@@ -211,6 +211,40 @@ impl Ring {
         Ok(())
     }
 
+    /// Replaces the file in `fd`'s slot with `file` (`register_files_update`). The old handle
+    /// and its clones become stale; the returned one names the new registration.
+    ///
+    /// # Errors
+    /// As [`unregister_file`](Ring::unregister_file): refused with
+    /// [`InUse`](SaferRingError::InUse) while an operation uses the slot, so an in-flight
+    /// operation never ends up acting on the replacement.
+    pub fn replace_file(&self, fd: &RegisteredFd, file: &File) -> Result<RegisteredFd> {
+        let files = self.files.borrow();
+        let table = files.as_ref().ok_or(SaferRingError::RingMismatch {
+            what: "registered file",
+        })?;
+        table.check(self.id(), fd)?;
+        let mut inner = table.0.borrow_mut();
+        let slot = &mut inner.slots[fd.index as usize];
+        if slot.users > 0 {
+            return Err(SaferRingError::InUse {
+                what: "registered file",
+            });
+        }
+        self.core
+            .borrow()
+            .uring
+            .submitter()
+            .register_files_update(fd.index, &[file.as_raw_fd()])
+            .map_err(reg_err("io_uring_register(FILES_UPDATE)"))?;
+        slot.generation += 1;
+        Ok(RegisteredFd {
+            ring: self.id(),
+            index: fd.index,
+            generation: slot.generation,
+        })
+    }
+
     /// Claims a registered file for one operation (the use count lives until the guard drops).
     pub(crate) fn acquire_file(&self, fd: &RegisteredFd) -> Result<SlotUse> {
         match self.files.borrow().as_ref() {
