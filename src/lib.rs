@@ -60,7 +60,7 @@ mod sys;
 pub use buf::{BufferPool, IoBuf, IoBufMut, PinnedBuffer, PooledBuffer};
 pub use error::{Result, SaferRingError, SubmitError, Unavailable};
 pub use fs::{File, Metadata, OpenOptions};
-pub use op::{BufResult, Building, Completed, OpCode, Operation, Submitted};
+pub use op::{BufResult, Building, Completed, OpCode, OpFuture, Operation, Submitted};
 pub use probe::OpcodeSet;
 pub use registry::{AsTarget, RegisteredFd};
 pub use ring::slots::CqeResult;

@@ -59,8 +59,15 @@ impl<T: OpCode> Future for OpFuture<'_, T> {
                     match op.submit() {
                         Ok(submitted) => self.stage = Stage::Submitted(submitted),
                         Err(err) if is_backpressure(err.error()) => {
+                            let queue_full =
+                                matches!(err.error(), crate::SaferRingError::SubmissionQueueFull);
                             self.stage = Stage::Building(err.into_inner());
-                            if ring.wait_for_capacity(cx.waker()) {
+                            // A full SQ always waits for the next turn (no spinning); a full
+                            // slot table waits only while it is still full.
+                            if queue_full || ring.wait_for_capacity(cx.waker()) {
+                                if queue_full {
+                                    ring.wait_for_turn(cx.waker());
+                                }
                                 return Poll::Pending;
                             }
                         }

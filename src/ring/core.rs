@@ -72,6 +72,9 @@ pub(crate) struct Core {
     /// Test hook: this many upcoming pushes see a full submission queue.
     #[cfg(feature = "test-hooks")]
     pub fault_sq_full: u32,
+    /// Test hook: the next `.1` operation completions are delivered as `-.0`.
+    #[cfg(feature = "test-hooks")]
+    pub fault_cqe: (i32, u32),
 }
 
 impl Core {
@@ -91,6 +94,8 @@ impl Core {
             wake: WakePoll::default(),
             #[cfg(feature = "test-hooks")]
             fault_sq_full: 0,
+            #[cfg(feature = "test-hooks")]
+            fault_cqe: (0, 0),
         }
     }
 
@@ -342,6 +347,17 @@ impl Core {
                 );
                 continue;
             }
+            #[cfg(feature = "test-hooks")]
+            let result = match &mut self.fault_cqe {
+                (errno, n @ 1..) => {
+                    *n -= 1;
+                    CqeResult {
+                        res: -*errno,
+                        flags: result.flags,
+                    }
+                }
+                _ => result,
+            };
             match self.slots.complete(cqe.user_data(), result) {
                 Delivery::Stored => freed += 1,
                 Delivery::Wake(waker) => {

@@ -279,6 +279,20 @@ impl Ring {
         self.core.borrow_mut().fault_sq_full = pushes;
     }
 
+    /// Registers a future to be woken at the next executor turn (after a full SQ).
+    pub(crate) fn wait_for_turn(&self, waker: &Waker) {
+        self.core.borrow_mut().slot_waiters.push_back(waker.clone());
+    }
+
+    /// Delivers the next `count` operation completions as failures with `errno`, whatever
+    /// the kernel said (fault injection). Use with operations whose success creates nothing
+    /// (reads, writes, NOPs): an `openat` reported as failed would leak the fd it opened.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn inject_cqe_errors(&self, errno: i32, count: u32) {
+        self.core.borrow_mut().fault_cqe = (errno, count);
+    }
+
     /// Injects a raw NOP completion with an arbitrary `user_data` (stale-generation tests).
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]

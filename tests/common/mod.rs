@@ -11,6 +11,8 @@ use std::task::{Context, Poll, Waker};
 
 use safer_ring::{File, IoBuf, IoBufMut};
 
+pub mod guard;
+
 /// A pipe as (read end for the ring, write end for std).
 pub fn pipe() -> (File, std::fs::File) {
     let (r, w) = std::io::pipe().expect("pipe");
