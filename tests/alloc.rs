@@ -2,7 +2,9 @@
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::cell::Cell;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use safer_ring::{File, Ring};
 
@@ -10,6 +12,21 @@ struct Counting;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
+/// Net bytes allocated by threads that opted in (see `NET`).
+static NET_BYTES: AtomicI64 = AtomicI64::new(0);
+
+thread_local! {
+    static NET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The tests here measure process-wide counters: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn net_add(bytes: i64) {
+    if NET.with(Cell::get) {
+        NET_BYTES.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
 
 // SAFETY: forwards to the system allocator; only counts.
 unsafe impl GlobalAlloc for Counting {
@@ -17,10 +34,12 @@ unsafe impl GlobalAlloc for Counting {
         if COUNTING.load(Ordering::Relaxed) {
             ALLOCS.fetch_add(1, Ordering::Relaxed);
         }
+        net_add(layout.size() as i64);
         // SAFETY: forwarded.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        net_add(-(layout.size() as i64));
         // SAFETY: forwarded.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -28,6 +47,7 @@ unsafe impl GlobalAlloc for Counting {
         if COUNTING.load(Ordering::Relaxed) {
             ALLOCS.fetch_add(1, Ordering::Relaxed);
         }
+        net_add(new_size as i64 - layout.size() as i64);
         // SAFETY: forwarded.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -59,6 +79,9 @@ fn sync_round(ring: &Ring, file: &File, mut buf: Vec<u8>) -> Vec<u8> {
 
 #[test]
 fn owned_buffer_read_write_paths_allocate_nothing_per_operation() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let ring = Ring::new(64).unwrap();
     let file = File::from(tempfile::tempfile().unwrap());
     let buf = sync_round(&ring, &file, vec![7u8; 64]); // warm up: slot table, file extent
@@ -89,4 +112,47 @@ fn owned_buffer_read_write_paths_allocate_nothing_per_operation() {
         "async path: {allocs} allocations for {} ops",
         2 * OPS
     );
+}
+
+#[test]
+fn ring_drop_with_operations_in_flight_frees_every_byte_and_fd() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let pipes: Vec<_> = (0..32)
+        .map(|_| {
+            let (r, w) = std::io::pipe().unwrap();
+            (OwnedFd::from(r), w)
+        })
+        .collect();
+    let fds_before = fds();
+    NET_BYTES.store(0, Ordering::SeqCst);
+    NET.with(|n| n.set(true));
+    {
+        let ring = Ring::new(32).unwrap();
+        let files: Vec<File> = pipes
+            .iter()
+            .map(|(r, _)| File::from(r.try_clone().unwrap()))
+            .collect();
+        for (i, f) in files.iter().enumerate() {
+            let op = ring.read(f, vec![0u8; 1024]).submit().unwrap();
+            if i % 2 == 0 {
+                drop(op); // parked in the ring
+            } else {
+                std::mem::forget(ring.nop().submit().unwrap()); // a forgotten NOP leaks nothing
+                drop(op);
+            }
+        }
+        ring.block_on(ring.nop()).unwrap();
+        drop(files); // the fds stay open until the reads' final CQEs
+        drop(ring);
+    }
+    NET.with(|n| n.set(false));
+    assert_eq!(
+        NET_BYTES.load(Ordering::SeqCst),
+        0,
+        "bytes still allocated after ring drop"
+    );
+    assert_eq!(fds(), fds_before, "fds still open after ring drop");
 }

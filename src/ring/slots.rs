@@ -471,4 +471,157 @@ mod tests {
         assert_eq!(indexes, vec![0, 1, 2, 3]);
         assert_eq!(table.slots.len(), 4, "no growth when slots are free");
     }
+
+    mod model {
+        //! The slot table against a plain model, over random operation sequences.
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::HashMap;
+
+        #[derive(Clone, Debug)]
+        enum Step {
+            Insert,
+            Complete(usize, i32),
+            Poll(usize, bool),
+            Abandon(usize),
+            Stale(u64),
+        }
+
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        enum Model {
+            InKernel { waiting: bool },
+            Done(i32),
+            Abandoned,
+        }
+
+        fn step() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                3 => Just(Step::Insert),
+                3 => (0usize..16, -5i32..100).prop_map(|(i, r)| Step::Complete(i, r)),
+                2 => (0usize..16, any::<bool>()).prop_map(|(i, w)| Step::Poll(i, w)),
+                1 => (0usize..16).prop_map(Step::Abandon),
+                1 => any::<u64>().prop_map(Step::Stale),
+            ]
+        }
+
+        fn run(steps: Vec<Step>) {
+            let counter = Arc::new(CountWake(AtomicUsize::new(0)));
+            let waker = Waker::from(counter.clone());
+            let released = Rc::new(Cell::new(0usize));
+            let mut table = SlotTable::default();
+            let mut keys: Vec<SlotKey> = Vec::new();
+            let mut model: HashMap<SlotKey, Model> = HashMap::new();
+            let mut parked_total = 0;
+            for s in steps {
+                match s {
+                    Step::Insert => {
+                        let key = table.insert();
+                        assert!(!model.contains_key(&key), "a live key was handed out again");
+                        model.insert(key, Model::InKernel { waiting: false });
+                        keys.push(key);
+                    }
+                    Step::Complete(i, res) if i < keys.len() => {
+                        let key = keys[i];
+                        let cqe = CqeResult { res, flags: 0 };
+                        let delivery = table.complete(key.user_data(), cqe);
+                        match (model.get(&key).copied(), delivery) {
+                            (Some(Model::InKernel { waiting: false }), Delivery::Stored) => {
+                                model.insert(key, Model::Done(res));
+                            }
+                            (Some(Model::InKernel { waiting: true }), Delivery::Wake(w)) => {
+                                w.wake();
+                                model.insert(key, Model::Done(res));
+                            }
+                            (Some(Model::Abandoned), Delivery::Release(p, c)) => {
+                                assert_eq!(c, cqe);
+                                p.finish(c);
+                                model.remove(&key);
+                            }
+                            (Some(Model::Done(_)) | None, Delivery::Stale) => {}
+                            (m, d) => panic!("model {m:?} but table said {}", describe(&d)),
+                        }
+                    }
+                    Step::Poll(i, with_waker) if i < keys.len() => {
+                        let key = keys[i];
+                        match model.get(&key).copied() {
+                            Some(Model::InKernel { waiting }) => {
+                                let w = with_waker.then_some(&waker);
+                                assert_eq!(table.poll(key, w), None);
+                                model.insert(
+                                    key,
+                                    Model::InKernel {
+                                        waiting: waiting || with_waker,
+                                    },
+                                );
+                            }
+                            Some(Model::Done(res)) => {
+                                assert_eq!(
+                                    table.poll(key, None),
+                                    Some(CqeResult { res, flags: 0 })
+                                );
+                                model.remove(&key);
+                            }
+                            Some(Model::Abandoned) | None => {}
+                        }
+                    }
+                    Step::Abandon(i) if i < keys.len() => {
+                        let key = keys[i];
+                        let r = released.clone();
+                        let park = park_fn(move |_| r.set(r.get() + 1));
+                        match model.get(&key).copied() {
+                            Some(Model::InKernel { .. }) => {
+                                parked_total += 1;
+                                assert!(matches!(table.abandon(key, park), Abandon::Parked));
+                                model.insert(key, Model::Abandoned);
+                            }
+                            Some(Model::Done(_)) => {
+                                parked_total += 1;
+                                let Abandon::AlreadyDone(p, c) = table.abandon(key, park) else {
+                                    panic!("completed slot must release at once");
+                                };
+                                p.finish(c);
+                                model.remove(&key);
+                            }
+                            Some(Model::Abandoned) | None => {}
+                        }
+                    }
+                    Step::Stale(ud) => {
+                        let key = SlotKey::from_user_data(ud);
+                        if !model.contains_key(&key) {
+                            assert!(matches!(
+                                table.complete(ud, CqeResult { res: 0, flags: 0 }),
+                                Delivery::Stale
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+                assert_eq!(table.live(), model.len(), "live slots match the model");
+            }
+            let still_parked = model.values().filter(|m| **m == Model::Abandoned).count();
+            assert_eq!(
+                released.get() + still_parked,
+                parked_total,
+                "each parked value released once"
+            );
+            assert_eq!(table.take_all_parked().len(), still_parked);
+        }
+
+        fn describe(d: &Delivery) -> &'static str {
+            match d {
+                Delivery::Stored => "stored",
+                Delivery::Wake(_) => "wake",
+                Delivery::Release(..) => "release",
+                Delivery::Stale => "stale",
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+            #[test]
+            fn slot_table_matches_the_model(steps in prop::collection::vec(step(), 1..200)) {
+                run(steps);
+            }
+        }
+    }
 }
