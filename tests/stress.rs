@@ -59,7 +59,7 @@ fn worker(seed: u64, target: u64) -> u64 {
             }
             2 => {
                 let read = ring.read(&reader, Vec::with_capacity(16)).submit().unwrap();
-                if rng.next() % 2 == 0 {
+                if rng.next().is_multiple_of(2) {
                     drop(read); // cancelled mid-flight
                     while ring.live_slots() > 0 {
                         ring.turn(true).unwrap();
