@@ -49,6 +49,7 @@ pub mod buf;
 pub mod error;
 mod fd;
 pub mod fs;
+pub mod net;
 pub mod op;
 pub mod probe;
 pub mod registry;

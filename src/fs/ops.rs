@@ -6,17 +6,16 @@ use super::{File, OpenOptions};
 use crate::buf::PooledBuffer;
 use crate::buf::{IoBuf, IoBufMut};
 use crate::error::SubmitError;
+use crate::op::Operation;
 use crate::op::file::{
     CURRENT_POSITION, Close, Fallocate, Fsync, KernelPath, Nop, OpenAt, Read, Readv, Statx, Write,
     Writev,
 };
 use crate::op::fixed::{ReadFixed, WriteFixed};
-use crate::op::{Building, Operation};
 use crate::registry::AsTarget;
 use crate::ring::Ring;
 
-/// An operation being built: what every ring method returns.
-pub type Op<'ring, T> = Operation<'ring, Building<T>>;
+pub use crate::op::Op;
 
 impl Ring {
     /// A no-op; completes at once. Useful to measure overhead or to wake the ring.

@@ -52,6 +52,7 @@ mod options;
 
 pub mod file;
 pub mod fixed;
+pub mod net;
 
 pub use future::OpFuture;
 pub use opcode::{OpCode, SUPPORTED_OPCODES};
@@ -62,6 +63,9 @@ use crate::ring::Ring;
 use crate::ring::parked::{Finish, Parked};
 use crate::ring::slots::{CqeResult, SlotKey};
 use options::SqeOptions;
+
+/// An operation being built: what every ring method returns.
+pub type Op<'ring, T> = Operation<'ring, Building<T>>;
 
 /// A buffer handed back with the result of the operation that used it.
 pub type BufResult<T, B> = (Result<T>, B);

@@ -65,6 +65,13 @@ pub const SUPPORTED_OPCODES: &[(&str, u8)] = &[
     ("close", opcode::Close::CODE),
     ("statx", opcode::Statx::CODE),
     ("fallocate", opcode::Fallocate::CODE),
+    ("accept", opcode::Accept::CODE),
+    ("connect", opcode::Connect::CODE),
+    ("send", opcode::Send::CODE),
+    ("recv", opcode::Recv::CODE),
+    ("sendmsg", opcode::SendMsg::CODE),
+    ("recvmsg", opcode::RecvMsg::CODE),
+    ("shutdown", opcode::Shutdown::CODE),
     ("async_cancel", opcode::AsyncCancel::CODE),
     ("poll_add", opcode::PollAdd::CODE),
 ];

@@ -28,7 +28,7 @@
 
 mod buffers;
 mod files;
-mod target;
+pub(crate) mod target;
 
 pub(crate) use buffers::{BufferTable, BufferUse};
 pub(crate) use files::FileTable;

@@ -43,6 +43,11 @@ impl Invalid {
 }
 
 impl Target {
+    /// A plain fd target.
+    pub(crate) fn fd(fd: SharedFd) -> Self {
+        Self(Kind::Fd(fd))
+    }
+
     /// Refuses submission with a handle this ring cannot use.
     pub(crate) fn validate(&self) -> Result<()> {
         match &self.0 {
@@ -73,7 +78,7 @@ macro_rules! with_target {
 }
 pub(crate) use with_target;
 
-mod sealed {
+pub(crate) mod sealed {
     pub trait Sealed {}
 }
 

@@ -1,0 +1,155 @@
+//! The ring's network operations.
+
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use super::{AddrBuf, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+use crate::buf::{IoBuf, IoBufMut};
+use crate::fd::SharedFd;
+use crate::op::net::{Accept, Connect, Msg, Recv, RecvFrom, Send, SendTo, ShutdownOp};
+use crate::op::{Op, Operation};
+use crate::registry::AsTarget;
+use crate::ring::Ring;
+
+/// Which direction(s) [`Ring::shutdown_socket`] closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    /// No more receiving.
+    Read,
+    /// No more sending (the peer sees end of stream).
+    Write,
+    /// Both.
+    Both,
+}
+
+/// A connect operation on a fresh socket. If the socket cannot be created (out of fds) or
+/// the address is unusable, the errno is kept and submission reports it.
+fn connect_op<S>(ring: &Ring, addr: Option<SockAddr>, domain: Domain) -> Op<'_, Connect<S>>
+where
+    S: From<std::os::fd::OwnedFd> + 'static,
+{
+    let empty = || SockAddr::from(SocketAddr::from(([0, 0, 0, 0], 0)));
+    let socket = match &addr {
+        None => Err(libc::ENAMETOOLONG),
+        Some(_) => Socket::new(domain, Type::STREAM, None)
+            .map(|s| SharedFd::new(s.into()))
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL)),
+    };
+    Operation::build(
+        ring,
+        Connect {
+            socket,
+            addr: AddrBuf::from_addr(&addr.unwrap_or_else(empty)),
+            _kind: PhantomData,
+        },
+    )
+}
+
+impl Ring {
+    /// Accepts one connection; resolves to the stream and the peer's address.
+    pub fn accept(&self, listener: &TcpListener) -> Op<'_, Accept<TcpStream>> {
+        Operation::build(
+            self,
+            Accept {
+                fd: listener.shared(),
+                addr: AddrBuf::empty(),
+                _kind: PhantomData,
+            },
+        )
+    }
+
+    /// Accepts one connection on a Unix listener.
+    pub fn accept_unix(&self, listener: &UnixListener) -> Op<'_, Accept<UnixStream>> {
+        Operation::build(
+            self,
+            Accept {
+                fd: listener.shared(),
+                addr: AddrBuf::empty(),
+                _kind: PhantomData,
+            },
+        )
+    }
+
+    /// Connects to `addr` over TCP.
+    ///
+    /// # Errors
+    /// `ECONNREFUSED` when nothing listens there, `ENETUNREACH`/`ETIMEDOUT` and friends, or
+    /// `EMFILE` when out of fds (see [`SaferRingError::Os`]).
+    pub fn connect(&self, addr: SocketAddr) -> Op<'_, Connect<TcpStream>> {
+        connect_op(self, Some(addr.into()), Domain::for_address(addr))
+    }
+
+    /// Connects to the Unix socket at `path`.
+    pub fn connect_unix(&self, path: impl AsRef<Path>) -> Op<'_, Connect<UnixStream>> {
+        connect_op(self, SockAddr::unix(path.as_ref()).ok(), Domain::UNIX)
+    }
+
+    /// Sends `buf`'s bytes on a connection. May send fewer (reported); a peer that closed
+    /// the connection gives `EPIPE` or `ECONNRESET`, never `SIGPIPE`.
+    pub fn send<B: IoBuf>(&self, socket: &impl AsTarget, buf: B) -> Op<'_, Send<B>> {
+        let fd = socket.target(self);
+        Operation::build(self, Send { fd, buf })
+    }
+
+    /// Receives into `buf` (up to its capacity). `Ok(0)`: the peer closed the connection.
+    pub fn recv<B: IoBufMut>(&self, socket: &impl AsTarget, buf: B) -> Op<'_, Recv<B>> {
+        let fd = socket.target(self);
+        Operation::build(self, Recv { fd, buf })
+    }
+
+    /// Sends a datagram to `addr`.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{net::UdpSocket, Ring};
+    /// let ring = Ring::new(8)?;
+    /// let a = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+    /// let b = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+    /// ring.send_to(&a, b"hi".to_vec(), b.local_addr()?).submit()?.wait().0?;
+    /// let (got, buf) = ring.recv_from(&b, Vec::with_capacity(8)).submit()?.wait();
+    /// let (n, from) = got?;
+    /// assert_eq!((&buf[..n], from), (&b"hi"[..], Some(a.local_addr()?)));
+    /// # Ok(()) }
+    /// ```
+    pub fn send_to<B: IoBuf>(
+        &self,
+        socket: &UdpSocket,
+        buf: B,
+        addr: SocketAddr,
+    ) -> Op<'_, SendTo<B>> {
+        Operation::build(
+            self,
+            SendTo {
+                fd: socket.shared(),
+                buf,
+                msg: Msg::new(AddrBuf::from_addr(&addr.into())),
+            },
+        )
+    }
+
+    /// Receives a datagram and the sender's address.
+    pub fn recv_from<B: IoBufMut>(&self, socket: &UdpSocket, buf: B) -> Op<'_, RecvFrom<B>> {
+        Operation::build(
+            self,
+            RecvFrom {
+                fd: socket.shared(),
+                buf,
+                msg: Msg::new(AddrBuf::empty()),
+            },
+        )
+    }
+
+    /// Shuts down one or both directions of a connection.
+    pub fn shutdown_socket(&self, socket: &impl AsTarget, how: Shutdown) -> Op<'_, ShutdownOp> {
+        let how = match how {
+            Shutdown::Read => libc::SHUT_RD,
+            Shutdown::Write => libc::SHUT_WR,
+            Shutdown::Both => libc::SHUT_RDWR,
+        };
+        let fd = socket.target(self);
+        Operation::build(self, ShutdownOp { fd, how })
+    }
+}

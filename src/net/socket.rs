@@ -1,0 +1,203 @@
+//! The owned socket types.
+
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use socket2::{Domain, SockRef, Socket, Type};
+
+use crate::error::{Result, SaferRingError};
+use crate::fd::SharedFd;
+
+/// Options for [`TcpListener::bind`].
+#[derive(Clone, Copy, Debug)]
+pub struct ListenOptions {
+    /// `SO_REUSEADDR` (default on).
+    pub reuse_address: bool,
+    /// `SO_REUSEPORT`, for one listener per thread on the same port (default off).
+    pub reuse_port: bool,
+    /// `listen(2)` backlog (default 1024).
+    pub backlog: i32,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        Self {
+            reuse_address: true,
+            reuse_port: false,
+            backlog: 1024,
+        }
+    }
+}
+
+/// Names what went wrong in `bind`/`socket` so the message says what to do.
+pub(crate) fn bind_err(e: std::io::Error) -> SaferRingError {
+    let op = match e.raw_os_error() {
+        Some(libc::EADDRINUSE) => "bind (address in use: another socket holds it)",
+        Some(libc::EADDRNOTAVAIL) => "bind (address not available on this machine)",
+        Some(libc::EMFILE | libc::ENFILE) => "socket (too many open files: raise ulimit -n)",
+        _ => "bind",
+    };
+    SaferRingError::os(op, e)
+}
+
+/// Implements the shared plumbing of a socket type wrapping a [`SharedFd`].
+macro_rules! socket_type {
+    ($(#[$doc:meta])* $name:ident, $std:ty) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name {
+            fd: SharedFd,
+        }
+
+        impl $name {
+            pub(crate) fn from_owned(fd: OwnedFd) -> Self {
+                Self { fd: SharedFd::new(fd) }
+            }
+
+            pub(crate) fn shared(&self) -> SharedFd {
+                self.fd.clone()
+            }
+
+            /// Takes the fd back if no operation holds it.
+            pub fn try_into_std(self) -> std::result::Result<$std, Self> {
+                self.fd.try_unwrap().map(<$std>::from).map_err(|fd| Self { fd })
+            }
+        }
+
+        impl From<$std> for $name {
+            fn from(socket: $std) -> Self {
+                Self::from_owned(OwnedFd::from(socket))
+            }
+        }
+
+        impl AsRawFd for $name {
+            fn as_raw_fd(&self) -> RawFd {
+                self.fd.raw()
+            }
+        }
+
+        impl AsFd for $name {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.fd.as_owned().as_fd()
+            }
+        }
+
+        impl crate::registry::target::sealed::Sealed for $name {}
+
+        impl crate::registry::AsTarget for $name {
+            #[inline]
+            fn target(&self, _ring: &crate::Ring) -> crate::registry::Target {
+                crate::registry::Target::fd(self.shared())
+            }
+        }
+    };
+}
+
+socket_type!(
+    /// A listening TCP socket. Accept connections with [`Ring::accept`](crate::Ring::accept).
+    TcpListener,
+    std::net::TcpListener
+);
+socket_type!(
+    /// A TCP connection. Use with [`Ring::send`](crate::Ring::send),
+    /// [`Ring::recv`](crate::Ring::recv), or `read`/`write`.
+    TcpStream,
+    std::net::TcpStream
+);
+socket_type!(
+    /// A UDP socket. Use with [`Ring::send_to`](crate::Ring::send_to) and
+    /// [`Ring::recv_from`](crate::Ring::recv_from).
+    UdpSocket,
+    std::net::UdpSocket
+);
+socket_type!(
+    /// A listening Unix stream socket.
+    UnixListener,
+    std::os::unix::net::UnixListener
+);
+socket_type!(
+    /// A Unix stream connection.
+    UnixStream,
+    std::os::unix::net::UnixStream
+);
+
+impl TcpListener {
+    /// Binds and listens on `addr` with `options`.
+    ///
+    /// # Errors
+    /// `EADDRINUSE` and friends, named in the message (see [`SaferRingError::Os`]).
+    pub fn bind(addr: SocketAddr, options: ListenOptions) -> Result<Self> {
+        let socket =
+            Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(bind_err)?;
+        socket
+            .set_reuse_address(options.reuse_address)
+            .and_then(|()| socket.set_reuse_port(options.reuse_port))
+            .map_err(|e| SaferRingError::os("setsockopt", e))?;
+        socket.bind(&addr.into()).map_err(bind_err)?;
+        socket
+            .listen(options.backlog)
+            .map_err(|e| SaferRingError::os("listen", e))?;
+        Ok(Self::from_owned(socket.into()))
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        local_ip_addr(&self.fd)
+    }
+}
+
+impl TcpStream {
+    /// Sets `TCP_NODELAY` (no Nagle delay for small writes).
+    pub fn set_nodelay(&self, on: bool) -> Result<()> {
+        SockRef::from(self.fd.as_owned())
+            .set_tcp_nodelay(on)
+            .map_err(|e| SaferRingError::os("setsockopt(TCP_NODELAY)", e))
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        local_ip_addr(&self.fd)
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> Result<SocketAddr> {
+        SockRef::from(self.fd.as_owned())
+            .peer_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .ok_or(SaferRingError::InvalidArgument("not a connected IP socket"))
+    }
+}
+
+impl UdpSocket {
+    /// Binds a UDP socket to `addr`.
+    pub fn bind(addr: SocketAddr) -> Result<Self> {
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, None).map_err(bind_err)?;
+        socket.bind(&addr.into()).map_err(bind_err)?;
+        Ok(Self::from_owned(socket.into()))
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        local_ip_addr(&self.fd)
+    }
+}
+
+impl UnixListener {
+    /// Binds and listens on the filesystem path `path`.
+    pub fn bind(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        std::os::unix::net::UnixListener::bind(path)
+            .map(Self::from)
+            .map_err(bind_err)
+    }
+}
+
+fn local_ip_addr(fd: &SharedFd) -> Result<SocketAddr> {
+    SockRef::from(fd.as_owned())
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .ok_or(SaferRingError::InvalidArgument("not an IP socket"))
+}

@@ -1,0 +1,247 @@
+//! Sockets against the real kernel over loopback: TCP, UDP with peer addresses, Unix
+//! streams, and the errors a server meets — each a clear `SaferRingError`.
+
+mod common;
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{open_fds, serial};
+use safer_ring::net::{ListenOptions, Shutdown, TcpListener, UdpSocket, UnixListener};
+use safer_ring::{Ring, SaferRingError};
+
+fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+#[test]
+fn tcp_round_trip_with_addresses_and_half_close() {
+    let _serial = serial();
+    let ring = Ring::new(16).unwrap();
+    let listener = TcpListener::bind(loopback(), ListenOptions::default()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    ring.block_on(async {
+        let (client, accepted) = futures::join!(
+            ring.connect(addr).into_future(),
+            ring.accept(&listener).into_future()
+        );
+        let client = client.unwrap();
+        let (server, peer) = accepted.unwrap();
+        assert_eq!(peer, Some(client.local_addr().unwrap()));
+        assert_eq!(client.peer_addr().unwrap(), addr);
+        client.set_nodelay(true).unwrap();
+        let payload: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        let (res, _) = ring.write_all_at(&client, payload.clone(), 0).await;
+        res.unwrap();
+        ring.shutdown_socket(&client, Shutdown::Write)
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = Vec::with_capacity(8192);
+        loop {
+            let (n, back) = ring.recv(&server, buf).await;
+            let n = n.unwrap();
+            if n == 0 {
+                break; // the peer closed its side: 0 bytes
+            }
+            got.extend_from_slice(&back[..n]);
+            buf = back;
+        }
+        assert!(got == payload, "stream arrived intact");
+        let (n, _) = ring.send(&server, b"bye".to_vec()).await;
+        assert_eq!(n.unwrap(), 3);
+        let (n, buf) = ring.read(&client, Vec::with_capacity(8)).await;
+        assert_eq!(&buf[..n.unwrap()], b"bye");
+    });
+}
+
+#[test]
+fn udp_round_trips_with_peer_addresses() {
+    let _serial = serial();
+    let ring = Ring::new(16).unwrap();
+    let a = UdpSocket::bind(loopback()).unwrap();
+    let b = UdpSocket::bind(loopback()).unwrap();
+    let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+    for i in 0..100u32 {
+        let (n, _) = ring
+            .send_to(&a, i.to_le_bytes().to_vec(), b_addr)
+            .submit()
+            .unwrap()
+            .wait();
+        assert_eq!(n.unwrap(), 4);
+        let (got, buf) = ring
+            .recv_from(&b, Vec::with_capacity(16))
+            .submit()
+            .unwrap()
+            .wait();
+        let (n, from) = got.unwrap();
+        assert_eq!((&buf[..n], from), (&i.to_le_bytes()[..], Some(a_addr)));
+        ring.send_to(&b, buf, from.unwrap())
+            .submit()
+            .unwrap()
+            .wait()
+            .0
+            .unwrap();
+        let (got, echoed) = ring
+            .recv_from(&a, Vec::with_capacity(16))
+            .submit()
+            .unwrap()
+            .wait();
+        assert_eq!(got.unwrap(), (4, Some(b_addr)));
+        assert_eq!(echoed, i.to_le_bytes());
+    }
+}
+
+#[test]
+fn unix_stream_round_trip() {
+    let _serial = serial();
+    let ring = Ring::new(16).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    ring.block_on(async {
+        let (client, accepted) = futures::join!(
+            ring.connect_unix(&path).into_future(),
+            ring.accept_unix(&listener).into_future()
+        );
+        let (client, (server, _)) = (client.unwrap(), accepted.unwrap());
+        ring.send(&client, b"over unix".to_vec()).await.0.unwrap();
+        let (n, buf) = ring.recv(&server, Vec::with_capacity(32)).await;
+        assert_eq!(&buf[..n.unwrap()], b"over unix");
+    });
+}
+
+#[test]
+fn connection_refused_is_a_clear_error() {
+    let _serial = serial();
+    let ring = Ring::new(4).unwrap();
+    let addr = {
+        let l = TcpListener::bind(loopback(), ListenOptions::default()).unwrap();
+        l.local_addr().unwrap()
+    }; // nothing listens there any more
+    let err = ring.connect(addr).submit().unwrap().wait().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ECONNREFUSED));
+    assert!(
+        err.to_string()
+            .starts_with("connect failed: Connection refused"),
+        "{err}"
+    );
+}
+
+#[test]
+fn connection_reset_by_peer_is_a_clear_error() {
+    let _serial = serial();
+    let ring = Ring::new(8).unwrap();
+    let listener = TcpListener::bind(loopback(), ListenOptions::default()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::net::TcpStream::connect(addr).unwrap();
+    let (server, _) = ring.accept(&listener).submit().unwrap().wait().unwrap();
+    // Close with SO_LINGER 0: the kernel sends RST instead of FIN.
+    socket2::SockRef::from(&peer)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(peer);
+    std::thread::sleep(Duration::from_millis(20));
+    let (res, _) = ring
+        .recv(&server, Vec::with_capacity(8))
+        .submit()
+        .unwrap()
+        .wait();
+    let err = res.unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ECONNRESET));
+    assert!(err.to_string().contains("reset"), "{err}");
+    // Sending to it now: EPIPE or ECONNRESET, never a SIGPIPE that kills the process.
+    let (res, buf) = ring
+        .send(&server, b"anyone?".to_vec())
+        .submit()
+        .unwrap()
+        .wait();
+    let errno = res.unwrap_err().raw_os_error();
+    assert!(
+        matches!(errno, Some(libc::EPIPE | libc::ECONNRESET)),
+        "{errno:?}"
+    );
+    assert_eq!(buf, b"anyone?");
+}
+
+#[test]
+fn address_in_use_and_bad_addresses_are_clear_errors() {
+    let _serial = serial();
+    let first = TcpListener::bind(loopback(), ListenOptions::default()).unwrap();
+    let taken = first.local_addr().unwrap();
+    let err = TcpListener::bind(taken, ListenOptions::default()).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EADDRINUSE));
+    assert!(err.to_string().contains("address in use"), "{err}");
+    let err = UdpSocket::bind("192.0.2.1:9".parse().unwrap()).unwrap_err();
+    assert!(err.to_string().contains("not available"), "{err}");
+    let ring = Ring::new(4).unwrap();
+    let long = "x".repeat(200);
+    let err = ring.connect_unix(&long).submit().unwrap_err();
+    assert_eq!(err.error().raw_os_error(), Some(libc::ENAMETOOLONG));
+}
+
+#[test]
+fn dropped_accept_is_cancelled_and_an_accepted_fd_is_never_leaked() {
+    let _serial = serial();
+    let ring = Ring::new(16).unwrap();
+    let listener = TcpListener::bind(loopback(), ListenOptions::default()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fds_before = open_fds();
+    // No client: the accept waits; dropping it cancels it.
+    drop(ring.accept(&listener).submit().unwrap());
+    // Clients connect while accepts are abandoned: whatever they accepted gets closed.
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let op = ring.accept(&listener).submit().unwrap();
+            ring.submit().unwrap();
+            let c = std::net::TcpStream::connect(addr).unwrap();
+            drop(op);
+            c
+        })
+        .collect();
+    while ring.live_slots() > 0 {
+        ring.turn(true).unwrap();
+    }
+    drop(clients);
+    assert_eq!(open_fds(), fds_before, "no accepted fd leaked");
+}
+
+#[test]
+fn too_many_open_files_names_the_limit() {
+    let _serial = serial();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "emfile_child", "--nocapture"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("EMFILE-ERROR"), "{stdout}");
+    assert!(stdout.contains("ulimit -n"), "{stdout}");
+}
+
+#[test]
+#[ignore = "helper: run by too_many_open_files_names_the_limit in a child process"]
+#[allow(unsafe_code)]
+fn emfile_child() {
+    let _serial = serial();
+    let ring = Ring::new(4).unwrap();
+    let listener = TcpListener::bind(loopback(), ListenOptions::default()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    // No new fd may be allocated at all (the limit caps fd numbers, so a count-based limit
+    // could still leave a low free number).
+    let limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 4096,
+    };
+    // SAFETY: setrlimit reads a live rlimit.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+    let err = ring.connect(addr).submit().unwrap_err();
+    assert_eq!(err.error().raw_os_error(), Some(libc::EMFILE));
+    assert!(matches!(err.error(), SaferRingError::Os { .. }));
+    println!("EMFILE-ERROR: {}", err.error());
+}
