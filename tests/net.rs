@@ -94,6 +94,40 @@ fn udp_round_trips_with_peer_addresses() {
 }
 
 #[test]
+fn socket_operations_accept_registered_fds() {
+    let _serial = serial();
+    let ring = Ring::new(16).unwrap();
+    ring.register_files(2).unwrap();
+    let a = UdpSocket::bind(loopback()).unwrap();
+    let b = UdpSocket::bind(loopback()).unwrap();
+    let (fa, fb) = (
+        ring.register_file(&a).unwrap(),
+        ring.register_file(&b).unwrap(),
+    );
+    let b_addr = b.local_addr().unwrap();
+    ring.send_to(&fa, b"fixed".to_vec(), b_addr)
+        .submit()
+        .unwrap()
+        .wait()
+        .0
+        .unwrap();
+    let (got, buf) = ring
+        .recv_from(&fb, Vec::with_capacity(8))
+        .submit()
+        .unwrap()
+        .wait();
+    assert_eq!(got.unwrap(), (5, Some(a.local_addr().unwrap())));
+    assert_eq!(buf, b"fixed");
+    // A registered handle from another ring is refused, with the buffer handed back.
+    let other = Ring::new(4).unwrap();
+    let err = other
+        .send_to(&fa, b"no".to_vec(), b_addr)
+        .submit()
+        .unwrap_err();
+    assert!(matches!(err.error(), SaferRingError::RingMismatch { .. }));
+}
+
+#[test]
 fn unix_stream_round_trip() {
     let _serial = serial();
     let ring = Ring::new(16).unwrap();

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use super::{AddrBuf, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+use super::{AddrBuf, TcpListener, TcpStream, UnixListener, UnixStream};
 use crate::buf::{IoBuf, IoBufMut};
 use crate::fd::SharedFd;
 use crate::op::net::{Accept, Connect, Msg, Recv, RecvFrom, Send, SendTo, ShutdownOp};
@@ -116,14 +116,14 @@ impl Ring {
     /// ```
     pub fn send_to<B: IoBuf>(
         &self,
-        socket: &UdpSocket,
+        socket: &impl AsTarget,
         buf: B,
         addr: SocketAddr,
     ) -> Op<'_, SendTo<B>> {
         Operation::build(
             self,
             SendTo {
-                fd: socket.shared(),
+                fd: socket.target(self),
                 buf,
                 msg: Msg::new(AddrBuf::from_addr(&addr.into())),
             },
@@ -131,11 +131,11 @@ impl Ring {
     }
 
     /// Receives a datagram and the sender's address.
-    pub fn recv_from<B: IoBufMut>(&self, socket: &UdpSocket, buf: B) -> Op<'_, RecvFrom<B>> {
+    pub fn recv_from<B: IoBufMut>(&self, socket: &impl AsTarget, buf: B) -> Op<'_, RecvFrom<B>> {
         Operation::build(
             self,
             RecvFrom {
-                fd: socket.shared(),
+                fd: socket.target(self),
                 buf,
                 msg: Msg::new(AddrBuf::empty()),
             },

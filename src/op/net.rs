@@ -259,7 +259,7 @@ impl Msg {
 
 /// `sendmsg` of a buffer to a peer address (UDP `send_to`).
 pub struct SendTo<B> {
-    pub(crate) fd: SharedFd,
+    pub(crate) fd: Target,
     pub(crate) buf: B,
     pub(crate) msg: Box<Msg>,
 }
@@ -274,9 +274,9 @@ unsafe impl<B: IoBuf> OpCode for SendTo<B> {
     fn sqe(&mut self) -> Entry {
         let (ptr, len) = (self.buf.stable_ptr().cast_mut(), self.buf.bytes_init());
         let hdr = self.msg.wire(ptr, len);
-        opcode::SendMsg::new(self.fd.target(), hdr)
+        with_target!(self.fd, |fd| opcode::SendMsg::new(fd, hdr)
             .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
+            .build())
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
@@ -286,11 +286,15 @@ unsafe impl<B: IoBuf> OpCode for SendTo<B> {
     fn fail(self, error: SaferRingError) -> Self::Output {
         (Err(error), self.buf)
     }
+
+    fn validate(&self) -> Result<()> {
+        self.fd.validate()
+    }
 }
 
 /// `recvmsg` into a buffer, with the sender's address (UDP `recv_from`).
 pub struct RecvFrom<B> {
-    pub(crate) fd: SharedFd,
+    pub(crate) fd: Target,
     pub(crate) buf: B,
     pub(crate) msg: Box<Msg>,
 }
@@ -305,7 +309,7 @@ unsafe impl<B: IoBufMut> OpCode for RecvFrom<B> {
     fn sqe(&mut self) -> Entry {
         let (ptr, len) = (self.buf.stable_mut_ptr(), self.buf.bytes_total());
         let hdr = self.msg.wire(ptr, len);
-        opcode::RecvMsg::new(self.fd.target(), hdr).build()
+        with_target!(self.fd, |fd| opcode::RecvMsg::new(fd, hdr).build())
     }
 
     fn complete(mut self, cqe: CqeResult) -> Self::Output {
@@ -322,6 +326,10 @@ unsafe impl<B: IoBufMut> OpCode for RecvFrom<B> {
 
     fn fail(self, error: SaferRingError) -> Self::Output {
         (Err(error), self.buf)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.fd.validate()
     }
 
     fn on_submitted(&mut self) {

@@ -5,6 +5,7 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use crate::error::{Result, SaferRingError};
+#[cfg(doc)]
 use crate::fs::File;
 use crate::ring::{Ring, RingId};
 
@@ -147,12 +148,14 @@ impl Ring {
         Ok(())
     }
 
-    /// Registers `file` in a free slot of the table.
+    /// Registers `file` (a [`File`], a socket, anything holding an fd) in a free slot of
+    /// the table. The kernel keeps its own reference: closing `file` later does not
+    /// invalidate the registration.
     ///
     /// # Errors
     /// [`InvalidArgument`](SaferRingError::InvalidArgument) without a table or with a full
     /// one; the kernel's error otherwise.
-    pub fn register_file(&self, file: &File) -> Result<RegisteredFd> {
+    pub fn register_file(&self, file: &impl AsRawFd) -> Result<RegisteredFd> {
         let files = self.files.borrow();
         let table = files
             .as_ref()
@@ -218,7 +221,7 @@ impl Ring {
     /// As [`unregister_file`](Ring::unregister_file): refused with
     /// [`InUse`](SaferRingError::InUse) while an operation uses the slot, so an in-flight
     /// operation never ends up acting on the replacement.
-    pub fn replace_file(&self, fd: &RegisteredFd, file: &File) -> Result<RegisteredFd> {
+    pub fn replace_file(&self, fd: &RegisteredFd, file: &impl AsRawFd) -> Result<RegisteredFd> {
         let files = self.files.borrow();
         let table = files.as_ref().ok_or(SaferRingError::RingMismatch {
             what: "registered file",
