@@ -68,3 +68,7 @@ pub use ring::slots::CqeResult;
 pub use ring::{Ring, RingBuilder, RingId, RingStats, SetupFlags, ShutdownReport};
 #[cfg(feature = "tokio")]
 pub use runtime::Drive;
+/// Internals exposed to the loom models only (`--cfg safer_ring_loom`).
+#[cfg(safer_ring_loom)]
+#[doc(hidden)]
+pub use runtime::WakeFlag;

@@ -2,11 +2,11 @@
 //! `--cfg safer_ring_loom` (see `tests/loom.rs`).
 
 #[cfg(safer_ring_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 #[cfg(safer_ring_loom)]
 pub(crate) use loom::sync::{Arc, Mutex};
 
 #[cfg(not(safer_ring_loom))]
-pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(safer_ring_loom))]
 pub(crate) use std::sync::{Arc, Mutex};

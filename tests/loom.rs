@@ -51,3 +51,35 @@ fn waiter_is_woken_when_a_buffer_returns() {
         assert_eq!(pool.stats().in_use, 0);
     });
 }
+
+/// The executor's sleep/wake handshake (`runtime/wake_flag.rs`): a wake-up from another
+/// thread is never lost — either the executor sees it and does not sleep, or the waker sees
+/// the executor asleep and signals it.
+#[test]
+fn cross_thread_wake_is_never_lost() {
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicBool, Ordering};
+    use safer_ring::WakeFlag;
+
+    loom::model(|| {
+        let flag = Arc::new(WakeFlag::new());
+        let signaled = Arc::new(AtomicBool::new(false));
+        flag.reset();
+        let waker = {
+            let (flag, signaled) = (flag.clone(), signaled.clone());
+            loom::thread::spawn(move || {
+                if flag.wake() {
+                    signaled.store(true, Ordering::SeqCst);
+                }
+            })
+        };
+        let slept = flag.begin_sleep();
+        waker.join().unwrap();
+        if slept {
+            assert!(signaled.load(Ordering::SeqCst), "slept through a wake-up");
+        } else {
+            assert!(flag.is_woken());
+        }
+        flag.end_sleep();
+    });
+}

@@ -9,16 +9,15 @@ use std::future::IntoFuture;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
+use super::wake_flag::WakeFlag;
 use crate::error::Result;
 use crate::ring::Ring;
 
 /// The executor's wake-up channel: a flag, plus an eventfd for when the thread sleeps.
 struct Notify {
-    woken: AtomicBool,
-    sleeping: AtomicBool,
+    flag: WakeFlag,
     fd: OwnedFd,
 }
 
@@ -28,8 +27,7 @@ impl Wake for Notify {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::SeqCst);
-        if self.sleeping.load(Ordering::SeqCst) {
+        if self.flag.wake() {
             crate::sys::eventfd_signal(self.fd.as_raw_fd());
         }
     }
@@ -48,8 +46,7 @@ impl Ring {
         }
         let fd = crate::sys::eventfd().map_err(|e| crate::SaferRingError::os("eventfd", e))?;
         let notify = Arc::new(Notify {
-            woken: AtomicBool::new(false),
-            sleeping: AtomicBool::new(false),
+            flag: WakeFlag::new(),
             fd,
         });
         *slot = Some(WakeFd {
@@ -84,7 +81,7 @@ impl Ring {
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future.into_future());
         loop {
-            notify.woken.store(false, Ordering::SeqCst);
+            notify.flag.reset();
             if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                 return out;
             }
@@ -97,7 +94,7 @@ impl Ring {
     /// Delivers ready completions; if nothing woke the future, sleeps until something does.
     fn park(&self, notify: &Notify) -> Result<()> {
         self.turn(false)?;
-        if notify.woken.load(Ordering::SeqCst) {
+        if notify.flag.is_woken() {
             return Ok(());
         }
         self.with_core(|core| {
@@ -107,13 +104,12 @@ impl Ring {
             }
             Result::<()>::Ok(())
         })?;
-        notify.sleeping.store(true, Ordering::SeqCst);
-        let res = if notify.woken.load(Ordering::SeqCst) {
-            Ok(0)
-        } else {
+        let res = if notify.flag.begin_sleep() {
             self.turn(true)
+        } else {
+            Ok(0)
         };
-        notify.sleeping.store(false, Ordering::SeqCst);
+        notify.flag.end_sleep();
         let woke_by_fd = std::mem::take(&mut self.core.borrow_mut().wake.cqes) > 0;
         if woke_by_fd {
             crate::sys::eventfd_drain(notify.fd.as_raw_fd());

@@ -4,7 +4,10 @@
 mod block_on;
 #[cfg(feature = "tokio")]
 mod tokio;
+mod wake_flag;
 
 #[cfg(feature = "tokio")]
 pub use self::tokio::Drive;
 pub(crate) use block_on::WakeFd;
+#[cfg(safer_ring_loom)]
+pub use wake_flag::WakeFlag;
