@@ -266,15 +266,27 @@ fn emfile_child() {
     let ring = Ring::new(4).unwrap();
     let listener = TcpListener::bind(loopback(), ListenOptions::default()).unwrap();
     let addr = listener.local_addr().unwrap();
+    let mut saved = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes a live rlimit.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut saved) },
+        0
+    );
     // No new fd may be allocated at all (the limit caps fd numbers, so a count-based limit
     // could still leave a low free number).
     let limit = libc::rlimit {
         rlim_cur: 0,
-        rlim_max: 4096,
+        rlim_max: saved.rlim_max,
     };
     // SAFETY: setrlimit reads a live rlimit.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
     let err = ring.connect(addr).submit().unwrap_err();
+    // Restore it: the test harness and LeakSanitizer need fds to finish.
+    // SAFETY: setrlimit reads a live rlimit.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &saved) }, 0);
     assert_eq!(err.error().raw_os_error(), Some(libc::EMFILE));
     assert!(matches!(err.error(), SaferRingError::Os { .. }));
     println!("EMFILE-ERROR: {}", err.error());
