@@ -115,3 +115,48 @@ fn abandoned_open_that_succeeded_closes_its_fd() {
         "fds opened after their owner left are closed"
     );
 }
+
+/// With guard-page buffers (freed = `PROT_NONE`): data that arrives after the owner dropped
+/// the read lands in the parked buffer — the buffer is filled, then released, never the
+/// other way round (which the kernel would report as `EFAULT` and lose the data).
+#[test]
+fn parked_guard_page_buffers_are_filled_before_they_are_released() {
+    use common::guard::{Event, GuardBuf, Log};
+    let _serial = serial();
+    let log = Log::default();
+    // Without DEFER_TASKRUN a completion runs as soon as the writer's syscall returns, so the
+    // data deterministically beats the queued cancel.
+    let ring = Ring::builder().defer_taskrun(false).build().unwrap();
+    let pipes: Vec<_> = (0..16).map(|_| pipe()).collect();
+    let mut futs = Vec::new();
+    for (id, (reader, _)) in pipes.iter().enumerate() {
+        let mut fut = ring.read(reader, GuardBuf::new(64, id, &log)).into_future();
+        assert!(poll_once(&mut fut).is_pending());
+        futs.push(fut);
+    }
+    ring.submit().unwrap(); // the reads reach the kernel
+    drop(futs); // their cancels are queued, not yet submitted
+    for (id, (_, writer)) in pipes.iter().enumerate() {
+        let mut w = writer.try_clone().unwrap();
+        feed(&mut w, format!("data for {id}").as_bytes());
+    }
+    let report = ring.shutdown();
+    assert_eq!(report.released, 16);
+    let events = log.lock().unwrap().clone();
+    for id in 0..16 {
+        let filled = events
+            .iter()
+            .position(|e| matches!(e, Event::Filled { id: i, .. } if *i == id));
+        let released = events
+            .iter()
+            .position(|e| matches!(e, Event::Released { id: i } if *i == id));
+        let (filled, released) = (filled.expect("data delivered"), released.expect("released"));
+        assert!(
+            filled < released,
+            "buffer {id} released before the kernel filled it"
+        );
+        assert!(
+            matches!(&events[filled], Event::Filled { bytes, .. } if *bytes == format!("data for {id}").into_bytes())
+        );
+    }
+}
