@@ -271,10 +271,8 @@ fn emfile_child() {
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes a live rlimit.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut saved) },
-        0
-    );
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut saved) };
+    assert_eq!(rc, 0);
     // No new fd may be allocated at all (the limit caps fd numbers, so a count-based limit
     // could still leave a low free number).
     let limit = libc::rlimit {
