@@ -1,5 +1,5 @@
 //! Property test against the real kernel: random sequences of submit / poll / drop / turn /
-//! ring drop over a pipe, with guard-page buffers, checked against a simple model: every byte
+//! ring drop over a pipe, a TCP connection or a Unix socket pair, with guard-page buffers, checked against a simple model: every byte
 //! written is read exactly once, by some read (kept or abandoned) or left in the pipe; every
 //! buffer is released exactly once; every slot is freed.
 #![allow(unsafe_code)]
@@ -12,10 +12,11 @@ use std::os::fd::AsRawFd;
 use std::task::Poll;
 
 use common::guard::{Event, GuardBuf, Log};
-use common::{feed, pipe, poll_once};
+use common::{pipe, poll_once};
 use proptest::prelude::*;
 use safer_ring::op::file::Read as ReadOp;
 use safer_ring::{OpFuture, Operation, Ring, Submitted};
+use std::io::Write;
 
 #[derive(Clone, Debug)]
 enum Action {
@@ -61,9 +62,37 @@ fn complete(live: Live<'_>) -> Result<(), Live<'_>> {
     }
 }
 
-fn run(actions: Vec<Action>) {
+/// The byte stream under test: its ring-side reader and std-side writer.
+#[derive(Clone, Copy, Debug)]
+enum Channel {
+    Pipe,
+    Tcp,
+    Unix,
+}
+
+fn channel(kind: Channel) -> (safer_ring::File, Box<dyn std::io::Write>) {
+    use std::os::fd::OwnedFd;
+    match kind {
+        Channel::Pipe => {
+            let (r, w) = pipe();
+            (r, Box::new(w))
+        }
+        Channel::Tcp => {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let w = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let (r, _) = l.accept().unwrap();
+            (safer_ring::File::from(OwnedFd::from(r)), Box::new(w))
+        }
+        Channel::Unix => {
+            let (r, w) = std::os::unix::net::UnixStream::pair().unwrap();
+            (safer_ring::File::from(OwnedFd::from(r)), Box::new(w))
+        }
+    }
+}
+
+fn run(kind: Channel, actions: Vec<Action>) {
     let log = Log::default();
-    let (reader, mut writer) = pipe();
+    let (reader, mut writer) = channel(kind);
     let ring = Ring::new(8).unwrap();
     let mut live: Vec<Live<'_>> = Vec::new();
     let (mut next_word, mut buffers) = (0u32, 0usize);
@@ -86,7 +115,7 @@ fn run(actions: Vec<Action>) {
                     .flat_map(u32::to_le_bytes)
                     .collect();
                 next_word += words;
-                feed(&mut writer, &bytes);
+                writer.write_all(&bytes).unwrap();
             }
             Action::Drop(i) if i < live.len() => drop(live.swap_remove(i)),
             Action::Complete(i) if i < live.len() => {
@@ -170,8 +199,9 @@ proptest! {
 
     #[test]
     fn random_sequences_lose_no_byte_and_release_every_buffer_once(
+        kind in prop_oneof![Just(Channel::Pipe), Just(Channel::Tcp), Just(Channel::Unix)],
         actions in prop::collection::vec(action(), 1..60)
     ) {
-        run(actions);
+        run(kind, actions);
     }
 }
