@@ -9,7 +9,8 @@ use socket2::{Domain, SockAddr, Socket, Type};
 use super::{AddrBuf, TcpListener, TcpStream, UnixListener, UnixStream};
 use crate::buf::{IoBuf, IoBufMut};
 use crate::fd::SharedFd;
-use crate::op::net::{Accept, Connect, Msg, Recv, RecvFrom, Send, SendTo, ShutdownOp};
+use crate::op::OpStream;
+use crate::op::net::{Accept, AcceptMulti, Connect, Msg, Recv, RecvFrom, Send, SendTo, ShutdownOp};
 use crate::op::{Op, Operation};
 use crate::registry::AsTarget;
 use crate::ring::Ring;
@@ -57,6 +58,32 @@ impl Ring {
                 fd: listener.shared(),
                 addr: AddrBuf::empty(),
                 _kind: PhantomData,
+            },
+        )
+    }
+
+    /// Accepts connections as a stream (multishot accept): one SQE serves them all, and the
+    /// stream re-arms it if the kernel ends it. Dropping the stream cancels it; connections
+    /// the kernel accepted after that are closed, never leaked.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use futures::StreamExt;
+    /// use safer_ring::net::{ListenOptions, TcpListener};
+    /// let ring = safer_ring::Ring::new(16)?;
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+    /// let addr = listener.local_addr()?;
+    /// let clients: Vec<_> = (0..3).map(|_| std::net::TcpStream::connect(addr)).collect();
+    /// let accepted = ring.block_on(ring.accept_multi(&listener).take(3).collect::<Vec<_>>());
+    /// assert_eq!(accepted.len(), 3);
+    /// assert!(accepted.iter().all(Result::is_ok));
+    /// # drop(clients); Ok(()) }
+    /// ```
+    pub fn accept_multi(&self, listener: &TcpListener) -> OpStream<'_, AcceptMulti> {
+        OpStream::new(
+            self,
+            AcceptMulti {
+                fd: listener.shared(),
             },
         )
     }

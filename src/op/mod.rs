@@ -49,6 +49,7 @@
 mod future;
 mod opcode;
 mod options;
+mod stream;
 
 pub mod file;
 pub mod fixed;
@@ -57,6 +58,7 @@ pub mod net;
 pub use future::OpFuture;
 pub use opcode::{OpCode, SUPPORTED_OPCODES};
 pub use options::Positioned;
+pub use stream::{MultiShot, OpStream};
 
 use crate::error::{Result, SubmitError};
 use crate::ring::Ring;

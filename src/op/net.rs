@@ -365,3 +365,34 @@ unsafe impl OpCode for ShutdownOp {
         self.fd.validate()
     }
 }
+
+/// Multishot `accept`: one SQE, a connection per CQE.
+pub struct AcceptMulti {
+    pub(crate) fd: SharedFd,
+}
+
+// SAFETY: invariant 6 — names only the listener's fd, held open by `self.fd`; no memory.
+unsafe impl super::MultiShot for AcceptMulti {
+    type Item = Result<TcpStream>;
+    const NAME: &'static str = "accept_multishot";
+    const CODE: u8 = opcode::AcceptMulti::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        opcode::AcceptMulti::new(self.fd.target())
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+    }
+
+    fn item(&mut self, cqe: CqeResult) -> Self::Item {
+        let fd = cqe_result(Self::NAME, cqe)?;
+        // SAFETY: invariant 6 — each successful CQE carries a new fd nobody else owns; owning
+        // it closes it exactly once, also when the stream was dropped.
+        Ok(TcpStream::from_owned(unsafe {
+            crate::sys::own_fd(fd as i32)
+        }))
+    }
+
+    fn fail(&mut self, error: SaferRingError) -> Self::Item {
+        Err(error)
+    }
+}

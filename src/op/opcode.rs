@@ -66,6 +66,7 @@ pub const SUPPORTED_OPCODES: &[(&str, u8)] = &[
     ("statx", opcode::Statx::CODE),
     ("fallocate", opcode::Fallocate::CODE),
     ("accept", opcode::Accept::CODE),
+    ("accept_multishot", opcode::AcceptMulti::CODE),
     ("connect", opcode::Connect::CODE),
     ("send", opcode::Send::CODE),
     ("recv", opcode::Recv::CODE),

@@ -144,15 +144,36 @@ impl Core {
     /// at an address stable across moves, and the operation must from now on be kept alive
     /// until the slot's final CQE: by its owner, by the slot ([`Core::abandon`]) or leaked
     /// (invariants 1–4); every fd in `entry` must stay open that long (invariant 6).
-    #[inline]
     pub unsafe fn push_op(&mut self, entry: squeue::Entry) -> Result<SlotKey> {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.push_in(entry, SlotTable::insert) }
+    }
+
+    /// As [`Core::push_op`], for a multishot operation in a stream slot.
+    ///
+    /// # Safety
+    ///
+    /// As [`Core::push_op`], until the CQE without `F_MORE`.
+    pub unsafe fn push_stream(&mut self, entry: squeue::Entry) -> Result<SlotKey> {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.push_in(entry, SlotTable::insert_stream) }
+    }
+
+    /// # Safety
+    ///
+    /// As [`Core::push_op`].
+    unsafe fn push_in(
+        &mut self,
+        entry: squeue::Entry,
+        insert: fn(&mut SlotTable) -> SlotKey,
+    ) -> Result<SlotKey> {
         if !self.has_capacity() {
             return Err(SaferRingError::SlotTableFull {
                 in_flight: self.ops_in_kernel,
                 limit: self.limit,
             });
         }
-        let key = self.slots.insert();
+        let key = insert(&mut self.slots);
         // SAFETY: forwarded from this function's contract (invariants 1–4, 6).
         match unsafe { self.push(&entry.user_data(key.user_data())) } {
             Ok(()) => {
@@ -214,6 +235,18 @@ impl Core {
         }
     }
 
+    /// Pushes a cancel of every request carrying `key` (multishot streams).
+    fn cancel_all_of(&mut self, key: SlotKey) {
+        let entry =
+            opcode::AsyncCancel2::new(types::CancelBuilder::user_data(key.user_data()).all())
+                .build()
+                .user_data(SlotKey::internal(tag::CANCEL));
+        match self.push_internal(entry) {
+            Ok(()) => self.stats.cancels += 1,
+            Err(_) => self.pending_cancels.push(key),
+        }
+    }
+
     /// Pushes one cancel matching every request in the ring (shutdown).
     pub fn cancel_all(&mut self) -> Result<()> {
         let entry = opcode::AsyncCancel2::new(types::CancelBuilder::any())
@@ -242,11 +275,15 @@ impl Core {
         unsafe { self.push(&opcode::Nop::new().build().user_data(user_data)) }
     }
 
-    /// Moves an abandoned operation's resources into its slot and cancels it.
-    pub fn abandon(&mut self, key: SlotKey, parked: Parked) {
+    /// Moves an abandoned operation's resources into its slot and cancels it. A multishot
+    /// operation is cancelled with `IORING_ASYNC_CANCEL_ALL` on its `user_data`, so every
+    /// request it armed goes.
+    pub fn abandon(&mut self, key: SlotKey, parked: Parked, multishot: bool) {
         self.stats.abandoned += 1;
         match self.slots.abandon(key, parked) {
+            Abandon::Parked if multishot => self.cancel_all_of(key),
             Abandon::Parked => self.cancel(key),
+            Abandon::Finished => {}
             Abandon::AlreadyDone(parked, cqe) => {
                 self.stats.released += 1;
                 self.scratch.releases.push((parked, cqe));
@@ -369,6 +406,11 @@ impl Core {
                     self.stats.released += 1;
                     self.scratch.releases.push((parked, cqe));
                 }
+                Delivery::Item { last, waker } => {
+                    freed += usize::from(last);
+                    self.scratch.wakers.extend(waker);
+                }
+                Delivery::Absorbed => {}
                 Delivery::Stale => self.stats.stale_cqes += 1,
             }
         }

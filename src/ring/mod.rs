@@ -243,7 +243,37 @@ impl Ring {
 
     /// Parks an abandoned operation's resources in its slot and cancels it (invariant 3).
     pub(crate) fn abandon_op(&self, key: SlotKey, parked: Parked) {
-        self.with_core(|core| core.abandon(key, parked));
+        self.with_core(|core| core.abandon(key, parked, false));
+    }
+
+    /// As [`abandon_op`](Self::abandon_op), for a multishot stream.
+    pub(crate) fn abandon_stream(&self, key: SlotKey, parked: Parked) {
+        self.with_core(|core| core.abandon(key, parked, true));
+    }
+
+    /// Queues a multishot operation's SQE in a stream slot.
+    ///
+    /// # Safety
+    ///
+    /// As [`Ring::push_op`], until the final CQE (without `F_MORE`).
+    pub(crate) unsafe fn push_stream(&self, entry: io_uring::squeue::Entry) -> Result<SlotKey> {
+        self.with_core(|core| {
+            if !core.has_capacity() {
+                core.enter(0, true)?;
+                core.reap();
+            }
+            // SAFETY: forwarded from this function's contract.
+            unsafe { core.push_stream(entry) }
+        })
+    }
+
+    /// The next CQE of a stream slot, or `None` once its final CQE was taken.
+    pub(crate) fn poll_stream(
+        &self,
+        key: SlotKey,
+        waker: &Waker,
+    ) -> std::task::Poll<Option<CqeResult>> {
+        self.core.borrow_mut().slots.poll_next(key, waker)
     }
 
     /// Registers a future that is waiting for capacity; it is woken when a slot frees.

@@ -12,6 +12,10 @@ use super::slots::CqeResult;
 pub(crate) trait Finish {
     /// Processes the final CQE and releases everything.
     fn finish(self: Box<Self>, cqe: CqeResult);
+
+    /// Processes a non-final CQE of a multishot operation (close the fd it carries, return
+    /// its buffer). Single-shot operations never get one.
+    fn item(&mut self, _cqe: CqeResult) {}
 }
 
 /// An abandoned operation's resources, owned by its slot until the final CQE.
@@ -26,6 +30,11 @@ impl Parked {
     /// Finishes and releases the parked resources.
     pub fn finish(self, cqe: CqeResult) {
         self.0.finish(cqe);
+    }
+
+    /// Hands a non-final multishot CQE to the parked operation.
+    pub fn item(&mut self, cqe: CqeResult) {
+        self.0.item(cqe);
     }
 }
 
@@ -49,4 +58,19 @@ impl<F: FnOnce(CqeResult)> Finish for FnFinish<F> {
 #[cfg(test)]
 pub(crate) fn park_fn(f: impl FnOnce(CqeResult) + 'static) -> Parked {
     Parked::new(FnFinish(f))
+}
+
+/// Parks a counter of every CQE handed over, item or final (tests of multishot slots).
+#[cfg(test)]
+pub(crate) fn park_items(on_cqe: impl Fn() + 'static) -> Parked {
+    struct Items<F>(F);
+    impl<F: Fn()> Finish for Items<F> {
+        fn finish(self: Box<Self>, _cqe: CqeResult) {
+            (self.0)();
+        }
+        fn item(&mut self, _cqe: CqeResult) {
+            (self.0)();
+        }
+    }
+    Parked::new(Items(on_cqe))
 }

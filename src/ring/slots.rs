@@ -11,6 +11,11 @@
 //!                        Waiting(waker) ─────────────────┘ (wakes the waker)
 //!   Submitted/Waiting ──abandon(parked)──▶ Abandoned(parked) ──final cqe──▶ Vacant (gen+1),
 //!                                                                           parked released
+//!
+//!   multishot:  insert_stream ──▶ Streaming ──cqe (F_MORE)──▶ queued item ... ──final cqe──▶
+//!               ended; the owner drains the queue, then the slot is vacant. Abandoned streams
+//!               hand every later CQE to the parked operation (close an fd, return a buffer)
+//!               and become vacant only at the CQE without F_MORE.
 //! ```
 //!
 //! Invariant 7 (completions can't be confused) lives here: a CQE whose `user_data` does not
@@ -18,7 +23,8 @@
 //! Invariant 3 (drop mid-flight) lives here too: an abandoned slot keeps its parked resources
 //! until the final CQE, and only then becomes vacant.
 
-use std::task::Waker;
+use std::collections::VecDeque;
+use std::task::{Poll, Waker};
 
 use super::parked::Parked;
 
@@ -83,6 +89,8 @@ enum Phase {
     Waiting,
     Completed,
     Abandoned,
+    /// A multishot operation whose owner is still listening.
+    Streaming,
 }
 
 struct Slot {
@@ -96,6 +104,16 @@ struct Slot {
     waker: Option<Waker>,
     /// The abandoned operation's resources, while `Abandoned`.
     parked: Option<Parked>,
+    /// Multishot: CQEs not yet taken by the owner (capacity reused across operations).
+    queue: VecDeque<CqeResult>,
+    /// Multishot: whether the slot belongs to a stream, and whether its final CQE arrived.
+    stream: bool,
+    ended: bool,
+}
+
+/// Whether a CQE is the last one for its request (no `IORING_CQE_F_MORE`).
+pub fn is_final(cqe: CqeResult) -> bool {
+    !io_uring::cqueue::more(cqe.flags)
 }
 
 /// What the table did with a completion; the driver acts on it after releasing its borrow.
@@ -110,6 +128,16 @@ pub enum Delivery {
     Release(Parked, CqeResult),
     /// No live slot of that generation: ignored and counted.
     Stale,
+    /// A multishot CQE queued for its owner (wake `waker`); `last` if it was the final one.
+    Item {
+        /// The CQE had no `F_MORE`: the kernel holds the operation no longer.
+        last: bool,
+        /// The owner's waker, if it was waiting.
+        waker: Option<Waker>,
+    },
+    /// A non-final CQE of an abandoned multishot operation, already handed to its parked
+    /// resources (which closed the fd or returned the buffer it carried).
+    Absorbed,
 }
 
 /// What [`SlotTable::abandon`] did.
@@ -120,6 +148,8 @@ pub enum Abandon {
     Parked,
     /// The CQE had already arrived: the slot is vacant, finish and release the resources now.
     AlreadyDone(Parked, CqeResult),
+    /// A stream whose final CQE was already taken: the slot is vacant, nothing is pending.
+    Finished,
 }
 
 /// The table of operation slots. Grows when every slot is taken, never shrinks; vacant slots
@@ -155,14 +185,14 @@ impl SlotTable {
     /// Keys of every slot the kernel may still hold (submitted, waiting or abandoned).
     pub fn in_kernel(&self) -> impl Iterator<Item = SlotKey> + '_ {
         self.slots.iter().enumerate().filter_map(|(index, slot)| {
-            matches!(
+            (matches!(
                 slot.phase,
                 Phase::Submitted | Phase::Waiting | Phase::Abandoned
-            )
-            .then_some(SlotKey {
-                index: index as u32,
-                generation: slot.generation,
-            })
+            ) || (slot.phase == Phase::Streaming && !slot.ended))
+                .then_some(SlotKey {
+                    index: index as u32,
+                    generation: slot.generation,
+                })
         })
     }
 
@@ -175,12 +205,46 @@ impl SlotTable {
             debug_assert_eq!(slot.phase, Phase::Vacant, "free list points at a live slot");
             self.free_head = slot.next_free;
             slot.phase = Phase::Submitted;
+            slot.stream = false;
             return SlotKey {
                 index,
                 generation: slot.generation,
             };
         }
         self.grow()
+    }
+
+    /// Takes a vacant slot for a multishot operation.
+    pub fn insert_stream(&mut self) -> SlotKey {
+        let key = self.insert();
+        let slot = self.slot_mut(key).expect("just inserted");
+        slot.phase = Phase::Streaming;
+        slot.stream = true;
+        slot.ended = false;
+        slot.queue.clear();
+        key
+    }
+
+    /// The owner of a stream asks for its next CQE: `Ready(Some)` for a queued one,
+    /// `Ready(None)` (and the slot is vacant) once the final CQE was taken, else records
+    /// `waker`.
+    pub fn poll_next(&mut self, key: SlotKey, waker: &Waker) -> Poll<Option<CqeResult>> {
+        let slot = self
+            .slot_mut(key)
+            .expect("polling a stream slot that is not live");
+        debug_assert_eq!(slot.phase, Phase::Streaming);
+        if let Some(cqe) = slot.queue.pop_front() {
+            return Poll::Ready(Some(cqe));
+        }
+        if slot.ended {
+            self.vacate(key.index);
+            return Poll::Ready(None);
+        }
+        match &mut slot.waker {
+            Some(current) if current.will_wake(waker) => {}
+            current => *current = Some(waker.clone()),
+        }
+        Poll::Pending
     }
 
     #[cold]
@@ -196,6 +260,9 @@ impl SlotTable {
             cqe: CqeResult { res: 0, flags: 0 },
             waker: None,
             parked: None,
+            queue: VecDeque::new(),
+            stream: false,
+            ended: false,
         });
         SlotKey {
             index,
@@ -225,7 +292,7 @@ impl SlotTable {
         let slot = self
             .slot_mut(key)
             .expect("removing a slot that is not live");
-        debug_assert_eq!(slot.phase, Phase::Submitted);
+        debug_assert!(matches!(slot.phase, Phase::Submitted | Phase::Streaming));
         self.vacate(key.index);
     }
 
@@ -250,13 +317,14 @@ impl SlotTable {
                 }
                 None
             }
-            Phase::Vacant | Phase::Abandoned => {
+            Phase::Vacant | Phase::Abandoned | Phase::Streaming => {
                 unreachable!("owner polled a slot it no longer owns")
             }
         }
     }
 
-    /// Delivers a completion for `user_data` (single-shot: every CQE is final).
+    /// Delivers a completion for `user_data` (single-shot slots take one; stream slots take
+    /// any number until the final one).
     #[inline]
     pub fn complete(&mut self, user_data: u64, cqe: CqeResult) -> Delivery {
         let key = SlotKey::from_user_data(user_data);
@@ -277,6 +345,23 @@ impl SlotTable {
                     None => Delivery::Stored,
                 }
             }
+            Phase::Streaming if !slot.ended => {
+                let last = is_final(cqe);
+                slot.queue.push_back(cqe);
+                slot.ended = last;
+                Delivery::Item {
+                    last,
+                    waker: slot.waker.take(),
+                }
+            }
+            Phase::Abandoned if slot.stream && !is_final(cqe) => {
+                let parked = slot
+                    .parked
+                    .as_mut()
+                    .expect("abandoned slot holds its resources");
+                parked.item(cqe);
+                Delivery::Absorbed
+            }
             Phase::Abandoned => {
                 let parked = slot
                     .parked
@@ -285,7 +370,7 @@ impl SlotTable {
                 self.vacate(key.index);
                 Delivery::Release(parked, cqe)
             }
-            Phase::Vacant | Phase::Completed => Delivery::Stale,
+            Phase::Vacant | Phase::Completed | Phase::Streaming => Delivery::Stale,
         }
     }
 
@@ -306,6 +391,32 @@ impl SlotTable {
                 slot.parked = Some(parked);
                 slot.phase = Phase::Abandoned;
                 Abandon::Parked
+            }
+            Phase::Streaming => {
+                let mut parked = parked;
+                let last = if slot.ended {
+                    slot.queue.pop_back()
+                } else {
+                    None
+                };
+                slot.queue.drain(..).for_each(|cqe| parked.item(cqe));
+                slot.waker = None;
+                match last {
+                    Some(cqe) => {
+                        self.vacate(key.index);
+                        Abandon::AlreadyDone(parked, cqe)
+                    }
+                    None if slot.ended => {
+                        self.vacate(key.index);
+                        drop(parked);
+                        Abandon::Finished
+                    }
+                    None => {
+                        slot.parked = Some(parked);
+                        slot.phase = Phase::Abandoned;
+                        Abandon::Parked
+                    }
+                }
             }
             Phase::Vacant | Phase::Abandoned => unreachable!("abandoning a slot twice"),
         }
@@ -472,6 +583,87 @@ mod tests {
         assert_eq!(table.slots.len(), 4, "no growth when slots are free");
     }
 
+    /// `IORING_CQE_F_MORE`.
+    const MORE: u32 = 1 << 1;
+
+    #[test]
+    fn stream_slot_queues_items_until_the_final_cqe() {
+        let counter = Arc::new(CountWake(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut table = SlotTable::default();
+        let key = table.insert_stream();
+        assert!(table.poll_next(key, &waker).is_pending());
+        let item = CqeResult {
+            res: 1,
+            flags: MORE,
+        };
+        let Delivery::Item {
+            last: false,
+            waker: Some(w),
+        } = table.complete(key.user_data(), item)
+        else {
+            panic!("expected a non-final item that wakes the owner")
+        };
+        w.wake();
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        let last = CqeResult { res: 2, flags: 0 };
+        assert!(matches!(
+            table.complete(key.user_data(), last),
+            Delivery::Item { last: true, .. }
+        ));
+        assert!(matches!(
+            table.complete(key.user_data(), last),
+            Delivery::Stale
+        ));
+        assert_eq!(table.poll_next(key, &waker), Poll::Ready(Some(item)));
+        assert_eq!(table.poll_next(key, &waker), Poll::Ready(Some(last)));
+        assert_eq!(table.live(), 1);
+        assert_eq!(table.poll_next(key, &waker), Poll::Ready(None));
+        assert_eq!(table.live(), 0);
+    }
+
+    #[test]
+    fn abandoned_stream_hands_every_cqe_to_its_parked_operation() {
+        let seen = Rc::new(Cell::new(0));
+        let mut table = SlotTable::default();
+        let key = table.insert_stream();
+        let queued = CqeResult {
+            res: 5,
+            flags: MORE,
+        };
+        assert!(matches!(
+            table.complete(key.user_data(), queued),
+            Delivery::Item { .. }
+        ));
+        // The owner drops the stream with one item still queued.
+        let s = seen.clone();
+        let parked = crate::ring::parked::park_items(move || s.set(s.get() + 1));
+        assert!(matches!(table.abandon(key, parked), Abandon::Parked));
+        assert_eq!(seen.get(), 1, "the queued item was handed over at once");
+        let later = CqeResult {
+            res: 6,
+            flags: MORE,
+        };
+        assert!(matches!(
+            table.complete(key.user_data(), later),
+            Delivery::Absorbed
+        ));
+        assert_eq!(seen.get(), 2);
+        assert_eq!(table.live(), 1, "slot held until the final CQE");
+        let Delivery::Release(parked, fin) = table.complete(
+            key.user_data(),
+            CqeResult {
+                res: -125,
+                flags: 0,
+            },
+        ) else {
+            panic!("final CQE releases")
+        };
+        parked.finish(fin);
+        assert_eq!(seen.get(), 3);
+        assert_eq!(table.live(), 0);
+    }
+
     mod model {
         //! The slot table against a plain model, over random operation sequences.
         use super::*;
@@ -613,6 +805,8 @@ mod tests {
                 Delivery::Wake(_) => "wake",
                 Delivery::Release(..) => "release",
                 Delivery::Stale => "stale",
+                Delivery::Item { .. } => "item",
+                Delivery::Absorbed => "absorbed",
             }
         }
 

@@ -1,0 +1,158 @@
+//! Multishot operations as [`Stream`]s: one SQE, many completions.
+//!
+//! The stream arms its operation on first poll and yields one item per CQE. When the kernel
+//! ends the multishot (a CQE without `IORING_CQE_F_MORE`) the stream re-arms it on the next
+//! poll, unless it ended with an error, which is yielded and ends the stream (`ENOBUFS`, a
+//! provided-buffer ring running dry, re-arms silently for operations that say so).
+//!
+//! Dropping the stream is safe at any point: the operation moves into its slot, a cancel of
+//! every request with its `user_data` is queued, and every CQE that still arrives is handed to
+//! the parked operation (an accepted fd is closed, a buffer returned); the slot is freed only
+//! at the CQE without `F_MORE` (invariants 1, 3).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use io_uring::squeue::Entry;
+
+use crate::error::SaferRingError;
+use crate::ring::Ring;
+use crate::ring::is_backpressure;
+use crate::ring::parked::{Finish, Parked};
+use crate::ring::slots::{CqeResult, SlotKey, is_final};
+
+/// A multishot io_uring operation: how to build its SQE and turn each CQE into an item.
+///
+/// # Safety
+///
+/// As [`OpCode`](crate::OpCode): every pointer and fd in the SQE must be owned by `self`
+/// and stable across moves; the ring keeps `self` alive until the CQE without `F_MORE`.
+pub unsafe trait MultiShot: 'static {
+    /// What each completion yields.
+    type Item;
+    /// The operation's name, used in error messages.
+    const NAME: &'static str;
+    /// The io_uring opcode (for probing kernel support).
+    const CODE: u8;
+
+    /// Builds the SQE (its `user_data` is set by the ring).
+    fn sqe(&mut self) -> Entry;
+
+    /// Turns one CQE into an item (taking ownership of what it carries).
+    fn item(&mut self, cqe: CqeResult) -> Self::Item;
+
+    /// The item for a failure before or outside the kernel.
+    fn fail(&mut self, error: SaferRingError) -> Self::Item;
+
+    /// Whether a final CQE with this errno re-arms the stream instead of ending it.
+    fn rearm_on(&self, _errno: i32) -> bool {
+        false
+    }
+}
+
+/// An abandoned multishot operation parked in its slot.
+struct ParkedStream<T>(T);
+
+impl<T: MultiShot> Finish for ParkedStream<T> {
+    fn finish(mut self: Box<Self>, cqe: CqeResult) {
+        drop(self.0.item(cqe));
+    }
+
+    fn item(&mut self, cqe: CqeResult) {
+        drop(self.0.item(cqe));
+    }
+}
+
+/// A multishot operation as a [`Stream`]. See the [module docs](self).
+#[must_use = "streams do nothing unless polled"]
+pub struct OpStream<'ring, T: MultiShot> {
+    ring: &'ring Ring,
+    op: Option<T>,
+    key: Option<SlotKey>,
+    done: bool,
+}
+
+// No field is structurally pinned.
+impl<T: MultiShot> Unpin for OpStream<'_, T> {}
+
+impl<'ring, T: MultiShot> OpStream<'ring, T> {
+    pub(crate) fn new(ring: &'ring Ring, op: T) -> Self {
+        Self {
+            ring,
+            op: Some(op),
+            key: None,
+            done: false,
+        }
+    }
+
+    /// Arms the operation; `Err(Some(item))` ends the stream with that item.
+    fn arm(&mut self, cx: &Context<'_>) -> Result<(), Option<T::Item>> {
+        let op = self.op.as_mut().expect("op present while the stream lives");
+        if !self.ring.opcodes().contains(T::CODE) {
+            self.done = true;
+            return Err(Some(op.fail(SaferRingError::Unsupported { op: T::NAME })));
+        }
+        // SAFETY: `MultiShot`'s contract makes the SQE point only into memory `op` owns; `op`
+        // stays in this stream until the final CQE, or moves into the slot when the stream is
+        // dropped (invariant 3), or leaks with it (invariant 4).
+        match unsafe { self.ring.push_stream(op.sqe()) } {
+            Ok(key) => {
+                self.key = Some(key);
+                Ok(())
+            }
+            Err(e) if is_backpressure(&e) => {
+                self.ring.wait_for_turn(cx.waker());
+                Err(None)
+            }
+            Err(e) => {
+                self.done = true;
+                Err(Some(op.fail(e)))
+            }
+        }
+    }
+}
+
+impl<T: MultiShot> Stream for OpStream<'_, T> {
+    type Item = T::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
+        loop {
+            if self.done && self.key.is_none() {
+                return Poll::Ready(None);
+            }
+            let Some(key) = self.key else {
+                match self.arm(cx) {
+                    Ok(()) => continue,
+                    Err(None) => return Poll::Pending,
+                    Err(Some(item)) => return Poll::Ready(Some(item)),
+                }
+            };
+            let cqe = match self.ring.poll_stream(key, cx.waker()) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    self.key = None; // final CQE taken: re-arm (or end) on the next turn
+                    continue;
+                }
+                Poll::Ready(Some(cqe)) => cqe,
+            };
+            let this = &mut *self;
+            let op = this.op.as_mut().expect("op present while the stream lives");
+            if is_final(cqe) && cqe.res < 0 {
+                if op.rearm_on(-cqe.res) {
+                    continue;
+                }
+                this.done = true;
+            }
+            return Poll::Ready(Some(op.item(cqe)));
+        }
+    }
+}
+
+impl<T: MultiShot> Drop for OpStream<'_, T> {
+    fn drop(&mut self) {
+        if let (Some(key), Some(op)) = (self.key.take(), self.op.take()) {
+            self.ring.abandon_stream(key, Parked::new(ParkedStream(op)));
+        }
+    }
+}
