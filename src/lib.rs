@@ -58,7 +58,7 @@ mod runtime;
 mod sync;
 mod sys;
 
-pub use buf::{BufferPool, IoBuf, IoBufMut, PinnedBuffer, PooledBuffer};
+pub use buf::{BufChunk, BufRing, BufferPool, IoBuf, IoBufMut, PinnedBuffer, PooledBuffer};
 pub use error::{Result, SaferRingError, SubmitError, Unavailable};
 pub use fs::{File, Metadata, OpenOptions};
 pub use op::{BufResult, Building, Completed, OpCode, OpFuture, Operation, Submitted};

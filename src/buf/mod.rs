@@ -26,10 +26,14 @@
 pub mod numa;
 mod pinned;
 mod pool;
+mod provided;
+mod region;
 
 pub use pinned::PinnedBuffer;
 pub(crate) use pool::Shared as PoolShared;
 pub use pool::{BufferPool, GetBuffer, PoolStats, PooledBuffer};
+pub(crate) use provided::Inner as BufRingInner;
+pub use provided::{BufChunk, BufRing};
 
 /// A buffer the kernel may read from.
 ///

@@ -12,19 +12,16 @@
 //! assert_eq!(pool.stats().free, 4);
 //! ```
 
-use std::alloc::Layout;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
 use super::numa::{self, Placement};
+use super::region::{PAGE, Region};
 use super::{IoBuf, IoBufMut};
 use crate::error::{Result, SaferRingError};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
-
-const PAGE: usize = 4096;
 
 /// Counters of a pool's use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,40 +39,6 @@ pub struct PoolStats {
     pub waits: u64,
 }
 
-/// The pool's memory: one page-aligned allocation cut into `count` buffers.
-struct Region {
-    base: NonNull<u8>,
-    layout: Layout,
-}
-
-// SAFETY: invariant 1 — the region is plain heap memory; which thread may touch which buffer
-// is decided by the free list (each index has at most one owner), not by the thread that
-// allocated it.
-unsafe impl Send for Region {}
-// SAFETY: as above: shared access only hands out disjoint, exclusively owned buffers.
-unsafe impl Sync for Region {}
-
-impl Region {
-    fn new(size: usize) -> Result<Self> {
-        let layout = Layout::from_size_align(size.max(PAGE), PAGE)
-            .map_err(|_| SaferRingError::InvalidArgument("buffer pool too large"))?;
-        // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        let base = NonNull::new(ptr).ok_or(SaferRingError::InvalidArgument(
-            "cannot allocate the buffer pool's memory",
-        ))?;
-        Ok(Self { base, layout })
-    }
-}
-
-impl Drop for Region {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout; dropped once, when the last pool
-        // handle, pooled buffer and ring registration holding the `Arc` are gone (invariant 1).
-        unsafe { std::alloc::dealloc(self.base.as_ptr(), self.layout) }
-    }
-}
-
 pub(crate) struct Shared {
     region: Region,
     buf_size: usize,
@@ -91,8 +54,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn buffer_ptr(&self, index: u32) -> *mut u8 {
         self.region
-            .base
-            .as_ptr()
+            .base()
             .wrapping_add(index as usize * self.buf_size)
     }
 
@@ -166,7 +128,7 @@ impl BufferPool {
             .checked_mul(count)
             .ok_or(SaferRingError::InvalidArgument("buffer pool too large"))?;
         let region = Region::new(total)?;
-        let placement = numa::place(region.base.as_ptr(), total, node);
+        let placement = numa::place(region.base(), total, node);
         let free = (0..count as u32).rev().collect();
         Ok(Self {
             shared: Arc::new(Shared {

@@ -10,7 +10,9 @@ use super::{AddrBuf, TcpListener, TcpStream, UnixListener, UnixStream};
 use crate::buf::{IoBuf, IoBufMut};
 use crate::fd::SharedFd;
 use crate::op::OpStream;
-use crate::op::net::{Accept, AcceptMulti, Connect, Msg, Recv, RecvFrom, Send, SendTo, ShutdownOp};
+use crate::op::net::{
+    Accept, AcceptMulti, Connect, Msg, Recv, RecvFrom, RecvMulti, Send, SendTo, ShutdownOp,
+};
 use crate::op::{Op, Operation};
 use crate::registry::AsTarget;
 use crate::ring::Ring;
@@ -125,6 +127,25 @@ impl Ring {
     pub fn recv<B: IoBufMut>(&self, socket: &impl AsTarget, buf: B) -> Op<'_, Recv<B>> {
         let fd = socket.target(self);
         Operation::build(self, Recv { fd, buf })
+    }
+
+    /// Receives as a stream of [`BufChunk`](crate::buf::BufChunk)s from a provided-buffer ring
+    /// (multishot recv): the kernel picks a buffer per arrival. When the ring runs dry
+    /// (`ENOBUFS`) the stream waits for a chunk to be dropped and re-arms, losing nothing;
+    /// the peer closing ends the stream. Dropping the stream cancels it; every buffer the
+    /// kernel fills after that goes back to the ring.
+    pub fn recv_multi(
+        &self,
+        socket: &impl AsTarget,
+        bufs: &crate::buf::BufRing,
+    ) -> OpStream<'_, RecvMulti> {
+        OpStream::new(
+            self,
+            RecvMulti {
+                fd: socket.target(self),
+                bufs: bufs.inner().clone(),
+            },
+        )
     }
 
     /// Sends a datagram to `addr`.

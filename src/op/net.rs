@@ -383,16 +383,69 @@ unsafe impl super::MultiShot for AcceptMulti {
             .build()
     }
 
-    fn item(&mut self, cqe: CqeResult) -> Self::Item {
-        let fd = cqe_result(Self::NAME, cqe)?;
-        // SAFETY: invariant 6 — each successful CQE carries a new fd nobody else owns; owning
-        // it closes it exactly once, also when the stream was dropped.
-        Ok(TcpStream::from_owned(unsafe {
-            crate::sys::own_fd(fd as i32)
+    fn item(&mut self, cqe: CqeResult) -> Option<Self::Item> {
+        Some(cqe_result(Self::NAME, cqe).map(|fd| {
+            // SAFETY: invariant 6 — each successful CQE carries a new fd nobody else owns;
+            // owning it closes it exactly once, also when the stream was dropped.
+            TcpStream::from_owned(unsafe { crate::sys::own_fd(fd as i32) })
         }))
     }
 
     fn fail(&mut self, error: SaferRingError) -> Self::Item {
         Err(error)
+    }
+}
+
+/// Multishot `recv` into a provided-buffer ring: a [`BufChunk`] per CQE.
+///
+/// [`BufChunk`]: crate::buf::BufChunk
+pub struct RecvMulti {
+    pub(crate) fd: Target,
+    pub(crate) bufs: std::rc::Rc<crate::buf::BufRingInner>,
+}
+
+// SAFETY: invariants 1, 6, 8 — the SQE names no memory of its own: the kernel picks buffers
+// from the registered ring, whose memory the ring (and `self.bufs`) keep alive; the target is
+// kept valid by `self.fd`.
+unsafe impl super::MultiShot for RecvMulti {
+    type Item = Result<crate::buf::BufChunk>;
+    const NAME: &'static str = "recv_multishot";
+    const CODE: u8 = opcode::RecvMulti::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        let bgid = self.bufs.bgid();
+        with_target!(self.fd, |fd| opcode::RecvMulti::new(fd, bgid).build())
+    }
+
+    fn item(&mut self, cqe: CqeResult) -> Option<Self::Item> {
+        let chunk = io_uring::cqueue::buffer_select(cqe.flags)
+            .map(|bid| self.bufs.take(bid, usize::try_from(cqe.res).unwrap_or(0)));
+        match cqe_result(Self::NAME, cqe) {
+            Ok(0) => None, // the peer closed: end of stream (any buffer goes straight back)
+            Ok(_) => chunk.map(Ok),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    fn fail(&mut self, error: SaferRingError) -> Self::Item {
+        Err(error)
+    }
+
+    fn rearm_on(&self, errno: i32) -> bool {
+        errno == libc::ENOBUFS
+    }
+
+    fn validate(&self, ring: &crate::Ring) -> Result<()> {
+        self.fd.validate()?;
+        if self.bufs.ring_id() != ring.id() {
+            return Err(SaferRingError::RingMismatch {
+                what: "buffer ring",
+            });
+        }
+        Ok(())
+    }
+
+    fn can_arm(&self, waker: &std::task::Waker) -> bool {
+        self.bufs.has_buffers(waker)
     }
 }

@@ -70,6 +70,7 @@ pub const SUPPORTED_OPCODES: &[(&str, u8)] = &[
     ("connect", opcode::Connect::CODE),
     ("send", opcode::Send::CODE),
     ("recv", opcode::Recv::CODE),
+    ("recv_multishot", opcode::RecvMulti::CODE),
     ("sendmsg", opcode::SendMsg::CODE),
     ("recvmsg", opcode::RecvMsg::CODE),
     ("shutdown", opcode::Shutdown::CODE),

@@ -39,8 +39,9 @@ pub unsafe trait MultiShot: 'static {
     /// Builds the SQE (its `user_data` is set by the ring).
     fn sqe(&mut self) -> Entry;
 
-    /// Turns one CQE into an item (taking ownership of what it carries).
-    fn item(&mut self, cqe: CqeResult) -> Self::Item;
+    /// Turns one CQE into an item (taking ownership of what it carries); `None` ends the
+    /// stream without an item (a receive reporting end of stream).
+    fn item(&mut self, cqe: CqeResult) -> Option<Self::Item>;
 
     /// The item for a failure before or outside the kernel.
     fn fail(&mut self, error: SaferRingError) -> Self::Item;
@@ -48,6 +49,17 @@ pub unsafe trait MultiShot: 'static {
     /// Whether a final CQE with this errno re-arms the stream instead of ending it.
     fn rearm_on(&self, _errno: i32) -> bool {
         false
+    }
+
+    /// Checks arguments before arming (a handle from another ring, say).
+    fn validate(&self, _ring: &Ring) -> crate::Result<()> {
+        Ok(())
+    }
+
+    /// Whether arming now makes sense; if not, `waker` is woken when it does (a buffer
+    /// ring with no free buffer).
+    fn can_arm(&self, _waker: &std::task::Waker) -> bool {
+        true
     }
 }
 
@@ -89,9 +101,17 @@ impl<'ring, T: MultiShot> OpStream<'ring, T> {
     /// Arms the operation; `Err(Some(item))` ends the stream with that item.
     fn arm(&mut self, cx: &Context<'_>) -> Result<(), Option<T::Item>> {
         let op = self.op.as_mut().expect("op present while the stream lives");
-        if !self.ring.opcodes().contains(T::CODE) {
+        let checked = if self.ring.opcodes().contains(T::CODE) {
+            op.validate(self.ring)
+        } else {
+            Err(SaferRingError::Unsupported { op: T::NAME })
+        };
+        if let Err(e) = checked {
             self.done = true;
-            return Err(Some(op.fail(SaferRingError::Unsupported { op: T::NAME })));
+            return Err(Some(op.fail(e)));
+        }
+        if !op.can_arm(cx.waker()) {
+            return Err(None);
         }
         // SAFETY: `MultiShot`'s contract makes the SQE point only into memory `op` owns; `op`
         // stays in this stream until the final CQE, or moves into the slot when the stream is
@@ -144,7 +164,10 @@ impl<T: MultiShot> Stream for OpStream<'_, T> {
                 }
                 this.done = true;
             }
-            return Poll::Ready(Some(op.item(cqe)));
+            match op.item(cqe) {
+                Some(item) => return Poll::Ready(Some(item)),
+                None => this.done = true,
+            }
         }
     }
 }

@@ -85,6 +85,9 @@ pub struct Ring {
     pub(crate) files_epoch: std::cell::Cell<u64>,
     /// Registered buffer pool, if any.
     pub(crate) buffers: RefCell<Option<crate::registry::BufferTable>>,
+    /// Provided-buffer rings registered with this ring (kept alive while it lives).
+    pub(crate) buf_rings: RefCell<Vec<std::rc::Rc<crate::buf::BufRingInner>>>,
+    pub(crate) next_bgid: std::cell::Cell<u16>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -114,6 +117,8 @@ impl Ring {
             files: RefCell::new(None),
             files_epoch: std::cell::Cell::new(0),
             buffers: RefCell::new(None),
+            buf_rings: RefCell::new(Vec::new()),
+            next_bgid: std::cell::Cell::new(0),
             _not_send: PhantomData,
         }
     }

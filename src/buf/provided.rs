@@ -1,0 +1,232 @@
+//! Provided buffer rings (`IORING_REGISTER_PBUF_RING`): the kernel picks a buffer for each
+//! receive, so a server needs buffers only for data that actually arrived.
+//!
+//! ```
+//! # fn main() -> safer_ring::Result<()> {
+//! use futures::StreamExt;
+//! use safer_ring::net::{ListenOptions, TcpListener};
+//! use std::io::Write;
+//! let ring = safer_ring::Ring::new(16)?;
+//! let bufs = ring.register_buf_ring(8, 4096)?;
+//! let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+//! let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+//! let (conn, _) = ring.accept(&listener).submit()?.wait()?;
+//! client.write_all(b"hello")?;
+//! let chunk = ring.block_on(ring.recv_multi(&conn, &bufs).next()).unwrap()?;
+//! assert_eq!(&chunk[..], b"hello");
+//! assert_eq!(bufs.available(), 7); // the chunk holds one buffer...
+//! drop(chunk);
+//! assert_eq!(bufs.available(), 8); // ...and gives it back when dropped
+//! # Ok(()) }
+//! ```
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::task::Waker;
+
+use io_uring::types::BufRingEntry;
+
+use super::region::{PAGE, Region};
+use crate::error::{Result, SaferRingError};
+use crate::ring::{Ring, RingId};
+
+/// The ring's memory and bookkeeping, shared by the handle, chunks and operations.
+pub(crate) struct Inner {
+    ring: RingId,
+    bgid: u16,
+    count: u16,
+    buf_size: usize,
+    entries_len: usize,
+    mem: Region,
+    tail: Cell<u16>,
+    available: Cell<usize>,
+    waiter: RefCell<Option<Waker>>,
+}
+
+impl Inner {
+    fn entries(&self) -> *mut BufRingEntry {
+        self.mem.base().cast()
+    }
+
+    fn buffer(&self, bid: u16) -> *mut u8 {
+        self.mem
+            .base()
+            .wrapping_add(self.entries_len + usize::from(bid) * self.buf_size)
+    }
+
+    /// Hands buffer `bid` (back) to the kernel.
+    fn provide(&self, bid: u16) {
+        let tail = self.tail.get();
+        let slot = usize::from(tail & (self.count - 1));
+        let entry = self.entries().wrapping_add(slot);
+        // SAFETY: invariant 1 — `slot < count` lies inside the entry array; the entry at
+        // `tail` is not visible to the kernel until the tail moves past it below, and this
+        // buffer is owned by nobody (its chunk is gone).
+        let entry = unsafe { &mut *entry };
+        entry.set_addr(self.buffer(bid) as u64);
+        entry.set_len(self.buf_size as u32);
+        entry.set_bid(bid);
+        let tail = tail.wrapping_add(1);
+        self.tail.set(tail);
+        // SAFETY: `tail` only computes the address of the tail field inside entry 0.
+        let tail_ptr = unsafe { BufRingEntry::tail(self.entries()) }.cast::<AtomicU16>();
+        // SAFETY: the tail is a naturally aligned u16 that the kernel reads atomically; the
+        // release store publishes the entry written above.
+        let shared_tail = unsafe { &*tail_ptr };
+        shared_tail.store(tail, Ordering::Release);
+        self.available.set(self.available.get() + 1);
+        if let Some(waker) = self.waiter.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+
+    /// Records the kernel taking buffer `bid` (a CQE with `IORING_CQE_F_BUFFER`).
+    pub(crate) fn take(self: &Rc<Self>, bid: u16, len: usize) -> BufChunk {
+        self.available.set(self.available.get() - 1);
+        BufChunk {
+            inner: self.clone(),
+            bid,
+            len: len.min(self.buf_size),
+        }
+    }
+
+    pub(crate) fn bgid(&self) -> u16 {
+        self.bgid
+    }
+
+    pub(crate) fn ring_id(&self) -> RingId {
+        self.ring
+    }
+
+    /// Whether a buffer is free; if not, `waker` is woken when one comes back.
+    pub(crate) fn has_buffers(&self, waker: &Waker) -> bool {
+        if self.available.get() > 0 {
+            return true;
+        }
+        *self.waiter.borrow_mut() = Some(waker.clone());
+        false
+    }
+}
+
+/// A ring of `count` buffers of one size, registered with one [`Ring`] as a provided-buffer
+/// group. Cheap to clone. Receives on it ([`Ring::recv_multi`]) yield [`BufChunk`]s.
+#[derive(Clone)]
+pub struct BufRing {
+    inner: Rc<Inner>,
+}
+
+impl BufRing {
+    /// Buffers currently in the ring, ready for the kernel.
+    pub fn available(&self) -> usize {
+        self.inner.available.get()
+    }
+
+    /// Buffers in all.
+    pub fn count(&self) -> usize {
+        usize::from(self.inner.count)
+    }
+
+    /// Bytes per buffer.
+    pub fn buffer_size(&self) -> usize {
+        self.inner.buf_size
+    }
+
+    pub(crate) fn inner(&self) -> &Rc<Inner> {
+        &self.inner
+    }
+}
+
+impl std::fmt::Debug for BufRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufRing")
+            .field("bgid", &self.inner.bgid)
+            .field("count", &self.inner.count)
+            .field("buffer_size", &self.inner.buf_size)
+            .field("available", &self.available())
+            .finish()
+    }
+}
+
+/// Data the kernel received into a provided buffer. Dereferences to the bytes; dropping it
+/// returns the buffer to its ring.
+pub struct BufChunk {
+    inner: Rc<Inner>,
+    bid: u16,
+    len: usize,
+}
+
+impl std::ops::Deref for BufChunk {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: invariant 1 — the kernel handed buffer `bid` to this chunk in a CQE and
+        // will not touch it again until the chunk's drop provides it back; `len` bytes were
+        // written; the memory lives as long as the `Rc` this chunk holds.
+        unsafe { std::slice::from_raw_parts(self.inner.buffer(self.bid), self.len) }
+    }
+}
+
+impl Drop for BufChunk {
+    fn drop(&mut self) {
+        self.inner.provide(self.bid);
+    }
+}
+
+impl std::fmt::Debug for BufChunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufChunk")
+            .field("bid", &self.bid)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl Ring {
+    /// Registers a ring of `count` buffers (a power of two, at most 32,768) of `size` bytes
+    /// as a provided-buffer group of this ring (`IORING_REGISTER_PBUF_RING`, Linux 5.19).
+    /// The ring keeps the memory alive while registered (until the ring is dropped).
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a count that is not a power of two; the kernel's error (named)
+    /// otherwise.
+    pub fn register_buf_ring(&self, count: u16, size: usize) -> Result<BufRing> {
+        if !count.is_power_of_two() || count > 1 << 15 || size == 0 || size > u32::MAX as usize {
+            return Err(SaferRingError::InvalidArgument(
+                "a buffer ring needs a power-of-two count up to 32768 and a size up to 4 GiB",
+            ));
+        }
+        let entries_len = (usize::from(count) * size_of::<BufRingEntry>()).div_ceil(PAGE) * PAGE;
+        let total = usize::from(count)
+            .checked_mul(size)
+            .and_then(|b| b.checked_add(entries_len))
+            .ok_or(SaferRingError::InvalidArgument("buffer ring too large"))?;
+        let bgid = self.next_bgid.get();
+        let inner = Rc::new(Inner {
+            ring: self.id(),
+            bgid,
+            count,
+            buf_size: size,
+            entries_len,
+            mem: Region::new(total)?,
+            tail: Cell::new(0),
+            available: Cell::new(0),
+            waiter: RefCell::new(None),
+        });
+        (0..count).for_each(|bid| inner.provide(bid));
+        // SAFETY: invariants 1 and 8 — the entries and buffers live in `inner`'s region,
+        // which the ring keeps (the `Rc` pushed below) until it is dropped, after its fd is
+        // closed and the registration gone.
+        unsafe {
+            self.core
+                .borrow()
+                .uring
+                .submitter()
+                .register_buf_ring_with_flags(inner.entries() as u64, count, bgid, 0)
+        }
+        .map_err(|e| SaferRingError::os("io_uring_register(PBUF_RING)", e))?;
+        self.next_bgid.set(bgid.wrapping_add(1));
+        self.buf_rings.borrow_mut().push(inner.clone());
+        Ok(BufRing { inner })
+    }
+}
