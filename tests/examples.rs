@@ -94,3 +94,67 @@ fn buffer_pool_example_reads_through_a_registered_pool_and_reports() {
         "{stdout}"
     );
 }
+
+/// Reads the server's `listening on ADDR` line.
+fn listening_addr(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let stdout = child.stdout.as_mut().expect("piped stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+    line.split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned()
+}
+
+#[test]
+fn echo_server_serves_verified_load_despite_hostile_clients_and_stops_on_sigint() {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let mut server = example("echo_server")
+        .args(["--addr", "127.0.0.1:0", "--threads", "2"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = listening_addr(&mut server);
+    // Hostile: one floods without ever reading, one resets mid-message, one just idles.
+    let flooder = {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.set_write_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+            let junk = vec![0x5a; 1 << 16];
+            for _ in 0..64 {
+                if s.write_all(&junk).is_err() {
+                    break; // its buffers are full: the server stopped reading it, fine
+                }
+            }
+        })
+    };
+    let resetter = std::net::TcpStream::connect(&addr).unwrap();
+    socket2::SockRef::from(&resetter)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .unwrap();
+    (&resetter).write_all(b"half a mess").unwrap();
+    drop(resetter);
+    let idle = std::net::TcpStream::connect(&addr).unwrap();
+    // Everyone else keeps being served, byte-exact.
+    let out = example("echo_client")
+        .args(["--addr", &addr, "--connections", "16", "--size", "512", "--seconds", "1"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(report.contains("every byte verified"), "{report}");
+    flooder.join().unwrap();
+    drop(idle);
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    server.stdout.take().unwrap().read_to_string(&mut rest).unwrap();
+    assert!(server.wait().unwrap().success(), "server exit: {rest}");
+    assert!(rest.contains("shut down cleanly: served"), "{rest}");
+}

@@ -173,6 +173,22 @@ impl Drop for BufChunk {
     }
 }
 
+// SAFETY: invariants 1, 2 — the chunk's bytes are its buffer in the ring's heap region,
+// which does not move and lives as long as the `Rc` the chunk holds; the kernel does not
+// touch the buffer until the chunk is dropped. So a chunk can be sent as it is (an echo
+// server sends what it received without copying).
+unsafe impl super::IoBuf for BufChunk {
+    fn stable_ptr(&self) -> *const u8 {
+        self.inner.buffer(self.bid)
+    }
+    fn bytes_init(&self) -> usize {
+        self.len
+    }
+    fn bytes_total(&self) -> usize {
+        self.len
+    }
+}
+
 impl std::fmt::Debug for BufChunk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BufChunk")
