@@ -36,7 +36,9 @@ fn parse_args() -> Result<Args, String> {
             "--size" => args.size = value.parse().map_err(|e| bad(&e))?,
             "--seconds" => args.seconds = value.parse().map_err(|e| bad(&e))?,
             other => {
-                return Err(format!("unknown flag {other} (--addr, --connections, --size, --seconds)"));
+                return Err(format!(
+                    "unknown flag {other} (--addr, --connections, --size, --seconds)"
+                ));
             }
         }
     }
@@ -60,11 +62,19 @@ async fn connection(id: usize, args: &Args, until: Instant) -> Result<Vec<Durati
             .map(|i| (i as u64 ^ round ^ id as u64) as u8)
             .collect();
         let t0 = Instant::now();
-        stream.write_all(&payload).await.map_err(|e| format!("write: {e}"))?;
-        stream.read_exact(&mut back).await.map_err(|e| format!("read: {e}"))?;
+        stream
+            .write_all(&payload)
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        stream
+            .read_exact(&mut back)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
         latencies.push(t0.elapsed());
         if back != payload {
-            return Err(format!("connection {id}: echoed bytes differ in round {round}"));
+            return Err(format!(
+                "connection {id}: echoed bytes differ in round {round}"
+            ));
         }
         round += 1;
     }

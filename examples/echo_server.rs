@@ -44,7 +44,9 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--addr" => args.addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?,
             "--threads" => {
-                args.threads = value.parse().map_err(|e| format!("--threads {value}: {e}"))?
+                args.threads = value
+                    .parse()
+                    .map_err(|e| format!("--threads {value}: {e}"))?
             }
             other => return Err(format!("unknown flag {other} (--addr, --threads)")),
         }
@@ -70,7 +72,12 @@ async fn echo(ring: Rc<Ring>, bufs: BufRing, conn: TcpStream, served: Arc<Served
 }
 
 /// One thread: its own ring, listener (same port, `SO_REUSEPORT`) and buffer ring.
-fn serve(addr: SocketAddr, served: Arc<Served>, stop: watch::Receiver<bool>, ready: std::sync::mpsc::Sender<SocketAddr>) -> safer_ring::Result<()> {
+fn serve(
+    addr: SocketAddr,
+    served: Arc<Served>,
+    stop: watch::Receiver<bool>,
+    ready: std::sync::mpsc::Sender<SocketAddr>,
+) -> safer_ring::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

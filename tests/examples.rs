@@ -100,7 +100,9 @@ fn listening_addr(child: &mut std::process::Child) -> String {
     use std::io::BufRead;
     let stdout = child.stdout.as_mut().expect("piped stdout");
     let mut line = String::new();
-    std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
     line.split_whitespace()
         .nth(2)
         .unwrap_or_else(|| panic!("no address in {line:?}"))
@@ -122,7 +124,8 @@ fn echo_server_serves_verified_load_despite_hostile_clients_and_stops_on_sigint(
         let addr = addr.clone();
         std::thread::spawn(move || {
             let mut s = std::net::TcpStream::connect(&addr).unwrap();
-            s.set_write_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+            s.set_write_timeout(Some(std::time::Duration::from_secs(2)))
+                .unwrap();
             let junk = vec![0x5a; 1 << 16];
             for _ in 0..64 {
                 if s.write_all(&junk).is_err() {
@@ -140,11 +143,24 @@ fn echo_server_serves_verified_load_despite_hostile_clients_and_stops_on_sigint(
     let idle = std::net::TcpStream::connect(&addr).unwrap();
     // Everyone else keeps being served, byte-exact.
     let out = example("echo_client")
-        .args(["--addr", &addr, "--connections", "16", "--size", "512", "--seconds", "1"])
+        .args([
+            "--addr",
+            &addr,
+            "--connections",
+            "16",
+            "--size",
+            "512",
+            "--seconds",
+            "1",
+        ])
         .output()
         .unwrap();
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{report}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(report.contains("every byte verified"), "{report}");
     flooder.join().unwrap();
     drop(idle);
@@ -154,7 +170,12 @@ fn echo_server_serves_verified_load_despite_hostile_clients_and_stops_on_sigint(
         .unwrap();
     assert!(status.success());
     let mut rest = String::new();
-    server.stdout.take().unwrap().read_to_string(&mut rest).unwrap();
+    server
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut rest)
+        .unwrap();
     assert!(server.wait().unwrap().success(), "server exit: {rest}");
     assert!(rest.contains("shut down cleanly: served"), "{rest}");
 }

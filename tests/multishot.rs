@@ -114,7 +114,12 @@ fn recv_multi_delivers_the_whole_stream_in_order_then_ends() {
         got
     });
     writer.join().unwrap();
-    assert!(got == sent, "received {} of {} bytes, in order", got.len(), sent.len());
+    assert!(
+        got == sent,
+        "received {} of {} bytes, in order",
+        got.len(),
+        sent.len()
+    );
     assert_eq!(bufs.available(), 16);
 }
 
@@ -145,8 +150,16 @@ fn recv_multi_rearms_after_running_out_of_buffers_without_losing_data() {
         }
         got
     });
-    assert!(got == sent, "received {} of {} bytes", got.len(), sent.len());
-    assert!(ring.stats().submitted > 2, "the stream re-armed after ENOBUFS");
+    assert!(
+        got == sent,
+        "received {} of {} bytes",
+        got.len(),
+        sent.len()
+    );
+    assert!(
+        ring.stats().submitted > 2,
+        "the stream re-armed after ENOBUFS"
+    );
 }
 
 #[test]
@@ -166,9 +179,17 @@ fn dropping_recv_multi_while_traffic_continues_returns_every_buffer() {
     while ring.live_slots() > 0 {
         ring.turn(true).unwrap();
     }
-    assert_eq!(bufs.available(), 7, "all but the chunk we still hold are back");
+    assert_eq!(
+        bufs.available(),
+        7,
+        "all but the chunk we still hold are back"
+    );
     drop(first);
-    assert_eq!(bufs.available(), 8, "every provided buffer back in the ring");
+    assert_eq!(
+        bufs.available(),
+        8,
+        "every provided buffer back in the ring"
+    );
 }
 
 #[test]
@@ -178,6 +199,66 @@ fn buffer_ring_of_another_ring_is_refused() {
     let bufs = a.register_buf_ring(4, 64).unwrap();
     let (server, _client) = connected(&b);
     let first = b.block_on(b.recv_multi(&server, &bufs).next()).unwrap();
-    assert!(matches!(first, Err(safer_ring::SaferRingError::RingMismatch { .. })));
-    assert!(a.register_buf_ring(3, 64).is_err(), "count must be a power of two");
+    assert!(matches!(
+        first,
+        Err(safer_ring::SaferRingError::RingMismatch { .. })
+    ));
+    assert!(
+        a.register_buf_ring(3, 64).is_err(),
+        "count must be a power of two"
+    );
+}
+
+#[test]
+fn send_zc_hands_the_buffer_back_only_with_the_notification() {
+    use safer_ring::op::net::ZcEvent;
+    use std::io::Read;
+    let _serial = serial();
+    let ring = Ring::new(16).unwrap();
+    let (server, mut client) = connected(&ring);
+    let payload = vec![0x42u8; 32 * 1024];
+    let mut events = ring.send_zc_events(&server, payload.clone());
+    // The send completes first, without the buffer...
+    match ring.block_on(events.next()) {
+        Some(ZcEvent::Sent) => {}
+        Some(ZcEvent::Done(res, _)) => panic!("buffer handed back with the send result: {res:?}"),
+        None => panic!("stream ended early"),
+    }
+    // ...and the buffer comes back only with the notification, as a separate event.
+    let Some(ZcEvent::Done(res, buf)) = ring.block_on(events.next()) else {
+        panic!("expected the buffer after the notification")
+    };
+    assert_eq!(res.unwrap(), payload.len());
+    assert!(buf == payload);
+    let mut got = vec![0u8; payload.len()];
+    client.read_exact(&mut got).unwrap();
+    assert!(got == payload);
+}
+
+#[test]
+fn send_zc_dropped_before_the_notification_parks_its_buffer_until_then() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let _serial = serial();
+    let ring = Ring::new(16).unwrap();
+    let (server, _client) = connected(&ring);
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (mut buf, token) = common::Sentinel::new(4096, &drops);
+    buf.bytes.resize(4096, 9);
+    let mut events = ring.send_zc_events(&server, buf);
+    assert!(matches!(
+        ring.block_on(events.next()),
+        Some(safer_ring::op::net::ZcEvent::Sent)
+    ));
+    drop(events); // the notification may still be due: the buffer must stay alive
+    assert!(Arc::strong_count(&token) == 2 || ring.live_slots() == 0);
+    while ring.live_slots() > 0 {
+        ring.turn(true).unwrap();
+    }
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "released exactly once, after the final CQE"
+    );
+    assert_eq!(Arc::strong_count(&token), 1);
 }

@@ -11,9 +11,10 @@ use crate::buf::{IoBuf, IoBufMut};
 use crate::fd::SharedFd;
 use crate::op::OpStream;
 use crate::op::net::{
-    Accept, AcceptMulti, Connect, Msg, Recv, RecvFrom, RecvMulti, Send, SendTo, ShutdownOp,
+    Accept, AcceptMulti, Connect, Msg, Recv, RecvFrom, RecvMulti, Send, SendTo, SendZc, ShutdownOp,
+    ZcEvent,
 };
-use crate::op::{Op, Operation};
+use crate::op::{BufResult, Op, Operation};
 use crate::registry::AsTarget;
 use crate::ring::Ring;
 
@@ -121,6 +122,61 @@ impl Ring {
     pub fn send<B: IoBuf>(&self, socket: &impl AsTarget, buf: B) -> Op<'_, Send<B>> {
         let fd = socket.target(self);
         Operation::build(self, Send { fd, buf })
+    }
+
+    /// Sends `buf` without copying it (`IORING_OP_SEND_ZC`): the kernel reads its pages
+    /// directly, so the buffer comes back only after the kernel's notification that it is
+    /// done with them — which, on a connection whose peer is not reading, can be much later
+    /// than the send itself. Worth it for large buffers.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::{ListenOptions, TcpListener};
+    /// use std::io::Read;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+    /// let mut peer = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (conn, _) = ring.accept(&listener).submit()?.wait()?;
+    /// let reader = std::thread::spawn(move || {
+    ///     let mut got = vec![0u8; 5];
+    ///     peer.read_exact(&mut got).map(|()| got)
+    /// });
+    /// let (n, buf) = ring.block_on(ring.send_zc(&conn, b"hello".to_vec()));
+    /// assert_eq!((n?, buf), (5, b"hello".to_vec()));
+    /// assert_eq!(reader.join().unwrap()?, b"hello");
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_zc<B: IoBuf>(&self, socket: &impl AsTarget, buf: B) -> BufResult<usize, B> {
+        let mut events = self.send_zc_events(socket, buf);
+        loop {
+            let next = std::future::poll_fn(|cx| {
+                futures_core::Stream::poll_next(std::pin::Pin::new(&mut events), cx)
+            });
+            match next.await {
+                Some(ZcEvent::Sent) => continue,
+                Some(ZcEvent::Done(res, buf)) => return (res, buf),
+                None => unreachable!("send_zc yields its buffer before its stream ends"),
+            }
+        }
+    }
+
+    /// [`send_zc`](Ring::send_zc) as its stream of events: [`ZcEvent::Sent`] when the send
+    /// completes, then [`ZcEvent::Done`] with the buffer once the kernel's notification says
+    /// it no longer reads it. Dropping the stream in between parks the buffer in the ring
+    /// until the notification.
+    pub fn send_zc_events<B: IoBuf>(
+        &self,
+        socket: &impl AsTarget,
+        buf: B,
+    ) -> OpStream<'_, SendZc<B>> {
+        OpStream::new(
+            self,
+            SendZc {
+                fd: socket.target(self),
+                buf: Some(buf),
+                sent: None,
+            },
+        )
     }
 
     /// Receives into `buf` (up to its capacity). `Ok(0)`: the peer closed the connection.

@@ -69,6 +69,7 @@ pub const SUPPORTED_OPCODES: &[(&str, u8)] = &[
     ("accept_multishot", opcode::AcceptMulti::CODE),
     ("connect", opcode::Connect::CODE),
     ("send", opcode::Send::CODE),
+    ("send_zc", opcode::SendZc::CODE),
     ("recv", opcode::Recv::CODE),
     ("recv_multishot", opcode::RecvMulti::CODE),
     ("sendmsg", opcode::SendMsg::CODE),
