@@ -89,6 +89,7 @@ fn serve(
         ..ListenOptions::default()
     };
     let listener = TcpListener::bind(addr, options)?;
+    ring.completion_eventfd()?; // set up before "ready": the fds in use stay constant from here
     let _ = ready.send(listener.local_addr()?);
     local.block_on(&rt, async {
         let driver = tokio::task::spawn_local({

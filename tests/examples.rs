@@ -1,17 +1,8 @@
 //! The examples are real programs: run each and check what it says and does.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-/// `target/<profile>/examples/<name>`, built by `cargo test` alongside the tests.
-fn example(name: &str) -> Command {
-    let mut dir = std::env::current_exe().expect("test exe path");
-    dir.pop(); // deps
-    dir.pop(); // <profile>
-    let path: PathBuf = dir.join("examples").join(name);
-    assert!(path.exists(), "example not built: {}", path.display());
-    Command::new(path)
-}
+use common::{example, listening_addr};
 
 #[test]
 fn copy_example_copies_a_file_exactly_and_reports() {
@@ -93,20 +84,6 @@ fn buffer_pool_example_reads_through_a_registered_pool_and_reports() {
         stdout.contains("pool: 8 buffers of 4 KiB, 0 in use, 8 free"),
         "{stdout}"
     );
-}
-
-/// Reads the server's `listening on ADDR` line.
-fn listening_addr(child: &mut std::process::Child) -> String {
-    use std::io::BufRead;
-    let stdout = child.stdout.as_mut().expect("piped stdout");
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .unwrap();
-    line.split_whitespace()
-        .nth(2)
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned()
 }
 
 #[test]

@@ -4,7 +4,9 @@
 use std::future::Future;
 use std::io::Write;
 use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 use std::pin::Pin;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
@@ -108,4 +110,28 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `target/<profile>/examples/<name>`, built by `cargo test` alongside the tests.
+pub fn example(name: &str) -> Command {
+    let mut dir = std::env::current_exe().expect("test exe path");
+    dir.pop(); // deps
+    dir.pop(); // <profile>
+    let path: PathBuf = dir.join("examples").join(name);
+    assert!(path.exists(), "example not built: {}", path.display());
+    Command::new(path)
+}
+
+/// Reads the server's `listening on ADDR` line.
+pub fn listening_addr(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let stdout = child.stdout.as_mut().expect("piped stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    line.split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned()
 }
