@@ -289,3 +289,38 @@ fn emfile_child() {
     assert!(matches!(err.error(), SaferRingError::Os { .. }));
     println!("EMFILE-ERROR: {}", err.error());
 }
+
+#[test]
+fn sockets_made_through_the_ring_and_abandoned_socket_ops_close_their_fds() {
+    let _serial = serial();
+    let ring = Ring::new(16).unwrap();
+    let listener = TcpListener::bind_with(&ring, loopback(), ListenOptions::default()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = ring.connect(addr).submit().unwrap().wait().unwrap();
+    let (server, _) = ring.accept(&listener).submit().unwrap().wait().unwrap();
+    ring.send(&client, b"via IORING_OP_SOCKET".to_vec())
+        .submit()
+        .unwrap()
+        .wait()
+        .0
+        .unwrap();
+    let (n, buf) = ring
+        .recv(&server, Vec::with_capacity(32))
+        .submit()
+        .unwrap()
+        .wait();
+    assert_eq!(&buf[..n.unwrap()], b"via IORING_OP_SOCKET");
+    let fds_before = open_fds();
+    for _ in 0..50 {
+        let op = ring
+            .socket(socket2::Domain::IPV4, socket2::Type::STREAM)
+            .submit()
+            .unwrap();
+        ring.submit().unwrap();
+        drop(op); // it succeeded (or will): the socket it made must still be closed
+    }
+    while ring.live_slots() > 0 {
+        ring.turn(true).unwrap();
+    }
+    assert_eq!(open_fds(), fds_before);
+}

@@ -12,7 +12,7 @@ use crate::fd::SharedFd;
 use crate::op::OpStream;
 use crate::op::net::{
     Accept, AcceptMulti, Connect, Msg, Recv, RecvFrom, RecvMulti, Send, SendTo, SendZc, ShutdownOp,
-    ZcEvent,
+    SocketOp, ZcEvent,
 };
 use crate::op::{BufResult, Op, Operation};
 use crate::registry::AsTarget;
@@ -53,6 +53,19 @@ where
 }
 
 impl Ring {
+    /// Creates a socket through the ring (`IORING_OP_SOCKET`, Linux 5.19); always
+    /// close-on-exec. [`TcpListener::bind_with`] builds a listener on it.
+    pub fn socket(&self, domain: Domain, ty: Type) -> Op<'_, SocketOp> {
+        Operation::build(
+            self,
+            SocketOp {
+                domain: domain.into(),
+                ty: ty.into(),
+                protocol: 0,
+            },
+        )
+    }
+
     /// Accepts one connection; resolves to the stream and the peer's address.
     pub fn accept(&self, listener: &TcpListener) -> Op<'_, Accept<TcpStream>> {
         Operation::build(

@@ -130,6 +130,32 @@ impl TcpListener {
     pub fn bind(addr: SocketAddr, options: ListenOptions) -> Result<Self> {
         let socket =
             Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(bind_err)?;
+        Self::listen_on(socket, addr, options)
+    }
+
+    /// As [`bind`](Self::bind), with the socket created through `ring`'s `socket` operation
+    /// where the kernel has it (Linux 5.19), and by `socket(2)` where it does not.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::{ListenOptions, TcpListener};
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let listener =
+    ///     TcpListener::bind_with(&ring, "127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+    /// assert_ne!(listener.local_addr()?.port(), 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn bind_with(ring: &crate::Ring, addr: SocketAddr, options: ListenOptions) -> Result<Self> {
+        let domain = Domain::for_address(addr);
+        let socket = if ring.opcodes().contains(io_uring::opcode::Socket::CODE) {
+            Socket::from(ring.socket(domain, Type::STREAM).submit()?.wait()?)
+        } else {
+            Socket::new(domain, Type::STREAM, None).map_err(bind_err)?
+        };
+        Self::listen_on(socket, addr, options)
+    }
+
+    fn listen_on(socket: Socket, addr: SocketAddr, options: ListenOptions) -> Result<Self> {
         socket
             .set_reuse_address(options.reuse_address)
             .and_then(|()| socket.set_reuse_port(options.reuse_port))

@@ -75,6 +75,7 @@ pub const SUPPORTED_OPCODES: &[(&str, u8)] = &[
     ("sendmsg", opcode::SendMsg::CODE),
     ("recvmsg", opcode::RecvMsg::CODE),
     ("shutdown", opcode::Shutdown::CODE),
+    ("socket", opcode::Socket::CODE),
     ("async_cancel", opcode::AsyncCancel::CODE),
     ("poll_add", opcode::PollAdd::CODE),
 ];
