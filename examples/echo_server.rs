@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures::StreamExt;
 use safer_ring::net::{ListenOptions, TcpListener, TcpStream};
 use safer_ring::{BufRing, Ring};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 /// Totals across threads.
@@ -150,14 +151,17 @@ fn main() {
         threads.push(std::thread::spawn(move || serve(addr, served, stop, ready)));
         let _ = ready_rx.recv();
     }
-    println!("listening on {addr} with {} thread(s)", args.threads);
+    // Register for SIGINT before saying we are ready, so everything the server holds open
+    // exists by then (tests compare its fds before and after a load).
     let signal_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    signal_rt.block_on(async {
-        let _ = tokio::signal::ctrl_c().await;
-    });
+    let mut sigint = signal_rt
+        .block_on(async { signal(SignalKind::interrupt()) })
+        .expect("SIGINT handler");
+    println!("listening on {addr} with {} thread(s)", args.threads);
+    signal_rt.block_on(sigint.recv());
     let _ = stop_tx.send(true);
     for t in threads {
         if let Err(e) = t.join().expect("server thread panicked") {
