@@ -1,0 +1,89 @@
+//! `nop`: NOP throughput at batch 1, 32 and 256 — safe sync, safe `.await`, raw io-uring.
+
+use std::future::IntoFuture;
+
+use io_uring::{IoUring, opcode};
+use safer_ring::Ring;
+
+use crate::report::{Report, Row};
+use crate::stats::{Samples, measure};
+
+fn safe_sync(ring: &Ring, ops: u64, batch: usize) {
+    let mut held = Vec::with_capacity(batch);
+    for _ in 0..ops / batch as u64 {
+        held.extend((0..batch).map(|_| ring.nop().submit().expect("submit")));
+        held.drain(..).for_each(|op| op.wait().expect("nop"));
+    }
+}
+
+/// The `.await` path with batching: submit a batch, then await each operation (awaiting a
+/// building operation one by one would submit them one at a time).
+fn safe_await(ring: &Ring, ops: u64, batch: usize) {
+    ring.block_on(async {
+        let mut held = Vec::with_capacity(batch);
+        for _ in 0..ops / batch as u64 {
+            held.extend((0..batch).map(|_| ring.nop().submit().expect("submit")));
+            for op in held.drain(..) {
+                op.into_future().await.expect("nop");
+            }
+        }
+    });
+}
+
+fn raw(ring: &mut IoUring, ops: u64, batch: usize) {
+    for _ in 0..ops / batch as u64 {
+        {
+            let mut sq = ring.submission();
+            for i in 0..batch {
+                let nop = opcode::Nop::new().build().user_data(i as u64);
+                // SAFETY: a NOP names no memory.
+                unsafe { sq.push(&nop).expect("room for a batch") };
+            }
+        }
+        ring.submit_and_wait(batch).expect("submit_and_wait");
+        assert_eq!(ring.completion().count(), batch);
+    }
+}
+
+pub fn run(report: &mut Report, rounds: usize, quick: bool) -> safer_ring::Result<()> {
+    let ops: u64 = if quick { 1_000_000 } else { 10_000_000 };
+    for batch in [1usize, 32, 256] {
+        let entries = (batch as u32).next_power_of_two().max(8);
+        let safe = Ring::builder().entries(entries).build()?;
+        let mut raw_ring = IoUring::builder()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .setup_cqsize(entries * 2)
+            .build(entries)?;
+        let per_round = ops / rounds as u64;
+        let (mut s, mut a, mut r) = (Samples::default(), Samples::default(), Samples::default());
+        for _ in 0..rounds {
+            measure(&mut s, per_round, || safe_sync(&safe, per_round, batch));
+            measure(&mut a, per_round, || safe_await(&safe, per_round, batch));
+            measure(&mut r, per_round, || raw(&mut raw_ring, per_round, batch));
+        }
+        let case = format!("batch {batch}");
+        for (contender, samples) in [("safe", s), ("safe .await", a), ("raw io-uring", r)] {
+            report.rows.push(Row {
+                suite: "nop",
+                case: case.clone(),
+                contender,
+                samples,
+            });
+        }
+        let target = if batch == 1 { 0.95 } else { 0.97 };
+        report.goal(
+            &format!("nop {case} safe/raw"),
+            (&case, "safe"),
+            (&case, "raw io-uring"),
+            target,
+        );
+        report.goal(
+            &format!("nop {case} .await/raw"),
+            (&case, "safe .await"),
+            (&case, "raw io-uring"),
+            0.90,
+        );
+    }
+    Ok(())
+}
