@@ -8,7 +8,7 @@ use io_uring::opcode;
 use io_uring::squeue::Entry;
 use io_uring::types::{self, FsyncFlags};
 
-use super::opcode::cqe_result;
+use super::opcode::{cqe_result, filled};
 use super::{BufResult, OpCode, Positioned};
 use crate::buf::{IoBuf, IoBufMut};
 use crate::error::{Result, SaferRingError};
@@ -54,17 +54,8 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
             .build())
     }
 
-    fn complete(mut self, cqe: CqeResult) -> Self::Output {
-        match cqe_result(Self::NAME, cqe) {
-            Ok(n) => {
-                let filled = self.buf_pos + n as usize;
-                // SAFETY: the kernel reported writing `n` bytes at `buf_pos`; the bytes before
-                // `buf_pos` were filled by earlier reads of the same loop (or `buf_pos` is 0).
-                unsafe { self.buf.set_init(filled) };
-                (Ok(n as usize), self.buf)
-            }
-            Err(e) => (Err(e), self.buf),
-        }
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        filled(Self::NAME, cqe, self.buf, self.buf_pos)
     }
 
     fn fail(self, error: SaferRingError) -> Self::Output {

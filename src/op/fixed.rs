@@ -7,7 +7,7 @@
 use io_uring::opcode;
 use io_uring::squeue::Entry;
 
-use super::opcode::cqe_result;
+use super::opcode::{cqe_result, filled};
 use super::{BufResult, OpCode, Positioned};
 use crate::buf::{IoBuf, IoBufMut, PooledBuffer};
 use crate::error::{Result, SaferRingError};
@@ -57,15 +57,8 @@ unsafe impl OpCode for ReadFixed {
             .build())
     }
 
-    fn complete(mut self, cqe: CqeResult) -> Self::Output {
-        match cqe_result(Self::NAME, cqe) {
-            Ok(n) => {
-                // SAFETY: the kernel reported writing `n` bytes at the buffer's start.
-                unsafe { self.buf.set_init(n as usize) };
-                (Ok(n as usize), self.buf)
-            }
-            Err(e) => (Err(e), self.buf),
-        }
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        filled(Self::NAME, cqe, self.buf, 0)
     }
 
     fn fail(self, error: SaferRingError) -> Self::Output {

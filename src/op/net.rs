@@ -197,15 +197,8 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
         with_target!(self.fd, |fd| opcode::Recv::new(fd, ptr, len).build())
     }
 
-    fn complete(mut self, cqe: CqeResult) -> Self::Output {
-        match cqe_result(Self::NAME, cqe) {
-            Ok(n) => {
-                // SAFETY: the kernel reported writing `n` bytes at the buffer's start.
-                unsafe { self.buf.set_init(n as usize) };
-                (Ok(n as usize), self.buf)
-            }
-            Err(e) => (Err(e), self.buf),
-        }
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        super::opcode::filled(Self::NAME, cqe, self.buf, 0)
     }
 
     fn fail(self, error: SaferRingError) -> Self::Output {

@@ -50,6 +50,25 @@ pub(crate) fn cqe_result(op: &'static str, cqe: CqeResult) -> Result<u32> {
     u32::try_from(cqe.res).map_err(|_| SaferRingError::from_cqe(op, cqe.res))
 }
 
+/// The output of a read into `buf` at byte `pos`: on success the buffer's first `pos + n`
+/// bytes are marked initialised and `n` is reported.
+pub(crate) fn filled<B: crate::buf::IoBufMut>(
+    op: &'static str,
+    cqe: CqeResult,
+    mut buf: B,
+    pos: usize,
+) -> (Result<usize>, B) {
+    match cqe_result(op, cqe) {
+        Ok(n) => {
+            // SAFETY: the kernel reported writing `n` bytes at `pos`; the bytes before `pos`
+            // were filled by earlier reads of the same loop (or `pos` is 0).
+            unsafe { buf.set_init(pos + n as usize) };
+            (Ok(n as usize), buf)
+        }
+        Err(e) => (Err(e), buf),
+    }
+}
+
 /// Every opcode this library supports, by name and io_uring code. The probe checks these
 /// against the running kernel.
 pub const SUPPORTED_OPCODES: &[(&str, u8)] = &[

@@ -191,27 +191,8 @@ impl Ring {
     /// or [`Stale`](SaferRingError::Stale) for a handle this ring did not issue or already
     /// unregistered.
     pub fn unregister_file(&self, fd: &RegisteredFd) -> Result<()> {
-        let files = self.files.borrow();
-        let table = files.as_ref().ok_or(SaferRingError::RingMismatch {
-            what: "registered file",
-        })?;
-        table.check(self.id(), fd)?;
-        let mut inner = table.0.borrow_mut();
-        let slot = &mut inner.slots[fd.index as usize];
-        if slot.users > 0 {
-            return Err(SaferRingError::InUse {
-                what: "registered file",
-            });
-        }
-        self.core
-            .borrow()
-            .uring
-            .submitter()
-            .register_files_update(fd.index, &[-1])
-            .map_err(reg_err("io_uring_register(FILES_UPDATE)"))?;
-        slot.registered = false;
-        slot.generation += 1;
-        Ok(())
+        self.update_idle_slot(fd, -1, |slot| slot.registered = false)
+            .map(drop)
     }
 
     /// Replaces the file in `fd`'s slot with `file` (`register_files_update`). The old handle
@@ -222,6 +203,23 @@ impl Ring {
     /// [`InUse`](SaferRingError::InUse) while an operation uses the slot, so an in-flight
     /// operation never ends up acting on the replacement.
     pub fn replace_file(&self, fd: &RegisteredFd, file: &impl AsRawFd) -> Result<RegisteredFd> {
+        let generation = self.update_idle_slot(fd, file.as_raw_fd(), |_| ())?;
+        Ok(RegisteredFd {
+            ring: self.id(),
+            index: fd.index,
+            generation,
+        })
+    }
+
+    /// Points `fd`'s slot at `raw` (`-1` empties it) if no operation uses it, applies `edit`,
+    /// and advances the slot's generation so every old handle goes stale. Returns the new
+    /// generation.
+    fn update_idle_slot(
+        &self,
+        fd: &RegisteredFd,
+        raw: i32,
+        edit: impl FnOnce(&mut Slot),
+    ) -> Result<u64> {
         let files = self.files.borrow();
         let table = files.as_ref().ok_or(SaferRingError::RingMismatch {
             what: "registered file",
@@ -238,14 +236,11 @@ impl Ring {
             .borrow()
             .uring
             .submitter()
-            .register_files_update(fd.index, &[file.as_raw_fd()])
+            .register_files_update(fd.index, &[raw])
             .map_err(reg_err("io_uring_register(FILES_UPDATE)"))?;
+        edit(slot);
         slot.generation += 1;
-        Ok(RegisteredFd {
-            ring: self.id(),
-            index: fd.index,
-            generation: slot.generation,
-        })
+        Ok(slot.generation)
     }
 
     /// Claims a registered file for one operation (the use count lives until the guard drops).
