@@ -244,16 +244,7 @@ fn dropped_accept_is_cancelled_and_an_accepted_fd_is_never_leaked() {
 #[test]
 fn too_many_open_files_names_the_limit() {
     let _serial = serial();
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "emfile_child", "--nocapture"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::run_child_test("emfile_child");
     assert!(stdout.contains("EMFILE-ERROR"), "{stdout}");
     assert!(stdout.contains("ulimit -n"), "{stdout}");
 }

@@ -235,16 +235,7 @@ fn memlock_child() {
 
 #[test]
 fn low_memlock_limit_gives_the_memlock_error_and_the_pool_still_works() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "memlock_child", "--nocapture"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::run_child_test("memlock_child");
     assert!(stdout.contains("MEMLOCK-ERROR"), "{stdout}");
     assert!(stdout.contains("ulimit -l"), "{stdout}");
     assert!(stdout.contains("UNREGISTERED-POOL-WORKS"), "{stdout}");

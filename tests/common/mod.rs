@@ -135,3 +135,20 @@ pub fn listening_addr(child: &mut std::process::Child) -> String {
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_owned()
 }
+
+/// Runs the `#[ignore]`d helper test `name` of this test binary in a child process (for
+/// process-wide changes such as resource limits) and returns its stdout; panics with its
+/// output if it failed.
+pub fn run_child_test(name: &str) -> String {
+    let out = Command::new(std::env::current_exe().expect("test binary path"))
+        .args(["--ignored", "--exact", name, "--nocapture"])
+        .output()
+        .expect("run the child test");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
