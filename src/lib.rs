@@ -32,14 +32,20 @@
 //!
 //! ## Layers
 //! - [`ring`]: the [`Ring`], its slot table (index + generation), back-pressure, shutdown.
-//! - [`buf`]: the [`IoBuf`]/[`IoBufMut`] ownership traits and [`PinnedBuffer`].
-//! - [`op`]: type-state [`Operation`]s (`Building → Submitted → Completed`) and futures.
-//! - [`fs`]: [`File`] and the file operations.
+//! - [`buf`]: the [`IoBuf`]/[`IoBufMut`] ownership traits, [`PinnedBuffer`], the thread-safe
+//!   [`BufferPool`], provided-buffer rings ([`BufRing`]).
+//! - [`op`]: type-state [`Operation`]s (`Building → Submitted → Completed`), futures, and
+//!   multishot streams ([`op::OpStream`]).
+//! - [`registry`]: registered files ([`RegisteredFd`]) and a registered pool (fixed buffers).
+//! - [`fs`]: [`File`] and the file operations; [`net`]: sockets and network operations.
+//! - [`probe`]: what the kernel supports.
 //! - `runtime`: [`Ring::block_on`] and tokio integration ([`Ring::drive`]).
 //!
 //! ## Soundness
 //! See `SAFETY.md` and DESIGN.md §2 for the contract; every `unsafe` block names the
-//! invariant it relies on and lives in `ring/core.rs`, `buf/`, `op/file.rs` or `sys.rs`.
+//! invariant it relies on and lives in one of the modules where the kernel meets memory
+//! (`ring/`, `buf/`, `op/`, `registry/buffers.rs`, `net/addr.rs`, `sys.rs`, and the fd
+//! entry points in `fs/file.rs` and `runtime/tokio.rs`).
 #![doc(test(attr(deny(warnings))))]
 #![cfg(target_os = "linux")]
 

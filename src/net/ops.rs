@@ -120,7 +120,7 @@ impl Ring {
     ///
     /// # Errors
     /// `ECONNREFUSED` when nothing listens there, `ENETUNREACH`/`ETIMEDOUT` and friends, or
-    /// `EMFILE` when out of fds (see [`SaferRingError::Os`]).
+    /// `EMFILE` when out of fds (see [`SaferRingError::Os`](crate::SaferRingError::Os)).
     pub fn connect(&self, addr: SocketAddr) -> Op<'_, Connect<TcpStream>> {
         connect_op(self, Some(addr.into()), Domain::for_address(addr))
     }

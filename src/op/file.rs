@@ -1,4 +1,5 @@
-//! File operations: the opcodes behind [`Ring::read_at`], [`Ring::write_at`] and friends.
+//! File operations: the opcodes behind [`Ring::read_at`](crate::Ring::read_at),
+//! [`Ring::write_at`](crate::Ring::write_at) and friends.
 #![allow(unsafe_code)]
 
 use std::ffi::CString;

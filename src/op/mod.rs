@@ -4,7 +4,7 @@
 //! set only while building; [`submit`](Operation::submit) queues it and returns an
 //! `Operation<Submitted<_>>`, which can be [`wait`](Operation::wait)ed for,
 //! [`try_complete`](Operation::try_complete)d, or dropped (safely: invariant 3). A building
-//! operation can also be `.await`ed directly ([`IntoFuture`](std::future::IntoFuture)).
+//! operation can also be `.await`ed directly (it implements `IntoFuture`).
 //!
 //! ```
 //! # fn main() -> safer_ring::Result<()> {

@@ -76,7 +76,8 @@ impl<T: MultiShot> Finish for ParkedStream<T> {
     }
 }
 
-/// A multishot operation as a [`Stream`]. See the [module docs](self).
+/// A multishot operation as a [`Stream`]: arms on first poll, one item per CQE, re-arms when
+/// the kernel ends it, cancels (and parks what it holds) when dropped.
 #[must_use = "streams do nothing unless polled"]
 pub struct OpStream<'ring, T: MultiShot> {
     ring: &'ring Ring,

@@ -1,0 +1,164 @@
+//! Setting up connections: `socket`, `accept`, `connect`.
+#![allow(unsafe_code)]
+
+use io_uring::opcode;
+use io_uring::squeue::Entry;
+
+use crate::error::{Result, SaferRingError};
+use crate::op::opcode::cqe_result;
+use crate::ring::slots::CqeResult;
+
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+
+use crate::fd::SharedFd;
+use crate::net::{AddrBuf, TcpStream, UnixStream};
+use crate::op::OpCode;
+
+/// What an accepted connection becomes, per listener kind (sealed).
+pub trait Accepted: 'static + Sized + crate::registry::target::sealed::Sealed {
+    /// The peer's address type.
+    type Addr;
+    /// Wraps the accepted fd and the address the kernel wrote.
+    #[doc(hidden)]
+    fn from_accept(fd: OwnedFd, addr: socket2::SockAddr) -> (Self, Self::Addr);
+}
+
+impl Accepted for TcpStream {
+    type Addr = Option<SocketAddr>;
+    fn from_accept(fd: OwnedFd, addr: socket2::SockAddr) -> (Self, Self::Addr) {
+        (Self::from_owned(fd), addr.as_socket())
+    }
+}
+
+impl Accepted for UnixStream {
+    type Addr = socket2::SockAddr;
+    fn from_accept(fd: OwnedFd, addr: socket2::SockAddr) -> (Self, Self::Addr) {
+        (Self::from_owned(fd), addr)
+    }
+}
+
+/// `accept`: one connection from a listener.
+pub struct Accept<S> {
+    pub(crate) fd: SharedFd,
+    pub(crate) addr: Box<AddrBuf>,
+    pub(crate) _kind: PhantomData<fn() -> S>,
+}
+
+// SAFETY: invariants 1, 6 — the address buffer and its length are boxed in `self`; the
+// listener's fd is held open by `self.fd`.
+unsafe impl<S: Accepted> OpCode for Accept<S> {
+    type Output = Result<(S, S::Addr)>;
+    const NAME: &'static str = "accept";
+    const CODE: u8 = opcode::Accept::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        opcode::Accept::new(self.fd.target(), self.addr.mut_ptr(), self.addr.len_mut())
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        let fd = cqe_result(Self::NAME, cqe)?;
+        // SAFETY: invariant 6 — a successful accept CQE carries a new fd nobody else owns;
+        // owning it here closes it exactly once, also when the accept was abandoned.
+        let fd = unsafe { crate::sys::own_fd(fd as i32) };
+        Ok(S::from_accept(fd, self.addr.to_sock_addr()))
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        Err(error)
+    }
+}
+
+/// `connect`: connects a fresh socket, which becomes the stream.
+pub struct Connect<S> {
+    /// The fresh socket, or the errno that prevented creating it.
+    pub(crate) socket: std::result::Result<SharedFd, i32>,
+    pub(crate) addr: Box<AddrBuf>,
+    pub(crate) _kind: PhantomData<fn() -> S>,
+}
+
+// SAFETY: invariants 1, 6 — the address is boxed in `self`; the socket's fd is held open by
+// `self.socket` until the final CQE.
+unsafe impl<S: From<OwnedFd> + 'static> OpCode for Connect<S> {
+    type Output = Result<S>;
+    const NAME: &'static str = "connect";
+    const CODE: u8 = opcode::Connect::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        let fd = self.socket.as_ref().map_or(-1, SharedFd::raw);
+        opcode::Connect::new(io_uring::types::Fd(fd), self.addr.ptr(), self.addr.len()).build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe_result(Self::NAME, cqe)?;
+        let socket = self
+            .socket
+            .map_err(|_| SaferRingError::InvalidArgument("no socket"))?;
+        match socket.try_unwrap() {
+            Ok(fd) => Ok(S::from(fd)),
+            Err(_) => Err(SaferRingError::InUse { what: "socket" }),
+        }
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        Err(error)
+    }
+
+    fn validate(&self) -> Result<()> {
+        match self.socket {
+            Ok(_) => Ok(()),
+            Err(errno) => Err(crate::net::bind_err(std::io::Error::from_raw_os_error(
+                errno,
+            ))),
+        }
+    }
+}
+
+impl From<OwnedFd> for TcpStream {
+    fn from(fd: OwnedFd) -> Self {
+        Self::from_owned(fd)
+    }
+}
+
+impl From<OwnedFd> for UnixStream {
+    fn from(fd: OwnedFd) -> Self {
+        Self::from_owned(fd)
+    }
+}
+
+/// `socket`: creates a socket through the ring (`IORING_OP_SOCKET`, Linux 5.19).
+pub struct SocketOp {
+    pub(crate) domain: i32,
+    pub(crate) ty: i32,
+    pub(crate) protocol: i32,
+}
+
+// SAFETY: names no memory and no fd.
+unsafe impl OpCode for SocketOp {
+    type Output = Result<OwnedFd>;
+    const NAME: &'static str = "socket";
+    const CODE: u8 = opcode::Socket::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        opcode::Socket::new(self.domain, self.ty | libc::SOCK_CLOEXEC, self.protocol).build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        let fd = cqe_result(Self::NAME, cqe).map_err(|e| match e.raw_os_error() {
+            Some(errno @ (libc::EMFILE | libc::ENFILE)) => {
+                crate::net::bind_err(std::io::Error::from_raw_os_error(errno))
+            }
+            _ => e,
+        })?;
+        // SAFETY: invariant 6 — a successful socket CQE carries a new fd nobody else owns;
+        // owning it closes it exactly once, also when the operation was abandoned.
+        Ok(unsafe { crate::sys::own_fd(fd as i32) })
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        Err(error)
+    }
+}

@@ -1,0 +1,132 @@
+//! Datagrams with peer addresses: `sendmsg` / `recvmsg` with a boxed `msghdr`.
+#![allow(unsafe_code)]
+
+use io_uring::opcode;
+use io_uring::squeue::Entry;
+
+use crate::error::{Result, SaferRingError};
+use crate::op::opcode::cqe_result;
+use crate::registry::{Target, with_target};
+use crate::ring::slots::CqeResult;
+
+use std::net::SocketAddr;
+
+use crate::buf::{IoBuf, IoBufMut};
+use crate::net::AddrBuf;
+use crate::op::{BufResult, OpCode};
+
+/// The `msghdr`, its one iovec and the peer address, boxed together.
+pub(crate) struct Msg {
+    hdr: libc::msghdr,
+    iov: libc::iovec,
+    addr: Box<AddrBuf>,
+}
+
+impl Msg {
+    pub fn new(addr: Box<AddrBuf>) -> Box<Self> {
+        // SAFETY: `msghdr` is a plain C struct for which all-zero bytes are valid (null
+        // pointers, zero lengths).
+        let hdr = unsafe { std::mem::zeroed() };
+        Box::new(Self {
+            hdr,
+            iov: libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            },
+            addr,
+        })
+    }
+
+    /// Points the header at this box's iovec and address (stable: all inside the box).
+    fn wire(&mut self, base: *mut u8, len: usize) -> *mut libc::msghdr {
+        self.iov = libc::iovec {
+            iov_base: base.cast(),
+            iov_len: len,
+        };
+        self.hdr.msg_name = self.addr.mut_ptr().cast();
+        self.hdr.msg_namelen = self.addr.len();
+        self.hdr.msg_iov = &raw mut self.iov;
+        self.hdr.msg_iovlen = 1;
+        &raw mut self.hdr
+    }
+}
+
+/// `sendmsg` of a buffer to a peer address (UDP `send_to`).
+pub struct SendTo<B> {
+    pub(crate) fd: Target,
+    pub(crate) buf: B,
+    pub(crate) msg: Box<Msg>,
+}
+
+// SAFETY: invariants 1, 2, 6 — the msghdr, iovec and address are boxed in `self.msg`; the
+// iovec points into `buf`'s stable memory; `self.fd` holds the socket open.
+unsafe impl<B: IoBuf> OpCode for SendTo<B> {
+    type Output = BufResult<usize, B>;
+    const NAME: &'static str = "sendmsg";
+    const CODE: u8 = opcode::SendMsg::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        let (ptr, len) = (self.buf.stable_ptr().cast_mut(), self.buf.bytes_init());
+        let hdr = self.msg.wire(ptr, len);
+        with_target!(self.fd, |fd| opcode::SendMsg::new(fd, hdr)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build())
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        (cqe_result(Self::NAME, cqe).map(|n| n as usize), self.buf)
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        (Err(error), self.buf)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.fd.validate()
+    }
+}
+
+/// `recvmsg` into a buffer, with the sender's address (UDP `recv_from`).
+pub struct RecvFrom<B> {
+    pub(crate) fd: Target,
+    pub(crate) buf: B,
+    pub(crate) msg: Box<Msg>,
+}
+
+// SAFETY: invariants 1, 2, 6 — as `SendTo`; the kernel writes the buffer and the boxed
+// address.
+unsafe impl<B: IoBufMut> OpCode for RecvFrom<B> {
+    type Output = BufResult<(usize, Option<SocketAddr>), B>;
+    const NAME: &'static str = "recvmsg";
+    const CODE: u8 = opcode::RecvMsg::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        let (ptr, len) = (self.buf.stable_mut_ptr(), self.buf.bytes_total());
+        let hdr = self.msg.wire(ptr, len);
+        with_target!(self.fd, |fd| opcode::RecvMsg::new(fd, hdr).build())
+    }
+
+    fn complete(mut self, cqe: CqeResult) -> Self::Output {
+        match cqe_result(Self::NAME, cqe) {
+            Ok(n) => {
+                // SAFETY: the kernel reported writing `n` bytes at the buffer's start.
+                unsafe { self.buf.set_init(n as usize) };
+                self.msg.addr.set_len(self.msg.hdr.msg_namelen);
+                (Ok((n as usize, self.msg.addr.to_socket_addr())), self.buf)
+            }
+            Err(e) => (Err(e), self.buf),
+        }
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        (Err(error), self.buf)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.fd.validate()
+    }
+
+    fn on_submitted(&mut self) {
+        self.buf.on_taken();
+    }
+}

@@ -1,0 +1,98 @@
+//! Multishot network operations: accept and recv (into a provided-buffer ring).
+#![allow(unsafe_code)]
+
+use io_uring::opcode;
+use io_uring::squeue::Entry;
+
+use crate::error::{Result, SaferRingError};
+use crate::op::opcode::cqe_result;
+use crate::registry::{Target, with_target};
+use crate::ring::slots::CqeResult;
+
+use crate::fd::SharedFd;
+use crate::net::TcpStream;
+use crate::op::MultiShot;
+
+/// Multishot `accept`: one SQE, a connection per CQE.
+pub struct AcceptMulti {
+    pub(crate) fd: SharedFd,
+}
+
+// SAFETY: invariant 6 — names only the listener's fd, held open by `self.fd`; no memory.
+unsafe impl MultiShot for AcceptMulti {
+    type Item = Result<TcpStream>;
+    const NAME: &'static str = "accept_multishot";
+    const CODE: u8 = opcode::AcceptMulti::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        opcode::AcceptMulti::new(self.fd.target())
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+    }
+
+    fn item(&mut self, cqe: CqeResult) -> Option<Self::Item> {
+        Some(cqe_result(Self::NAME, cqe).map(|fd| {
+            // SAFETY: invariant 6 — each successful CQE carries a new fd nobody else owns;
+            // owning it closes it exactly once, also when the stream was dropped.
+            TcpStream::from_owned(unsafe { crate::sys::own_fd(fd as i32) })
+        }))
+    }
+
+    fn fail(&mut self, error: SaferRingError) -> Self::Item {
+        Err(error)
+    }
+}
+
+/// Multishot `recv` into a provided-buffer ring: a [`BufChunk`] per CQE.
+///
+/// [`BufChunk`]: crate::buf::BufChunk
+pub struct RecvMulti {
+    pub(crate) fd: Target,
+    pub(crate) bufs: std::rc::Rc<crate::buf::BufRingInner>,
+}
+
+// SAFETY: invariants 1, 6, 8 — the SQE names no memory of its own: the kernel picks buffers
+// from the registered ring, whose memory the ring (and `self.bufs`) keep alive; the target is
+// kept valid by `self.fd`.
+unsafe impl MultiShot for RecvMulti {
+    type Item = Result<crate::buf::BufChunk>;
+    const NAME: &'static str = "recv_multishot";
+    const CODE: u8 = opcode::RecvMulti::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        let bgid = self.bufs.bgid();
+        with_target!(self.fd, |fd| opcode::RecvMulti::new(fd, bgid).build())
+    }
+
+    fn item(&mut self, cqe: CqeResult) -> Option<Self::Item> {
+        let chunk = io_uring::cqueue::buffer_select(cqe.flags)
+            .map(|bid| self.bufs.take(bid, usize::try_from(cqe.res).unwrap_or(0)));
+        match cqe_result(Self::NAME, cqe) {
+            Ok(0) => None, // the peer closed: end of stream (any buffer goes straight back)
+            Ok(_) => chunk.map(Ok),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    fn fail(&mut self, error: SaferRingError) -> Self::Item {
+        Err(error)
+    }
+
+    fn rearm_on(&self, errno: i32) -> bool {
+        errno == libc::ENOBUFS
+    }
+
+    fn validate(&self, ring: &crate::Ring) -> Result<()> {
+        self.fd.validate()?;
+        if self.bufs.ring_id() != ring.id() {
+            return Err(SaferRingError::RingMismatch {
+                what: "buffer ring",
+            });
+        }
+        Ok(())
+    }
+
+    fn can_arm(&self, waker: &std::task::Waker) -> bool {
+        self.bufs.has_buffers(waker)
+    }
+}

@@ -1,0 +1,125 @@
+//! Moving bytes on a connection: `send`, `recv`, `shutdown`.
+#![allow(unsafe_code)]
+
+use io_uring::opcode;
+use io_uring::squeue::Entry;
+
+use crate::error::{Result, SaferRingError};
+use crate::op::opcode::cqe_result;
+use crate::registry::{Target, with_target};
+use crate::ring::slots::CqeResult;
+
+use crate::buf::{IoBuf, IoBufMut};
+use crate::op::{BufResult, OpCode};
+
+/// `send` of a buffer's initialised bytes (with `MSG_NOSIGNAL`: a closed peer is `EPIPE`,
+/// never `SIGPIPE`).
+pub struct Send<B> {
+    pub(crate) fd: Target,
+    pub(crate) buf: B,
+}
+
+impl<B> Send<B> {
+    /// The buffer, back from an operation that was never submitted.
+    pub fn into_buf(self) -> B {
+        self.buf
+    }
+}
+
+// SAFETY: invariants 1, 2, 6 — points into `buf`'s stable heap memory within `bytes_init`;
+// the target is kept valid by `self.fd`.
+unsafe impl<B: IoBuf> OpCode for Send<B> {
+    type Output = BufResult<usize, B>;
+    const NAME: &'static str = "send";
+    const CODE: u8 = opcode::Send::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        let (ptr, len) = (self.buf.stable_ptr(), self.buf.bytes_init() as u32);
+        with_target!(self.fd, |fd| opcode::Send::new(fd, ptr, len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build())
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        (cqe_result(Self::NAME, cqe).map(|n| n as usize), self.buf)
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        (Err(error), self.buf)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.fd.validate()
+    }
+}
+
+/// `recv` into a buffer. `Ok(0)` means the peer closed the connection.
+pub struct Recv<B> {
+    pub(crate) fd: Target,
+    pub(crate) buf: B,
+}
+
+impl<B> Recv<B> {
+    /// The buffer, back from an operation that was never submitted.
+    pub fn into_buf(self) -> B {
+        self.buf
+    }
+}
+
+// SAFETY: invariants 1, 2, 6 — points into `buf`'s stable heap memory within `bytes_total`.
+unsafe impl<B: IoBufMut> OpCode for Recv<B> {
+    type Output = BufResult<usize, B>;
+    const NAME: &'static str = "recv";
+    const CODE: u8 = opcode::Recv::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
+        let ptr = self.buf.stable_mut_ptr();
+        with_target!(self.fd, |fd| opcode::Recv::new(fd, ptr, len).build())
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        crate::op::opcode::filled(Self::NAME, cqe, self.buf, 0)
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        (Err(error), self.buf)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.fd.validate()
+    }
+
+    fn on_submitted(&mut self) {
+        self.buf.on_taken();
+    }
+}
+
+/// `shutdown` of one or both directions of a connection.
+pub struct ShutdownOp {
+    pub(crate) fd: Target,
+    pub(crate) how: i32,
+}
+
+// SAFETY: invariant 6 — names only the target `self.fd` keeps valid.
+unsafe impl OpCode for ShutdownOp {
+    type Output = Result<()>;
+    const NAME: &'static str = "shutdown";
+    const CODE: u8 = opcode::Shutdown::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        with_target!(self.fd, |fd| opcode::Shutdown::new(fd, self.how).build())
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe_result(Self::NAME, cqe).map(drop)
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        Err(error)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.fd.validate()
+    }
+}

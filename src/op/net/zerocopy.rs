@@ -1,0 +1,78 @@
+//! Zero-copy send: the buffer comes back only with the kernel's notification.
+#![allow(unsafe_code)]
+
+use io_uring::opcode;
+use io_uring::squeue::Entry;
+
+use crate::error::{Result, SaferRingError};
+use crate::op::opcode::cqe_result;
+use crate::registry::{Target, with_target};
+use crate::ring::slots::CqeResult;
+
+use crate::buf::IoBuf;
+use crate::op::MultiShot;
+
+/// What a zero-copy send reports, CQE by CQE.
+pub enum ZcEvent<B> {
+    /// The send completed; the kernel may still read the buffer (a notification follows).
+    Sent,
+    /// The kernel is done with the buffer: the send's result and the buffer, the caller's
+    /// again (after the notification CQE, or after the only CQE of a send that failed).
+    Done(Result<usize>, B),
+}
+
+/// `send_zc`: zero-copy send. The kernel reads the buffer's pages directly until its
+/// notification CQE, so the buffer is held until then (invariant 1).
+pub struct SendZc<B> {
+    pub(crate) fd: Target,
+    pub(crate) buf: Option<B>,
+    pub(crate) sent: Option<Result<usize>>,
+}
+
+// SAFETY: invariants 1, 2, 6 — the SQE points into `buf`'s stable heap memory, which this
+// operation owns until the final CQE (the notification, or the only CQE when the send fails
+// without one); the target is kept valid by `self.fd`.
+unsafe impl<B: IoBuf> MultiShot for SendZc<B> {
+    type Item = ZcEvent<B>;
+    const NAME: &'static str = "send_zc";
+    const CODE: u8 = opcode::SendZc::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        let buf = self
+            .buf
+            .as_ref()
+            .expect("buffer held until the notification");
+        let (ptr, len) = (buf.stable_ptr(), buf.bytes_init() as u32);
+        with_target!(self.fd, |fd| opcode::SendZc::new(fd, ptr, len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build())
+    }
+
+    fn item(&mut self, cqe: CqeResult) -> Option<Self::Item> {
+        if !io_uring::cqueue::notif(cqe.flags) {
+            self.sent = Some(cqe_result(Self::NAME, cqe).map(|n| n as usize));
+            if !crate::ring::slots::is_final(cqe) {
+                return Some(ZcEvent::Sent);
+            }
+        }
+        let sent = self
+            .sent
+            .take()
+            .unwrap_or(Err(SaferRingError::InvalidArgument(
+                "send_zc notification without a send result",
+            )));
+        self.buf.take().map(|buf| ZcEvent::Done(sent, buf))
+    }
+
+    fn fail(&mut self, error: SaferRingError) -> Self::Item {
+        let buf = self
+            .buf
+            .take()
+            .expect("buffer held until the operation ends");
+        ZcEvent::Done(Err(error), buf)
+    }
+
+    fn validate(&self, _ring: &crate::Ring) -> Result<()> {
+        self.fd.validate()
+    }
+}
