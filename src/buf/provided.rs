@@ -173,10 +173,9 @@ impl Drop for BufChunk {
     }
 }
 
-// SAFETY: invariants 1, 2 — the chunk's bytes are its buffer in the ring's heap region,
-// which does not move and lives as long as the `Rc` the chunk holds; the kernel does not
-// touch the buffer until the chunk is dropped. So a chunk can be sent as it is (an echo
-// server sends what it received without copying).
+// A chunk can be sent as it is (an echo server sends what it received without copying).
+// SAFETY: invariants 1, 2 — the chunk's bytes are its buffer in the ring's heap region, which
+// does not move and lives as long as the chunk's `Rc`; the kernel leaves it alone until drop.
 unsafe impl super::IoBuf for BufChunk {
     fn stable_ptr(&self) -> *const u8 {
         self.inner.buffer(self.bid)

@@ -232,11 +232,11 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
             ));
         }
         let entry = opts.apply(op.sqe());
-        // SAFETY: `OpCode`'s contract makes every pointer in `entry` point into heap memory
-        // owned by `op`, stable across moves (invariants 1, 2), and every fd a handle `op`
-        // holds (invariant 6). On success `op` moves into the `Submitted` state, which keeps
-        // it until the final CQE: its owner completes it, or dropping it parks `op` in the
-        // slot (invariant 3), or forgetting it leaks `op` with its memory (invariant 4).
+        // `OpCode`'s contract makes every pointer in `entry` point into heap memory owned by
+        // `op`, stable across moves, and every fd a handle `op` holds. On success `op` moves
+        // into the `Submitted` state, which keeps it until the final CQE: its owner completes
+        // it, dropping it parks `op` in the slot, forgetting it leaks `op` with its memory.
+        // SAFETY: invariants 1, 2, 6 (memory and fds owned by `op`) and 3, 4 (kept or leaked).
         match unsafe { ring.push_op(entry) } {
             Ok(key) => {
                 op.on_submitted();
