@@ -66,6 +66,8 @@ pub(crate) struct Core {
     pub slot_waiters: VecDeque<Waker>,
     /// The task driving this ring from an outside reactor, woken when SQEs are queued.
     pub driver_waker: Option<Waker>,
+    /// Whether the driver was woken since it last ran (one wake per turn, not per SQE).
+    pub driver_notified: bool,
     pub stats: RingStats,
     pub scratch: AfterReap,
     pub wake: WakePoll,
@@ -89,6 +91,7 @@ impl Core {
             pending_cancels: Vec::new(),
             slot_waiters: VecDeque::new(),
             driver_waker: None,
+            driver_notified: false,
             stats: RingStats::default(),
             scratch: AfterReap::default(),
             wake: WakePoll::default(),
@@ -96,6 +99,16 @@ impl Core {
             fault_sq_full: 0,
             #[cfg(feature = "test-hooks")]
             fault_cqe: (0, 0),
+        }
+    }
+
+    /// Wakes the outside driver (if any) so queued SQEs get submitted on its next turn; once
+    /// per turn, however many SQEs are queued.
+    #[inline]
+    fn notify_driver(&mut self) {
+        if let Some(waker) = self.driver_waker.as_ref().filter(|_| !self.driver_notified) {
+            waker.wake_by_ref();
+            self.driver_notified = true;
         }
     }
 
@@ -129,9 +142,7 @@ impl Core {
         }
         self.ops_in_kernel += 1;
         self.stats.submitted += 1;
-        if let Some(waker) = &self.driver_waker {
-            waker.wake_by_ref();
-        }
+        self.notify_driver();
         Some(key)
     }
 
@@ -204,9 +215,7 @@ impl Core {
             // SAFETY: the caller guarantees the memory and fds `entry` names stay valid until
             // its final CQE (invariants 1–4, 6).
             if unsafe { self.uring.submission().push(entry) }.is_ok() {
-                if let Some(waker) = &self.driver_waker {
-                    waker.wake_by_ref();
-                }
+                self.notify_driver();
                 return Ok(());
             }
             self.flush()?;

@@ -108,9 +108,12 @@ impl Future for Drive<'_> {
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
-        ring.with_core(|core| match &core.driver_waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => core.driver_waker = Some(cx.waker().clone()),
+        ring.with_core(|core| {
+            core.driver_notified = false; // this turn submits whatever is queued
+            match &core.driver_waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => core.driver_waker = Some(cx.waker().clone()),
+            }
         });
         let fd = self.fd.as_ref().expect("registered above");
         loop {
