@@ -39,12 +39,19 @@ pub struct PoolStats {
     pub waits: u64,
 }
 
+struct FreeList {
+    /// Indexes of free buffers (capacity for all: pushing never allocates).
+    indexes: Vec<u32>,
+    /// Wakers of `get` futures waiting for a buffer.
+    waiters: VecDeque<Waker>,
+}
+
 pub(crate) struct Shared {
     region: Region,
     buf_size: usize,
     count: usize,
-    free: Mutex<Vec<u32>>,
-    waiters: Mutex<VecDeque<Waker>>,
+    /// Free buffers and the futures waiting for one, behind one short lock.
+    free: Mutex<FreeList>,
     in_use: AtomicUsize,
     high_water: AtomicUsize,
     waits: AtomicU64,
@@ -66,28 +73,48 @@ impl Shared {
         self.count
     }
 
+    fn free_list(&self) -> crate::sync::MutexGuard<'_, FreeList> {
+        self.free.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn take(this: &Arc<Self>) -> Option<PooledBuffer> {
-        let index = this.free.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
+        let index = this.free_list().indexes.pop()?;
+        Some(Self::wrap(this, index))
+    }
+
+    /// Takes a buffer, or queues `waker` to be woken when one comes back (atomically: no
+    /// buffer can return in between).
+    fn take_or_wait(this: &Arc<Self>, waker: &Waker) -> Option<PooledBuffer> {
+        let mut free = this.free_list();
+        match free.indexes.pop() {
+            Some(index) => {
+                drop(free);
+                Some(Self::wrap(this, index))
+            }
+            None => {
+                free.waiters.push_back(waker.clone());
+                None
+            }
+        }
+    }
+
+    fn wrap(this: &Arc<Self>, index: u32) -> PooledBuffer {
         let in_use = this.in_use.fetch_add(1, Ordering::AcqRel) + 1;
         this.high_water.fetch_max(in_use, Ordering::AcqRel);
-        Some(PooledBuffer {
+        PooledBuffer {
             pool: Arc::clone(this),
             index,
             len: 0,
-        })
+        }
     }
 
     fn put(&self, index: u32) {
         self.in_use.fetch_sub(1, Ordering::AcqRel);
-        self.free
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(index);
-        let waiter = self
-            .waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front();
+        let waiter = {
+            let mut free = self.free_list();
+            free.indexes.push(index);
+            free.waiters.pop_front()
+        };
         if let Some(waker) = waiter {
             waker.wake();
         }
@@ -98,7 +125,7 @@ impl Shared {
 ///
 /// Buffers return to the pool when dropped — also when dropped inside a ring's slot after a
 /// cancelled operation, and also after every pool handle is gone (the memory lives until the
-/// last buffer is back). Getting and returning a buffer takes a short lock and allocates
+/// last buffer is back). Getting and returning a buffer takes one short lock and allocates
 /// nothing.
 #[derive(Clone)]
 pub struct BufferPool {
@@ -129,14 +156,16 @@ impl BufferPool {
             .ok_or(SaferRingError::InvalidArgument("buffer pool too large"))?;
         let region = Region::new(total)?;
         let placement = numa::place(region.base(), total, node);
-        let free = (0..count as u32).rev().collect();
+        let indexes = (0..count as u32).rev().collect();
         Ok(Self {
             shared: Arc::new(Shared {
                 region,
                 buf_size,
                 count,
-                free: Mutex::new(free),
-                waiters: Mutex::new(VecDeque::with_capacity(count)),
+                free: Mutex::new(FreeList {
+                    indexes,
+                    waiters: VecDeque::with_capacity(count),
+                }),
                 in_use: AtomicUsize::new(0),
                 high_water: AtomicUsize::new(0),
                 waits: AtomicU64::new(0),
@@ -205,24 +234,14 @@ impl Future for GetBuffer<'_> {
     type Output = PooledBuffer;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<PooledBuffer> {
-        if let Some(buf) = Shared::take(&self.pool.shared) {
+        if let Some(buf) = Shared::take_or_wait(&self.pool.shared, cx.waker()) {
             return Poll::Ready(buf);
         }
-        let shared = &self.pool.shared;
-        shared
-            .waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back(cx.waker().clone());
         if !self.counted {
             self.counted = true;
-            shared.waits.fetch_add(1, Ordering::AcqRel);
+            self.pool.shared.waits.fetch_add(1, Ordering::AcqRel);
         }
-        // A buffer may have come back between `take` and queueing the waker.
-        match Shared::take(shared) {
-            Some(buf) => Poll::Ready(buf),
-            None => Poll::Pending,
-        }
+        Poll::Pending
     }
 }
 
