@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{example, listening_addr};
+use common::{example, listening_addr, succeed};
 
 #[test]
 fn copy_example_copies_a_file_exactly_and_reports() {
@@ -11,16 +11,10 @@ fn copy_example_copies_a_file_exactly_and_reports() {
     let dst = dir.path().join("dst.bin");
     let data: Vec<u8> = (0..5_000_003u32).map(|i| (i * 7 + i / 3) as u8).collect();
     std::fs::write(&src, &data).unwrap();
-    let out = example("copy")
-        .args([src.as_os_str(), dst.as_os_str()])
-        .args(["--chunk", "64", "--depth", "4"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = succeed(
+        example("copy")
+            .args([src.as_os_str(), dst.as_os_str()])
+            .args(["--chunk", "64", "--depth", "4"]),
     );
     assert!(stdout.contains("copied 5000003 bytes"), "{stdout}");
     assert!(std::fs::read(&dst).unwrap() == data, "copy differs");
@@ -40,12 +34,7 @@ fn copy_example_explains_a_missing_source() {
 
 #[test]
 fn nop_ratio_example_prints_the_ratio() {
-    let out = example("nop_ratio")
-        .args(["--ops", "60000", "--rounds", "3"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    let stdout = succeed(example("nop_ratio").args(["--ops", "60000", "--rounds", "3"]));
     let ratio: f64 = stdout
         .lines()
         .find_map(|l| l.strip_prefix("nop safe/raw ratio: "))
@@ -57,25 +46,16 @@ fn nop_ratio_example_prints_the_ratio() {
 
 #[test]
 fn buffer_pool_example_reads_through_a_registered_pool_and_reports() {
-    let out = example("buffer_pool")
-        .args([
-            "--file-mib",
-            "8",
-            "--reads",
-            "4000",
-            "--depth",
-            "8",
-            "--rounds",
-            "1",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeed(example("buffer_pool").args([
+        "--file-mib",
+        "8",
+        "--reads",
+        "4000",
+        "--depth",
+        "8",
+        "--rounds",
+        "1",
+    ]));
     assert!(
         stdout.contains("fixed buffers + registered file / plain:"),
         "{stdout}"
@@ -119,25 +99,16 @@ fn echo_server_serves_verified_load_despite_hostile_clients_and_stops_on_sigint(
     drop(resetter);
     let idle = std::net::TcpStream::connect(&addr).unwrap();
     // Everyone else keeps being served, byte-exact.
-    let out = example("echo_client")
-        .args([
-            "--addr",
-            &addr,
-            "--connections",
-            "16",
-            "--size",
-            "512",
-            "--seconds",
-            "1",
-        ])
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{report}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = succeed(example("echo_client").args([
+        "--addr",
+        &addr,
+        "--connections",
+        "16",
+        "--size",
+        "512",
+        "--seconds",
+        "1",
+    ]));
     assert!(report.contains("every byte verified"), "{report}");
     flooder.join().unwrap();
     drop(idle);

@@ -136,14 +136,9 @@ pub fn listening_addr(child: &mut std::process::Child) -> String {
         .to_owned()
 }
 
-/// Runs the `#[ignore]`d helper test `name` of this test binary in a child process (for
-/// process-wide changes such as resource limits) and returns its stdout; panics with its
-/// output if it failed.
-pub fn run_child_test(name: &str) -> String {
-    let out = Command::new(std::env::current_exe().expect("test binary path"))
-        .args(["--ignored", "--exact", name, "--nocapture"])
-        .output()
-        .expect("run the child test");
+/// Runs `cmd` to completion and returns its stdout; panics with all its output if it failed.
+pub fn succeed(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run the command");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -151,4 +146,17 @@ pub fn run_child_test(name: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// Runs the `#[ignore]`d helper test `name` of this test binary in a child process (for
+/// process-wide changes such as resource limits) and returns its stdout.
+pub fn run_child_test(name: &str) -> String {
+    succeed(
+        Command::new(std::env::current_exe().expect("test binary path")).args([
+            "--ignored",
+            "--exact",
+            name,
+            "--nocapture",
+        ]),
+    )
 }
