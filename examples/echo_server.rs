@@ -5,10 +5,10 @@
 //! cargo run --release --example echo_server -- --addr 127.0.0.1:7878 [--threads N]
 //! ```
 //!
-//! Every connection is its own task on the thread's `LocalSet`, so a slow or hostile client
-//! (one that sends and never reads, or resets mid-message) holds up only itself. Ctrl-C
-//! (SIGINT) stops accepting, lets the rings shut down, and prints connections and bytes
-//! served. It prints `listening on ADDR` once ready (the address tells the port when 0 was
+//! Every connection is its own task on the ring's built-in executor ([`safer_ring::spawn`]),
+//! so a slow or hostile client (one that sends and never reads, or resets mid-message) holds
+//! up only itself. Ctrl-C (SIGINT) stops accepting, lets the rings shut down, and prints
+//! connections and bytes served. It prints `listening on ADDR` once ready (the address tells the port when 0 was
 //! asked for).
 
 use std::net::SocketAddr;
@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
 use safer_ring::net::{ListenOptions, TcpListener, TcpStream};
-use safer_ring::{BufRing, Ring};
+use safer_ring::{BufRing, Ring, spawn};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
@@ -72,17 +72,14 @@ async fn echo(ring: Rc<Ring>, bufs: BufRing, conn: TcpStream, served: Arc<Served
     }
 }
 
-/// One thread: its own ring, listener (same port, `SO_REUSEPORT`) and buffer ring.
+/// One thread: its own ring, listener (same port, `SO_REUSEPORT`) and buffer ring; a task
+/// per connection on the ring's built-in executor (one `io_uring_enter` submits and waits).
 fn serve(
     addr: SocketAddr,
     served: Arc<Served>,
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
     ready: std::sync::mpsc::Sender<SocketAddr>,
 ) -> safer_ring::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let local = tokio::task::LocalSet::new();
     let ring = Rc::new(Ring::builder().entries(256).cq_entries(4096).build()?);
     let bufs = ring.register_buf_ring(1024, 4096)?;
     let options = ListenOptions {
@@ -90,14 +87,11 @@ fn serve(
         ..ListenOptions::default()
     };
     let listener = TcpListener::bind(addr, options)?;
-    ring.completion_eventfd()?; // set up before "ready": the fds in use stay constant from here
-    let _ = ready.send(listener.local_addr()?);
-    local.block_on(&rt, async {
-        let driver = tokio::task::spawn_local({
-            let ring = ring.clone();
-            async move { ring.drive().await }
-        });
-        let mut stop = stop;
+    let local_addr = listener.local_addr()?;
+    ring.block_on(async {
+        // Announced from inside `block_on`, so every fd the server keeps (the executor's
+        // wake-up eventfd included) exists by then.
+        let _ = ready.send(local_addr);
         let mut accepts = ring.accept_multi(&listener);
         loop {
             tokio::select! {
@@ -107,17 +101,16 @@ fn serve(
                         let _ = conn.set_nodelay(true);
                         served.connections.fetch_add(1, Ordering::Relaxed);
                         let (ring, bufs, served) = (ring.clone(), bufs.clone(), served.clone());
-                        tokio::task::spawn_local(echo(ring, bufs, conn, served));
+                        drop(spawn(echo(ring, bufs, conn, served)));
                     }
                     Some(Err(e)) => eprintln!("accept: {e}"),
                     None => break,
                 },
             }
         }
-        drop(accepts);
-        driver.abort();
     });
-    drop(local); // drops the connection tasks: their streams cancel and park in the ring
+    // Returning from `block_on` dropped the connection tasks: their streams were cancelled
+    // and parked in the ring, which finishes them when it drops.
     Ok(())
 }
 

@@ -39,7 +39,8 @@
 //! - [`registry`]: registered files ([`RegisteredFd`]) and a registered pool (fixed buffers).
 //! - [`fs`]: [`File`] and the file operations; [`net`]: sockets and network operations.
 //! - [`probe`]: what the kernel supports.
-//! - `runtime`: [`Ring::block_on`] and tokio integration ([`Ring::drive`]).
+//! - `runtime`: [`Ring::block_on`] with tasks ([`spawn`]) and tokio integration
+//!   ([`Ring::drive`]).
 //!
 //! ## Soundness
 //! See `SAFETY.md` and DESIGN.md §2 for the contract; every `unsafe` block names the
@@ -78,3 +79,4 @@ pub use runtime::Drive;
 #[cfg(safer_ring_loom)]
 #[doc(hidden)]
 pub use runtime::WakeFlag;
+pub use runtime::{JoinHandle, spawn};

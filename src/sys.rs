@@ -45,3 +45,89 @@ pub(crate) fn eventfd_drain(fd: RawFd) {
     // SAFETY: reads at most 8 bytes into a live local from an fd the caller keeps open.
     let _ = unsafe { libc::read(fd, (&raw mut value).cast(), 8) };
 }
+
+/// `IORING_REGISTER_RING_FDS` / `IORING_UNREGISTER_RING_FDS` (Linux 5.18).
+const IORING_REGISTER_RING_FDS: libc::c_uint = 20;
+const IORING_UNREGISTER_RING_FDS: libc::c_uint = 21;
+
+/// `struct io_uring_rsrc_update`: one entry of a ring-fd (un)registration.
+#[repr(C)]
+struct RsrcUpdate {
+    offset: u32,
+    resv: u32,
+    data: u64,
+}
+
+fn ring_fds_op(ring_fd: RawFd, op: libc::c_uint, update: &mut RsrcUpdate) -> io::Result<()> {
+    // SAFETY: the kernel reads and writes one `io_uring_rsrc_update`, a live exclusive local;
+    // `ring_fd` is a ring the caller keeps open.
+    let res = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            ring_fd as libc::c_long,
+            op as libc::c_long,
+            std::ptr::from_mut(update),
+            1 as libc::c_long,
+        )
+    };
+    if res < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Registers `ring_fd` in the calling thread's ring table, returning the index that
+/// `io_uring_enter` accepts with `IORING_ENTER_REGISTERED_RING` (saving the kernel an fd
+/// lookup per call). The table is per thread and holds at most 16 rings.
+pub(crate) fn register_ring_fd(ring_fd: RawFd) -> io::Result<u32> {
+    let mut update = RsrcUpdate {
+        offset: u32::MAX, // any free index
+        resv: 0,
+        data: ring_fd as u64,
+    };
+    ring_fds_op(ring_fd, IORING_REGISTER_RING_FDS, &mut update)?;
+    Ok(update.offset)
+}
+
+/// Releases a ring-table index from [`register_ring_fd`] (on the thread that registered it).
+pub(crate) fn unregister_ring_fd(ring_fd: RawFd, index: u32) -> io::Result<()> {
+    let mut update = RsrcUpdate {
+        offset: index,
+        resv: 0,
+        data: 0,
+    };
+    ring_fds_op(ring_fd, IORING_UNREGISTER_RING_FDS, &mut update)
+}
+
+/// `io_uring_enter` without an argument struct: submits `to_submit` SQEs and, with
+/// `IORING_ENTER_GETEVENTS` in `flags`, waits for `min_complete` CQEs. `fd` is the ring's fd,
+/// or its registered index with `IORING_ENTER_REGISTERED_RING` in `flags`.
+///
+/// # Safety
+///
+/// Every SQE the kernel may consume must name memory and fds that stay valid until its
+/// final CQE (invariants 1–6).
+pub(crate) unsafe fn io_uring_enter(
+    fd: RawFd,
+    to_submit: u32,
+    min_complete: u32,
+    flags: u32,
+) -> io::Result<usize> {
+    // SAFETY: no argument pointer is passed (NULL, size 0); what the kernel reads from the
+    // SQ ring is the caller's contract.
+    let res = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_enter,
+            fd as libc::c_long,
+            to_submit as libc::c_long,
+            min_complete as libc::c_long,
+            flags as libc::c_long,
+            std::ptr::null::<libc::sigset_t>(),
+            0 as libc::c_long,
+        )
+    };
+    if res < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(res as usize)
+}

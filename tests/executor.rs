@@ -3,10 +3,13 @@
 
 mod common;
 
+use std::cell::Cell;
+use std::future::IntoFuture;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use common::{feed, pipe};
-use safer_ring::Ring;
+use safer_ring::{Ring, spawn};
 
 #[test]
 fn waker_from_another_thread_reaches_a_thread_sleeping_in_the_kernel() {
@@ -52,4 +55,96 @@ fn many_operations_run_concurrently_in_one_block_on() {
     }
 }
 
-use std::future::IntoFuture;
+#[test]
+fn spawned_tasks_run_concurrently_and_hand_back_their_output() {
+    let ring = Rc::new(Ring::new(64).unwrap());
+    let pipes: Vec<_> = (0..32).map(|_| pipe()).collect();
+    let (readers, writers): (Vec<_>, Vec<_>) = pipes.into_iter().unzip();
+    let feeder = std::thread::spawn(move || {
+        // Fed last to first: each task waits until its pipe is written.
+        for (i, mut w) in writers.into_iter().enumerate().rev() {
+            std::thread::sleep(Duration::from_millis(2));
+            feed(&mut w, format!("task {i}").as_bytes());
+        }
+    });
+    let outputs = ring.block_on(async {
+        let handles: Vec<_> = readers
+            .into_iter()
+            .map(|reader| {
+                let ring = ring.clone();
+                spawn(async move {
+                    let (n, buf) = ring.read(&reader, Vec::with_capacity(16)).await;
+                    n.unwrap();
+                    String::from_utf8(buf).unwrap()
+                })
+            })
+            .collect();
+        let mut outputs = Vec::new();
+        for handle in handles {
+            outputs.push(handle.await);
+        }
+        outputs
+    });
+    feeder.join().unwrap();
+    for (i, out) in outputs.iter().enumerate() {
+        assert_eq!(out, &format!("task {i}"));
+    }
+    assert_eq!(ring.live_slots(), 0);
+}
+
+#[test]
+fn tasks_still_running_when_block_on_returns_are_dropped_and_their_operations_cancelled() {
+    let ring = Rc::new(Ring::new(8).unwrap());
+    let (reader, _writer) = pipe();
+    let dropped = Rc::new(Cell::new(false));
+    struct Flag(Rc<Cell<bool>>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+    ring.block_on(async {
+        let ring2 = ring.clone();
+        let flag = Flag(dropped.clone());
+        let _detached = spawn(async move {
+            let _flag = flag;
+            // Never completes: nothing writes to the pipe.
+            let _ = ring2.read(&reader, Vec::with_capacity(8)).await;
+        });
+        // Let the task start and submit its read.
+        ring.nop().await.unwrap();
+        ring.nop().await.unwrap();
+    });
+    assert!(
+        dropped.get(),
+        "the unfinished task was dropped with block_on"
+    );
+    // Its read was abandoned: parked in the ring and cancelled, and the slot frees.
+    for _ in 0..100 {
+        if ring.live_slots() == 0 {
+            break;
+        }
+        ring.turn(true).unwrap();
+    }
+    assert_eq!(ring.live_slots(), 0);
+    assert!(ring.stats().abandoned >= 1);
+}
+
+#[test]
+fn a_task_woken_from_another_thread_runs_while_the_executor_sleeps() {
+    let ring = Ring::new(8).unwrap();
+    let (tx, rx) = futures::channel::oneshot::channel::<u32>();
+    let sender = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        tx.send(7).unwrap();
+    });
+    let got = ring.block_on(async { spawn(async { rx.await.unwrap() * 6 }).await });
+    assert_eq!(got, 42);
+    sender.join().unwrap();
+}
+
+#[test]
+#[should_panic(expected = "spawn called outside Ring::block_on")]
+fn spawn_outside_block_on_is_a_clear_panic() {
+    drop(spawn(async {}));
+}

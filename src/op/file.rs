@@ -47,6 +47,7 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
     const NAME: &'static str = "read";
     const CODE: u8 = opcode::Read::CODE;
 
+    #[inline]
     fn sqe(&mut self) -> Entry {
         let len = clamp_len(self.buf.bytes_total() - self.buf_pos);
         let ptr = self.buf.stable_mut_ptr().wrapping_add(self.buf_pos);
@@ -55,6 +56,7 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
             .build())
     }
 
+    #[inline]
     fn complete(self, cqe: CqeResult) -> Self::Output {
         filled(Self::NAME, cqe, self.buf, self.buf_pos)
     }
@@ -63,6 +65,7 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
         (Err(error), self.buf)
     }
 
+    #[inline]
     fn validate(&self) -> Result<()> {
         self.fd.validate()?;
         if self.buf_pos >= self.buf.bytes_total() && self.buf.bytes_total() > 0 {
@@ -73,6 +76,7 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
         Ok(())
     }
 
+    #[inline]
     fn on_submitted(&mut self) {
         self.buf.on_taken();
     }
@@ -106,6 +110,7 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
     const NAME: &'static str = "write";
     const CODE: u8 = opcode::Write::CODE;
 
+    #[inline]
     fn sqe(&mut self) -> Entry {
         let len = clamp_len(self.buf.bytes_init().saturating_sub(self.buf_pos));
         let ptr = self.buf.stable_ptr().wrapping_add(self.buf_pos);
@@ -114,6 +119,7 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
             .build())
     }
 
+    #[inline]
     fn complete(self, cqe: CqeResult) -> Self::Output {
         (cqe_result(Self::NAME, cqe).map(|n| n as usize), self.buf)
     }
@@ -122,6 +128,7 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
         (Err(error), self.buf)
     }
 
+    #[inline]
     fn validate(&self) -> Result<()> {
         self.fd.validate()
     }
@@ -266,10 +273,12 @@ unsafe impl OpCode for Nop {
     const NAME: &'static str = "nop";
     const CODE: u8 = opcode::Nop::CODE;
 
+    #[inline]
     fn sqe(&mut self) -> Entry {
         opcode::Nop::new().build()
     }
 
+    #[inline]
     fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe_result(Self::NAME, cqe).map(drop)
     }

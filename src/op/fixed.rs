@@ -49,6 +49,7 @@ unsafe impl OpCode for ReadFixed {
     const NAME: &'static str = "read_fixed";
     const CODE: u8 = opcode::ReadFixed::CODE;
 
+    #[inline]
     fn sqe(&mut self) -> Entry {
         let len = self.buf.bytes_total() as u32;
         let (ptr, index) = (self.buf.stable_mut_ptr(), self.buf.index() as u16);
@@ -57,6 +58,7 @@ unsafe impl OpCode for ReadFixed {
             .build())
     }
 
+    #[inline]
     fn complete(self, cqe: CqeResult) -> Self::Output {
         filled(Self::NAME, cqe, self.buf, 0)
     }
@@ -65,6 +67,7 @@ unsafe impl OpCode for ReadFixed {
         (Err(error), self.buf)
     }
 
+    #[inline]
     fn validate(&self) -> Result<()> {
         self.fd.validate()?;
         check(&self.claim)
@@ -98,6 +101,7 @@ unsafe impl OpCode for WriteFixed {
     const NAME: &'static str = "write_fixed";
     const CODE: u8 = opcode::WriteFixed::CODE;
 
+    #[inline]
     fn sqe(&mut self) -> Entry {
         let len = self.buf.bytes_init() as u32;
         let (ptr, index) = (self.buf.stable_ptr(), self.buf.index() as u16);
@@ -106,6 +110,7 @@ unsafe impl OpCode for WriteFixed {
             .build())
     }
 
+    #[inline]
     fn complete(self, cqe: CqeResult) -> Self::Output {
         (cqe_result(Self::NAME, cqe).map(|n| n as usize), self.buf)
     }
@@ -114,6 +119,7 @@ unsafe impl OpCode for WriteFixed {
         (Err(error), self.buf)
     }
 
+    #[inline]
     fn validate(&self) -> Result<()> {
         self.fd.validate()?;
         check(&self.claim)

@@ -48,46 +48,61 @@ impl<'ring, T: OpCode> IntoFuture for Operation<'ring, Submitted<T>> {
     }
 }
 
+impl<T: OpCode> OpFuture<'_, T> {
+    /// Submits a building operation. `None` once it is submitted; otherwise the poll result:
+    /// pending while the ring has no room, or the operation's failure.
+    #[cold]
+    fn start(&mut self, cx: &mut Context<'_>) -> Option<Poll<T::Output>> {
+        let Stage::Building(op) = std::mem::replace(&mut self.stage, Stage::Done) else {
+            unreachable!("start is called on building operations only")
+        };
+        let ring = op.ring();
+        match op.submit() {
+            Ok(submitted) => {
+                self.stage = Stage::Submitted(submitted);
+                None
+            }
+            Err(err) if is_backpressure(err.error()) => {
+                let queue_full = matches!(err.error(), crate::SaferRingError::SubmissionQueueFull);
+                self.stage = Stage::Building(err.into_inner());
+                // A full SQ always waits for the next turn (no spinning); a full slot table
+                // waits only while it is still full.
+                if queue_full {
+                    ring.wait_for_turn(cx.waker());
+                    Some(Poll::Pending)
+                } else if ring.wait_for_capacity(cx.waker()) {
+                    Some(Poll::Pending)
+                } else {
+                    self.start(cx)
+                }
+            }
+            Err(err) => {
+                let (error, op) = err.into_parts();
+                Some(Poll::Ready(op.fail(error)))
+            }
+        }
+    }
+}
+
 impl<T: OpCode> Future for OpFuture<'_, T> {
     type Output = T::Output;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
-        loop {
-            match std::mem::replace(&mut self.stage, Stage::Done) {
-                Stage::Building(op) => {
-                    let ring = op.ring();
-                    match op.submit() {
-                        Ok(submitted) => self.stage = Stage::Submitted(submitted),
-                        Err(err) if is_backpressure(err.error()) => {
-                            let queue_full =
-                                matches!(err.error(), crate::SaferRingError::SubmissionQueueFull);
-                            self.stage = Stage::Building(err.into_inner());
-                            // A full SQ always waits for the next turn (no spinning); a full
-                            // slot table waits only while it is still full.
-                            if queue_full || ring.wait_for_capacity(cx.waker()) {
-                                if queue_full {
-                                    ring.wait_for_turn(cx.waker());
-                                }
-                                return Poll::Pending;
-                            }
-                        }
-                        Err(err) => {
-                            let (error, op) = err.into_parts();
-                            return Poll::Ready(op.fail(error));
-                        }
-                    }
-                }
-                Stage::Submitted(op) => {
-                    return match op.ring().poll_op(op.key(), Some(cx.waker())) {
-                        Some(cqe) => Poll::Ready(op.finish(cqe)),
-                        None => {
-                            self.stage = Stage::Submitted(op);
-                            Poll::Pending
-                        }
-                    };
-                }
-                Stage::Done => panic!("OpFuture polled after completion"),
+        if matches!(self.stage, Stage::Building(_)) {
+            if let Some(poll) = self.start(cx) {
+                return poll;
             }
         }
+        let Stage::Submitted(op) = &self.stage else {
+            panic!("OpFuture polled after completion")
+        };
+        let Some(cqe) = op.ring().poll_op(op.key(), Some(cx.waker())) else {
+            return Poll::Pending;
+        };
+        let Stage::Submitted(op) = std::mem::replace(&mut self.stage, Stage::Done) else {
+            unreachable!("matched above")
+        };
+        Poll::Ready(op.finish(cqe))
     }
 }

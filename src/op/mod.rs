@@ -220,16 +220,12 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
     pub fn submit(mut self) -> Result<Operation<'ring, Submitted<T>>, SubmitError<Self>> {
         let ring = self.ring;
         let Building { mut op, opts } = self.take();
-        let checked = if ring.opcodes().contains(T::CODE) {
-            op.validate()
-        } else {
-            Err(crate::SaferRingError::Unsupported { op: T::NAME })
-        };
-        if let Err(error) = checked {
-            return Err(SubmitError::new(
-                error,
-                Self::new(ring, Building { op, opts }),
-            ));
+        if !ring.opcodes().contains(T::CODE) {
+            let error = crate::SaferRingError::Unsupported { op: T::NAME };
+            return Err(Self::refused(ring, op, opts, error));
+        }
+        if let Err(error) = op.validate() {
+            return Err(Self::refused(ring, op, opts, error));
         }
         let entry = opts.apply(op.sqe());
         // `OpCode`'s contract makes every pointer in `entry` point into heap memory owned by
@@ -242,11 +238,20 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
                 op.on_submitted();
                 Ok(Operation::new(ring, Submitted { key, op }))
             }
-            Err(error) => Err(SubmitError::new(
-                error,
-                Self::new(ring, Building { op, opts }),
-            )),
+            Err(error) => Err(Self::refused(ring, op, opts, error)),
         }
+    }
+
+    /// The operation handed back whole with the reason it was not submitted.
+    #[cold]
+    #[inline(never)]
+    fn refused(
+        ring: &'ring Ring,
+        op: T,
+        opts: SqeOptions,
+        error: crate::SaferRingError,
+    ) -> SubmitError<Self> {
+        SubmitError::new(error, Self::new(ring, Building { op, opts }))
     }
 
     /// Takes the operation apart without submitting it (to get a buffer back from a

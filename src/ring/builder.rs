@@ -17,6 +17,29 @@ pub struct SetupFlags {
     /// `IORING_SETUP_DEFER_TASKRUN` (Linux 6.1): completion work runs only when the ring's
     /// thread asks for events, never interrupting it.
     pub defer_taskrun: bool,
+    /// `IORING_SETUP_NO_SQARRAY` (Linux 6.6): SQEs are consumed in ring order, without the
+    /// index array (one less memory read per SQE in the kernel).
+    pub no_sqarray: bool,
+    /// The ring fd is registered with `IORING_REGISTER_RING_FDS` (Linux 5.18), so each
+    /// `io_uring_enter` skips the kernel's fd lookup. Per thread, at most 16 rings.
+    pub registered_fd: bool,
+}
+
+impl SetupFlags {
+    /// The flag sets to try, best first: each kernel takes the first it knows.
+    fn candidates(defer_taskrun: bool) -> impl Iterator<Item = Self> {
+        let all = Self {
+            single_issuer: defer_taskrun,
+            defer_taskrun,
+            no_sqarray: true,
+            registered_fd: false,
+        };
+        let without_sqarray = Self {
+            no_sqarray: false,
+            ..all
+        };
+        [all, without_sqarray, Self::default()].into_iter()
+    }
 }
 
 /// Builds a [`Ring`].
@@ -67,7 +90,8 @@ impl RingBuilder {
     }
 
     /// Ask for `SINGLE_ISSUER | DEFER_TASKRUN` (default `true`). Kernels without them get a
-    /// ring without them, silently; [`Ring::setup_flags`] tells which you got.
+    /// ring without them, silently; [`Ring::setup_flags`] tells which you got. Either way the
+    /// ring also asks for `NO_SQARRAY` and registers its fd where the kernel has them.
     pub fn defer_taskrun(mut self, on: bool) -> Self {
         self.defer_taskrun = on;
         self
@@ -98,22 +122,21 @@ impl RingBuilder {
                 "cq_entries must be at least the submission entries",
             ));
         }
-        let mut flags = SetupFlags {
-            single_issuer: self.defer_taskrun,
-            defer_taskrun: self.defer_taskrun,
-        };
-        let uring = match self.try_build(cq, flags) {
-            Err(e) if flags.defer_taskrun && e.raw_os_error() == Some(libc::EINVAL) => {
-                flags = SetupFlags::default();
-                self.try_build(cq, flags)
+        let mut last = None;
+        for mut flags in SetupFlags::candidates(self.defer_taskrun) {
+            match self.try_build(cq, flags) {
+                Ok(uring) => {
+                    let core = Core::new(uring, true);
+                    flags.registered_fd = core.fd_registered();
+                    return Ok(Ring::from_parts(core, flags, self.shutdown_timeout));
+                }
+                // A flag this kernel does not know: try the next set.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
+                Err(e) => return Err(SaferRingError::from_setup(e)),
             }
-            other => other,
         }
-        .map_err(SaferRingError::from_setup)?;
-        Ok(Ring::from_parts(
-            Core::new(uring),
-            flags,
-            self.shutdown_timeout,
+        Err(SaferRingError::from_setup(
+            last.expect("at least one flag set was tried"),
         ))
     }
 
@@ -125,6 +148,9 @@ impl RingBuilder {
         }
         if flags.defer_taskrun {
             builder.setup_defer_taskrun();
+        }
+        if flags.no_sqarray {
+            builder.setup_no_sqarray();
         }
         builder.build(self.entries)
     }

@@ -7,7 +7,9 @@
 use std::collections::VecDeque;
 use std::task::Waker;
 
-use io_uring::{IoUring, opcode, squeue, types};
+use std::os::fd::{AsRawFd, RawFd};
+
+use io_uring::{EnterFlags, IoUring, opcode, squeue, types};
 
 use super::parked::Parked;
 use super::slots::{Abandon, CqeResult, Delivery, SlotKey, SlotTable};
@@ -69,6 +71,9 @@ pub(crate) struct Core {
     /// Whether the driver was woken since it last ran (one wake per turn, not per SQE).
     pub driver_notified: bool,
     pub stats: RingStats,
+    /// The ring's index in this thread's registered-ring table, if registered: passed to
+    /// `io_uring_enter` instead of the fd, it saves the kernel an fd lookup per call.
+    registered_index: Option<u32>,
     pub scratch: AfterReap,
     pub wake: WakePoll,
     /// Test hook: this many upcoming pushes see a full submission queue.
@@ -80,9 +85,15 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub fn new(uring: IoUring) -> Self {
+    /// A core around `uring`; with `register_fd`, the ring fd is registered for this thread
+    /// (Linux 5.18; silently not where the kernel refuses, e.g. 16 rings on one thread).
+    pub fn new(uring: IoUring, register_fd: bool) -> Self {
         let limit = uring.params().cq_entries() as usize;
+        let registered_index = register_fd
+            .then(|| crate::sys::register_ring_fd(uring.as_raw_fd()).ok())
+            .flatten();
         Self {
+            registered_index,
             uring,
             slots: SlotTable::with_capacity(limit),
             ops_in_kernel: 0,
@@ -100,6 +111,11 @@ impl Core {
             #[cfg(feature = "test-hooks")]
             fault_cqe: (0, 0),
         }
+    }
+
+    /// Whether the ring fd is registered (see [`Core::new`]).
+    pub fn fd_registered(&self) -> bool {
+        self.registered_index.is_some()
     }
 
     /// Wakes the outside driver (if any) so queued SQEs get submitted on its next turn; once
@@ -314,18 +330,18 @@ impl Core {
             return Ok(0);
         }
         let flags = if get_events {
-            io_uring::EnterFlags::GETEVENTS.bits()
+            EnterFlags::GETEVENTS.bits()
         } else {
             0
         };
         self.stats.enters += 1;
-        // SAFETY: no argument pointer is passed; the kernel reads only SQEs pushed through
-        // `push`, whose memory and fds their owners or slots keep valid (invariants 1–6).
-        let res = unsafe {
-            self.uring
-                .submitter()
-                .enter::<libc::sigset_t>(to_submit, min_complete, flags, None)
+        let (fd, flags) = match self.registered_index {
+            Some(index) => (index as RawFd, flags | EnterFlags::REGISTERED_RING.bits()),
+            None => (self.uring.as_raw_fd(), flags),
         };
+        // SAFETY: the kernel reads only SQEs pushed through `push`, whose memory and fds their
+        // owners or slots keep valid (invariants 1–6).
+        let res = unsafe { crate::sys::io_uring_enter(fd, to_submit, min_complete, flags) };
         match res {
             Ok(n) => Ok(n),
             Err(e)
@@ -465,5 +481,16 @@ impl Core {
     /// Whether the kernel owes any CQE at all.
     pub fn anything_in_kernel(&self) -> bool {
         self.ops_in_kernel + self.internal_in_kernel > 0
+    }
+}
+
+impl Drop for Core {
+    /// Releases the thread's registered-ring index (it holds a reference to the ring file, so
+    /// the ring would otherwise outlive its fd until the thread exits). `Ring` is `!Send`, so
+    /// this runs on the registering thread.
+    fn drop(&mut self) {
+        if let Some(index) = self.registered_index.take() {
+            let _ = crate::sys::unregister_ring_fd(self.uring.as_raw_fd(), index);
+        }
     }
 }

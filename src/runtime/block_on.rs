@@ -8,15 +8,17 @@
 use std::future::IntoFuture;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::pin;
+use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Wake};
 
+use super::tasks::{Enter, TaskSet};
 use super::wake_flag::WakeFlag;
 use crate::error::Result;
 use crate::ring::Ring;
 
 /// The executor's wake-up channel: a flag, plus an eventfd for when the thread sleeps.
-struct Notify {
+pub(crate) struct Notify {
     flag: WakeFlag,
     fd: OwnedFd,
 }
@@ -33,30 +35,43 @@ impl Wake for Notify {
     }
 }
 
-/// The ring's executor wake-up state, created on first use of `block_on`.
+/// The ring's executor state, created on first use of `block_on` and reused by later calls
+/// (so a `block_on` per operation allocates nothing).
 pub(crate) struct WakeFd {
     notify: Arc<Notify>,
+    tasks: Rc<TaskSet>,
 }
 
 impl Ring {
-    fn notify(&self) -> Result<Arc<Notify>> {
+    /// The wake-up channel and a task set for a `block_on` call: the ring's own, or a fresh
+    /// set when the ring's is in use (a `block_on` nested in another on the same ring).
+    fn executor(&self) -> Result<(Arc<Notify>, Rc<TaskSet>)> {
         let mut slot = self.wake.borrow_mut();
         if let Some(wake) = slot.as_ref() {
-            return Ok(wake.notify.clone());
+            let tasks = if wake.tasks.is_active() {
+                Rc::new(TaskSet::new(wake.notify.clone()))
+            } else {
+                wake.tasks.clone()
+            };
+            return Ok((wake.notify.clone(), tasks));
         }
         let fd = crate::sys::eventfd().map_err(|e| crate::SaferRingError::os("eventfd", e))?;
         let notify = Arc::new(Notify {
             flag: WakeFlag::new(),
             fd,
         });
+        let tasks = Rc::new(TaskSet::new(notify.clone()));
         *slot = Some(WakeFd {
             notify: notify.clone(),
+            tasks: tasks.clone(),
         });
-        Ok(notify)
+        Ok((notify, tasks))
     }
 
     /// Runs `future` to completion on this thread, sleeping in `io_uring_enter` while it
-    /// waits. Futures inside may `.await` any number of operations concurrently (join them).
+    /// waits. Futures inside may `.await` any number of operations concurrently (join them),
+    /// and start tasks with [`spawn`](crate::spawn) (a task per connection, say), which run
+    /// until `future` finishes.
     ///
     /// ```
     /// # fn main() -> safer_ring::Result<()> {
@@ -74,16 +89,19 @@ impl Ring {
     /// If the wake-up eventfd cannot be created (out of fds) or `io_uring_enter` fails for a
     /// reason other than an interruption.
     pub fn block_on<F: IntoFuture>(&self, future: F) -> F::Output {
-        let notify = self
-            .notify()
+        let (notify, tasks) = self
+            .executor()
             .unwrap_or_else(|e| panic!("block_on cannot start: {e}"));
-        let waker = Waker::from(notify.clone());
+        let _enter = Enter::new(tasks.clone());
+        let waker = tasks.root_waker();
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future.into_future());
         loop {
             notify.flag.reset();
-            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-                return out;
+            if tasks.run_woken() {
+                if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                    return out;
+                }
             }
             if let Err(e) = self.park(&notify) {
                 panic!("block_on cannot wait: {e}");

@@ -1,7 +1,9 @@
-//! Running futures: the built-in executor ([`Ring::block_on`](crate::Ring::block_on)) and
+//! Running futures: the built-in executor ([`Ring::block_on`](crate::Ring::block_on), with
+//! tasks from [`spawn`](crate::spawn)) and
 //! tokio integration ([`Ring::drive`](crate::Ring::drive)).
 
 mod block_on;
+mod tasks;
 #[cfg(feature = "tokio")]
 mod tokio;
 mod wake_flag;
@@ -9,5 +11,6 @@ mod wake_flag;
 #[cfg(feature = "tokio")]
 pub use self::tokio::Drive;
 pub(crate) use block_on::WakeFd;
+pub use tasks::{JoinHandle, spawn};
 #[cfg(safer_ring_loom)]
 pub use wake_flag::WakeFlag;

@@ -33,6 +33,7 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
     const NAME: &'static str = "send";
     const CODE: u8 = opcode::Send::CODE;
 
+    #[inline]
     fn sqe(&mut self) -> Entry {
         let (ptr, len) = (self.buf.stable_ptr(), self.buf.bytes_init() as u32);
         with_target!(self.fd, |fd| opcode::Send::new(fd, ptr, len)
@@ -40,6 +41,7 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
             .build())
     }
 
+    #[inline]
     fn complete(self, cqe: CqeResult) -> Self::Output {
         (cqe_result(Self::NAME, cqe).map(|n| n as usize), self.buf)
     }
@@ -48,6 +50,7 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
         (Err(error), self.buf)
     }
 
+    #[inline]
     fn validate(&self) -> Result<()> {
         self.fd.validate()
     }
@@ -72,12 +75,14 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
     const NAME: &'static str = "recv";
     const CODE: u8 = opcode::Recv::CODE;
 
+    #[inline]
     fn sqe(&mut self) -> Entry {
         let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
         let ptr = self.buf.stable_mut_ptr();
         with_target!(self.fd, |fd| opcode::Recv::new(fd, ptr, len).build())
     }
 
+    #[inline]
     fn complete(self, cqe: CqeResult) -> Self::Output {
         crate::op::opcode::filled(Self::NAME, cqe, self.buf, 0)
     }
@@ -86,10 +91,12 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
         (Err(error), self.buf)
     }
 
+    #[inline]
     fn validate(&self) -> Result<()> {
         self.fd.validate()
     }
 
+    #[inline]
     fn on_submitted(&mut self) {
         self.buf.on_taken();
     }

@@ -1,0 +1,312 @@
+//! Tasks of the built-in executor: [`spawn`] runs a future beside the one given to
+//! [`Ring::block_on`](crate::Ring::block_on), on the same thread, so a server can run one task
+//! per connection without another runtime.
+//!
+//! A task is polled only when its waker was called. Wakers work from any thread: they queue
+//! the task's id and wake the executor (through the ring's wake-up eventfd if it sleeps).
+//! When the `block_on` future finishes, tasks still running are dropped: their in-flight
+//! operations park in the ring and are cancelled, as any dropped operation (invariant 3).
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+
+use super::block_on::Notify;
+
+type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+/// The id of the `block_on` future itself (never a slab index).
+const ROOT: usize = usize::MAX;
+
+/// Ids of tasks woken since the executor last looked; filled from any thread.
+struct ReadyQueue {
+    ids: Mutex<Vec<usize>>,
+    notify: Arc<Notify>,
+}
+
+/// A task's waker: queues its id once until the task is polled again.
+struct TaskWaker {
+    id: usize,
+    queued: AtomicBool,
+    ready: Arc<ReadyQueue>,
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            // The root is not queued by id: its `queued` flag is checked every turn.
+            if self.id != ROOT {
+                let mut ids = self
+                    .ready
+                    .ids
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                ids.push(self.id);
+            }
+            self.ready.notify.wake_by_ref();
+        }
+    }
+}
+
+struct Task {
+    future: RefCell<Option<BoxFuture>>,
+    state: Arc<TaskWaker>,
+    waker: Waker,
+}
+
+/// The tasks of one `block_on` call.
+pub(crate) struct TaskSet {
+    slab: RefCell<Vec<Option<Rc<Task>>>>,
+    free: RefCell<Vec<usize>>,
+    ready: Arc<ReadyQueue>,
+    /// Ids being run this turn (swapped with the ready queue, so no allocation per turn).
+    running: RefCell<Vec<usize>>,
+    root: Arc<TaskWaker>,
+    /// A `block_on` is running these tasks.
+    active: Cell<bool>,
+}
+
+impl TaskSet {
+    pub fn new(notify: Arc<Notify>) -> Self {
+        let ready = Arc::new(ReadyQueue {
+            ids: Mutex::new(Vec::new()),
+            notify,
+        });
+        let root = Arc::new(TaskWaker {
+            id: ROOT,
+            queued: AtomicBool::new(false),
+            ready: ready.clone(),
+        });
+        Self {
+            slab: RefCell::default(),
+            free: RefCell::default(),
+            ready,
+            running: RefCell::default(),
+            root,
+            active: Cell::new(false),
+        }
+    }
+
+    /// Whether a `block_on` is running this set.
+    pub fn is_active(&self) -> bool {
+        self.active.get()
+    }
+
+    /// Drops every task (their in-flight operations park in the ring) and forgets queued
+    /// wake-ups, keeping the allocations for the next `block_on`.
+    fn clear(&self) {
+        // One at a time, with nothing borrowed: dropping a task runs user code.
+        while let Some(task) = self.slab.borrow_mut().pop() {
+            drop(task);
+        }
+        self.free.borrow_mut().clear();
+        self.ready
+            .ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.root.queued.store(false, Ordering::Release);
+    }
+
+    /// The waker of the `block_on` future; it starts out woken.
+    pub fn root_waker(&self) -> Waker {
+        let waker = Waker::from(self.root.clone());
+        waker.wake_by_ref();
+        waker
+    }
+
+    fn insert(&self, future: BoxFuture) {
+        let id = self
+            .free
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| self.slab.borrow().len());
+        let state = Arc::new(TaskWaker {
+            id,
+            queued: AtomicBool::new(false),
+            ready: self.ready.clone(),
+        });
+        let task = Rc::new(Task {
+            future: RefCell::new(Some(future)),
+            waker: Waker::from(state.clone()),
+            state,
+        });
+        let mut slab = self.slab.borrow_mut();
+        match slab.get_mut(id) {
+            Some(entry) => *entry = Some(task.clone()),
+            None => slab.push(Some(task.clone())),
+        }
+        drop(slab);
+        task.waker.wake_by_ref();
+    }
+
+    /// Polls every task woken since the last call; returns whether the root was woken.
+    pub fn run_woken(&self) -> bool {
+        let mut running = self.running.take();
+        // Swapped under the lock: tasks woken while these run are polled next turn.
+        std::mem::swap(
+            &mut running,
+            &mut self
+                .ready
+                .ids
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for &id in &running {
+            self.poll_task(id);
+        }
+        running.clear();
+        *self.running.borrow_mut() = running;
+        self.root.queued.swap(false, Ordering::AcqRel)
+    }
+
+    fn poll_task(&self, id: usize) {
+        // A stale id (task finished, maybe replaced) costs at most a spurious poll.
+        let Some(task) = self.slab.borrow().get(id).cloned().flatten() else {
+            return;
+        };
+        task.state.queued.store(false, Ordering::Release);
+        let mut slot = task.future.borrow_mut();
+        let Some(future) = slot.as_mut() else { return };
+        if future
+            .as_mut()
+            .poll(&mut Context::from_waker(&task.waker))
+            .is_ready()
+        {
+            *slot = None;
+            drop(slot);
+            self.slab.borrow_mut()[id] = None;
+            self.free.borrow_mut().push(id);
+        }
+    }
+}
+
+thread_local! {
+    /// The task set of the innermost `block_on` running on this thread.
+    static CURRENT: RefCell<Option<Rc<TaskSet>>> = const { RefCell::new(None) };
+}
+
+/// Makes `tasks` the target of [`spawn`] until dropped; then drops the tasks still running
+/// and restores the outer target.
+pub(crate) struct Enter {
+    tasks: Rc<TaskSet>,
+    outer: Option<Rc<TaskSet>>,
+}
+
+impl Enter {
+    pub fn new(tasks: Rc<TaskSet>) -> Self {
+        tasks.active.set(true);
+        let outer = CURRENT.with(|current| current.replace(Some(tasks.clone())));
+        Self { tasks, outer }
+    }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        CURRENT.with(|current| current.replace(self.outer.take()));
+        self.tasks.clear();
+        self.tasks.active.set(false);
+    }
+}
+
+/// Runs `future` as a task of the [`Ring::block_on`](crate::Ring::block_on) running on this
+/// thread, and returns a handle to await its output.
+///
+/// Tasks run while that `block_on` runs; when its future finishes, tasks still running are
+/// dropped (their in-flight operations are cancelled safely). Dropping the handle detaches
+/// the task.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{Ring, spawn};
+/// let ring = std::rc::Rc::new(Ring::new(8)?);
+/// let sum = ring.block_on(async {
+///     let tasks: Vec<_> = (1..=3u64)
+///         .map(|i| {
+///             let ring = ring.clone();
+///             spawn(async move {
+///                 ring.nop().await.unwrap();
+///                 i
+///             })
+///         })
+///         .collect();
+///     let mut sum = 0;
+///     for task in tasks {
+///         sum += task.await;
+///     }
+///     sum
+/// });
+/// assert_eq!(sum, 6);
+/// # Ok(()) }
+/// ```
+///
+/// # Panics
+/// If no `Ring::block_on` is running on this thread.
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let tasks = CURRENT
+        .with(|current| current.borrow().clone())
+        .expect("safer_ring::spawn called outside Ring::block_on: spawn tasks from inside it");
+    let join = Rc::new(JoinState {
+        output: RefCell::new(None),
+        waiter: RefCell::new(None),
+    });
+    let state = join.clone();
+    tasks.insert(Box::pin(async move {
+        let output = future.await;
+        *state.output.borrow_mut() = Some(output);
+        if let Some(waker) = state.waiter.borrow_mut().take() {
+            waker.wake();
+        }
+    }));
+    JoinHandle { state: join }
+}
+
+struct JoinState<T> {
+    output: RefCell<Option<T>>,
+    waiter: RefCell<Option<Waker>>,
+}
+
+/// The output of a task started with [`spawn`]; a future. Dropping it detaches the task.
+#[must_use = "dropping a JoinHandle detaches the task"]
+pub struct JoinHandle<T> {
+    state: Rc<JoinState<T>>,
+}
+
+impl<T> JoinHandle<T> {
+    /// Whether the task has finished (awaiting the handle then returns at once).
+    pub fn is_finished(&self) -> bool {
+        self.state.output.borrow().is_some()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        if let Some(output) = self.state.output.borrow_mut().take() {
+            return Poll::Ready(output);
+        }
+        *self.state.waiter.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl<T> std::fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
