@@ -272,7 +272,10 @@ pub fn run(report: &mut Report, rounds: usize, quick: bool) -> safer_ring::Resul
     let ops: u64 = if quick { 32_000 } else { 128_000 };
     let check = now();
     drop(std::hint::black_box(Vec::<u8>::with_capacity(1)));
-    assert!(since(check).allocs >= 1, "the counting allocator is not in use");
+    assert!(
+        since(check).allocs >= 1,
+        "the counting allocator is not in use"
+    );
     let dir = tempfile::tempdir()?;
     let src_path = dir.path().join("src.bin");
     std::fs::write(&src_path, vec![7u8; FILE_BLOCKS as usize * BLOCK])?;

@@ -139,11 +139,7 @@ fn copy_example() -> std::io::Result<(PathBuf, String)> {
     ))
 }
 
-const CONTENDERS: [&str; 3] = [
-    "copy example",
-    "std::io::copy (c_f_r)",
-    "cp (c_f_r)",
-];
+const CONTENDERS: [&str; 3] = ["copy example", "std::io::copy (c_f_r)", "cp (c_f_r)"];
 
 pub fn run(report: &mut Report, rounds: usize, quick: bool) -> safer_ring::Result<()> {
     let mib: u64 = if quick { 256 } else { 1024 };
@@ -205,7 +201,11 @@ pub fn run(report: &mut Report, rounds: usize, quick: bool) -> safer_ring::Resul
          in-process, and std hands a file-to-file copy to copy_file_range (an in-kernel copy, \
          no user buffers), then sync_data; `cp (c_f_r)` is coreutils cp as a process (which \
          uses copy_file_range here too), then fdatasync of the copy.",
-        if quick { " (--quick; 1 GiB in a full run)" } else { "" }
+        if quick {
+            " (--quick; 1 GiB in a full run)"
+        } else {
+            ""
+        }
     ));
     Ok(())
 }

@@ -155,7 +155,9 @@ impl Report {
                 let metrics: serde_json::Map<String, Value> = self
                     .metrics
                     .iter()
-                    .filter(|m| m.suite == r.suite && m.case == r.case && m.contender == r.contender)
+                    .filter(|m| {
+                        m.suite == r.suite && m.case == r.case && m.contender == r.contender
+                    })
                     .map(|m| (m.name.to_owned(), json!(m.value)))
                     .collect();
                 json!({

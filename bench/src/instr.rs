@@ -39,7 +39,9 @@ pub fn worker_if_asked() {
     }
     let kind = args.get(1).map_or("", String::as_str);
     let n: u64 = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(0);
-    let file = args.get(3).map(|p| std::fs::File::open(p).expect("open the read file"));
+    let file = args
+        .get(3)
+        .map(|p| std::fs::File::open(p).expect("open the read file"));
     let batches = n / BATCH as u64;
     match (kind, file) {
         ("nop-safe", _) => {
@@ -140,7 +142,9 @@ pub fn worker_if_asked() {
             }
         }
         _ => {
-            eprintln!("usage: {WORKER} nop-safe|nop-await|nop-raw|read-safe|read-await|read-raw N [FILE]");
+            eprintln!(
+                "usage: {WORKER} nop-safe|nop-await|nop-raw|read-safe|read-await|read-raw N [FILE]"
+            );
             std::process::exit(2);
         }
     }
@@ -207,7 +211,11 @@ pub fn run(report: &mut Report, _rounds: usize, quick: bool) -> safer_ring::Resu
     ];
     let Some(version) = valgrind_version() else {
         for (goal, _) in goals {
-            report.not_run(goal, 2.0, "valgrind not installed (apt-get install valgrind)");
+            report.not_run(
+                goal,
+                2.0,
+                "valgrind not installed (apt-get install valgrind)",
+            );
         }
         return Ok(());
     };

@@ -1,5 +1,5 @@
 //! Side-by-side benchmarks: `cargo run --release -p safer-ring-bench -- SUITE|all [--quick]
-//! [--markdown FILE]`. Contenders run interleaved, round by round, in one process; every
+//! [--markdown FILE] [--json FILE]`. Contenders run interleaved, round by round, in one process; every
 //! figure is a median over the rounds, with its spread and the process CPU time per
 //! operation; goals print as PASS or MISS.
 
