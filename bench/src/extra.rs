@@ -228,3 +228,42 @@ impl Report {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::report::{Report, Row};
+    use crate::stats::Samples;
+
+    #[test]
+    fn json_has_rows_metrics_goals_and_verdicts() {
+        let mut report = Report::default();
+        for (contender, rate) in [("a", 90.0), ("b", 100.0)] {
+            report.rows.push(Row {
+                suite: "copy",
+                case: "c".into(),
+                contender,
+                samples: Samples {
+                    rates: vec![rate],
+                    cpu_us: vec![1.0],
+                },
+            });
+        }
+        report.metric("copy", "c", "a", "bytes/s", 5.0);
+        report.goal("a/b", ("c", "a"), ("c", "b"), 0.95);
+        report.ceiling("allocs", 0.0, 0.0);
+        report.not_run("instr", 2.0, "valgrind not installed");
+        let v = report.json(&["copy".into()], true, 3, 0.5);
+        assert_eq!(v["rows"][0]["metrics"]["bytes/s"], 5.0);
+        assert_eq!(v["rows"][1]["median_ops_per_s"], 100.0);
+        let verdicts: Vec<&str> = v["goals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["verdict"].as_str().unwrap())
+            .collect();
+        assert_eq!(verdicts, ["MISS", "PASS", "MISS"]);
+        assert_eq!(v["goals"][2]["not_run"], "valgrind not installed");
+        assert_eq!(v["goals"][2]["ratio"], serde_json::Value::Null);
+        assert_eq!(v["machine"]["load_average_1min_start"], 0.5);
+    }
+}
