@@ -27,6 +27,12 @@ impl Goal {
 pub struct Report {
     pub rows: Vec<Row>,
     pub goals: Vec<Goal>,
+    /// Figures that are not rates (allocations, instructions per operation); see `extra.rs`.
+    pub metrics: Vec<crate::extra::Metric>,
+    /// Goals `value <= at_most` (allocations, instruction ratios); see `extra.rs`.
+    pub ceilings: Vec<crate::extra::Ceiling>,
+    /// What a suite measured and how, printed under the tables.
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -72,6 +78,7 @@ impl Report {
                 g.name, g.ratio, g.at_least
             );
         }
+        self.print_extra();
     }
 
     pub fn markdown(&self, header: &str) -> String {
@@ -97,6 +104,6 @@ impl Report {
                 g.name, g.ratio, g.at_least
             );
         }
-        out
+        out + &self.markdown_extra()
     }
 }

@@ -1,0 +1,281 @@
+//! `instr`: user-space instructions per NOP and per 4 KiB read, safe vs raw io-uring, counted
+//! by `valgrind --tool=callgrind` (deterministic; these VMs have no hardware counters).
+//!
+//! The harness runs itself under callgrind with a hidden subcommand
+//! (`__instr-worker KIND N [FILE]`) that does N operations in batches of 32 on one path, at two
+//! values of N; (Ir(2N) - Ir(N)) / N is the cost of one operation with every setup cost
+//! (process start, ring setup, registration) cancelled out.
+
+use std::future::IntoFuture;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::process::Command;
+
+use io_uring::{IoUring, opcode, types};
+use safer_ring::{File, Ring};
+
+use crate::report::Report;
+
+const BATCH: usize = 32;
+const BLOCK: usize = 4096;
+const FILE_BLOCKS: u64 = 64;
+const WORKER: &str = "__instr-worker";
+
+/// (worker kind, case, contender).
+const PATHS: &[(&str, &str, &str)] = &[
+    ("nop-safe", "NOP batch 32", "safe"),
+    ("nop-await", "NOP batch 32", "safe .await"),
+    ("nop-raw", "NOP batch 32", "raw io-uring"),
+    ("read-safe", "read 4 KiB batch 32", "safe"),
+    ("read-await", "read 4 KiB batch 32", "safe .await"),
+    ("read-raw", "read 4 KiB batch 32", "raw io-uring"),
+];
+
+/// If this process was started as a callgrind worker, does the work and exits.
+pub fn worker_if_asked() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) != Some(WORKER) {
+        return;
+    }
+    let kind = args.get(1).map_or("", String::as_str);
+    let n: u64 = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let file = args
+        .get(3)
+        .map(|p| std::fs::File::open(p).expect("open the read file"));
+    let batches = n / BATCH as u64;
+    match (kind, file) {
+        ("nop-safe", _) => {
+            let ring = Ring::builder().entries(64).build().expect("ring");
+            let mut held = Vec::with_capacity(BATCH);
+            for _ in 0..batches {
+                held.extend((0..BATCH).map(|_| ring.nop().submit().expect("submit")));
+                held.drain(..).for_each(|op| op.wait().expect("nop"));
+            }
+        }
+        ("nop-await", _) => {
+            let ring = Ring::builder().entries(64).build().expect("ring");
+            ring.block_on(async {
+                let mut held = Vec::with_capacity(BATCH);
+                for _ in 0..batches {
+                    held.extend((0..BATCH).map(|_| ring.nop().submit().expect("submit")));
+                    for op in held.drain(..) {
+                        op.into_future().await.expect("nop");
+                    }
+                }
+            });
+        }
+        ("nop-raw", _) => {
+            let mut ring = raw_ring();
+            for _ in 0..batches {
+                {
+                    let mut sq = ring.submission();
+                    for i in 0..BATCH {
+                        let nop = opcode::Nop::new().build().user_data(i as u64);
+                        // SAFETY: a NOP names no memory.
+                        unsafe { sq.push(&nop).expect("room for a batch") };
+                    }
+                }
+                ring.submit_and_wait(BATCH).expect("submit_and_wait");
+                assert_eq!(ring.completion().count(), BATCH);
+            }
+        }
+        ("read-safe", Some(f)) => {
+            let ring = Ring::builder().entries(64).build().expect("ring");
+            let file = File::from(f);
+            let mut spare: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(BLOCK)).collect();
+            let mut held = Vec::with_capacity(BATCH);
+            for b in 0..batches {
+                for (k, buf) in spare.drain(..).enumerate() {
+                    let off = offset(b, k);
+                    held.push(ring.read_at(&file, buf, off).submit().expect("submit"));
+                }
+                for op in held.drain(..) {
+                    let (n, mut buf) = op.wait();
+                    assert_eq!(n.expect("read"), BLOCK);
+                    buf.clear();
+                    spare.push(buf);
+                }
+            }
+        }
+        ("read-await", Some(f)) => {
+            let ring = Ring::builder().entries(64).build().expect("ring");
+            let file = File::from(f);
+            ring.block_on(async {
+                let mut spare: Vec<Vec<u8>> =
+                    (0..BATCH).map(|_| Vec::with_capacity(BLOCK)).collect();
+                let mut held = Vec::with_capacity(BATCH);
+                for b in 0..batches {
+                    for (k, buf) in spare.drain(..).enumerate() {
+                        let off = offset(b, k);
+                        held.push(ring.read_at(&file, buf, off).submit().expect("submit"));
+                    }
+                    for op in held.drain(..) {
+                        let (n, mut buf) = op.into_future().await;
+                        assert_eq!(n.expect("read"), BLOCK);
+                        buf.clear();
+                        spare.push(buf);
+                    }
+                }
+            });
+        }
+        ("read-raw", Some(f)) => {
+            let mut ring = raw_ring();
+            let fd = f.as_raw_fd();
+            let mut bufs = vec![vec![0u8; BLOCK]; BATCH];
+            for b in 0..batches {
+                {
+                    let mut sq = ring.submission();
+                    for (k, buf) in bufs.iter_mut().enumerate() {
+                        let sqe = opcode::Read::new(types::Fd(fd), buf.as_mut_ptr(), BLOCK as u32)
+                            .offset(offset(b, k))
+                            .build()
+                            .user_data(k as u64);
+                        // SAFETY: `bufs` is neither moved nor touched until every CQE of this
+                        // batch has been reaped below.
+                        unsafe { sq.push(&sqe).expect("room for a batch") };
+                    }
+                }
+                ring.submit_and_wait(BATCH).expect("submit_and_wait");
+                for cqe in ring.completion() {
+                    assert_eq!(cqe.result(), BLOCK as i32);
+                }
+            }
+        }
+        _ => {
+            eprintln!(
+                "usage: {WORKER} nop-safe|nop-await|nop-raw|read-safe|read-await|read-raw N [FILE]"
+            );
+            std::process::exit(2);
+        }
+    }
+    std::process::exit(0);
+}
+
+fn raw_ring() -> IoUring {
+    IoUring::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .build(64)
+        .expect("raw ring")
+}
+
+fn offset(batch: u64, k: usize) -> u64 {
+    ((batch * BATCH as u64 + k as u64) % FILE_BLOCKS) * BLOCK as u64
+}
+
+/// Total instructions (`Ir`) of one worker run under callgrind.
+fn callgrind_ir(dir: &Path, kind: &str, n: u64, file: &Path) -> Result<u64, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let out = dir.join(format!("callgrind.{kind}.{n}"));
+    let run = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg("--quiet")
+        .arg(&exe)
+        .args([WORKER, kind, &n.to_string()])
+        .arg(file)
+        .output()
+        .map_err(|e| format!("valgrind: {e}"))?;
+    if !run.status.success() {
+        return Err(format!(
+            "valgrind {kind} {n} failed ({}): {}",
+            run.status,
+            String::from_utf8_lossy(&run.stderr).trim()
+        ));
+    }
+    let text = std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    total_ir(&text).ok_or_else(|| format!("no totals:/summary: line in {}", out.display()))
+}
+
+/// The first event count (`Ir`) of a callgrind output file's `totals:` line, or else of its
+/// `summary:` line.
+fn total_ir(text: &str) -> Option<u64> {
+    let line = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+    };
+    line("totals:").or_else(|| line("summary:"))
+}
+
+fn valgrind_version() -> Option<String> {
+    let out = Command::new("valgrind").arg("--version").output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+pub fn run(report: &mut Report, _rounds: usize, quick: bool) -> safer_ring::Result<()> {
+    let goals = [
+        ("instr NOP batch 32 safe/raw Ir per op", "NOP batch 32"),
+        (
+            "instr read 4 KiB batch 32 safe/raw Ir per op",
+            "read 4 KiB batch 32",
+        ),
+    ];
+    let Some(version) = valgrind_version() else {
+        for (goal, _) in goals {
+            report.not_run(
+                goal,
+                2.0,
+                "valgrind not installed (apt-get install valgrind)",
+            );
+        }
+        return Ok(());
+    };
+    let n: u64 = if quick { 8_000 } else { 20_000 };
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("read.bin");
+    std::fs::write(&file, vec![3u8; FILE_BLOCKS as usize * BLOCK])?;
+    let mut failure = None;
+    for (kind, case, contender) in PATHS {
+        let ir = callgrind_ir(dir.path(), kind, n, &file)
+            .and_then(|a| Ok((a, callgrind_ir(dir.path(), kind, 2 * n, &file)?)));
+        match ir {
+            Ok((a, b)) => {
+                let per_op = b.saturating_sub(a) as f64 / (n / BATCH as u64 * BATCH as u64) as f64;
+                report.metric("instr", case, contender, "Ir/op", per_op);
+            }
+            Err(e) => {
+                eprintln!("instr: {e}");
+                failure = Some(e);
+            }
+        }
+    }
+    for (goal, case) in goals {
+        let safe = report.metric_value(case, "safe", "Ir/op");
+        let awaited = report.metric_value(case, "safe .await", "Ir/op");
+        let raw = report.metric_value(case, "raw io-uring", "Ir/op");
+        match (safe, raw) {
+            (Some(s), Some(r)) => {
+                report.metric("instr", case, "safe / raw", "Ir ratio", s / r);
+                if let Some(a) = awaited {
+                    report.metric("instr", case, "safe .await / raw", "Ir ratio", a / r);
+                }
+                report.ceiling(goal, s / r, 2.0);
+            }
+            _ => report.not_run(goal, 2.0, failure.as_deref().unwrap_or("no measurement")),
+        }
+    }
+    report.notes.push(format!(
+        "instr: user-space instructions (callgrind `Ir`, {version}) per operation, batches of \
+         {BATCH}: each path runs as a separate process under callgrind at N = {n} and {}, and \
+         (Ir(2N) - Ir(N)) / N cancels process start and ring setup. Kernel work is not counted. \
+         Deterministic: one run per N, no rounds.",
+        2 * n
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::total_ir;
+
+    #[test]
+    fn reads_totals_then_summary() {
+        let out = "version: 1\nevents: Ir\nfn=main\n1 5\nsummary: 1234\n\ntotals: 1200 7\n";
+        assert_eq!(total_ir(out), Some(1200));
+        assert_eq!(total_ir("events: Ir\nsummary: 99\n"), Some(99));
+        assert_eq!(total_ir("events: Ir\n"), None);
+    }
+}
