@@ -3,6 +3,7 @@
 //! figure is a median over the rounds, with its spread and the process CPU time per
 //! operation; goals print as PASS or MISS.
 
+mod echo;
 mod machine;
 mod nop;
 mod read;
@@ -12,7 +13,7 @@ mod write;
 
 use report::Report;
 
-const SUITES: &[&str] = &["nop", "read", "write"];
+const SUITES: &[&str] = &["nop", "read", "write", "echo"];
 
 /// What the numbers mean; printed above the generated tables.
 const EXPLAIN: &str = "Every contender runs in the same process, interleaved round by round \
@@ -60,6 +61,15 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn main() {
+    // Hidden: `serve NAME --addr IP:PORT` runs one of the echo suite's competitor servers.
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("serve") {
+        if let Err(e) = echo::servers::main(&argv[2..]) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let args = match parse_args() {
         Ok(args) => args,
         Err(msg) => {
@@ -78,6 +88,8 @@ fn main() {
             "nop" => nop::run(&mut report, rounds, args.quick),
             "read" => read::run(&mut report, rounds, args.quick),
             "write" => write::run(&mut report, rounds, args.quick),
+            "echo" => echo::run(&mut report, rounds, args.quick)
+                .map_err(|e| std::io::Error::other(e).into()),
             _ => unreachable!("checked in parse_args"),
         };
         if let Err(e) = res {

@@ -27,6 +27,8 @@ impl Goal {
 pub struct Report {
     pub rows: Vec<Row>,
     pub goals: Vec<Goal>,
+    /// Lines printed under the table (what a suite's figures mean, rounds it dropped).
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -51,19 +53,23 @@ impl Report {
     pub fn print(&self, load: f64) {
         println!("load average (1 min): {load:.2}");
         println!(
-            "{:<8} {:<22} {:<14} {:>12} {:>8} {:>12}",
+            "{:<8} {:<22} {:<14} {:>12} {:>8} {:>12}  notes",
             "suite", "case", "contender", "median op/s", "spread", "cpu us/op"
         );
         for r in &self.rows {
             println!(
-                "{:<8} {:<22} {:<14} {:>12.0} {:>7.1}% {:>12.3}",
+                "{:<8} {:<22} {:<14} {:>12.0} {:>7.1}% {:>12.3}  {}",
                 r.suite,
                 r.case,
                 r.contender,
                 r.samples.median(),
                 r.samples.spread() * 100.0,
-                r.samples.cpu_median()
+                r.samples.cpu_median(),
+                r.samples.notes()
             );
+        }
+        for n in &self.notes {
+            println!("note: {n}");
         }
         for g in &self.goals {
             let verdict = if g.passed() { "PASS" } else { "MISS" };
@@ -76,18 +82,22 @@ impl Report {
 
     pub fn markdown(&self, header: &str) -> String {
         let mut out = format!(
-            "{header}\n\n| suite | case | contender | median op/s | spread | CPU µs/op |\n| --- | --- | --- | ---: | ---: | ---: |\n"
+            "{header}\n\n| suite | case | contender | median op/s | spread | CPU µs/op | notes |\n| --- | --- | --- | ---: | ---: | ---: | --- |\n"
         );
         for r in &self.rows {
             out += &format!(
-                "| {} | {} | {} | {:.0} | {:.1} % | {:.3} |\n",
+                "| {} | {} | {} | {:.0} | {:.1} % | {:.3} | {} |\n",
                 r.suite,
                 r.case,
                 r.contender,
                 r.samples.median(),
                 r.samples.spread() * 100.0,
-                r.samples.cpu_median()
+                r.samples.cpu_median(),
+                r.samples.notes()
             );
+        }
+        for n in &self.notes {
+            out += &format!("\n{n}\n");
         }
         out += "\n| goal | ratio | target | verdict |\n| --- | ---: | ---: | --- |\n";
         for g in &self.goals {

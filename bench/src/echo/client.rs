@@ -1,0 +1,232 @@
+//! The load client, the same for every server: closed loop, each connection sends `size`
+//! bytes, reads the whole echo back, checks every byte, and goes again. It is written
+//! directly on the `io-uring` crate (`SINGLE_ISSUER|DEFER_TASKRUN`), every connection's send
+//! and recv in flight at once and all of a loop's new SQEs in one `io_uring_enter`, so that
+//! one core of it outruns any one-core server. It runs on its own thread pinned to CPU 1.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use io_uring::types::{Fd, SubmitArgs, Timespec};
+use io_uring::{IoUring, opcode};
+
+/// What the controlling thread sees while the client runs.
+#[derive(Default)]
+pub struct Progress {
+    /// Requests completed and verified so far.
+    pub done: AtomicU64,
+    /// While set, round-trip latencies are recorded.
+    pub record: AtomicBool,
+    /// Set to make the client return.
+    pub stop: AtomicBool,
+}
+
+struct Conn {
+    stream: TcpStream,
+    payload: Vec<u8>,
+    back: Vec<u8>,
+    got: usize,
+    sent: usize,
+    round: u64,
+    started: Instant,
+}
+
+impl Conn {
+    /// Fills the payload for the next request: the request number, then a per-connection
+    /// pattern, so a byte echoed to the wrong connection or from an old request shows.
+    fn next_payload(&mut self, id: usize) {
+        self.round += 1;
+        let tag = self.round.to_le_bytes();
+        for (i, b) in self.payload.iter_mut().enumerate() {
+            *b = if i < 8 {
+                tag[i]
+            } else {
+                (i ^ id ^ self.round as usize) as u8
+            };
+        }
+        self.got = 0;
+        self.sent = 0;
+    }
+}
+
+const SEND: u64 = 1;
+const RECV: u64 = 2;
+
+/// Pins the calling thread to `cpu`.
+pub fn pin_to(cpu: usize) -> io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it.
+    let res = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if res == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Connects `connections` streams to `addr`.
+pub fn connect(addr: SocketAddr, connections: usize) -> io::Result<Vec<TcpStream>> {
+    (0..connections)
+        .map(|_| {
+            let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+            s.set_nodelay(true)?;
+            Ok(s)
+        })
+        .collect()
+}
+
+/// Runs the closed loop over `streams` until `progress.stop`; returns the latencies (ns)
+/// recorded while `progress.record` was set.
+pub fn run(streams: Vec<TcpStream>, size: usize, progress: &Arc<Progress>) -> io::Result<Vec<u32>> {
+    let n = streams.len();
+    let entries = (2 * n as u32).next_power_of_two().max(8);
+    let mut ring: IoUring = IoUring::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .setup_cqsize(entries * 2)
+        .build(entries)?;
+    let now = Instant::now();
+    let mut conns: Vec<Conn> = streams
+        .into_iter()
+        .map(|stream| Conn {
+            stream,
+            payload: vec![0; size],
+            back: vec![0; size],
+            got: 0,
+            sent: 0,
+            round: 0,
+            started: now,
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let (submitter, mut sq, mut cq) = ring.split();
+    let send = |c: &Conn, i: usize| {
+        opcode::Send::new(
+            Fd(c.stream.as_raw_fd()),
+            c.payload[c.sent..].as_ptr(),
+            (size - c.sent) as u32,
+        )
+        .build()
+        .user_data(SEND << 32 | i as u64)
+    };
+    let recv = |c: &mut Conn, i: usize| {
+        opcode::Recv::new(
+            Fd(c.stream.as_raw_fd()),
+            c.back[c.got..].as_mut_ptr(),
+            (size - c.got) as u32,
+        )
+        .build()
+        .user_data(RECV << 32 | i as u64)
+    };
+    for (i, c) in conns.iter_mut().enumerate() {
+        c.next_payload(i);
+        c.started = Instant::now();
+        let (s, r) = (send(c, i), recv(c, i));
+        // SAFETY: the payload and receive buffers live in `conns`, which is neither dropped
+        // nor resized until this function returns, and it returns only after every SQE's
+        // CQE has been reaped (see the drain at the end). The SQ holds 2 entries per
+        // connection, one send and one recv each at most.
+        unsafe {
+            sq.push(&s).expect("room: 2 entries per connection");
+            sq.push(&r).expect("room: 2 entries per connection");
+        }
+    }
+    let timeout = Timespec::new().nsec(50_000_000);
+    let args = SubmitArgs::new().timespec(&timeout);
+    let mut in_flight = 2 * n;
+    let mut stopping = false;
+    let mut error = None;
+    while in_flight > 0 {
+        sq.sync();
+        match submitter.submit_with_args(1, &args) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                ) => {}
+            Err(e) => return Err(e),
+        }
+        sq.sync(); // learn how far the kernel consumed
+        if !stopping && progress.stop.load(Ordering::Relaxed) {
+            stopping = true;
+            // Unblock the recvs still waiting: their CQEs arrive with 0 or an error.
+            for c in &conns {
+                let _ = c.stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+        cq.sync();
+        let record = progress.record.load(Ordering::Relaxed);
+        let mut done = 0;
+        for cqe in &mut cq {
+            in_flight -= 1;
+            let (kind, i) = (cqe.user_data() >> 32, cqe.user_data() as u32 as usize);
+            let res = cqe.result();
+            let c = &mut conns[i];
+            if stopping {
+                continue;
+            }
+            if res <= 0 {
+                error.get_or_insert(io::Error::other(format!(
+                    "connection {i}: {} returned {res}",
+                    if kind == SEND { "send" } else { "recv" }
+                )));
+                stopping = true;
+                progress.stop.store(true, Ordering::Relaxed);
+                continue;
+            }
+            let mut rearm = None;
+            if kind == SEND {
+                c.sent += res as usize;
+                if c.sent < size {
+                    rearm = Some(send(c, i));
+                }
+            } else {
+                c.got += res as usize;
+                if c.got < size {
+                    rearm = Some(recv(c, i));
+                }
+            }
+            if c.sent == size && c.got == size {
+                if c.back != c.payload {
+                    error.get_or_insert(io::Error::other(format!(
+                        "connection {i}: echoed bytes differ in request {}",
+                        c.round
+                    )));
+                    stopping = true;
+                    progress.stop.store(true, Ordering::Relaxed);
+                    continue;
+                }
+                if record {
+                    latencies.push(c.started.elapsed().as_nanos().min(u32::MAX as u128) as u32);
+                }
+                done += 1;
+                c.next_payload(i);
+                c.started = Instant::now();
+                let (s, r) = (send(c, i), recv(c, i));
+                // SAFETY: as above; this connection's previous SQEs have both completed.
+                unsafe {
+                    sq.push(&s).expect("room: 2 entries per connection");
+                    sq.push(&r).expect("room: 2 entries per connection");
+                }
+                in_flight += 2;
+            } else if let Some(sqe) = rearm {
+                // SAFETY: as above; this replaces the SQE whose CQE just arrived.
+                unsafe { sq.push(&sqe).expect("room: 2 entries per connection") };
+                in_flight += 1;
+            }
+        }
+        progress.done.fetch_add(done, Ordering::Relaxed);
+    }
+    match error {
+        Some(e) => Err(e),
+        None => Ok(latencies),
+    }
+}
