@@ -36,18 +36,19 @@ struct Conn {
 }
 
 impl Conn {
-    /// Fills the payload for the next request: the request number, then a per-connection
-    /// pattern, so a byte echoed to the wrong connection or from an old request shows.
+    /// Sets the payload for the next request: its first 8 bytes are the request number, the
+    /// rest a per-connection pattern (set once), so a byte echoed to the wrong connection or
+    /// from an old request shows.
     fn next_payload(&mut self, id: usize) {
+        if self.round == 0 {
+            for (i, b) in self.payload.iter_mut().enumerate() {
+                *b = (i ^ id ^ (i >> 8)) as u8;
+            }
+        }
         self.round += 1;
         let tag = self.round.to_le_bytes();
-        for (i, b) in self.payload.iter_mut().enumerate() {
-            *b = if i < 8 {
-                tag[i]
-            } else {
-                (i ^ id ^ self.round as usize) as u8
-            };
-        }
+        let n = tag.len().min(self.payload.len());
+        self.payload[..n].copy_from_slice(&tag[..n]);
         self.got = 0;
         self.sent = 0;
     }

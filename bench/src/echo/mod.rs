@@ -75,10 +75,15 @@ struct Server {
 impl Server {
     fn start(mut cmd: Command) -> Result<Server, String> {
         cmd.stdin(Stdio::null()).stdout(Stdio::piped());
-        // SAFETY: the closure runs in the forked child before exec and only makes the
-        // async-signal-safe sched_setaffinity system call.
+        // SAFETY: the closure runs in the forked child before exec and only makes
+        // async-signal-safe system calls (sigaction through signal, sched_setaffinity).
         unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || client::pin_to(SERVER_CPU));
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                // SIGINT stops every server, even if this harness was started with it ignored
+                // (as a shell does for background jobs).
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                client::pin_to(SERVER_CPU)
+            });
         }
         let mut child = cmd.spawn().map_err(|e| format!("spawn {cmd:?}: {e}"))?;
         let stdout = child.stdout.take().expect("piped");
