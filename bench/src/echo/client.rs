@@ -6,13 +6,15 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use io_uring::types::{Fd, SubmitArgs, Timespec};
-use io_uring::{IoUring, opcode};
+use io_uring::types::{Fixed, SubmitArgs, Timespec};
+use io_uring::{IoUring, cqueue, opcode};
+
+use super::buf_ring::{BUF, BufRing};
 
 /// What the controlling thread sees while the client runs.
 #[derive(Default)]
@@ -23,12 +25,13 @@ pub struct Progress {
     pub record: AtomicBool,
     /// Set to make the client return.
     pub stop: AtomicBool,
+    /// The client thread's id, once it runs (for its CPU time in /proc).
+    pub tid: AtomicU64,
 }
 
 struct Conn {
     stream: TcpStream,
     payload: Vec<u8>,
-    back: Vec<u8>,
     got: usize,
     sent: usize,
     round: u64,
@@ -83,23 +86,44 @@ pub fn connect(addr: SocketAddr, connections: usize) -> io::Result<Vec<TcpStream
         .collect()
 }
 
+/// Buffer group of the client's provided buffer ring.
+const BGID: u16 = 0;
+
+/// The ring and the buffers it receives into; the ring is declared first, so it closes
+/// before the buffer memory it may use is freed.
+struct Uring {
+    ring: IoUring,
+    bufs: BufRing,
+}
+
 /// Runs the closed loop over `streams` until `progress.stop`; returns the latencies (ns)
-/// recorded while `progress.record` was set.
+/// recorded while `progress.record` was set. Each connection has a send and a multishot
+/// recv (into the provided buffer ring, on its registered file) in flight; echoed bytes are
+/// checked right in the ring's buffer.
 pub fn run(streams: Vec<TcpStream>, size: usize, progress: &Arc<Progress>) -> io::Result<Vec<u32>> {
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    progress.tid.store(tid as u64, Ordering::Relaxed);
     let n = streams.len();
     let entries = (2 * n as u32).next_power_of_two().max(8);
-    let mut ring: IoUring = IoUring::builder()
+    let ring: IoUring = IoUring::builder()
         .setup_single_issuer()
         .setup_defer_taskrun()
-        .setup_cqsize(entries * 2)
+        .setup_cqsize(entries * 4)
         .build(entries)?;
+    let fds: Vec<RawFd> = streams.iter().map(|s| s.as_raw_fd()).collect();
+    ring.submitter().register_files(&fds)?;
+    let nbufs = (2 * n * size.div_ceil(BUF))
+        .next_power_of_two()
+        .clamp(64, 1 << 15) as u16;
+    let bufs = BufRing::new(&ring.submitter(), BGID, nbufs)?;
+    let mut uring = Uring { ring, bufs };
     let now = Instant::now();
     let mut conns: Vec<Conn> = streams
         .into_iter()
         .map(|stream| Conn {
             stream,
             payload: vec![0; size],
-            back: vec![0; size],
             got: 0,
             sent: 0,
             round: 0,
@@ -107,33 +131,31 @@ pub fn run(streams: Vec<TcpStream>, size: usize, progress: &Arc<Progress>) -> io
         })
         .collect();
     let mut latencies = Vec::new();
-    let (submitter, mut sq, mut cq) = ring.split();
+    let bufs = &mut uring.bufs;
+    let (submitter, mut sq, mut cq) = uring.ring.split();
     let send = |c: &Conn, i: usize| {
         opcode::Send::new(
-            Fd(c.stream.as_raw_fd()),
+            Fixed(i as u32),
             c.payload[c.sent..].as_ptr(),
             (size - c.sent) as u32,
         )
         .build()
         .user_data(SEND << 32 | i as u64)
     };
-    let recv = |c: &mut Conn, i: usize| {
-        opcode::Recv::new(
-            Fd(c.stream.as_raw_fd()),
-            c.back[c.got..].as_mut_ptr(),
-            (size - c.got) as u32,
-        )
-        .build()
-        .user_data(RECV << 32 | i as u64)
+    let recv = |i: usize| {
+        opcode::RecvMulti::new(Fixed(i as u32), BGID)
+            .build()
+            .user_data(RECV << 32 | i as u64)
     };
     for (i, c) in conns.iter_mut().enumerate() {
         c.next_payload(i);
         c.started = Instant::now();
-        let (s, r) = (send(c, i), recv(c, i));
-        // SAFETY: the payload and receive buffers live in `conns`, which is neither dropped
-        // nor resized until this function returns, and it returns only after every SQE's
-        // CQE has been reaped (see the drain at the end). The SQ holds 2 entries per
-        // connection, one send and one recv each at most.
+        let (s, r) = (send(c, i), recv(i));
+        // SAFETY: the payloads live in `conns`, which is neither dropped nor resized until
+        // this function returns, and it returns only after every SQE's final CQE has been
+        // reaped (the loop runs until nothing is in flight); received bytes go to the
+        // provided buffer ring, which outlives the ring (`Uring`). The SQ holds 2 entries per
+        // connection: one send and one recv each at most.
         unsafe {
             sq.push(&s).expect("room: 2 entries per connection");
             sq.push(&r).expect("room: 2 entries per connection");
@@ -144,6 +166,11 @@ pub fn run(streams: Vec<TcpStream>, size: usize, progress: &Arc<Progress>) -> io
     let mut in_flight = 2 * n;
     let mut stopping = false;
     let mut error = None;
+    let mut fail = |e: String, stopping: &mut bool| {
+        error.get_or_insert(io::Error::other(e));
+        *stopping = true;
+        progress.stop.store(true, Ordering::Relaxed);
+    };
     while in_flight > 0 {
         sq.sync();
         match submitter.submit_with_args(1, &args) {
@@ -158,7 +185,7 @@ pub fn run(streams: Vec<TcpStream>, size: usize, progress: &Arc<Progress>) -> io
         sq.sync(); // learn how far the kernel consumed
         if !stopping && progress.stop.load(Ordering::Relaxed) {
             stopping = true;
-            // Unblock the recvs still waiting: their CQEs arrive with 0 or an error.
+            // Unblock the recvs still waiting: their final CQEs arrive with 0 or an error.
             for c in &conns {
                 let _ = c.stream.shutdown(std::net::Shutdown::Both);
             }
@@ -167,63 +194,80 @@ pub fn run(streams: Vec<TcpStream>, size: usize, progress: &Arc<Progress>) -> io
         let record = progress.record.load(Ordering::Relaxed);
         let mut done = 0;
         for cqe in &mut cq {
-            in_flight -= 1;
             let (kind, i) = (cqe.user_data() >> 32, cqe.user_data() as u32 as usize);
-            let res = cqe.result();
+            let (res, flags) = (cqe.result(), cqe.flags());
+            let more = kind == RECV && cqueue::more(flags);
+            if !more {
+                in_flight -= 1;
+            }
+            let bid = cqueue::buffer_select(flags);
             let c = &mut conns[i];
+            if let (Some(bid), true) = (bid, res > 0) {
+                let got = res as usize;
+                let expected = c.payload.get(c.got..c.got + got);
+                let same = expected.is_some_and(|e| e == bufs.buf(bid, got));
+                bufs.give(bid);
+                if !stopping && !same {
+                    fail(
+                        format!("connection {i}: echoed bytes differ in request {}", c.round),
+                        &mut stopping,
+                    );
+                }
+            }
             if stopping {
                 continue;
             }
-            if res <= 0 {
-                error.get_or_insert(io::Error::other(format!(
-                    "connection {i}: {} returned {res}",
-                    if kind == SEND { "send" } else { "recv" }
-                )));
-                stopping = true;
-                progress.stop.store(true, Ordering::Relaxed);
+            if kind == RECV && res == -libc::ENOBUFS {
+                if !more {
+                    // SAFETY: as above.
+                    unsafe { sq.push(&recv(i)).expect("room: 2 entries per connection") };
+                    in_flight += 1;
+                }
                 continue;
             }
-            let mut rearm = None;
+            if res <= 0 {
+                let op = if kind == SEND { "send" } else { "recv" };
+                fail(
+                    format!("connection {i}: {op} returned {res}"),
+                    &mut stopping,
+                );
+                continue;
+            }
             if kind == SEND {
                 c.sent += res as usize;
                 if c.sent < size {
-                    rearm = Some(send(c, i));
+                    // SAFETY: as above; this replaces the send whose CQE just arrived.
+                    unsafe {
+                        sq.push(&send(c, i))
+                            .expect("room: 2 entries per connection")
+                    };
+                    in_flight += 1;
+                    continue;
                 }
             } else {
                 c.got += res as usize;
-                if c.got < size {
-                    rearm = Some(recv(c, i));
+                if !more {
+                    // SAFETY: as above; this replaces the recv that just ended.
+                    unsafe { sq.push(&recv(i)).expect("room: 2 entries per connection") };
+                    in_flight += 1;
                 }
             }
             if c.sent == size && c.got == size {
-                if c.back != c.payload {
-                    error.get_or_insert(io::Error::other(format!(
-                        "connection {i}: echoed bytes differ in request {}",
-                        c.round
-                    )));
-                    stopping = true;
-                    progress.stop.store(true, Ordering::Relaxed);
-                    continue;
-                }
                 if record {
                     latencies.push(c.started.elapsed().as_nanos().min(u32::MAX as u128) as u32);
                 }
                 done += 1;
                 c.next_payload(i);
                 c.started = Instant::now();
-                let (s, r) = (send(c, i), recv(c, i));
-                // SAFETY: as above; this connection's previous SQEs have both completed.
+                // SAFETY: as above; this connection's send has completed.
                 unsafe {
-                    sq.push(&s).expect("room: 2 entries per connection");
-                    sq.push(&r).expect("room: 2 entries per connection");
-                }
-                in_flight += 2;
-            } else if let Some(sqe) = rearm {
-                // SAFETY: as above; this replaces the SQE whose CQE just arrived.
-                unsafe { sq.push(&sqe).expect("room: 2 entries per connection") };
+                    sq.push(&send(c, i))
+                        .expect("room: 2 entries per connection")
+                };
                 in_flight += 1;
             }
         }
+        bufs.publish();
         progress.done.fetch_add(done, Ordering::Relaxed);
     }
     match error {

@@ -6,6 +6,7 @@
 //! server got less than 95 % of its core measured the client, not the server: it is dropped
 //! and counted as dropped.
 
+mod buf_ring;
 pub mod client;
 pub mod servers;
 
@@ -112,15 +113,19 @@ impl Server {
         let mut total = 0;
         if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
             for task in tasks.flatten() {
-                let stat = std::fs::read_to_string(task.path().join("schedstat"));
-                total += stat
-                    .ok()
-                    .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-                    .unwrap_or(0);
+                total += schedstat_ns(&task.path().join("schedstat"));
             }
         }
         total
     }
+}
+
+/// The CPU time in a `/proc/.../schedstat` file, in nanoseconds (0 if unreadable).
+fn schedstat_ns(path: &Path) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 impl Drop for Server {
@@ -223,6 +228,7 @@ struct Round {
     rate: f64,
     cpu_us: f64,
     busy: f64,
+    client_busy: f64,
     p50_us: f64,
     p99_us: f64,
 }
@@ -247,13 +253,19 @@ fn round(
     let stop = |progress: &Progress| progress.stop.store(true, Ordering::Relaxed);
     std::thread::sleep(warmup);
     progress.record.store(case.latency, Ordering::Relaxed);
-    let (cpu0, done0, t0) = (
+    let client_stat = PathBuf::from(format!(
+        "/proc/self/task/{}/schedstat",
+        progress.tid.load(Ordering::Relaxed)
+    ));
+    let (client0, cpu0, done0, t0) = (
+        schedstat_ns(&client_stat),
         server.cpu_ns(),
         progress.done.load(Ordering::Relaxed),
         Instant::now(),
     );
     std::thread::sleep(window);
-    let (cpu1, done1, wall) = (
+    let (client1, cpu1, done1, wall) = (
+        schedstat_ns(&client_stat),
         server.cpu_ns(),
         progress.done.load(Ordering::Relaxed),
         t0.elapsed(),
@@ -278,6 +290,7 @@ fn round(
         rate: requests as f64 / wall.as_secs_f64(),
         cpu_us: cpu / 1e3 / requests as f64,
         busy: cpu / wall.as_nanos() as f64,
+        client_busy: client1.saturating_sub(client0) as f64 / wall.as_nanos() as f64,
         p50_us: pct(0.50),
         p99_us: pct(0.99),
     })
@@ -343,18 +356,20 @@ pub fn run(report: &mut Report, rounds: usize, quick: bool) -> Result<(), String
                             s.dropped += 1;
                             eprintln!(
                                 "echo {} {}: round {} dropped, server busy {:.0} % of a core \
-                                 ({:.0} req/s)",
+                                 ({:.0} req/s, client busy {:.0} %)",
                                 case.name,
                                 CONTENDERS[i].0,
                                 r + 1,
                                 m.busy * 100.0,
-                                m.rate
+                                m.rate,
+                                m.client_busy * 100.0
                             );
                             continue;
                         }
                         s.rates.push(m.rate);
                         s.cpu_us.push(m.cpu_us);
                         s.push_extra("busy %", m.busy * 100.0);
+                        s.push_extra("client busy %", m.client_busy * 100.0);
                         if case.latency {
                             s.push_extra("p50 us", m.p50_us);
                             s.push_extra("p99 us", m.p99_us);

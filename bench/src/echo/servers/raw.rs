@@ -4,18 +4,16 @@
 //! (one send in flight per connection, so the bytes go back in order) and returned to the
 //! buffer ring once sent; all new SQEs of a loop go in with one `submit_and_wait`.
 
-use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::collections::VecDeque;
 use std::io;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicU16, Ordering};
 
 use io_uring::squeue::Entry;
-use io_uring::types::{BufRingEntry, Fd};
+use io_uring::types::Fd;
 use io_uring::{IoUring, SubmissionQueue, Submitter, cqueue, opcode};
 
-use super::BUF;
+use crate::echo::buf_ring::BufRing;
 
 const BGID: u16 = 0;
 const NBUFS: u16 = 2048;
@@ -29,74 +27,6 @@ const CLOSE: u64 = 4;
 
 fn user_data(kind: u64, fd: RawFd) -> u64 {
     kind << 32 | fd as u32 as u64
-}
-
-/// A provided buffer ring: `NBUFS` entries in page-aligned memory shared with the kernel,
-/// and the `NBUFS * BUF` bytes they point into.
-struct BufRing {
-    ring: *mut BufRingEntry,
-    ring_layout: Layout,
-    bufs: Vec<u8>,
-    tail: u16,
-}
-
-impl BufRing {
-    fn new(submitter: &Submitter<'_>) -> io::Result<BufRing> {
-        let ring_layout =
-            Layout::from_size_align(NBUFS as usize * std::mem::size_of::<BufRingEntry>(), 4096)
-                .expect("valid layout");
-        // SAFETY: the layout has a non-zero size.
-        let ring = unsafe { alloc_zeroed(ring_layout) }.cast::<BufRingEntry>();
-        if ring.is_null() {
-            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
-        }
-        let mut this = BufRing {
-            ring,
-            ring_layout,
-            bufs: vec![0u8; NBUFS as usize * BUF],
-            tail: 0,
-        };
-        // SAFETY: `ring` is page aligned, zeroed, NBUFS entries long and lives (with `this`)
-        // until the process exits: this server never unregisters it.
-        unsafe { submitter.register_buf_ring_with_flags(ring as u64, NBUFS, BGID, 0)? };
-        for bid in 0..NBUFS {
-            this.give(bid);
-        }
-        this.publish();
-        Ok(this)
-    }
-
-    fn buf(&self, bid: u16) -> *const u8 {
-        self.bufs[bid as usize * BUF..].as_ptr()
-    }
-
-    /// Puts buffer `bid` back at the (unpublished) tail.
-    fn give(&mut self, bid: u16) {
-        let index = self.tail & (NBUFS - 1);
-        // SAFETY: `index < NBUFS`, inside the ring allocation; the kernel reads entries only
-        // up to the published tail, and this one is past it.
-        let entry = unsafe { &mut *self.ring.add(index as usize) };
-        entry.set_addr(self.buf(bid) as u64);
-        entry.set_len(BUF as u32);
-        entry.set_bid(bid);
-        self.tail = self.tail.wrapping_add(1);
-    }
-
-    /// Makes every buffer given since the last call visible to the kernel.
-    fn publish(&self) {
-        // SAFETY: the ring base is the first entry of a live, initialised ring; the tail
-        // field is a u16 the kernel reads with acquire semantics, aligned for AtomicU16.
-        let tail = unsafe { &*BufRingEntry::tail(self.ring).cast::<AtomicU16>() };
-        tail.store(self.tail, Ordering::Release);
-    }
-}
-
-impl Drop for BufRing {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout. Only reached when the ring (declared
-        // after) is already gone: see `serve`.
-        unsafe { dealloc(self.ring.cast(), self.ring_layout) };
-    }
 }
 
 #[derive(Default)]
@@ -130,8 +60,7 @@ fn send_front(
     conn: &mut Conn,
 ) -> io::Result<()> {
     if let Some(&(bid, off, len)) = conn.queue.front() {
-        // SAFETY: `bid < NBUFS`, so `off + len <= BUF` stays within that buffer.
-        let ptr = unsafe { bufs.buf(bid).add(off) };
+        let ptr = bufs.buf(bid, off + len)[off..].as_ptr();
         let sqe = opcode::Send::new(Fd(fd), ptr, len as u32)
             .build()
             .user_data(user_data(SEND, fd));
@@ -154,10 +83,9 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
         .setup_defer_taskrun()
         .setup_cqsize(CQ_ENTRIES)
         .build(SQ_ENTRIES)?;
-    // Declared before `ring`'s split borrows end; the ring itself outlives the buffers only
-    // if it is dropped first, so keep the buffers alive past the ring by leaking them: the
-    // server runs until it is killed.
-    let bufs = std::mem::ManuallyDrop::new(BufRing::new(&ring.submitter())?);
+    // The kernel may use the buffer ring as long as the ring is open: leak it (the server
+    // runs until it is killed).
+    let bufs = std::mem::ManuallyDrop::new(BufRing::new(&ring.submitter(), BGID, NBUFS)?);
     let lfd = listener.as_raw_fd();
     let mut conns: Vec<Option<Conn>> = Vec::new();
     let (submitter, mut sq, mut cq) = ring.split();
@@ -175,7 +103,7 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
         }
         sq.sync(); // learn how far the kernel consumed
         cq.sync();
-        while let Some(cqe) = cq.next() {
+        for cqe in &mut cq {
             let (kind, fd) = (cqe.user_data() >> 32, cqe.user_data() as u32 as RawFd);
             let res = cqe.result();
             match kind {
