@@ -5,6 +5,7 @@
 
 mod alloc;
 mod copy;
+mod echo;
 mod extra;
 mod instr;
 mod machine;
@@ -16,7 +17,7 @@ mod write;
 
 use report::Report;
 
-const SUITES: &[&str] = &["nop", "read", "write", "copy", "alloc", "instr"];
+const SUITES: &[&str] = &["nop", "read", "write", "copy", "echo", "alloc", "instr"];
 
 /// What the numbers mean; printed above the generated tables.
 const EXPLAIN: &str = "Every contender runs in the same process, interleaved round by round \
@@ -68,6 +69,15 @@ fn parse_args() -> Result<Args, String> {
 
 fn main() {
     instr::worker_if_asked();
+    // Hidden: `serve NAME --addr IP:PORT` runs one of the echo suite's competitor servers.
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("serve") {
+        if let Err(e) = echo::servers::main(&argv[2..]) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let args = match parse_args() {
         Ok(args) => args,
         Err(msg) => {
@@ -89,6 +99,8 @@ fn main() {
             "copy" => copy::run(&mut report, rounds, args.quick),
             "alloc" => alloc::run(&mut report, rounds, args.quick),
             "instr" => instr::run(&mut report, rounds, args.quick),
+            "echo" => echo::run(&mut report, rounds, args.quick)
+                .map_err(|e| std::io::Error::other(e).into()),
             _ => unreachable!("checked in parse_args"),
         };
         if let Err(e) = res {

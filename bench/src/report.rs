@@ -31,7 +31,7 @@ pub struct Report {
     pub metrics: Vec<crate::extra::Metric>,
     /// Goals `value <= at_most` (allocations, instruction ratios); see `extra.rs`.
     pub ceilings: Vec<crate::extra::Ceiling>,
-    /// What a suite measured and how, printed under the tables.
+    /// What a suite measured and how, and rounds it dropped: printed under the tables.
     pub notes: Vec<String>,
 }
 
@@ -57,18 +57,19 @@ impl Report {
     pub fn print(&self, load: f64) {
         println!("load average (1 min): {load:.2}");
         println!(
-            "{:<8} {:<22} {:<14} {:>12} {:>8} {:>12}",
+            "{:<8} {:<22} {:<14} {:>12} {:>8} {:>12}  notes",
             "suite", "case", "contender", "median op/s", "spread", "cpu us/op"
         );
         for r in &self.rows {
             println!(
-                "{:<8} {:<22} {:<14} {:>12.0} {:>7.1}% {:>12.3}",
+                "{:<8} {:<22} {:<14} {:>12.0} {:>7.1}% {:>12.3}  {}",
                 r.suite,
                 r.case,
                 r.contender,
                 r.samples.median(),
                 r.samples.spread() * 100.0,
-                r.samples.cpu_median()
+                r.samples.cpu_median(),
+                r.samples.notes()
             );
         }
         for g in &self.goals {
@@ -83,17 +84,18 @@ impl Report {
 
     pub fn markdown(&self, header: &str) -> String {
         let mut out = format!(
-            "{header}\n\n| suite | case | contender | median op/s | spread | CPU µs/op |\n| --- | --- | --- | ---: | ---: | ---: |\n"
+            "{header}\n\n| suite | case | contender | median op/s | spread | CPU µs/op | notes |\n| --- | --- | --- | ---: | ---: | ---: | --- |\n"
         );
         for r in &self.rows {
             out += &format!(
-                "| {} | {} | {} | {:.0} | {:.1} % | {:.3} |\n",
+                "| {} | {} | {} | {:.0} | {:.1} % | {:.3} | {} |\n",
                 r.suite,
                 r.case,
                 r.contender,
                 r.samples.median(),
                 r.samples.spread() * 100.0,
-                r.samples.cpu_median()
+                r.samples.cpu_median(),
+                r.samples.notes()
             );
         }
         out += "\n| goal | ratio | target | verdict |\n| --- | ---: | ---: | --- |\n";

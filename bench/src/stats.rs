@@ -9,6 +9,11 @@ pub struct Samples {
     pub rates: Vec<f64>,
     /// Process CPU microseconds per operation, one per round.
     pub cpu_us: Vec<f64>,
+    /// Further per-round figures a suite reports (name, one value per round), printed as
+    /// medians after the CPU column.
+    pub extra: Vec<(&'static str, Vec<f64>)>,
+    /// Rounds measured but not counted (the suite found them invalid).
+    pub dropped: usize,
 }
 
 impl Samples {
@@ -28,9 +33,42 @@ impl Samples {
     pub fn cpu_median(&self) -> f64 {
         median(&self.cpu_us)
     }
+
+    /// Records one round's value of the extra figure `name`.
+    pub fn push_extra(&mut self, name: &'static str, value: f64) {
+        match self.extra.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, values)) => values.push(value),
+            None => self.extra.push((name, vec![value])),
+        }
+    }
+
+    /// The median of the extra figure `name`, NaN if it was never recorded.
+    pub fn extra_median(&self, name: &str) -> f64 {
+        self.extra
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(f64::NAN, |(_, values)| median(values))
+    }
+
+    /// The extra figures' medians and the dropped rounds, for the table's last column.
+    pub fn notes(&self) -> String {
+        let mut parts: Vec<String> = self
+            .extra
+            .iter()
+            .map(|(name, values)| format!("{name} {:.1}", median(values)))
+            .collect();
+        if self.dropped > 0 {
+            parts.push(format!("{} rounds dropped", self.dropped));
+        }
+        parts.join(", ")
+    }
 }
 
+/// The median, NaN for no values.
 pub fn median(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
