@@ -152,7 +152,7 @@ impl Report {
             .rows
             .iter()
             .map(|r| {
-                let metrics: serde_json::Map<String, Value> = self
+                let mut metrics: serde_json::Map<String, Value> = self
                     .metrics
                     .iter()
                     .filter(|m| {
@@ -160,6 +160,10 @@ impl Report {
                     })
                     .map(|m| (m.name.to_owned(), json!(m.value)))
                     .collect();
+                // Per-round figures of the row itself (echo: server busy %, p50, p99).
+                for (name, _) in &r.samples.extra {
+                    metrics.insert((*name).to_owned(), json!(r.samples.extra_median(name)));
+                }
                 json!({
                     "suite": r.suite,
                     "case": r.case,
@@ -169,6 +173,7 @@ impl Report {
                     "cpu_us_per_op": r.samples.cpu_median(),
                     "rates": r.samples.rates,
                     "cpu_us": r.samples.cpu_us,
+                    "dropped_rounds": r.samples.dropped,
                     "metrics": metrics,
                 })
             })
@@ -245,6 +250,7 @@ mod tests {
                 samples: Samples {
                     rates: vec![rate],
                     cpu_us: vec![1.0],
+                    ..Samples::default()
                 },
             });
         }
