@@ -64,7 +64,7 @@ async fn echo(ring: Rc<Ring>, bufs: BufRing, conn: TcpStream, served: Arc<Served
     while let Some(chunk) = chunks.next().await {
         let Ok(chunk) = chunk else { return }; // reset or error: drop the connection
         let n = chunk.len() as u64;
-        let (res, _chunk) = ring.write_all_at(&conn, chunk, 0).await;
+        let (res, _chunk) = ring.send_all(&conn, chunk).await;
         if res.is_err() {
             return;
         }

@@ -1,4 +1,5 @@
-//! Loops that finish the job: [`Ring::read_exact_at`] and [`Ring::write_all_at`].
+//! Loops that finish the job: [`Ring::read_exact_at`] and [`Ring::write_all_at`] (and the
+//! step both share with [`Ring::send_all`]).
 
 use std::io;
 
@@ -48,10 +49,8 @@ impl Ring {
         while op.buf_pos < total {
             let pos = op.buf_pos;
             let (res, buf) = Operation::build(self, op).await;
-            let n = match res {
-                Ok(0) => return (Err(eof("read_exact_at", pos, total)), buf),
+            let n = match progress("read_exact_at", res, pos, total) {
                 Ok(n) => n,
-                Err(e) if is_interrupted(&e) => 0,
                 Err(e) => return (Err(e), buf),
             };
             op = Read {
@@ -81,10 +80,8 @@ impl Ring {
         while op.buf_pos < total {
             let pos = op.buf_pos;
             let (res, buf) = Operation::build(self, op).await;
-            let n = match res {
-                Ok(0) => return (Err(eof("write_all_at", pos, total)), buf),
+            let n = match progress("write_all_at", res, pos, total) {
                 Ok(n) => n,
-                Err(e) if is_interrupted(&e) => 0,
                 Err(e) => return (Err(e), buf),
             };
             op = Write {
@@ -98,8 +95,20 @@ impl Ring {
     }
 }
 
-fn is_interrupted(e: &SaferRingError) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN))
+/// How far one step of an exact loop got: `Ok(n)` bytes (0 after an interruption, to retry),
+/// or the loop's error (end of stream before `total` bytes, or the operation's error).
+pub(crate) fn progress(
+    op: &'static str,
+    res: crate::Result<usize>,
+    pos: usize,
+    total: usize,
+) -> crate::Result<usize> {
+    match res {
+        Ok(0) => Err(eof(op, pos, total)),
+        Ok(n) => Ok(n),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN)) => Ok(0),
+        Err(e) => Err(e),
+    }
 }
 
 fn eof(op: &'static str, done: usize, total: usize) -> SaferRingError {

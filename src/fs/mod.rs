@@ -1,7 +1,7 @@
 //! Files: the owned [`File`] handle, [`OpenOptions`], [`Metadata`], and the ring's file
 //! operations ([`Ring::read_at`](crate::Ring::read_at) and friends).
 
-mod exact;
+pub(crate) mod exact;
 mod file;
 mod metadata;
 mod open_options;

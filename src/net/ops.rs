@@ -134,7 +134,60 @@ impl Ring {
     /// the connection gives `EPIPE` or `ECONNRESET`, never `SIGPIPE`.
     pub fn send<B: IoBuf>(&self, socket: &impl AsTarget, buf: B) -> Op<'_, Send<B>> {
         let fd = socket.target(self);
-        Operation::build(self, Send { fd, buf })
+        let send = Send {
+            fd,
+            buf,
+            buf_pos: 0,
+            wait_all: false,
+        };
+        Operation::build(self, send)
+    }
+
+    /// Sends all of `buf`'s bytes on a connection: the kernel retries short sends
+    /// (`MSG_WAITALL`), and so does this loop if the kernel still stops early. The buffer
+    /// comes back either way.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::{ListenOptions, TcpListener};
+    /// use std::io::Read;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+    /// let mut peer = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (conn, _) = ring.accept(&listener).submit()?.wait()?;
+    /// let reader = std::thread::spawn(move || {
+    ///     let mut got = Vec::new();
+    ///     peer.read_to_end(&mut got).map(|_| got)
+    /// });
+    /// let (res, buf) = ring.block_on(ring.send_all(&conn, vec![9u8; 1 << 20]));
+    /// res?;
+    /// drop(conn); // the peer sees the end of the stream
+    /// assert_eq!(reader.join().unwrap()?, buf);
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_all<B: IoBuf>(&self, socket: &impl AsTarget, buf: B) -> BufResult<(), B> {
+        let total = buf.bytes_init();
+        let mut op = Send {
+            fd: socket.target(self),
+            buf,
+            buf_pos: 0,
+            wait_all: true,
+        };
+        while op.buf_pos < total {
+            let pos = op.buf_pos;
+            let (res, buf) = Operation::build(self, op).await;
+            let n = match crate::fs::exact::progress("send_all", res, pos, total) {
+                Ok(n) => n,
+                Err(e) => return (Err(e), buf),
+            };
+            op = Send {
+                fd: socket.target(self),
+                buf,
+                buf_pos: pos + n,
+                wait_all: true,
+            };
+        }
+        (Ok(()), op.buf)
     }
 
     /// Sends `buf` without copying it (`IORING_OP_SEND_ZC`): the kernel reads its pages

@@ -12,11 +12,14 @@ use crate::ring::slots::CqeResult;
 use crate::buf::{IoBuf, IoBufMut};
 use crate::op::{BufResult, OpCode};
 
-/// `send` of a buffer's initialised bytes (with `MSG_NOSIGNAL`: a closed peer is `EPIPE`,
-/// never `SIGPIPE`).
+/// `send` of a buffer's initialised bytes from byte `buf_pos` on (with `MSG_NOSIGNAL`: a
+/// closed peer is `EPIPE`, never `SIGPIPE`; with `wait_all`, `MSG_WAITALL`: the kernel retries
+/// short sends itself).
 pub struct Send<B> {
     pub(crate) fd: Target,
     pub(crate) buf: B,
+    pub(crate) buf_pos: usize,
+    pub(crate) wait_all: bool,
 }
 
 impl<B> Send<B> {
@@ -35,9 +38,11 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
 
     #[inline]
     fn sqe(&mut self) -> Entry {
-        let (ptr, len) = (self.buf.stable_ptr(), self.buf.bytes_init() as u32);
+        let ptr = self.buf.stable_ptr().wrapping_add(self.buf_pos);
+        let len = u32::try_from(self.buf.bytes_init() - self.buf_pos).unwrap_or(u32::MAX);
+        let flags = libc::MSG_NOSIGNAL | if self.wait_all { libc::MSG_WAITALL } else { 0 };
         with_target!(self.fd, |fd| opcode::Send::new(fd, ptr, len)
-            .flags(libc::MSG_NOSIGNAL)
+            .flags(flags)
             .build())
     }
 
@@ -52,7 +57,13 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
 
     #[inline]
     fn validate(&self) -> Result<()> {
-        self.fd.validate()
+        self.fd.validate()?;
+        if self.buf_pos > self.buf.bytes_init() {
+            return Err(SaferRingError::InvalidArgument(
+                "send position past the buffer's bytes",
+            ));
+        }
+        Ok(())
     }
 }
 
