@@ -51,7 +51,6 @@ impl<'ring, T: OpCode> IntoFuture for Operation<'ring, Submitted<T>> {
 impl<T: OpCode> OpFuture<'_, T> {
     /// Submits a building operation. `None` once it is submitted; otherwise the poll result:
     /// pending while the ring has no room, or the operation's failure.
-    #[cold]
     fn start(&mut self, cx: &mut Context<'_>) -> Option<Poll<T::Output>> {
         let Stage::Building(op) = std::mem::replace(&mut self.stage, Stage::Done) else {
             unreachable!("start is called on building operations only")

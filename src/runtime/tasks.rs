@@ -42,8 +42,10 @@ impl Wake for TaskWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if !self.queued.swap(true, Ordering::AcqRel) {
-            // The root is not queued by id: its `queued` flag is checked every turn.
-            if self.id != ROOT {
+            // The root is not queued by id: its `queued` flag is checked every turn. A task
+            // woken on the executor's own thread (by a completion, say) is queued without a
+            // lock.
+            if self.id != ROOT && !self.queue_locally() {
                 let mut ids = self
                     .ready
                     .ids
@@ -56,10 +58,31 @@ impl Wake for TaskWaker {
     }
 }
 
+impl TaskWaker {
+    /// Queues this task in its set's thread-local queue if that set is running on this
+    /// thread; `false` otherwise (another thread, or the set is not running).
+    fn queue_locally(&self) -> bool {
+        CURRENT.with(|current| match &*current.borrow() {
+            Some(tasks) if Arc::ptr_eq(&tasks.ready, &self.ready) => {
+                tasks.local.borrow_mut().push(self.id);
+                true
+            }
+            _ => false,
+        })
+    }
+}
+
 struct Task {
     future: RefCell<Option<BoxFuture>>,
     state: Arc<TaskWaker>,
     waker: Waker,
+}
+
+/// The two queues of woken tasks.
+#[derive(Clone, Copy)]
+enum Queue {
+    Local,
+    Shared,
 }
 
 /// The tasks of one `block_on` call.
@@ -67,7 +90,9 @@ pub(crate) struct TaskSet {
     slab: RefCell<Vec<Option<Rc<Task>>>>,
     free: RefCell<Vec<usize>>,
     ready: Arc<ReadyQueue>,
-    /// Ids being run this turn (swapped with the ready queue, so no allocation per turn).
+    /// Ids woken on this thread (see [`TaskWaker::queue_locally`]).
+    local: RefCell<Vec<usize>>,
+    /// Ids being run this turn (swapped with the queues, so no allocation per turn).
     running: RefCell<Vec<usize>>,
     root: Arc<TaskWaker>,
     /// A `block_on` is running these tasks.
@@ -89,6 +114,7 @@ impl TaskSet {
             slab: RefCell::default(),
             free: RefCell::default(),
             ready,
+            local: RefCell::default(),
             running: RefCell::default(),
             root,
             active: Cell::new(false),
@@ -108,6 +134,7 @@ impl TaskSet {
             drop(task);
         }
         self.free.borrow_mut().clear();
+        self.local.borrow_mut().clear();
         self.ready
             .ids
             .lock()
@@ -150,21 +177,26 @@ impl TaskSet {
 
     /// Polls every task woken since the last call; returns whether the root was woken.
     pub fn run_woken(&self) -> bool {
-        let mut running = self.running.take();
-        // Swapped under the lock: tasks woken while these run are polled next turn.
-        std::mem::swap(
-            &mut running,
-            &mut self
-                .ready
-                .ids
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        for &id in &running {
-            self.poll_task(id);
+        // Swapped out: tasks woken while these run are polled next turn.
+        for queue in [Queue::Local, Queue::Shared] {
+            let mut running = self.running.take();
+            match queue {
+                Queue::Local => std::mem::swap(&mut running, &mut self.local.borrow_mut()),
+                Queue::Shared => std::mem::swap(
+                    &mut running,
+                    &mut self
+                        .ready
+                        .ids
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner),
+                ),
+            }
+            for &id in &running {
+                self.poll_task(id);
+            }
+            running.clear();
+            *self.running.borrow_mut() = running;
         }
-        running.clear();
-        *self.running.borrow_mut() = running;
         self.root.queued.swap(false, Ordering::AcqRel)
     }
 
