@@ -442,7 +442,7 @@ impl Core {
         drop(cq);
         self.ops_in_kernel -= freed;
         self.stats.completed += freed as u64;
-        if freed > 0 {
+        if freed > 0 && !self.slot_waiters.is_empty() {
             let n = freed.min(self.slot_waiters.len());
             self.scratch.wakers.extend(self.slot_waiters.drain(..n));
         }
