@@ -58,8 +58,22 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+/// Bytes echoed on one connection, added to the totals when it ends (or its task is dropped
+/// at shutdown): one shared atomic add per connection, not per request.
+struct Tally {
+    bytes: u64,
+    served: Arc<Served>,
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        self.served.bytes.fetch_add(self.bytes, Ordering::Relaxed);
+    }
+}
+
 /// Echoes one connection until the peer closes it or fails.
 async fn echo(ring: Rc<Ring>, bufs: BufRing, conn: TcpStream, served: Arc<Served>) {
+    let mut tally = Tally { bytes: 0, served };
     let mut chunks = ring.recv_multi(&conn, &bufs);
     while let Some(chunk) = chunks.next().await {
         let Ok(chunk) = chunk else { return }; // reset or error: drop the connection
@@ -68,7 +82,7 @@ async fn echo(ring: Rc<Ring>, bufs: BufRing, conn: TcpStream, served: Arc<Served
         if res.is_err() {
             return;
         }
-        served.bytes.fetch_add(n, Ordering::Relaxed);
+        tally.bytes += n;
     }
 }
 

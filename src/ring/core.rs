@@ -28,7 +28,7 @@ pub(crate) mod tag {
 /// Both may run user code that re-enters the ring.
 #[derive(Default)]
 pub(crate) struct AfterReap {
-    pub wakers: Vec<Waker>,
+    pub wakers: VecDeque<Waker>,
     pub releases: Vec<(Parked, CqeResult)>,
 }
 
@@ -42,12 +42,24 @@ pub(crate) struct WakePoll {
 }
 
 impl AfterReap {
+    /// Room for a typical turn's work, so that swapping this with the ring's spare
+    /// ([`Ring::with_core`](super::Ring::with_core)) does not allocate once warmed up on either
+    /// side.
+    pub fn with_room() -> Self {
+        Self {
+            wakers: VecDeque::with_capacity(64),
+            releases: Vec::with_capacity(16),
+        }
+    }
+
     /// Runs the deferred work. Call with no borrow of the core held.
     pub fn run(&mut self) {
-        for waker in self.wakers.drain(..) {
+        // Popped one by one (no `Drain` to finish): wakers in completion order, releases in
+        // any order.
+        while let Some(waker) = self.wakers.pop_front() {
             waker.wake();
         }
-        for (parked, cqe) in self.releases.drain(..) {
+        while let Some((parked, cqe)) = self.releases.pop() {
             parked.finish(cqe);
         }
     }
@@ -104,7 +116,7 @@ impl Core {
             driver_waker: None,
             driver_notified: false,
             stats: RingStats::default(),
-            scratch: AfterReap::default(),
+            scratch: AfterReap::with_room(),
             wake: WakePoll::default(),
             #[cfg(feature = "test-hooks")]
             fault_sq_full: 0,
@@ -424,7 +436,7 @@ impl Core {
                 Delivery::Stored => freed += 1,
                 Delivery::Wake(waker) => {
                     freed += 1;
-                    self.scratch.wakers.push(waker);
+                    self.scratch.wakers.push_back(waker);
                 }
                 Delivery::Release(parked, cqe) => {
                     freed += 1;

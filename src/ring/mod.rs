@@ -88,6 +88,8 @@ pub struct Ring {
     /// Provided-buffer rings registered with this ring (kept alive while it lives).
     pub(crate) buf_rings: RefCell<Vec<std::rc::Rc<crate::buf::BufRingInner>>>,
     pub(crate) next_bgid: std::cell::Cell<u16>,
+    /// Swapped with the core's deferred work in [`Ring::with_core`].
+    spare_after: std::cell::Cell<Option<self::core::AfterReap>>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -119,6 +121,7 @@ impl Ring {
             buffers: RefCell::new(None),
             buf_rings: RefCell::new(Vec::new()),
             next_bgid: std::cell::Cell::new(0),
+            spare_after: std::cell::Cell::new(Some(self::core::AfterReap::with_room())),
             _not_send: PhantomData,
         }
     }
@@ -186,13 +189,13 @@ impl Ring {
         if core.scratch.wakers.is_empty() && core.scratch.releases.is_empty() {
             return out;
         }
-        let mut after = std::mem::take(&mut core.scratch);
+        // Swap the work out for the ring's spare (empty, with capacity), so neither side is
+        // built or dropped on this path. A nested call finds no spare and uses a new one.
+        let mut after = self.spare_after.take().unwrap_or_default();
+        std::mem::swap(&mut after, &mut core.scratch);
         drop(core);
         after.run();
-        let mut core = self.core.borrow_mut();
-        if core.scratch.wakers.capacity() == 0 {
-            core.scratch = after;
-        }
+        self.spare_after.set(Some(after));
         out
     }
 

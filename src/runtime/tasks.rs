@@ -25,6 +25,8 @@ const ROOT: usize = usize::MAX;
 /// Ids of tasks woken since the executor last looked; filled from any thread.
 struct ReadyQueue {
     ids: Mutex<Vec<usize>>,
+    /// Set after pushing to `ids`, so the executor takes the lock only when there is work.
+    pending: AtomicBool,
     notify: Arc<Notify>,
 }
 
@@ -52,6 +54,8 @@ impl Wake for TaskWaker {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
                 ids.push(self.id);
+                drop(ids);
+                self.ready.pending.store(true, Ordering::Release);
             }
             self.ready.notify.wake_by_ref();
         }
@@ -103,6 +107,7 @@ impl TaskSet {
     pub fn new(notify: Arc<Notify>) -> Self {
         let ready = Arc::new(ReadyQueue {
             ids: Mutex::new(Vec::new()),
+            pending: AtomicBool::new(false),
             notify,
         });
         let root = Arc::new(TaskWaker {
@@ -177,27 +182,38 @@ impl TaskSet {
 
     /// Polls every task woken since the last call; returns whether the root was woken.
     pub fn run_woken(&self) -> bool {
-        // Swapped out: tasks woken while these run are polled next turn.
-        for queue in [Queue::Local, Queue::Shared] {
-            let mut running = self.running.take();
-            match queue {
-                Queue::Local => std::mem::swap(&mut running, &mut self.local.borrow_mut()),
-                Queue::Shared => std::mem::swap(
-                    &mut running,
-                    &mut self
-                        .ready
-                        .ids
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner),
-                ),
-            }
-            for &id in &running {
-                self.poll_task(id);
-            }
-            running.clear();
-            *self.running.borrow_mut() = running;
+        if !self.local.borrow().is_empty() {
+            self.run_queue(Queue::Local);
         }
-        self.root.queued.swap(false, Ordering::AcqRel)
+        // A push whose flag is not set yet is taken next turn: its waker then wakes the
+        // executor, so it does not sleep first.
+        if self.ready.pending.load(Ordering::Relaxed)
+            && self.ready.pending.swap(false, Ordering::Acquire)
+        {
+            self.run_queue(Queue::Shared);
+        }
+        self.root.queued.load(Ordering::Relaxed) && self.root.queued.swap(false, Ordering::AcqRel)
+    }
+
+    /// Polls the tasks in `queue`; tasks woken while they run are polled next turn.
+    fn run_queue(&self, queue: Queue) {
+        let mut running = self.running.take();
+        match queue {
+            Queue::Local => std::mem::swap(&mut running, &mut self.local.borrow_mut()),
+            Queue::Shared => std::mem::swap(
+                &mut running,
+                &mut self
+                    .ready
+                    .ids
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner),
+            ),
+        }
+        for &id in &running {
+            self.poll_task(id);
+        }
+        running.clear();
+        *self.running.borrow_mut() = running;
     }
 
     fn poll_task(&self, id: usize) {
