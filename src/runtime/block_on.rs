@@ -23,6 +23,14 @@ pub(crate) struct Notify {
     fd: OwnedFd,
 }
 
+impl Notify {
+    /// A wake-up from the executor's own thread: it is running (even if between
+    /// `begin_sleep` and `end_sleep`, it is inside its own turn), so no eventfd signal.
+    pub(crate) fn wake_from_executor(&self) {
+        let _ = self.flag.wake();
+    }
+}
+
 impl Wake for Notify {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
@@ -109,24 +117,22 @@ impl Ring {
         }
     }
 
-    /// Delivers ready completions; if nothing woke the future, sleeps until something does.
+    /// Submits what the tasks queued and delivers completions; if nothing is woken, sleeps in
+    /// the same `io_uring_enter` until a completion (or the wake-up eventfd) arrives.
     fn park(&self, notify: &Notify) -> Result<()> {
-        self.turn(false)?;
-        if notify.flag.is_woken() {
-            return Ok(());
+        if !notify.flag.is_woken() {
+            self.with_core(|core| {
+                core.wake_slot_waiters_if_capacity();
+                if !core.wake.armed {
+                    core.arm_wake_poll(notify.fd.as_raw_fd())?;
+                }
+                Result::<()>::Ok(())
+            })?;
         }
-        self.with_core(|core| {
-            core.wake_slot_waiters_if_capacity();
-            if !core.wake.armed {
-                core.arm_wake_poll(notify.fd.as_raw_fd())?;
-            }
-            Result::<()>::Ok(())
-        })?;
-        let res = if notify.flag.begin_sleep() {
-            self.turn(true)
-        } else {
-            Ok(0)
-        };
+        // Wakers called during the turn on this thread find the executor running and only set
+        // the flag; wakers on other threads see it asleep and signal the eventfd.
+        let sleep = notify.flag.begin_sleep();
+        let res = self.turn(sleep);
         notify.flag.end_sleep();
         let woke_by_fd = std::mem::take(&mut self.core.borrow_mut().wake.cqes) > 0;
         if woke_by_fd {

@@ -43,35 +43,46 @@ impl Wake for TaskWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if !self.queued.swap(true, Ordering::AcqRel) {
-            // The root is not queued by id: its `queued` flag is checked every turn. A task
-            // woken on the executor's own thread (by a completion, say) is queued without a
-            // lock.
-            if self.id != ROOT && !self.queue_locally() {
-                let mut ids = self
-                    .ready
-                    .ids
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                ids.push(self.id);
-                drop(ids);
-                self.ready.pending.store(true, Ordering::Release);
+        if self.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        match self.local_set() {
+            // On the executor's own thread (a completion, another task): queued without a
+            // lock, and the executor is running, not asleep, so no eventfd signal is needed.
+            Some(tasks) => {
+                if self.id != ROOT {
+                    tasks.local.borrow_mut().push(self.id);
+                }
+                self.ready.notify.wake_from_executor();
             }
-            self.ready.notify.wake_by_ref();
+            None => {
+                // The root is not queued by id: its `queued` flag is checked every turn.
+                if self.id != ROOT {
+                    let mut ids = self
+                        .ready
+                        .ids
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    ids.push(self.id);
+                    drop(ids);
+                    self.ready.pending.store(true, Ordering::Release);
+                }
+                self.ready.notify.wake_by_ref();
+            }
         }
     }
 }
 
 impl TaskWaker {
-    /// Queues this task in its set's thread-local queue if that set is running on this
-    /// thread; `false` otherwise (another thread, or the set is not running).
-    fn queue_locally(&self) -> bool {
-        CURRENT.with(|current| match &*current.borrow() {
-            Some(tasks) if Arc::ptr_eq(&tasks.ready, &self.ready) => {
-                tasks.local.borrow_mut().push(self.id);
-                true
-            }
-            _ => false,
+    /// This task's set, if it is running on this thread (the waker is called by the
+    /// executor's own thread).
+    fn local_set(&self) -> Option<Rc<TaskSet>> {
+        CURRENT.with(|current| {
+            current
+                .borrow()
+                .as_ref()
+                .filter(|tasks| Arc::ptr_eq(&tasks.ready, &self.ready))
+                .cloned()
         })
     }
 }
@@ -94,7 +105,7 @@ pub(crate) struct TaskSet {
     slab: RefCell<Vec<Option<Rc<Task>>>>,
     free: RefCell<Vec<usize>>,
     ready: Arc<ReadyQueue>,
-    /// Ids woken on this thread (see [`TaskWaker::queue_locally`]).
+    /// Ids woken on this thread (see [`TaskWaker::local_set`]).
     local: RefCell<Vec<usize>>,
     /// Ids being run this turn (swapped with the queues, so no allocation per turn).
     running: RefCell<Vec<usize>>,
