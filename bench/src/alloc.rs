@@ -5,15 +5,17 @@
 //! reference.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::future::IntoFuture;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use io_uring::{IoUring, opcode, types};
-use safer_ring::{BufferPool, File, RegisteredFd, Ring};
+use io_uring::IoUring;
+use safer_ring::{
+    BufResult, BufferPool, File, OpCode, Operation, PooledBuffer, RegisteredFd, Ring, Submitted,
+};
 
 use crate::report::{Report, Row};
 use crate::stats::{Samples, measure};
+use crate::work::{self, BLOCK};
 
 /// Counts every allocation (and reallocation) made through it, then forwards to `System`.
 struct Counting;
@@ -79,13 +81,17 @@ fn since(start: Count) -> Count {
 }
 
 const BATCH: usize = 32;
-const BLOCK: usize = 4096;
 const FILE_BLOCKS: u64 = 256;
 /// Batches run before counting starts, in every call.
 const WARM_BATCHES: u64 = 4;
 
 fn offset(i: u64) -> u64 {
     (i % FILE_BLOCKS) * BLOCK as u64
+}
+
+/// The offset of the k-th read of batch `b`.
+fn batch_offset(b: u64, k: usize) -> u64 {
+    offset(b * BATCH as u64 + k as u64)
 }
 
 /// Runs `batch(i)` for the warm-up batches, then counts allocations over `ops / BATCH` more.
@@ -102,27 +108,18 @@ fn counted(ops: u64, mut batch: impl FnMut(u64)) -> Count {
 
 fn nop_sync(ring: &Ring, ops: u64) -> Count {
     let mut held = Vec::with_capacity(BATCH);
-    counted(ops, |_| {
-        held.extend((0..BATCH).map(|_| ring.nop().submit().expect("submit")));
-        held.drain(..).for_each(|op| op.wait().expect("nop"));
-    })
+    counted(ops, |_| work::safe_nops(ring, &mut held, BATCH))
 }
 
 fn nop_await(ring: &Ring, ops: u64) -> Count {
     ring.block_on(async {
         let mut held = Vec::with_capacity(BATCH);
         for _ in 0..WARM_BATCHES {
-            held.extend((0..BATCH).map(|_| ring.nop().submit().expect("submit")));
-            for op in held.drain(..) {
-                op.into_future().await.expect("nop");
-            }
+            work::safe_nops_await(ring, &mut held, BATCH).await;
         }
         let start = now();
         for _ in 0..ops / BATCH as u64 {
-            held.extend((0..BATCH).map(|_| ring.nop().submit().expect("submit")));
-            for op in held.drain(..) {
-                op.into_future().await.expect("nop");
-            }
+            work::safe_nops_await(ring, &mut held, BATCH).await;
         }
         since(start)
     })
@@ -132,16 +129,7 @@ fn read_vec(ring: &Ring, file: &File, ops: u64) -> Count {
     let mut spare: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(BLOCK)).collect();
     let mut held = Vec::with_capacity(BATCH);
     counted(ops, |b| {
-        for (k, buf) in spare.drain(..).enumerate() {
-            let off = offset(b * BATCH as u64 + k as u64);
-            held.push(ring.read_at(file, buf, off).submit().expect("submit"));
-        }
-        for op in held.drain(..) {
-            let (n, mut buf) = op.wait();
-            assert_eq!(n.expect("read"), BLOCK);
-            buf.clear();
-            spare.push(buf);
-        }
+        work::safe_reads(ring, file, &mut spare, &mut held, |k| batch_offset(b, k))
     })
 }
 
@@ -154,28 +142,28 @@ fn read_vec_await(ring: &Ring, file: &File, ops: u64) -> Count {
             if b == WARM_BATCHES {
                 start = now();
             }
-            for (k, buf) in spare.drain(..).enumerate() {
-                let off = offset(b * BATCH as u64 + k as u64);
-                held.push(ring.read_at(file, buf, off).submit().expect("submit"));
-            }
-            for op in held.drain(..) {
-                let (n, mut buf) = op.into_future().await;
-                assert_eq!(n.expect("read"), BLOCK);
-                buf.clear();
-                spare.push(buf);
-            }
+            let offset = |k| batch_offset(b, k);
+            work::safe_reads_await(ring, file, &mut spare, &mut held, offset).await;
         }
         since(start)
     })
 }
 
-fn read_pooled(ring: &Ring, file: &File, pool: &BufferPool, ops: u64) -> Count {
+/// Batches of reads into `pool`'s buffers, each submitted by `read(buffer, offset)`; every
+/// buffer goes back to the pool when its operation completes.
+fn read_pool<'r, T>(
+    pool: &BufferPool,
+    ops: u64,
+    read: impl Fn(PooledBuffer, u64) -> Operation<'r, Submitted<T>>,
+) -> Count
+where
+    T: OpCode<Output = BufResult<usize, PooledBuffer>>,
+{
     let mut held = Vec::with_capacity(BATCH);
     counted(ops, |b| {
-        for k in 0..BATCH as u64 {
+        for k in 0..BATCH {
             let buf = pool.try_get().expect("BATCH buffers");
-            let off = offset(b * BATCH as u64 + k);
-            held.push(ring.read_at(file, buf, off).submit().expect("submit"));
+            held.push(read(buf, batch_offset(b, k)));
         }
         for op in held.drain(..) {
             let (n, buf) = op.wait();
@@ -185,19 +173,15 @@ fn read_pooled(ring: &Ring, file: &File, pool: &BufferPool, ops: u64) -> Count {
     })
 }
 
+fn read_pooled(ring: &Ring, file: &File, pool: &BufferPool, ops: u64) -> Count {
+    read_pool(pool, ops, |buf, off| {
+        ring.read_at(file, buf, off).submit().expect("submit")
+    })
+}
+
 fn read_fixed(ring: &Ring, file: &RegisteredFd, pool: &BufferPool, ops: u64) -> Count {
-    let mut held = Vec::with_capacity(BATCH);
-    counted(ops, |b| {
-        for k in 0..BATCH as u64 {
-            let buf = pool.try_get().expect("BATCH buffers");
-            let off = offset(b * BATCH as u64 + k);
-            held.push(ring.read_fixed_at(file, buf, off).submit().expect("submit"));
-        }
-        for op in held.drain(..) {
-            let (n, buf) = op.wait();
-            assert_eq!(n.expect("read"), BLOCK);
-            drop(buf);
-        }
+    read_pool(pool, ops, |buf, off| {
+        ring.read_fixed_at(file, buf, off).submit().expect("submit")
     })
 }
 
@@ -218,40 +202,13 @@ fn write_vec(ring: &Ring, file: &File, ops: u64) -> Count {
 }
 
 fn raw_nop(ring: &mut IoUring, ops: u64) -> Count {
-    counted(ops, |_| {
-        {
-            let mut sq = ring.submission();
-            for i in 0..BATCH {
-                let nop = opcode::Nop::new().build().user_data(i as u64);
-                // SAFETY: a NOP names no memory.
-                unsafe { sq.push(&nop).expect("room for a batch") };
-            }
-        }
-        ring.submit_and_wait(BATCH).expect("submit_and_wait");
-        assert_eq!(ring.completion().count(), BATCH);
-    })
+    counted(ops, |_| work::raw_nops(ring, BATCH))
 }
 
 fn raw_read(ring: &mut IoUring, fd: i32, ops: u64) -> Count {
     let mut bufs = vec![vec![0u8; BLOCK]; BATCH];
     counted(ops, |b| {
-        {
-            let mut sq = ring.submission();
-            for (k, buf) in bufs.iter_mut().enumerate() {
-                let off = offset(b * BATCH as u64 + k as u64);
-                let sqe = opcode::Read::new(types::Fd(fd), buf.as_mut_ptr(), BLOCK as u32)
-                    .offset(off)
-                    .build()
-                    .user_data(k as u64);
-                // SAFETY: `bufs` is neither moved nor touched until every CQE of this batch
-                // has been reaped below.
-                unsafe { sq.push(&sqe).expect("room for a batch") };
-            }
-        }
-        ring.submit_and_wait(BATCH).expect("submit_and_wait");
-        for cqe in ring.completion() {
-            assert_eq!(cqe.result(), BLOCK as i32);
-        }
+        work::raw_reads(ring, fd, &mut bufs, |k| batch_offset(b, k))
     })
 }
 

@@ -6,18 +6,17 @@
 //! values of N; (Ir(2N) - Ir(N)) / N is the cost of one operation with every setup cost
 //! (process start, ring setup, registration) cancelled out.
 
-use std::future::IntoFuture;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::Command;
 
-use io_uring::{IoUring, opcode, types};
+use io_uring::IoUring;
 use safer_ring::{File, Ring};
 
 use crate::report::Report;
+use crate::work::{self, BLOCK};
 
 const BATCH: usize = 32;
-const BLOCK: usize = 4096;
 const FILE_BLOCKS: u64 = 64;
 const WORKER: &str = "__instr-worker";
 
@@ -48,8 +47,7 @@ pub fn worker_if_asked() {
             let ring = Ring::builder().entries(64).build().expect("ring");
             let mut held = Vec::with_capacity(BATCH);
             for _ in 0..batches {
-                held.extend((0..BATCH).map(|_| ring.nop().submit().expect("submit")));
-                held.drain(..).for_each(|op| op.wait().expect("nop"));
+                work::safe_nops(&ring, &mut held, BATCH);
             }
         }
         ("nop-await", _) => {
@@ -57,64 +55,34 @@ pub fn worker_if_asked() {
             ring.block_on(async {
                 let mut held = Vec::with_capacity(BATCH);
                 for _ in 0..batches {
-                    held.extend((0..BATCH).map(|_| ring.nop().submit().expect("submit")));
-                    for op in held.drain(..) {
-                        op.into_future().await.expect("nop");
-                    }
+                    work::safe_nops_await(&ring, &mut held, BATCH).await;
                 }
             });
         }
         ("nop-raw", _) => {
             let mut ring = raw_ring();
             for _ in 0..batches {
-                {
-                    let mut sq = ring.submission();
-                    for i in 0..BATCH {
-                        let nop = opcode::Nop::new().build().user_data(i as u64);
-                        // SAFETY: a NOP names no memory.
-                        unsafe { sq.push(&nop).expect("room for a batch") };
-                    }
-                }
-                ring.submit_and_wait(BATCH).expect("submit_and_wait");
-                assert_eq!(ring.completion().count(), BATCH);
+                work::raw_nops(&mut ring, BATCH);
             }
         }
         ("read-safe", Some(f)) => {
             let ring = Ring::builder().entries(64).build().expect("ring");
             let file = File::from(f);
-            let mut spare: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(BLOCK)).collect();
+            let mut spare = spare_bufs();
             let mut held = Vec::with_capacity(BATCH);
             for b in 0..batches {
-                for (k, buf) in spare.drain(..).enumerate() {
-                    let off = offset(b, k);
-                    held.push(ring.read_at(&file, buf, off).submit().expect("submit"));
-                }
-                for op in held.drain(..) {
-                    let (n, mut buf) = op.wait();
-                    assert_eq!(n.expect("read"), BLOCK);
-                    buf.clear();
-                    spare.push(buf);
-                }
+                work::safe_reads(&ring, &file, &mut spare, &mut held, |k| offset(b, k));
             }
         }
         ("read-await", Some(f)) => {
             let ring = Ring::builder().entries(64).build().expect("ring");
             let file = File::from(f);
             ring.block_on(async {
-                let mut spare: Vec<Vec<u8>> =
-                    (0..BATCH).map(|_| Vec::with_capacity(BLOCK)).collect();
+                let mut spare = spare_bufs();
                 let mut held = Vec::with_capacity(BATCH);
                 for b in 0..batches {
-                    for (k, buf) in spare.drain(..).enumerate() {
-                        let off = offset(b, k);
-                        held.push(ring.read_at(&file, buf, off).submit().expect("submit"));
-                    }
-                    for op in held.drain(..) {
-                        let (n, mut buf) = op.into_future().await;
-                        assert_eq!(n.expect("read"), BLOCK);
-                        buf.clear();
-                        spare.push(buf);
-                    }
+                    work::safe_reads_await(&ring, &file, &mut spare, &mut held, |k| offset(b, k))
+                        .await;
                 }
             });
         }
@@ -123,22 +91,7 @@ pub fn worker_if_asked() {
             let fd = f.as_raw_fd();
             let mut bufs = vec![vec![0u8; BLOCK]; BATCH];
             for b in 0..batches {
-                {
-                    let mut sq = ring.submission();
-                    for (k, buf) in bufs.iter_mut().enumerate() {
-                        let sqe = opcode::Read::new(types::Fd(fd), buf.as_mut_ptr(), BLOCK as u32)
-                            .offset(offset(b, k))
-                            .build()
-                            .user_data(k as u64);
-                        // SAFETY: `bufs` is neither moved nor touched until every CQE of this
-                        // batch has been reaped below.
-                        unsafe { sq.push(&sqe).expect("room for a batch") };
-                    }
-                }
-                ring.submit_and_wait(BATCH).expect("submit_and_wait");
-                for cqe in ring.completion() {
-                    assert_eq!(cqe.result(), BLOCK as i32);
-                }
+                work::raw_reads(&mut ring, fd, &mut bufs, |k| offset(b, k));
             }
         }
         _ => {
@@ -157,6 +110,10 @@ fn raw_ring() -> IoUring {
         .setup_defer_taskrun()
         .build(64)
         .expect("raw ring")
+}
+
+fn spare_bufs() -> Vec<Vec<u8>> {
+    (0..BATCH).map(|_| Vec::with_capacity(BLOCK)).collect()
 }
 
 fn offset(batch: u64, k: usize) -> u64 {

@@ -13,6 +13,7 @@ mod nop;
 mod read;
 mod report;
 mod stats;
+mod work;
 mod write;
 
 use report::Report;

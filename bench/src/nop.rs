@@ -1,8 +1,6 @@
 //! `nop`: NOP throughput at batch 1, 32 and 256 — safe sync, safe `.await`, raw io-uring (and,
 //! for reference, raw io-uring with the safe ring's kernel setup).
 
-use std::future::IntoFuture;
-
 use std::os::fd::AsRawFd;
 
 use io_uring::{IoUring, opcode};
@@ -10,12 +8,12 @@ use safer_ring::Ring;
 
 use crate::report::{Report, Row};
 use crate::stats::{Samples, measure};
+use crate::work;
 
 fn safe_sync(ring: &Ring, ops: u64, batch: usize) {
     let mut held = Vec::with_capacity(batch);
     for _ in 0..ops / batch as u64 {
-        held.extend((0..batch).map(|_| ring.nop().submit().expect("submit")));
-        held.drain(..).for_each(|op| op.wait().expect("nop"));
+        work::safe_nops(ring, &mut held, batch);
     }
 }
 
@@ -25,26 +23,14 @@ fn safe_await(ring: &Ring, ops: u64, batch: usize) {
     ring.block_on(async {
         let mut held = Vec::with_capacity(batch);
         for _ in 0..ops / batch as u64 {
-            held.extend((0..batch).map(|_| ring.nop().submit().expect("submit")));
-            for op in held.drain(..) {
-                op.into_future().await.expect("nop");
-            }
+            work::safe_nops_await(ring, &mut held, batch).await;
         }
     });
 }
 
 fn raw(ring: &mut IoUring, ops: u64, batch: usize) {
     for _ in 0..ops / batch as u64 {
-        {
-            let mut sq = ring.submission();
-            for i in 0..batch {
-                let nop = opcode::Nop::new().build().user_data(i as u64);
-                // SAFETY: a NOP names no memory.
-                unsafe { sq.push(&nop).expect("room for a batch") };
-            }
-        }
-        ring.submit_and_wait(batch).expect("submit_and_wait");
-        assert_eq!(ring.completion().count(), batch);
+        work::raw_nops(ring, batch);
     }
 }
 
