@@ -60,6 +60,8 @@ pub use opcode::{OpCode, SUPPORTED_OPCODES};
 pub use options::Positioned;
 pub use stream::{MultiShot, OpStream};
 
+use std::mem::ManuallyDrop;
+
 use crate::error::{Result, SubmitError};
 use crate::ring::Ring;
 use crate::ring::parked::{Finish, Parked};
@@ -138,7 +140,9 @@ impl<T: OpCode> Finish for ParkedOp<T> {
 #[must_use = "an operation does nothing until submitted or awaited"]
 pub struct Operation<'ring, S: State> {
     ring: &'ring Ring,
-    state: Option<S>,
+    /// Moved out exactly once: by a transition ([`Operation::into_state`], which skips
+    /// `Drop`) or by `Drop` (which abandons it).
+    state: ManuallyDrop<S>,
 }
 
 impl<'ring, S: State> Operation<'ring, S> {
@@ -146,22 +150,23 @@ impl<'ring, S: State> Operation<'ring, S> {
     fn new(ring: &'ring Ring, state: S) -> Self {
         Self {
             ring,
-            state: Some(state),
+            state: ManuallyDrop::new(state),
         }
     }
 
+    /// Consumes the operation for a transition: its state moves on, nothing is abandoned.
     #[inline]
-    fn take(&mut self) -> S {
-        self.state
-            .take()
-            .expect("operation state is present until consumed")
+    fn into_state(self) -> S {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: invariants 3 and 4 — the state owns every resource the kernel may use, so
+        // it must move out exactly once. `this` is never dropped nor used again, so this is
+        // the only move out of it (the other, in `Drop`, cannot run for `this`).
+        unsafe { ManuallyDrop::take(&mut this.state) }
     }
 
     #[inline]
     fn state_ref(&self) -> &S {
-        self.state
-            .as_ref()
-            .expect("operation state is present until consumed")
+        &self.state
     }
 
     /// The ring this operation belongs to.
@@ -180,9 +185,11 @@ impl<S: State> std::fmt::Debug for Operation<'_, S> {
 
 impl<S: State> Drop for Operation<'_, S> {
     fn drop(&mut self) {
-        if let Some(state) = self.state.take() {
-            state.abandon(self.ring);
-        }
+        // SAFETY: invariants 3 and 4 — `drop` runs at most once and never after `into_state`
+        // (which wraps the operation in `ManuallyDrop`), so the state is still here and is
+        // moved out exactly once, to be abandoned (parked in its slot if in flight).
+        let state = unsafe { ManuallyDrop::take(&mut self.state) };
+        state.abandon(self.ring);
     }
 }
 
@@ -199,7 +206,7 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
     }
 
     fn opts_mut(&mut self) -> &mut SqeOptions {
-        &mut self.state.as_mut().expect("building state present").opts
+        &mut self.state.opts
     }
 
     /// Ask the kernel to run this operation asynchronously (in its worker pool) instead of
@@ -217,9 +224,9 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
     /// in-flight limit ([`SlotTableFull`](crate::SaferRingError::SlotTableFull)), the queue
     /// cannot be flushed, or an argument is invalid.
     #[inline]
-    pub fn submit(mut self) -> Result<Operation<'ring, Submitted<T>>, SubmitError<Self>> {
+    pub fn submit(self) -> Result<Operation<'ring, Submitted<T>>, SubmitError<Self>> {
         let ring = self.ring;
-        let Building { mut op, opts } = self.take();
+        let Building { mut op, opts } = self.into_state();
         if !ring.opcodes().contains(T::CODE) {
             let error = crate::SaferRingError::Unsupported { op: T::NAME };
             return Err(Self::refused(ring, op, opts, error));
@@ -256,20 +263,20 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
 
     /// Takes the operation apart without submitting it (to get a buffer back from a
     /// [`SubmitError`], say: `err.into_inner().into_op().into_buf()`).
-    pub fn into_op(mut self) -> T {
-        self.take().op
+    pub fn into_op(self) -> T {
+        self.into_state().op
     }
 
     /// Consumes the operation without submitting it, producing the output it would have had
     /// if it failed with `error` (hands the buffer back).
-    pub(crate) fn fail(mut self, error: crate::SaferRingError) -> T::Output {
-        self.take().op.fail(error)
+    pub(crate) fn fail(self, error: crate::SaferRingError) -> T::Output {
+        self.into_state().op.fail(error)
     }
 }
 
 impl<'ring, T: OpCode> Operation<'ring, Submitted<T>> {
-    fn finish(mut self, cqe: CqeResult) -> T::Output {
-        self.take().op.complete(cqe)
+    fn finish(self, cqe: CqeResult) -> T::Output {
+        self.into_state().op.complete(cqe)
     }
 
     #[inline]
@@ -324,8 +331,8 @@ impl<'ring, T: OpCode> Operation<'ring, Submitted<T>> {
 
 impl<O> Operation<'_, Completed<O>> {
     /// The output (for buffer operations, `(result, buffer)`).
-    pub fn into_output(mut self) -> O {
-        self.take().output
+    pub fn into_output(self) -> O {
+        self.into_state().output
     }
 
     /// A reference to the output.

@@ -43,11 +43,7 @@ impl<T: Positioned> Operation<'_, Building<T>> {
     /// # Ok(()) }
     /// ```
     pub fn offset(mut self, offset: u64) -> Self {
-        self.state
-            .as_mut()
-            .expect("building state present")
-            .op
-            .set_offset(offset);
+        self.state.op.set_offset(offset);
         self
     }
 }
