@@ -281,7 +281,7 @@ impl Drop for Enter {
 ///
 /// Tasks run while that `block_on` runs; when its future finishes, tasks still running are
 /// dropped (their in-flight operations are cancelled safely). Dropping the handle detaches
-/// the task.
+/// the task. A task that panics unwinds out of `block_on`, like the future given to it.
 ///
 /// ```
 /// # fn main() -> safer_ring::Result<()> {
