@@ -126,7 +126,7 @@ impl RingBuilder {
         for mut flags in SetupFlags::candidates(self.defer_taskrun) {
             match self.try_build(cq, flags) {
                 Ok(uring) => {
-                    let core = Core::new(uring, true);
+                    let core = Core::new(uring);
                     flags.registered_fd = core.fd_registered();
                     return Ok(Ring::from_parts(core, flags, self.shutdown_timeout));
                 }

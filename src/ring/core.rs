@@ -97,13 +97,11 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// A core around `uring`; with `register_fd`, the ring fd is registered for this thread
-    /// (Linux 5.18; silently not where the kernel refuses, e.g. 16 rings on one thread).
-    pub fn new(uring: IoUring, register_fd: bool) -> Self {
+    /// A core around `uring`, its fd registered for this thread where the kernel allows (Linux
+    /// 5.18; not past 16 rings on one thread, and not on older kernels: then the plain fd).
+    pub fn new(uring: IoUring) -> Self {
         let limit = uring.params().cq_entries() as usize;
-        let registered_index = register_fd
-            .then(|| crate::sys::register_ring_fd(uring.as_raw_fd()).ok())
-            .flatten();
+        let registered_index = crate::sys::register_ring_fd(uring.as_raw_fd()).ok();
         Self {
             registered_index,
             uring,
