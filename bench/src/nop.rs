@@ -3,7 +3,7 @@
 
 use std::os::fd::AsRawFd;
 
-use io_uring::{IoUring, opcode};
+use io_uring::IoUring;
 use safer_ring::Ring;
 
 use crate::report::{Report, Row};
@@ -76,14 +76,7 @@ impl RawTuned {
 
     fn run(&mut self, ops: u64, batch: usize) {
         for _ in 0..ops / batch as u64 {
-            {
-                let mut sq = self.ring.submission();
-                for i in 0..batch {
-                    let nop = opcode::Nop::new().build().user_data(i as u64);
-                    // SAFETY: a NOP names no memory.
-                    unsafe { sq.push(&nop).expect("room for a batch") };
-                }
-            }
+            work::push_raw_nops(&mut self.ring, batch);
             let flags = io_uring::EnterFlags::GETEVENTS | io_uring::EnterFlags::REGISTERED_RING;
             // SAFETY: submits NOPs only; no argument pointer (NULL, size 0).
             let res = unsafe {

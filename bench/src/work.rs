@@ -30,16 +30,19 @@ pub async fn safe_nops_await<'r>(ring: &'r Ring, held: &mut Held<'r, Nop>, batch
 
 /// `batch` NOPs written directly on the `io-uring` crate: push, one `submit_and_wait`, reap.
 pub fn raw_nops(ring: &mut IoUring, batch: usize) {
-    {
-        let mut sq = ring.submission();
-        for i in 0..batch {
-            let nop = opcode::Nop::new().build().user_data(i as u64);
-            // SAFETY: a NOP names no memory.
-            unsafe { sq.push(&nop).expect("room for a batch") };
-        }
-    }
+    push_raw_nops(ring, batch);
     ring.submit_and_wait(batch).expect("submit_and_wait");
     assert_eq!(ring.completion().count(), batch);
+}
+
+/// Queues `batch` NOPs on a raw ring (the caller submits and reaps them).
+pub fn push_raw_nops(ring: &mut IoUring, batch: usize) {
+    let mut sq = ring.submission();
+    for i in 0..batch {
+        let nop = opcode::Nop::new().build().user_data(i as u64);
+        // SAFETY: a NOP names no memory.
+        unsafe { sq.push(&nop).expect("room for a batch") };
+    }
 }
 
 /// One 4 KiB `read_at` per buffer in `spare`, at `offset(k)` for the k-th, submitted together

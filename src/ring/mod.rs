@@ -76,7 +76,8 @@ pub struct Ring {
     flags: SetupFlags,
     opcodes: crate::probe::OpcodeSet,
     shutdown_timeout: Duration,
-    pub(crate) wake: RefCell<Option<crate::runtime::WakeFd>>,
+    /// The built-in executor's wake-up channel and task set, made by the first `block_on`.
+    pub(crate) executor: RefCell<Option<crate::runtime::ExecutorState>>,
     shut_down: std::cell::Cell<bool>,
     /// Eventfd registered with the ring for outside reactors; dropped after the ring fd.
     completion_fd: std::cell::OnceCell<std::os::fd::OwnedFd>,
@@ -113,7 +114,7 @@ impl Ring {
             id: RingId::next(),
             flags,
             shutdown_timeout,
-            wake: RefCell::new(None),
+            executor: RefCell::new(None),
             shut_down: std::cell::Cell::new(false),
             completion_fd: std::cell::OnceCell::new(),
             files: RefCell::new(None),

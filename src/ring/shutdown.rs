@@ -87,8 +87,9 @@ impl Ring {
             let parked = core.slots.take_all_parked();
             report.leaked = parked.len();
             parked.into_iter().for_each(std::mem::forget);
-            if let Some(wake) = self.wake.borrow_mut().take() {
-                std::mem::forget(wake);
+            // The wake-up eventfd may still be polled by the kernel: leak it too.
+            if let Some(executor) = self.executor.borrow_mut().take() {
+                std::mem::forget(executor);
             }
         }
         report

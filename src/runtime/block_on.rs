@@ -45,7 +45,7 @@ impl Wake for Notify {
 
 /// The ring's executor state, created on first use of `block_on` and reused by later calls
 /// (so a `block_on` per operation allocates nothing).
-pub(crate) struct WakeFd {
+pub(crate) struct ExecutorState {
     notify: Arc<Notify>,
     tasks: Rc<TaskSet>,
 }
@@ -54,7 +54,7 @@ impl Ring {
     /// The wake-up channel and a task set for a `block_on` call: the ring's own, or a fresh
     /// set when the ring's is in use (a `block_on` nested in another on the same ring).
     fn executor(&self) -> Result<(Arc<Notify>, Rc<TaskSet>)> {
-        let mut slot = self.wake.borrow_mut();
+        let mut slot = self.executor.borrow_mut();
         if let Some(wake) = slot.as_ref() {
             let tasks = if wake.tasks.is_active() {
                 Rc::new(TaskSet::new(wake.notify.clone()))
@@ -69,7 +69,7 @@ impl Ring {
             fd,
         });
         let tasks = Rc::new(TaskSet::new(notify.clone()));
-        *slot = Some(WakeFd {
+        *slot = Some(ExecutorState {
             notify: notify.clone(),
             tasks: tasks.clone(),
         });

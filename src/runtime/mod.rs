@@ -10,7 +10,7 @@ mod wake_flag;
 
 #[cfg(feature = "tokio")]
 pub use self::tokio::Drive;
-pub(crate) use block_on::WakeFd;
+pub(crate) use block_on::ExecutorState;
 pub use tasks::{JoinHandle, spawn};
 #[cfg(safer_ring_loom)]
 pub use wake_flag::WakeFlag;

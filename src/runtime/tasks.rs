@@ -46,43 +46,40 @@ impl Wake for TaskWaker {
         if self.queued.swap(true, Ordering::AcqRel) {
             return;
         }
-        match self.local_set() {
+        if self.queue_if_local() {
             // On the executor's own thread (a completion, another task): queued without a
             // lock, and the executor is running, not asleep, so no eventfd signal is needed.
-            Some(tasks) => {
-                if self.id != ROOT {
-                    tasks.local.borrow_mut().push(self.id);
-                }
-                self.ready.notify.wake_from_executor();
-            }
-            None => {
-                // The root is not queued by id: its `queued` flag is checked every turn.
-                if self.id != ROOT {
-                    let mut ids = self
-                        .ready
-                        .ids
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    ids.push(self.id);
-                    drop(ids);
-                    self.ready.pending.store(true, Ordering::Release);
-                }
-                self.ready.notify.wake_by_ref();
-            }
+            self.ready.notify.wake_from_executor();
+            return;
         }
+        // The root is not queued by id: its `queued` flag is checked every turn.
+        if self.id != ROOT {
+            let mut ids = self
+                .ready
+                .ids
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            ids.push(self.id);
+            drop(ids);
+            self.ready.pending.store(true, Ordering::Release);
+        }
+        self.ready.notify.wake_by_ref();
     }
 }
 
 impl TaskWaker {
-    /// This task's set, if it is running on this thread (the waker is called by the
-    /// executor's own thread).
-    fn local_set(&self) -> Option<Rc<TaskSet>> {
-        CURRENT.with(|current| {
-            current
-                .borrow()
-                .as_ref()
-                .filter(|tasks| Arc::ptr_eq(&tasks.ready, &self.ready))
-                .cloned()
+    /// If this task's set is running on this thread (the waker is called by the executor's
+    /// own thread), queues the task in the set's lock-free local queue and returns `true`.
+    fn queue_if_local(&self) -> bool {
+        CURRENT.with(|current| match &*current.borrow() {
+            Some(tasks) if Arc::ptr_eq(&tasks.ready, &self.ready) => {
+                // The root is not queued by id: its `queued` flag is checked every turn.
+                if self.id != ROOT {
+                    tasks.local.borrow_mut().push(self.id);
+                }
+                true
+            }
+            _ => false,
         })
     }
 }
@@ -105,7 +102,7 @@ pub(crate) struct TaskSet {
     slab: RefCell<Vec<Option<Rc<Task>>>>,
     free: RefCell<Vec<usize>>,
     ready: Arc<ReadyQueue>,
-    /// Ids woken on this thread (see [`TaskWaker::local_set`]).
+    /// Ids woken on this thread (see [`TaskWaker::queue_if_local`]).
     local: RefCell<Vec<usize>>,
     /// Ids being run this turn (swapped with the queues, so no allocation per turn).
     running: RefCell<Vec<usize>>,
@@ -145,9 +142,14 @@ impl TaskSet {
     /// Drops every task (their in-flight operations park in the ring) and forgets queued
     /// wake-ups, keeping the allocations for the next `block_on`.
     fn clear(&self) {
-        // One at a time, with nothing borrowed: dropping a task runs user code.
-        while let Some(task) = self.slab.borrow_mut().pop() {
-            drop(task);
+        // One at a time, with nothing borrowed: dropping a task runs user code. (A `while let`
+        // would keep the `RefMut` of its scrutinee alive through the body.)
+        loop {
+            let task = self.slab.borrow_mut().pop();
+            match task {
+                Some(task) => drop(task),
+                None => break,
+            }
         }
         self.free.borrow_mut().clear();
         self.local.borrow_mut().clear();
@@ -325,7 +327,9 @@ where
     tasks.insert(Box::pin(async move {
         let output = future.await;
         *state.output.borrow_mut() = Some(output);
-        if let Some(waker) = state.waiter.borrow_mut().take() {
+        // Taken in its own statement, so the waiter is not borrowed while its waker runs.
+        let waiter = state.waiter.borrow_mut().take();
+        if let Some(waker) = waiter {
             waker.wake();
         }
     }));
