@@ -3,7 +3,11 @@
 
 mod common;
 
-use std::future::IntoFuture;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Wake, Waker};
 
 use futures::StreamExt;
 use safer_ring::{File, Ring, SaferRingError};
@@ -62,6 +66,39 @@ fn sync_submit_past_the_limit_is_a_clear_error_that_hands_the_operation_back() {
     assert!(err.to_string().contains("limit 4"));
     drop(err.into_inner()); // the operation came back whole
     drop(held);
+}
+
+/// A submit at the limit reaps to make room; the futures that reap completed are woken before
+/// `submit` returns, not left for a turn that may block first (a lost wake-up).
+#[test]
+fn a_submit_that_reaps_wakes_what_it_completed() {
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let ring = Ring::new(2).unwrap();
+    let (reader, _w) = common::pipe();
+    let held: Vec<_> = (0..ring.capacity() - 1)
+        .map(|_| ring.read(&reader, vec![0u8; 8]).submit().unwrap())
+        .collect();
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = Waker::from(count.clone());
+    let mut nop = ring.nop().into_future();
+    assert!(
+        Pin::new(&mut nop)
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
+    let more = ring.read(&reader, vec![0u8; 8]).submit().unwrap();
+    assert_eq!(
+        count.0.load(Ordering::SeqCst),
+        1,
+        "woken by the submit that reaped it"
+    );
+    assert!(common::poll_once(&mut nop).is_ready());
+    drop((held, more));
 }
 
 #[test]

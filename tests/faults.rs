@@ -81,7 +81,7 @@ fn full_submission_queue_waits_in_the_async_path_and_is_an_error_in_the_sync_one
         .submit()
         .unwrap_err();
     assert!(matches!(err.error(), SaferRingError::SubmissionQueueFull));
-    assert_eq!(err.into_inner().into_op().into_buf(), b"again");
+    assert_eq!(err.into_output().1, b"again");
     ring.nop().submit().unwrap().wait().unwrap();
 }
 

@@ -136,7 +136,7 @@ fn buffer_of_an_unregistered_pool_is_a_ring_mismatch_and_comes_back() {
         matches!(err.error(), SaferRingError::RingMismatch { .. }),
         "{err}"
     );
-    let buf = err.into_inner().into_op().into_buf();
+    let buf = err.into_output().1;
     drop(buf);
     assert_eq!(other.stats().in_use, 0);
     // A second ring has no registration at all: same error.

@@ -42,22 +42,23 @@ enum Live<'r> {
     Fut(OpFuture<'r, ReadOp<GuardBuf>>),
 }
 
-/// Polls or try-completes; `Ok(())` when done (its buffer's fill is in the log).
-fn complete(live: Live<'_>) -> Result<(), Live<'_>> {
+/// Polls or try-completes; `None` when done (its buffer's fill is in the log), otherwise
+/// the operation still in flight.
+fn complete(live: Live<'_>) -> Option<Live<'_>> {
     match live {
         Live::Op(op) => match op.try_complete() {
             Ok(done) => {
                 done.into_output().0.expect("read");
-                Ok(())
+                None
             }
-            Err(op) => Err(Live::Op(op)),
+            Err(op) => Some(Live::Op(op)),
         },
         Live::Fut(mut fut) => match poll_once(&mut fut) {
             Poll::Ready((res, _)) => {
                 res.expect("read");
-                Ok(())
+                None
             }
-            Poll::Pending => Err(Live::Fut(fut)),
+            Poll::Pending => Some(Live::Fut(fut)),
         },
     }
 }
@@ -119,7 +120,7 @@ fn run(kind: Channel, actions: Vec<Action>) {
             }
             Action::Drop(i) if i < live.len() => drop(live.swap_remove(i)),
             Action::Complete(i) if i < live.len() => {
-                if let Err(op) = complete(live.swap_remove(i)) {
+                if let Some(op) = complete(live.swap_remove(i)) {
                     live.push(op);
                 }
             }

@@ -49,7 +49,7 @@ fn a_handle_used_with_another_ring_is_a_ring_mismatch() {
         "{err}"
     );
     assert!(err.to_string().contains("belongs to a different ring"));
-    let buf = err.into_inner().into_op().into_buf();
+    let buf = err.into_output().1;
     assert_eq!(buf, vec![0u8; 4], "the buffer comes back");
     assert!(matches!(
         b.unregister_file(&fixed).unwrap_err(),
@@ -145,4 +145,66 @@ fn replacing_a_slot_in_use_is_refused_and_replacement_makes_old_handles_stale() 
     assert_eq!(&buf[..n.unwrap()], b"replacement");
     let err = ring.read_at(&fixed, vec![0u8; 4], 0).submit().unwrap_err();
     assert!(matches!(err.error(), SaferRingError::Stale { .. }));
+}
+
+/// Hole 7: replacing the table unregisters the old one first; if the new registration then
+/// fails, the old handles must still be stale forever after (the epoch moves before anything
+/// can fail), never valid again for whatever file a later table puts in their slot.
+#[test]
+fn old_handles_stay_stale_after_a_failed_table_replacement() {
+    let ring = Ring::new(8).unwrap();
+    ring.register_files(4).unwrap();
+    let old_file = tmp_file_with(b"old file");
+    let old = ring.register_file(&old_file).unwrap();
+    assert!(ring.register_files(0).is_err(), "an empty table is refused");
+    ring.register_files(4).unwrap();
+    let secret = tmp_file_with(b"new secret");
+    let new = ring.register_file(&secret).unwrap();
+    assert_eq!(new.index(), old.index(), "the slot is reused");
+    match ring.read_at(&old, Vec::with_capacity(16), 0).submit() {
+        Err(err) => assert!(
+            matches!(err.error(), SaferRingError::Stale { .. }),
+            "{:?}",
+            err.error()
+        ),
+        Ok(op) => {
+            let (n, buf) = op.wait();
+            panic!(
+                "a stale handle read {:?}",
+                String::from_utf8_lossy(&buf[..n.unwrap_or(0)])
+            );
+        }
+    }
+}
+
+/// Hole 8: registration takes the fd by `AsFd`, and the kernel keeps its own reference to the
+/// file: closing the registered `File` and reusing its fd number for another file does not
+/// redirect the registered slot.
+#[test]
+fn a_registration_keeps_its_file_when_the_fd_number_is_reused() {
+    let _serial = common::serial();
+    let ring = Ring::new(8).unwrap();
+    ring.register_files(4).unwrap();
+    let original = tmp_file_with(b"original");
+    let fixed = ring.register_file(&original).unwrap();
+    let number = std::os::fd::AsRawFd::as_raw_fd(&original);
+    drop(original);
+    // The kernel hands out the lowest free number: open files until one gets the old number.
+    let mut others = Vec::new();
+    while others.len() < 256 {
+        let other = tmp_file_with(b"someone else's");
+        let reused = std::os::fd::AsRawFd::as_raw_fd(&other) == number;
+        others.push(other);
+        if reused {
+            break;
+        }
+    }
+    let last = others.last().map(std::os::fd::AsRawFd::as_raw_fd);
+    assert_eq!(last, Some(number), "fd number reused");
+    let (n, buf) = ring
+        .read_at(&fixed, Vec::with_capacity(32), 0)
+        .submit()
+        .unwrap()
+        .wait();
+    assert_eq!(&buf[..n.unwrap()], b"original");
 }

@@ -41,7 +41,7 @@ impl Ring {
     ) -> BufResult<(), B> {
         let total = buf.bytes_total();
         let mut op = Read {
-            fd: file.target(self),
+            fd: file.target(),
             buf,
             offset,
             buf_pos: 0,
@@ -54,7 +54,7 @@ impl Ring {
                 Err(e) => return (Err(e), buf),
             };
             op = Read {
-                fd: file.target(self),
+                fd: file.target(),
                 buf,
                 offset: offset + (pos + n) as u64,
                 buf_pos: pos + n,
@@ -72,7 +72,7 @@ impl Ring {
     ) -> BufResult<(), B> {
         let total = buf.bytes_init();
         let mut op = Write {
-            fd: file.target(self),
+            fd: file.target(),
             buf,
             offset,
             buf_pos: 0,
@@ -85,7 +85,7 @@ impl Ring {
                 Err(e) => return (Err(e), buf),
             };
             op = Write {
-                fd: file.target(self),
+                fd: file.target(),
                 buf,
                 offset: offset + (pos + n) as u64,
                 buf_pos: pos + n,

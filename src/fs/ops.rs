@@ -63,7 +63,7 @@ impl Ring {
         buf: B,
         offset: u64,
     ) -> Op<'_, Read<B>> {
-        let fd = file.target(self);
+        let fd = file.target();
         Operation::build(
             self,
             Read {
@@ -90,7 +90,7 @@ impl Ring {
         buf: B,
         offset: u64,
     ) -> Op<'_, Write<B>> {
-        let fd = file.target(self);
+        let fd = file.target();
         Operation::build(
             self,
             Write {
@@ -114,15 +114,14 @@ impl Ring {
         buf: PooledBuffer,
         offset: u64,
     ) -> Op<'_, ReadFixed> {
-        let claim = self.acquire_buffer(&buf).map_err(drop);
-        let fd = file.target(self);
+        let fd = file.target();
         Operation::build(
             self,
             ReadFixed {
                 fd,
                 buf,
                 offset,
-                claim,
+                claim: None,
             },
         )
     }
@@ -134,15 +133,14 @@ impl Ring {
         buf: PooledBuffer,
         offset: u64,
     ) -> Op<'_, WriteFixed> {
-        let claim = self.acquire_buffer(&buf).map_err(drop);
-        let fd = file.target(self);
+        let fd = file.target();
         Operation::build(
             self,
             WriteFixed {
                 fd,
                 buf,
                 offset,
-                claim,
+                claim: None,
             },
         )
     }
@@ -167,7 +165,7 @@ impl Ring {
         offset: u64,
     ) -> Op<'_, Readv<B>> {
         let iovecs = Vec::with_capacity(bufs.len());
-        let fd = file.target(self);
+        let fd = file.target();
         Operation::build(
             self,
             Readv {
@@ -187,7 +185,7 @@ impl Ring {
         offset: u64,
     ) -> Op<'_, Writev<B>> {
         let iovecs = Vec::with_capacity(bufs.len());
-        let fd = file.target(self);
+        let fd = file.target();
         Operation::build(
             self,
             Writev {
@@ -201,7 +199,7 @@ impl Ring {
 
     /// Flushes the file's data and metadata to storage (`fsync`).
     pub fn fsync(&self, file: &impl AsTarget) -> Op<'_, Fsync> {
-        let fd = file.target(self);
+        let fd = file.target();
         Operation::build(
             self,
             Fsync {
@@ -213,7 +211,7 @@ impl Ring {
 
     /// Flushes the file's data (and metadata needed to read it) to storage (`fdatasync`).
     pub fn fdatasync(&self, file: &impl AsTarget) -> Op<'_, Fsync> {
-        let fd = file.target(self);
+        let fd = file.target();
         Operation::build(self, Fsync { fd, datasync: true })
     }
 
@@ -225,7 +223,7 @@ impl Ring {
         len: u64,
         mode: i32,
     ) -> Op<'_, Fallocate> {
-        let fd = file.target(self);
+        let fd = file.target();
         Operation::build(
             self,
             Fallocate {

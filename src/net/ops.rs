@@ -133,7 +133,7 @@ impl Ring {
     /// Sends `buf`'s bytes on a connection. May send fewer (reported); a peer that closed
     /// the connection gives `EPIPE` or `ECONNRESET`, never `SIGPIPE`.
     pub fn send<B: IoBuf>(&self, socket: &impl AsTarget, buf: B) -> Op<'_, Send<B>> {
-        let fd = socket.target(self);
+        let fd = socket.target();
         let send = Send {
             fd,
             buf,
@@ -168,7 +168,7 @@ impl Ring {
     pub async fn send_all<B: IoBuf>(&self, socket: &impl AsTarget, buf: B) -> BufResult<(), B> {
         let total = buf.bytes_init();
         let mut op = Send {
-            fd: socket.target(self),
+            fd: socket.target(),
             buf,
             buf_pos: 0,
             wait_all: true,
@@ -181,7 +181,7 @@ impl Ring {
                 Err(e) => return (Err(e), buf),
             };
             op = Send {
-                fd: socket.target(self),
+                fd: socket.target(),
                 buf,
                 buf_pos: pos + n,
                 wait_all: true,
@@ -238,7 +238,7 @@ impl Ring {
         OpStream::new(
             self,
             SendZc {
-                fd: socket.target(self),
+                fd: socket.target(),
                 buf: Some(buf),
                 sent: None,
             },
@@ -247,7 +247,7 @@ impl Ring {
 
     /// Receives into `buf` (up to its capacity). `Ok(0)`: the peer closed the connection.
     pub fn recv<B: IoBufMut>(&self, socket: &impl AsTarget, buf: B) -> Op<'_, Recv<B>> {
-        let fd = socket.target(self);
+        let fd = socket.target();
         Operation::build(self, Recv { fd, buf })
     }
 
@@ -264,7 +264,7 @@ impl Ring {
         OpStream::new(
             self,
             RecvMulti {
-                fd: socket.target(self),
+                fd: socket.target(),
                 bufs: bufs.inner().clone(),
             },
         )
@@ -293,7 +293,7 @@ impl Ring {
         Operation::build(
             self,
             SendTo {
-                fd: socket.target(self),
+                fd: socket.target(),
                 buf,
                 msg: Msg::new(AddrBuf::from_addr(&addr.into())),
             },
@@ -305,7 +305,7 @@ impl Ring {
         Operation::build(
             self,
             RecvFrom {
-                fd: socket.target(self),
+                fd: socket.target(),
                 buf,
                 msg: Msg::new(AddrBuf::empty()),
             },
@@ -319,7 +319,7 @@ impl Ring {
             Shutdown::Write => libc::SHUT_WR,
             Shutdown::Both => libc::SHUT_RDWR,
         };
-        let fd = socket.target(self);
+        let fd = socket.target();
         Operation::build(self, ShutdownOp { fd, how })
     }
 }

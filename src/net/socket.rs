@@ -87,7 +87,7 @@ macro_rules! socket_type {
 
         impl crate::registry::AsTarget for $name {
             #[inline]
-            fn target(&self, _ring: &crate::Ring) -> crate::registry::Target {
+            fn target(&self) -> crate::registry::Target {
                 crate::registry::Target::fd(self.shared())
             }
         }

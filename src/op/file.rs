@@ -33,13 +33,6 @@ pub struct Read<B> {
     pub(crate) buf_pos: usize,
 }
 
-impl<B> Read<B> {
-    /// The buffer, back from an operation that was never submitted.
-    pub fn into_buf(self) -> B {
-        self.buf
-    }
-}
-
 // SAFETY: invariants 1, 2, 6 — the SQE points into `buf`'s heap memory (stable by `IoBufMut`'s
 // contract) within its `bytes_total`, and names the fd `self.fd` holds open.
 unsafe impl<B: IoBufMut> OpCode for Read<B> {
@@ -66,8 +59,8 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
     }
 
     #[inline]
-    fn validate(&self) -> Result<()> {
-        self.fd.validate()?;
+    fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
+        self.fd.bind(ring)?;
         if self.buf_pos >= self.buf.bytes_total() && self.buf.bytes_total() > 0 {
             return Err(SaferRingError::InvalidArgument(
                 "read buffer has no room left",
@@ -77,7 +70,7 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
     }
 
     #[inline]
-    fn on_submitted(&mut self) {
+    fn before_submit(&mut self) {
         self.buf.on_taken();
     }
 }
@@ -94,13 +87,6 @@ pub struct Write<B> {
     pub(crate) buf: B,
     pub(crate) offset: u64,
     pub(crate) buf_pos: usize,
-}
-
-impl<B> Write<B> {
-    /// The buffer, back from an operation that was never submitted.
-    pub fn into_buf(self) -> B {
-        self.buf
-    }
 }
 
 // SAFETY: invariants 1, 2, 6 — the SQE points into `buf`'s heap memory (stable by `IoBuf`'s
@@ -129,8 +115,8 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
     }
 
     #[inline]
-    fn validate(&self) -> Result<()> {
-        self.fd.validate()
+    fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
+        self.fd.bind(ring)
     }
 }
 
@@ -146,13 +132,6 @@ pub struct Readv<B> {
     pub(crate) bufs: Vec<B>,
     pub(crate) iovecs: Vec<libc::iovec>,
     pub(crate) offset: u64,
-}
-
-impl<B> Readv<B> {
-    /// The buffers, back from an operation that was never submitted.
-    pub fn into_buf(self) -> Vec<B> {
-        self.bufs
-    }
 }
 
 // SAFETY: invariants 1, 2, 6 — the iovec array is a heap Vec owned by `self` and not touched
@@ -195,12 +174,12 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
         (Err(error), self.bufs)
     }
 
-    fn validate(&self) -> Result<()> {
-        self.fd.validate()?;
+    fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
+        self.fd.bind(ring)?;
         validate_iov_count(self.bufs.len())
     }
 
-    fn on_submitted(&mut self) {
+    fn before_submit(&mut self) {
         self.bufs.iter_mut().for_each(IoBufMut::on_taken);
     }
 }
@@ -211,13 +190,6 @@ pub struct Writev<B> {
     pub(crate) bufs: Vec<B>,
     pub(crate) iovecs: Vec<libc::iovec>,
     pub(crate) offset: u64,
-}
-
-impl<B> Writev<B> {
-    /// The buffers, back from an operation that was never submitted.
-    pub fn into_buf(self) -> Vec<B> {
-        self.bufs
-    }
 }
 
 // SAFETY: invariants 1, 2, 6 — as `Readv`, reading `bytes_init` bytes of each buffer.
@@ -246,8 +218,8 @@ unsafe impl<B: IoBuf> OpCode for Writev<B> {
         (Err(error), self.bufs)
     }
 
-    fn validate(&self) -> Result<()> {
-        self.fd.validate()?;
+    fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
+        self.fd.bind(ring)?;
         validate_iov_count(self.bufs.len())
     }
 }
@@ -317,8 +289,8 @@ unsafe impl OpCode for Fsync {
         Err(error)
     }
 
-    fn validate(&self) -> Result<()> {
-        self.fd.validate()
+    fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
+        self.fd.bind(ring)
     }
 }
 
@@ -351,8 +323,8 @@ unsafe impl OpCode for Fallocate {
         Err(error)
     }
 
-    fn validate(&self) -> Result<()> {
-        self.fd.validate()
+    fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
+        self.fd.bind(ring)
     }
 }
 
@@ -416,7 +388,7 @@ unsafe impl OpCode for OpenAt {
         Err(error)
     }
 
-    fn validate(&self) -> Result<()> {
+    fn validate(&mut self, _ring: &crate::Ring) -> Result<()> {
         self.path.validate()
     }
 }
@@ -453,7 +425,7 @@ unsafe impl OpCode for Statx {
         Err(error)
     }
 
-    fn validate(&self) -> Result<()> {
+    fn validate(&mut self, _ring: &crate::Ring) -> Result<()> {
         self.path.validate()
     }
 }

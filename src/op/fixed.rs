@@ -14,16 +14,15 @@ use crate::error::{Result, SaferRingError};
 use crate::registry::{BufferUse, Target, with_target};
 use crate::ring::slots::CqeResult;
 
-/// The registration claim, or why there is none (refused at submission).
-pub(crate) type Claim = std::result::Result<BufferUse, ()>;
+/// The registration claim on the submitting ring, taken by [`bind`] at submission.
+pub(crate) type Claim = Option<BufferUse>;
 
-fn check(claim: &Claim) -> Result<()> {
-    claim
-        .as_ref()
-        .map(drop)
-        .map_err(|()| SaferRingError::RingMismatch {
-            what: "pooled buffer (its pool is not registered with this ring)",
-        })
+/// Claims the registration of `buf`'s pool on `ring`, the ring submitting the operation
+/// (invariants 8, 12); a claim from an earlier attempt is released first.
+fn bind(claim: &mut Claim, buf: &PooledBuffer, ring: &crate::Ring) -> Result<()> {
+    *claim = None;
+    *claim = Some(ring.acquire_buffer(buf)?);
+    Ok(())
 }
 
 /// `read_fixed_at` into a registered pool buffer.
@@ -32,13 +31,6 @@ pub struct ReadFixed {
     pub(crate) buf: PooledBuffer,
     pub(crate) offset: u64,
     pub(crate) claim: Claim,
-}
-
-impl ReadFixed {
-    /// The buffer, back from an operation that was never submitted.
-    pub fn into_buf(self) -> PooledBuffer {
-        self.buf
-    }
 }
 
 // SAFETY: invariants 1, 2, 6, 8 — the SQE points into the pooled buffer's registered memory
@@ -68,9 +60,9 @@ unsafe impl OpCode for ReadFixed {
     }
 
     #[inline]
-    fn validate(&self) -> Result<()> {
-        self.fd.validate()?;
-        check(&self.claim)
+    fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
+        self.fd.bind(ring)?;
+        bind(&mut self.claim, &self.buf, ring)
     }
 }
 
@@ -86,13 +78,6 @@ pub struct WriteFixed {
     pub(crate) buf: PooledBuffer,
     pub(crate) offset: u64,
     pub(crate) claim: Claim,
-}
-
-impl WriteFixed {
-    /// The buffer, back from an operation that was never submitted.
-    pub fn into_buf(self) -> PooledBuffer {
-        self.buf
-    }
 }
 
 // SAFETY: invariants 1, 2, 6, 8 — as `ReadFixed`, reading `bytes_init` bytes.
@@ -120,9 +105,9 @@ unsafe impl OpCode for WriteFixed {
     }
 
     #[inline]
-    fn validate(&self) -> Result<()> {
-        self.fd.validate()?;
-        check(&self.claim)
+    fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
+        self.fd.bind(ring)?;
+        bind(&mut self.claim, &self.buf, ring)
     }
 }
 

@@ -231,19 +231,24 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
             let error = crate::SaferRingError::Unsupported { op: T::NAME };
             return Err(Self::refused(ring, op, opts, error));
         }
-        if let Err(error) = op.validate() {
+        if let Err(error) = op.validate(ring) {
             return Err(Self::refused(ring, op, opts, error));
         }
+        // User code (buffer hooks, `IoBuf` methods) runs only before the push: a panic there
+        // unwinds with nothing queued (invariant 11).
+        op.before_submit();
         let entry = opts.apply(op.sqe());
         // `OpCode`'s contract makes every pointer in `entry` point into heap memory owned by
-        // `op`, stable across moves, and every fd a handle `op` holds. On success `op` moves
-        // into the `Submitted` state, which keeps it until the final CQE: its owner completes
-        // it, dropping it parks `op` in the slot, forgetting it leaks `op` with its memory.
-        // SAFETY: invariants 1, 2, 6 (memory and fds owned by `op`) and 3, 4 (kept or leaked).
+        // `op`, stable across moves, and every fd a handle `op` holds. `push_op` runs no user
+        // code; on success `op` moves at once into the `Submitted` state, which keeps it until
+        // the final CQE: its owner completes it, dropping it (also in an unwind) parks `op` in
+        // the slot, forgetting it leaks `op` with its memory.
+        // SAFETY: invariants 1, 2, 6 (memory and fds owned by `op`), 3, 4 (kept or leaked), 11.
         match unsafe { ring.push_op(entry) } {
             Ok(key) => {
-                op.on_submitted();
-                Ok(Operation::new(ring, Submitted { key, op }))
+                let submitted = Operation::new(ring, Submitted { key, op });
+                ring.sqes_queued(); // user code: the operation is owned by now
+                Ok(submitted)
             }
             Err(error) => Err(Self::refused(ring, op, opts, error)),
         }
@@ -261,16 +266,36 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
         SubmitError::new(error, Self::new(ring, Building { op, opts }))
     }
 
-    /// Takes the operation apart without submitting it (to get a buffer back from a
-    /// [`SubmitError`], say: `err.into_inner().into_op().into_buf()`).
-    pub fn into_op(self) -> T {
-        self.into_state().op
-    }
-
     /// Consumes the operation without submitting it, producing the output it would have had
     /// if it failed with `error` (hands the buffer back).
     pub(crate) fn fail(self, error: crate::SaferRingError) -> T::Output {
         self.into_state().op.fail(error)
+    }
+}
+
+impl<T: OpCode> SubmitError<Operation<'_, Building<T>>> {
+    /// The output the operation would have had if it failed with this error: for buffer
+    /// operations `(Err(error), buffer)`, the buffer handed back unchanged.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(1)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// let (empty, _writer) = std::io::pipe()?;
+    /// let empty = safer_ring::File::from(std::os::fd::OwnedFd::from(empty));
+    /// let held: Vec<_> = (0..ring.capacity()) // reads that wait: the ring is at its limit
+    ///     .map(|_| ring.read(&empty, vec![0; 8]).submit())
+    ///     .collect::<Result<_, _>>()?;
+    /// let err = ring.write_at(&file, b"kept".to_vec(), 0).submit().unwrap_err();
+    /// let (res, buf) = err.into_output();
+    /// assert!(res.is_err());
+    /// assert_eq!(buf, b"kept");
+    /// # drop(held);
+    /// # Ok(()) }
+    /// ```
+    pub fn into_output(self) -> T::Output {
+        let (error, op) = self.into_parts();
+        op.fail(error)
     }
 }
 

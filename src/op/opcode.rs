@@ -35,13 +35,16 @@ pub unsafe trait OpCode: 'static {
     /// The output for an operation that never reached the kernel.
     fn fail(self, error: SaferRingError) -> Self::Output;
 
-    /// Checks arguments before submission.
-    fn validate(&self) -> Result<()> {
+    /// Checks arguments before submission, and binds what depends on the submitting `ring`
+    /// (a registered file's use count is taken on that ring's table, invariant 12).
+    fn validate(&mut self, _ring: &crate::Ring) -> Result<()> {
         Ok(())
     }
 
-    /// Called once the SQE is queued (buffers advance their generation here).
-    fn on_submitted(&mut self) {}
+    /// Called right before the SQE is queued, after [`validate`](OpCode::validate), on each
+    /// attempt to submit (buffers advance their generation here). A panic here is safe:
+    /// nothing has reached the kernel yet.
+    fn before_submit(&mut self) {}
 }
 
 /// Turns a CQE result into `Ok(res)` or the errno error for operation `op`.
@@ -51,20 +54,29 @@ pub(crate) fn cqe_result(op: &'static str, cqe: CqeResult) -> Result<u32> {
 }
 
 /// The output of a read into `buf` at byte `pos`: on success the buffer's first `pos + n`
-/// bytes are marked initialised and `n` is reported.
+/// bytes are marked initialised and `n` is reported. A count past the buffer's end (which the
+/// kernel never reports for the length it was given) is refused, never believed.
 pub(crate) fn filled<B: crate::buf::IoBufMut>(
     op: &'static str,
     cqe: CqeResult,
     mut buf: B,
     pos: usize,
 ) -> (Result<usize>, B) {
+    let room = buf.bytes_total().saturating_sub(pos);
     match cqe_result(op, cqe) {
-        Ok(n) => {
-            // SAFETY: the kernel reported writing `n` bytes at `pos`; the bytes before `pos`
-            // were filled by earlier reads of the same loop (or `pos` is 0).
+        Ok(n) if n as usize <= room => {
+            // SAFETY: the kernel reported writing `n` bytes at `pos`, within the buffer's
+            // `bytes_total` (checked); the bytes before `pos` were filled by earlier reads of
+            // the same loop (or `pos` is 0).
             unsafe { buf.set_init(pos + n as usize) };
             (Ok(n as usize), buf)
         }
+        Ok(_) => (
+            Err(SaferRingError::InvalidArgument(
+                "completion reports more bytes than the buffer holds",
+            )),
+            buf,
+        ),
         Err(e) => (Err(e), buf),
     }
 }

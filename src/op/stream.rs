@@ -51,9 +51,17 @@ pub unsafe trait MultiShot: 'static {
         false
     }
 
-    /// Checks arguments before arming (a handle from another ring, say).
-    fn validate(&self, _ring: &Ring) -> crate::Result<()> {
+    /// Checks arguments before each arming and binds what depends on the arming `ring` (a
+    /// registered file's use count, a buffer ring of another ring refused).
+    fn validate(&mut self, _ring: &Ring) -> crate::Result<()> {
         Ok(())
+    }
+
+    /// Whether the operation is over for good once its final CQE was taken (one operation
+    /// reporting through several CQEs, such as a zero-copy send): the stream then ends instead
+    /// of re-arming.
+    fn finished(&self) -> bool {
+        false
     }
 
     /// Whether arming now makes sense; if not, `waker` is woken when it does (a buffer
@@ -117,9 +125,12 @@ impl<'ring, T: MultiShot> OpStream<'ring, T> {
         // SAFETY: `MultiShot`'s contract makes the SQE point only into memory `op` owns; `op`
         // stays in this stream until the final CQE, or moves into the slot when the stream is
         // dropped (invariant 3), or leaks with it (invariant 4).
+        // `push_stream` runs no user code: the key is recorded before anything can unwind,
+        // so dropping the stream always parks what the kernel holds (invariant 11).
         match unsafe { self.ring.push_stream(op.sqe()) } {
             Ok(key) => {
                 self.key = Some(key);
+                self.ring.sqes_queued();
                 Ok(())
             }
             Err(e) if is_backpressure(&e) => {
@@ -152,7 +163,9 @@ impl<T: MultiShot> Stream for OpStream<'_, T> {
             let cqe = match self.ring.poll_stream(key, cx.waker()) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
-                    self.key = None; // final CQE taken: re-arm (or end) on the next turn
+                    // Final CQE taken: re-arm on the next turn, unless the operation is over.
+                    self.key = None;
+                    self.done |= self.op.as_ref().is_some_and(T::finished);
                     continue;
                 }
                 Poll::Ready(Some(cqe)) => cqe,

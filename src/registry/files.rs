@@ -1,7 +1,7 @@
 //! The ring's registered-file table with per-slot generations and use counts.
 
 use std::cell::RefCell;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::rc::Rc;
 
 use crate::error::{Result, SaferRingError};
@@ -16,6 +16,8 @@ use crate::ring::{Ring, RingId};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegisteredFd {
     ring: RingId,
+    /// The table it was registered in: every `register_files` call starts a new epoch.
+    epoch: u64,
     index: u32,
     generation: u64,
 }
@@ -37,6 +39,7 @@ struct Slot {
 }
 
 struct Table {
+    epoch: u64,
     slots: Vec<Slot>,
 }
 
@@ -65,13 +68,8 @@ impl Drop for SlotUse {
 
 impl FileTable {
     fn new(capacity: u32, epoch: u64) -> Self {
-        let slots = (0..capacity)
-            .map(|_| Slot {
-                generation: epoch,
-                ..Slot::default()
-            })
-            .collect();
-        Self(Rc::new(RefCell::new(Table { slots })))
+        let slots = (0..capacity).map(|_| Slot::default()).collect();
+        Self(Rc::new(RefCell::new(Table { epoch, slots })))
     }
 
     fn check(&self, ring: RingId, fd: &RegisteredFd) -> Result<()> {
@@ -82,7 +80,13 @@ impl FileTable {
         }
         let table = self.0.borrow();
         match table.slots.get(fd.index as usize) {
-            Some(slot) if slot.registered && slot.generation == fd.generation => Ok(()),
+            Some(slot)
+                if table.epoch == fd.epoch
+                    && slot.registered
+                    && slot.generation == fd.generation =>
+            {
+                Ok(())
+            }
             _ => Err(SaferRingError::Stale {
                 what: "registered file",
             }),
@@ -116,46 +120,45 @@ impl Ring {
     ///
     /// # Errors
     /// [`InUse`](SaferRingError::InUse) if a table exists and an operation uses it; the
-    /// kernel's error otherwise. Replacing a table makes every old handle stale.
+    /// kernel's error otherwise. Replacing a table makes every old handle stale — also when
+    /// the new registration then fails (the old table is gone either way).
     pub fn register_files(&self, capacity: u32) -> Result<()> {
         let mut files = self.files.borrow_mut();
-        let epoch = match files.as_ref() {
-            Some(table) if table.busy() => {
-                return Err(SaferRingError::InUse {
-                    what: "registered file table",
-                });
+        if files.as_ref().is_some_and(FileTable::busy) {
+            return Err(SaferRingError::InUse {
+                what: "registered file table",
+            });
+        }
+        // A new epoch before anything can fail: no handle of an earlier table can ever match
+        // a later one (invariant 8).
+        let epoch = self.files_epoch.get() + 1;
+        self.files_epoch.set(epoch);
+        if let Some(old) = files.take() {
+            let unregistered = self.core.borrow().uring.submitter().unregister_files();
+            if let Err(e) = unregistered {
+                *files = Some(old); // still registered: its handles stay valid
+                return Err(reg_err("io_uring_register(UNREGISTER_FILES)")(e));
             }
-            Some(_) => {
-                self.core
-                    .borrow()
-                    .uring
-                    .submitter()
-                    .unregister_files()
-                    .map_err(reg_err("io_uring_register(UNREGISTER_FILES)"))?;
-                *files = None;
-                self.files_epoch.get() + 1
-            }
-            None => self.files_epoch.get(),
-        };
+        }
         self.core
             .borrow()
             .uring
             .submitter()
             .register_files_sparse(capacity)
             .map_err(reg_err("io_uring_register(FILES2)"))?;
-        self.files_epoch.set(epoch);
-        *files = Some(FileTable::new(capacity, epoch << 32));
+        *files = Some(FileTable::new(capacity, epoch));
         Ok(())
     }
 
-    /// Registers `file` (a [`File`], a socket, anything holding an fd) in a free slot of
-    /// the table. The kernel keeps its own reference: closing `file` later does not
-    /// invalidate the registration.
+    /// Registers `file` (a [`File`], a socket, anything that owns an fd: `AsFd`, never a bare
+    /// fd number, invariant 6) in a free slot of the table. The kernel takes its own reference
+    /// to the open file: closing `file` later, even reusing its fd number for another file,
+    /// does not change what the registration names.
     ///
     /// # Errors
     /// [`InvalidArgument`](SaferRingError::InvalidArgument) without a table or with a full
     /// one; the kernel's error otherwise.
-    pub fn register_file(&self, file: &impl AsRawFd) -> Result<RegisteredFd> {
+    pub fn register_file(&self, file: &impl AsFd) -> Result<RegisteredFd> {
         let files = self.files.borrow();
         let table = files
             .as_ref()
@@ -172,12 +175,14 @@ impl Ring {
             .borrow()
             .uring
             .submitter()
-            .register_files_update(index as u32, &[file.as_raw_fd()])
+            .register_files_update(index as u32, &[file.as_fd().as_raw_fd()])
             .map_err(reg_err("io_uring_register(FILES_UPDATE)"))?;
+        let epoch = inner.epoch;
         let slot = &mut inner.slots[index];
         slot.registered = true;
         Ok(RegisteredFd {
             ring: self.id(),
+            epoch,
             index: index as u32,
             generation: slot.generation,
         })
@@ -202,10 +207,11 @@ impl Ring {
     /// As [`unregister_file`](Ring::unregister_file): refused with
     /// [`InUse`](SaferRingError::InUse) while an operation uses the slot, so an in-flight
     /// operation never ends up acting on the replacement.
-    pub fn replace_file(&self, fd: &RegisteredFd, file: &impl AsRawFd) -> Result<RegisteredFd> {
-        let generation = self.update_idle_slot(fd, file.as_raw_fd(), |_| ())?;
+    pub fn replace_file(&self, fd: &RegisteredFd, file: &impl AsFd) -> Result<RegisteredFd> {
+        let generation = self.update_idle_slot(fd, file.as_fd().as_raw_fd(), |_| ())?;
         Ok(RegisteredFd {
             ring: self.id(),
+            epoch: fd.epoch,
             index: fd.index,
             generation,
         })

@@ -1,8 +1,13 @@
 //! [`Target`]: the file an operation acts on, by fd or by registered index.
+//!
+//! A registered handle is *bound* when the operation is submitted, against the ring that
+//! submits it (invariant 12): the handle's ring id, table epoch and slot generation are
+//! checked there, and the use count that keeps the slot registered (invariant 8) is taken on
+//! that ring's table. Building an operation resolves nothing.
 
 use super::RegisteredFd;
 use super::files::SlotUse;
-use crate::error::{Result, SaferRingError};
+use crate::error::Result;
 use crate::fd::SharedFd;
 use crate::fs::File;
 use crate::ring::Ring;
@@ -13,33 +18,11 @@ pub struct Target(pub(crate) Kind);
 
 pub(crate) enum Kind {
     Fd(SharedFd),
-    Fixed(SlotUse),
-    /// The handle could not be used with this ring; submission reports why.
-    Invalid(Invalid),
-}
-
-/// Why a registered handle was refused.
-#[derive(Clone, Copy)]
-pub(crate) enum Invalid {
-    OtherRing,
-    Stale,
-}
-
-impl Invalid {
-    pub fn of(err: &SaferRingError) -> Self {
-        match err {
-            SaferRingError::Stale { .. } => Self::Stale,
-            _ => Self::OtherRing,
-        }
-    }
-
-    pub fn error(self) -> SaferRingError {
-        let what = "registered file";
-        match self {
-            Self::OtherRing => SaferRingError::RingMismatch { what },
-            Self::Stale => SaferRingError::Stale { what },
-        }
-    }
+    /// A registered file; `claim` is taken on the submitting ring by [`Target::bind`].
+    Fixed {
+        handle: RegisteredFd,
+        claim: Option<SlotUse>,
+    },
 }
 
 impl Target {
@@ -48,16 +31,20 @@ impl Target {
         Self(Kind::Fd(fd))
     }
 
-    /// Refuses submission with a handle this ring cannot use.
-    pub(crate) fn validate(&self) -> Result<()> {
-        match &self.0 {
-            Kind::Invalid(why) => Err(why.error()),
-            _ => Ok(()),
+    /// Binds a registered target to `ring`, the ring submitting the operation: refused with
+    /// `RingMismatch` or `Stale` unless the handle names a live registration of this ring.
+    /// A claim from an earlier attempt is released first.
+    pub(crate) fn bind(&mut self, ring: &Ring) -> Result<()> {
+        if let Kind::Fixed { handle, claim } = &mut self.0 {
+            *claim = None;
+            *claim = Some(ring.acquire_file(handle)?);
         }
+        Ok(())
     }
 }
 
-/// Builds an SQE naming `$target` as either a plain fd or a fixed (registered) file.
+/// Builds an SQE naming `$target` as either a plain fd or a fixed (registered) file. A fixed
+/// target must have been bound ([`Target::bind`]) by the submitting ring first.
 macro_rules! with_target {
     ($target:expr, |$fd:ident| $build:expr) => {
         match &$target.0 {
@@ -65,12 +52,11 @@ macro_rules! with_target {
                 let $fd = io_uring::types::Fd(shared.raw());
                 $build
             }
-            $crate::registry::Kind::Fixed(slot) => {
+            $crate::registry::Kind::Fixed { claim, .. } => {
+                let slot = claim
+                    .as_ref()
+                    .expect("a registered target is bound before its SQE is built");
                 let $fd = io_uring::types::Fixed(slot.index());
-                $build
-            }
-            $crate::registry::Kind::Invalid(_) => {
-                let $fd = io_uring::types::Fd(-1);
                 $build
             }
         }
@@ -82,11 +68,11 @@ pub(crate) mod sealed {
     pub trait Sealed {}
 }
 
-/// Something an operation can act on: a [`File`] or a [`RegisteredFd`].
+/// Something an operation can act on: a [`File`], a socket, or a [`RegisteredFd`].
 pub trait AsTarget: sealed::Sealed {
-    /// The target for an operation on `ring`.
+    /// The target for an operation (bound to a ring when submitted).
     #[doc(hidden)]
-    fn target(&self, ring: &Ring) -> Target;
+    fn target(&self) -> Target;
 }
 
 impl sealed::Sealed for File {}
@@ -94,16 +80,16 @@ impl sealed::Sealed for RegisteredFd {}
 
 impl AsTarget for File {
     #[inline]
-    fn target(&self, _ring: &Ring) -> Target {
+    fn target(&self) -> Target {
         Target(Kind::Fd(self.shared()))
     }
 }
 
 impl AsTarget for RegisteredFd {
-    fn target(&self, ring: &Ring) -> Target {
-        match ring.acquire_file(self) {
-            Ok(slot) => Target(Kind::Fixed(slot)),
-            Err(e) => Target(Kind::Invalid(Invalid::of(&e))),
-        }
+    fn target(&self) -> Target {
+        Target(Kind::Fixed {
+            handle: self.clone(),
+            claim: None,
+        })
     }
 }

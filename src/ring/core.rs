@@ -11,7 +11,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use io_uring::{EnterFlags, IoUring, opcode, squeue, types};
 
-use super::parked::Parked;
+use super::parked::{Parked, Release};
 use super::slots::{Abandon, CqeResult, Delivery, SlotKey, SlotTable};
 use super::stats::RingStats;
 use crate::error::{Result, SaferRingError};
@@ -24,13 +24,17 @@ pub(crate) mod tag {
     pub const WAKE: u32 = 2;
 }
 
-/// Work to do after the core's borrow is released: wake wakers, finish parked resources.
-/// Both may run user code that re-enters the ring.
+/// Work to do after the core's borrow is released: wake wakers, finish parked resources,
+/// drop replaced wakers. All of it runs user code, which may re-enter the ring or panic.
 #[derive(Default)]
 pub(crate) struct AfterReap {
     pub wakers: VecDeque<Waker>,
-    pub releases: Vec<(Parked, CqeResult)>,
+    pub releases: Vec<Release>,
+    pub garbage: Vec<Waker>,
 }
+
+/// The payload of a panic caught while running user code, to be resumed later.
+pub(crate) type Panic = Box<dyn std::any::Any + Send + 'static>;
 
 /// State of the executor's wake-up poll (see `runtime::block_on`).
 #[derive(Default)]
@@ -49,18 +53,43 @@ impl AfterReap {
         Self {
             wakers: VecDeque::with_capacity(64),
             releases: Vec::with_capacity(16),
+            garbage: Vec::with_capacity(16),
         }
     }
 
-    /// Runs the deferred work. Call with no borrow of the core held.
-    pub fn run(&mut self) {
-        // Popped one by one (no `Drain` to finish): wakers in completion order, releases in
-        // any order.
+    /// Whether there is nothing to do.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.wakers.is_empty() && self.releases.is_empty() && self.garbage.is_empty()
+    }
+
+    /// Runs all the deferred work. Call with no borrow of the core held. A panic from one
+    /// item (a waker, a buffer's `Drop`) does not skip the rest: every item still runs and
+    /// the first panic is returned, for the caller to resume once the ring is consistent
+    /// (invariant 11).
+    pub fn run(&mut self) -> Option<Panic> {
+        let mut first = None;
+        loop {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_items())) {
+                Ok(()) => return first,
+                Err(panic) => {
+                    first.get_or_insert(panic);
+                }
+            }
+        }
+    }
+
+    /// Items are popped one by one (no `Drain` to finish), so after a panic the rest are
+    /// still here: wakers in completion order, releases and garbage in any order.
+    fn run_items(&mut self) {
         while let Some(waker) = self.wakers.pop_front() {
             waker.wake();
         }
-        while let Some((parked, cqe)) = self.releases.pop() {
-            parked.finish(cqe);
+        while let Some(release) = self.releases.pop() {
+            release.run();
+        }
+        while let Some(waker) = self.garbage.pop() {
+            drop(waker);
         }
     }
 }
@@ -78,10 +107,6 @@ pub(crate) struct Core {
     pub pending_cancels: Vec<SlotKey>,
     /// Futures waiting for an operation slot to free up.
     pub slot_waiters: VecDeque<Waker>,
-    /// The task driving this ring from an outside reactor, woken when SQEs are queued.
-    pub driver_waker: Option<Waker>,
-    /// Whether the driver was woken since it last ran (one wake per turn, not per SQE).
-    pub driver_notified: bool,
     pub stats: RingStats,
     /// The ring's index in this thread's registered-ring table, if registered: passed to
     /// `io_uring_enter` instead of the fd, it saves the kernel an fd lookup per call.
@@ -111,8 +136,6 @@ impl Core {
             limit,
             pending_cancels: Vec::new(),
             slot_waiters: VecDeque::new(),
-            driver_waker: None,
-            driver_notified: false,
             stats: RingStats::default(),
             scratch: AfterReap::with_room(),
             wake: WakePoll::default(),
@@ -126,16 +149,6 @@ impl Core {
     /// Whether the ring fd is registered (see [`Core::new`]).
     pub fn fd_registered(&self) -> bool {
         self.registered_index.is_some()
-    }
-
-    /// Wakes the outside driver (if any) so queued SQEs get submitted on its next turn; once
-    /// per turn, however many SQEs are queued.
-    #[inline]
-    fn notify_driver(&mut self) {
-        if let Some(waker) = self.driver_waker.as_ref().filter(|_| !self.driver_notified) {
-            waker.wake_by_ref();
-            self.driver_notified = true;
-        }
     }
 
     /// Whether another operation may enter the kernel now.
@@ -168,7 +181,6 @@ impl Core {
         }
         self.ops_in_kernel += 1;
         self.stats.submitted += 1;
-        self.notify_driver();
         Some(key)
     }
 
@@ -241,7 +253,6 @@ impl Core {
             // SAFETY: the caller guarantees the memory and fds `entry` names stay valid until
             // its final CQE (invariants 1–4, 6).
             if unsafe { self.uring.submission().push(entry) }.is_ok() {
-                self.notify_driver();
                 return Ok(());
             }
             self.flush()?;
@@ -315,15 +326,32 @@ impl Core {
     /// request it armed goes.
     pub fn abandon(&mut self, key: SlotKey, parked: Parked, multishot: bool) {
         self.stats.abandoned += 1;
-        match self.slots.abandon(key, parked) {
-            Abandon::Parked if multishot => self.cancel_all_of(key),
-            Abandon::Parked => self.cancel(key),
-            Abandon::Finished => {}
-            Abandon::AlreadyDone(parked, cqe) => {
-                self.stats.released += 1;
-                self.scratch.releases.push((parked, cqe));
+        let waker = match self.slots.abandon(key, parked) {
+            Abandon::Parked(waker) => {
+                if multishot {
+                    self.cancel_all_of(key);
+                } else {
+                    self.cancel(key);
+                }
+                waker
             }
+            Abandon::Done(release, waker) => {
+                self.stats.released += 1;
+                self.scratch.releases.push(release);
+                waker
+            }
+        };
+        self.scratch.garbage.extend(waker);
+    }
+
+    /// Makes room for one more operation if the ring is at its limit: submits and reaps once.
+    /// What the reap finds to do (wakers, releases) stays in `scratch` for the next turn.
+    pub fn make_room(&mut self) -> Result<()> {
+        if !self.has_capacity() {
+            self.enter(0, true)?;
+            self.reap();
         }
+        Ok(())
     }
 
     /// Submits queued SQEs without waiting.
@@ -436,10 +464,10 @@ impl Core {
                     freed += 1;
                     self.scratch.wakers.push_back(waker);
                 }
-                Delivery::Release(parked, cqe) => {
+                Delivery::Release(release) => {
                     freed += 1;
                     self.stats.released += 1;
-                    self.scratch.releases.push((parked, cqe));
+                    self.scratch.releases.push(release);
                 }
                 Delivery::Item { last, waker } => {
                     freed += usize::from(last);

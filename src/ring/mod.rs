@@ -45,7 +45,7 @@ pub use stats::RingStats;
 
 use self::core::Core;
 use self::parked::Parked;
-use self::slots::{CqeResult, SlotKey};
+use self::slots::{CqeResult, Polled, SlotKey};
 use crate::error::{Result, SaferRingError};
 
 /// A unique identity for a ring, used to check that registered resources are used with the
@@ -89,8 +89,10 @@ pub struct Ring {
     /// Provided-buffer rings registered with this ring (kept alive while it lives).
     pub(crate) buf_rings: RefCell<Vec<std::rc::Rc<crate::buf::BufRingInner>>>,
     pub(crate) next_bgid: std::cell::Cell<u16>,
-    /// Swapped with the core's deferred work in [`Ring::with_core`].
+    /// Swapped with the core's deferred work in [`Ring::run_deferred`].
     spare_after: std::cell::Cell<Option<self::core::AfterReap>>,
+    /// The outside reactor driving this ring, woken when SQEs are queued.
+    pub(crate) driver: crate::runtime::DriverHook,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -123,6 +125,7 @@ impl Ring {
             buf_rings: RefCell::new(Vec::new()),
             next_bgid: std::cell::Cell::new(0),
             spare_after: std::cell::Cell::new(Some(self::core::AfterReap::with_room())),
+            driver: crate::runtime::DriverHook::default(),
             _not_send: PhantomData,
         }
     }
@@ -169,38 +172,73 @@ impl Ring {
         self.with_core(|core| core.flush())
     }
 
+    /// Tells the outside driver (if any) that SQEs are queued, then runs the work a push
+    /// deferred (wakers of what its reap completed). Call only once every queued SQE's
+    /// resources are owned by an operation or a slot (invariant 11): it runs user code.
+    #[inline]
+    pub(crate) fn sqes_queued(&self) {
+        self.driver.sqes_queued();
+        self.finish_deferred();
+    }
+
     /// Submits queued SQEs, runs completion work and delivers every available completion
     /// (waking futures); if `wait` and the kernel holds anything, first blocks for at least one.
     /// Returns the number of CQEs delivered.
     #[inline]
     pub fn turn(&self, wait: bool) -> Result<usize> {
         self.with_core(|core| {
+            // Work left by a push or an unwind may wake a task: never block before it ran.
+            let wait = wait && core.scratch.is_empty();
             let min = u32::from(wait && core.anything_in_kernel());
             core.enter(min, true)?;
             Ok(core.reap())
         })
     }
 
-    /// Runs `f` on the core, then wakes wakers and releases parked resources with the borrow
-    /// released (both may run user code that re-enters the ring).
+    /// Runs `f` on the core, then the deferred work (wakers, releases of parked resources,
+    /// replaced wakers) with the borrow released: all of it is user code, which may re-enter
+    /// the ring or panic (invariant 11). `f` must leave every queued SQE's resources owned
+    /// by an operation or a slot.
+    ///
+    /// # Panics
+    /// Resumes the first panic of the deferred work, after all of it ran.
     #[inline]
     pub(crate) fn with_core<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
-        let mut core = self.core.borrow_mut();
-        let out = f(&mut core);
-        if core.scratch.wakers.is_empty() && core.scratch.releases.is_empty() {
-            return out;
+        let out = f(&mut self.core.borrow_mut());
+        self.finish_deferred();
+        out
+    }
+
+    /// Runs the deferred work, if any, and resumes its first panic.
+    #[inline]
+    fn finish_deferred(&self) {
+        if self.core.borrow().scratch.is_empty() {
+            return;
+        }
+        if let Some(panic) = self.run_deferred() {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    /// Runs the deferred work with no borrow held and returns the first panic it raised
+    /// (every item still ran). While the thread is already unwinding, leaves the work for the
+    /// next turn instead: a second panic would abort.
+    pub(crate) fn run_deferred(&self) -> Option<self::core::Panic> {
+        if std::thread::panicking() {
+            return None;
         }
         // Swap the work out for the ring's spare (empty, with capacity), so neither side is
         // built or dropped on this path. A nested call finds no spare and uses a new one.
         let mut after = self.spare_after.take().unwrap_or_default();
-        std::mem::swap(&mut after, &mut core.scratch);
-        drop(core);
-        after.run();
+        std::mem::swap(&mut after, &mut self.core.borrow_mut().scratch);
+        let panic = after.run();
         self.spare_after.set(Some(after));
-        out
+        panic
     }
 
     /// Queues an operation's SQE, making room by reaping once if the ring is at its limit.
+    /// Runs no user code: what the reap found to do waits for the next turn, so the caller
+    /// can make the operation owned (by its `Submitted` state) before anything can unwind.
     ///
     /// # Safety
     ///
@@ -223,20 +261,36 @@ impl Ring {
     /// As [`Ring::push_op`].
     #[cold]
     unsafe fn push_op_slow(&self, entry: io_uring::squeue::Entry) -> Result<SlotKey> {
-        self.with_core(|core| {
-            if !core.has_capacity() {
-                core.enter(0, true)?;
-                core.reap();
-            }
-            // SAFETY: forwarded from this function's contract.
-            unsafe { core.push_op(entry) }
-        })
+        let mut core = self.core.borrow_mut();
+        core.make_room()?;
+        // SAFETY: forwarded from this function's contract.
+        unsafe { core.push_op(entry) }
     }
 
     /// Takes the completion for `key` if it arrived; otherwise records `waker`.
     #[inline]
     pub(crate) fn poll_op(&self, key: SlotKey, waker: Option<&Waker>) -> Option<CqeResult> {
-        self.core.borrow_mut().slots.poll(key, waker)
+        loop {
+            match self.core.borrow_mut().slots.poll(key, waker) {
+                Polled::Ready(cqe) => return Some(cqe),
+                Polled::Pending => return None,
+                Polled::NeedsWaker => {}
+            }
+            if self.store_waker(key, waker.expect("asked only when a waker was given")) {
+                return None;
+            }
+        }
+    }
+
+    /// Stores a clone of `waker` in `key`'s slot; cloning and dropping the waker it replaces
+    /// happen outside the borrow (both run user code). `false`: the slot completed meanwhile
+    /// and refused it, so the caller polls again. (Never loop on `will_wake`: two clones of
+    /// one waker may compare unequal.)
+    #[cold]
+    fn store_waker(&self, key: SlotKey, waker: &Waker) -> bool {
+        let clone = waker.clone();
+        let stored = self.core.borrow_mut().slots.store_waker(key, clone);
+        stored.is_ok()
     }
 
     /// Blocks until the completion for `key` arrives.
@@ -253,11 +307,13 @@ impl Ring {
     /// Parks an abandoned operation's resources in its slot and cancels it (invariant 3).
     pub(crate) fn abandon_op(&self, key: SlotKey, parked: Parked) {
         self.with_core(|core| core.abandon(key, parked, false));
+        self.sqes_queued();
     }
 
     /// As [`abandon_op`](Self::abandon_op), for a multishot stream.
     pub(crate) fn abandon_stream(&self, key: SlotKey, parked: Parked) {
         self.with_core(|core| core.abandon(key, parked, true));
+        self.sqes_queued();
     }
 
     /// Queues a multishot operation's SQE in a stream slot.
@@ -265,15 +321,14 @@ impl Ring {
     /// # Safety
     ///
     /// As [`Ring::push_op`], until the final CQE (without `F_MORE`).
+    /// Runs no user code, as [`Ring::push_op`].
     pub(crate) unsafe fn push_stream(&self, entry: io_uring::squeue::Entry) -> Result<SlotKey> {
-        self.with_core(|core| {
-            if !core.has_capacity() {
-                core.enter(0, true)?;
-                core.reap();
-            }
-            // SAFETY: forwarded from this function's contract.
-            unsafe { core.push_stream(entry) }
-        })
+        let mut core = self.core.borrow_mut();
+        if !core.has_capacity() {
+            core.make_room()?;
+        }
+        // SAFETY: forwarded from this function's contract.
+        unsafe { core.push_stream(entry) }
     }
 
     /// The next CQE of a stream slot, or `None` once its final CQE was taken.
@@ -282,16 +337,24 @@ impl Ring {
         key: SlotKey,
         waker: &Waker,
     ) -> std::task::Poll<Option<CqeResult>> {
-        self.core.borrow_mut().slots.poll_next(key, waker)
+        loop {
+            match self.core.borrow_mut().slots.poll_next(key, waker) {
+                Polled::Ready(next) => return std::task::Poll::Ready(next),
+                Polled::Pending => return std::task::Poll::Pending,
+                Polled::NeedsWaker => {}
+            }
+            if self.store_waker(key, waker) {
+                return std::task::Poll::Pending;
+            }
+        }
     }
 
     /// Registers a future that is waiting for capacity; it is woken when a slot frees.
     pub(crate) fn wait_for_capacity(&self, waker: &Waker) -> bool {
-        let mut core = self.core.borrow_mut();
-        if core.has_capacity() {
+        if self.core.borrow().has_capacity() {
             return false;
         }
-        core.slot_waiters.push_back(waker.clone());
+        self.wait_for_turn(waker);
         true
     }
 
@@ -318,9 +381,11 @@ impl Ring {
         self.core.borrow_mut().fault_sq_full = pushes;
     }
 
-    /// Registers a future to be woken at the next executor turn (after a full SQ).
+    /// Registers a future to be woken at the next executor turn (after a full SQ). The waker
+    /// is cloned before the borrow (user code).
     pub(crate) fn wait_for_turn(&self, waker: &Waker) {
-        self.core.borrow_mut().slot_waiters.push_back(waker.clone());
+        let clone = waker.clone();
+        self.core.borrow_mut().slot_waiters.push_back(clone);
     }
 
     /// Delivers the next `count` operation completions as failures with `errno`, whatever

@@ -6,6 +6,8 @@
 //! operation that succeeded after its owner left still gets its result processed (an `openat`
 //! that produced an fd closes it).
 
+use std::collections::VecDeque;
+
 use super::slots::CqeResult;
 
 /// Something that finishes an abandoned operation given its final completion.
@@ -35,6 +37,36 @@ impl Parked {
     /// Hands a non-final multishot CQE to the parked operation.
     pub fn item(&mut self, cqe: CqeResult) {
         self.0.item(cqe);
+    }
+}
+
+/// The last work for an abandoned operation, run outside every borrow of the ring (it runs
+/// user code: buffer hooks, `Drop`s): its multishot CQEs that were queued while it was parked,
+/// then its final CQE — or, for a stream whose final CQE its owner already took, just the drop.
+pub(crate) struct Release {
+    parked: Parked,
+    items: VecDeque<CqeResult>,
+    last: Option<CqeResult>,
+}
+
+impl Release {
+    pub fn new(parked: Parked, items: VecDeque<CqeResult>, last: Option<CqeResult>) -> Self {
+        Self {
+            parked,
+            items,
+            last,
+        }
+    }
+
+    /// Hands over the queued CQEs and the final one, then releases everything.
+    pub fn run(mut self) {
+        while let Some(cqe) = self.items.pop_front() {
+            self.parked.item(cqe);
+        }
+        match self.last {
+            Some(cqe) => self.parked.finish(cqe),
+            None => drop(self.parked),
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use super::Ring;
+use super::core::Panic;
 
 /// What happened when a ring shut down; returned by [`Ring::shutdown`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,11 +45,31 @@ impl Ring {
     /// # Ok(()) }
     /// ```
     pub fn shutdown(self) -> ShutdownReport {
-        self.shutdown_now()
+        let (report, panic) = self.shutdown_guarded();
+        if let Some(panic) = panic {
+            std::panic::resume_unwind(panic);
+        }
+        report
     }
 
-    fn shutdown_now(&self) -> ShutdownReport {
+    /// [`shutdown_now`](Self::shutdown_now), never unwinding past freeing: if anything in it
+    /// panics anyway, every parked resource is leaked before the panic is returned.
+    fn shutdown_guarded(&self) -> (ShutdownReport, Option<Panic>) {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.shutdown_now())) {
+            Ok(done) => done,
+            Err(panic) => {
+                self.leak_kernel_memory();
+                (ShutdownReport::default(), Some(panic))
+            }
+        }
+    }
+
+    /// Cancels, reaps until the kernel owes nothing (or the timeout runs out), releases.
+    /// User code run on the way (wakers, releases) may panic: the shutdown goes on regardless,
+    /// and the first such panic is returned for the caller to resume (invariant 11).
+    fn shutdown_now(&self) -> (ShutdownReport, Option<Panic>) {
         self.shut_down.set(true);
+        let mut first_panic = None;
         let (in_flight, released_before) = {
             let core = self.core.borrow();
             (core.ops_in_kernel, core.stats.released)
@@ -57,49 +78,89 @@ impl Ring {
             in_flight,
             ..ShutdownReport::default()
         };
-        self.with_core(|core| {
-            if core.anything_in_kernel() && core.cancel_all().is_err() {
-                let keys: Vec<_> = core.slots.in_kernel().collect();
-                keys.into_iter().for_each(|key| core.cancel(key));
-            }
-        });
-        let deadline = Instant::now() + self.shutdown_timeout;
+        self.cancel_everything();
+        keep_first(&mut first_panic, self.run_deferred());
+        // `None`: no bound (a timeout too large for the clock waits as long as it takes).
+        let deadline = Instant::now().checked_add(self.shutdown_timeout);
         while self.core.borrow().anything_in_kernel() {
-            let now = Instant::now();
-            if now >= deadline {
-                report.timed_out = true;
-                break;
-            }
-            let step = (deadline - now).min(SHUTDOWN_POLL);
-            let res = self.with_core(|core| {
-                core.enter_timeout(step)?;
-                core.reap();
-                crate::Result::<()>::Ok(())
-            });
+            let step = match deadline {
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left.min(SHUTDOWN_POLL),
+                    _ => {
+                        report.timed_out = true;
+                        break;
+                    }
+                },
+                None => SHUTDOWN_POLL,
+            };
+            let res = {
+                let mut core = self.core.borrow_mut();
+                core.enter_timeout(step).map(|_| core.reap())
+            };
+            keep_first(&mut first_panic, self.run_deferred());
             if res.is_err() {
                 report.timed_out = true;
                 break;
             }
         }
-        let mut core = self.core.borrow_mut();
-        report.released = core.stats.released - released_before;
+        report.released = self.core.borrow().stats.released - released_before;
         if report.timed_out {
-            let parked = core.slots.take_all_parked();
-            report.leaked = parked.len();
-            parked.into_iter().for_each(std::mem::forget);
-            // The wake-up eventfd may still be polled by the kernel: leak it too.
-            if let Some(executor) = self.executor.borrow_mut().take() {
-                std::mem::forget(executor);
-            }
+            report.leaked = self.leak_kernel_memory();
         }
-        report
+        (report, first_panic)
+    }
+
+    /// Pushes a cancel for everything the kernel holds (one `ASYNC_CANCEL_ANY`, or one per
+    /// slot if the SQ cannot take it).
+    fn cancel_everything(&self) {
+        let mut core = self.core.borrow_mut();
+        if core.anything_in_kernel() && core.cancel_all().is_err() {
+            let keys: Vec<_> = core.slots.in_kernel().collect();
+            keys.into_iter().for_each(|key| core.cancel(key));
+        }
+    }
+
+    /// Leaks everything the kernel may still touch (invariant 5: leak, never free): parked
+    /// resources, the executor's wake-up eventfd, registered buffers and buffer rings.
+    /// Returns the number of parked operations leaked.
+    fn leak_kernel_memory(&self) -> usize {
+        let parked = match self.core.try_borrow_mut() {
+            Ok(mut core) => core.slots.take_all_parked(),
+            Err(_) => Vec::new(),
+        };
+        let leaked = parked.len();
+        parked.into_iter().for_each(std::mem::forget);
+        if let Ok(mut executor) = self.executor.try_borrow_mut() {
+            std::mem::forget(executor.take());
+        }
+        if let Ok(mut buffers) = self.buffers.try_borrow_mut() {
+            std::mem::forget(buffers.take());
+        }
+        if let Ok(mut rings) = self.buf_rings.try_borrow_mut() {
+            std::mem::forget(std::mem::take(&mut *rings));
+        }
+        leaked
+    }
+}
+
+/// Keeps the first of several caught panics.
+fn keep_first(first: &mut Option<Panic>, panic: Option<Panic>) {
+    if let Some(panic) = panic {
+        first.get_or_insert(panic);
     }
 }
 
 impl Drop for Ring {
+    /// Shuts down (see [`Ring::shutdown`]). A panic from user code during it is resumed only
+    /// after the kernel is done with every parked resource, and never while the thread is
+    /// already unwinding (that would abort).
     fn drop(&mut self) {
-        if !self.shut_down.get() && self.core.borrow().anything_in_kernel() {
-            self.shutdown_now();
+        if self.shut_down.get() {
+            return;
+        }
+        let (_, panic) = self.shutdown_guarded();
+        if let Some(panic) = panic.filter(|_| !std::thread::panicking()) {
+            std::panic::resume_unwind(panic);
         }
     }
 }

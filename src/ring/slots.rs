@@ -24,17 +24,31 @@
 //! until the final CQE, and only then becomes vacant.
 
 use std::collections::VecDeque;
-use std::task::{Poll, Waker};
+use std::task::Waker;
 
-use super::parked::Parked;
+use super::parked::{Parked, Release};
 
 /// The bits of a completion queue entry the lifecycle needs.
+///
+/// Made only by the ring from the kernel's completion queue (invariant 12): its fields are
+/// private, so no safe code outside this crate can hand an operation a result of its own
+/// making (a read "of 4096 bytes" into a 1-byte buffer, an open "returning" another file's fd).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CqeResult {
+    pub(crate) res: i32,
+    pub(crate) flags: u32,
+}
+
+impl CqeResult {
     /// The kernel's result: a count or handle when `>= 0`, a negated errno when `< 0`.
-    pub res: i32,
+    pub fn res(&self) -> i32 {
+        self.res
+    }
+
     /// The CQE flags (`IORING_CQE_F_*`).
-    pub flags: u32,
+    pub fn flags(&self) -> u32 {
+        self.flags
+    }
 }
 
 /// Identifies one operation: slot index plus the slot's generation when it was handed out.
@@ -124,8 +138,8 @@ pub enum Delivery {
     /// Stored; this waker must be woken.
     Wake(Waker),
     /// The owner had abandoned the operation: this was its final CQE, the slot is vacant again,
-    /// and the parked resources must now be finished and released.
-    Release(Parked, CqeResult),
+    /// and the parked resources must now be finished and released (outside every borrow).
+    Release(Release),
     /// No live slot of that generation: ignored and counted.
     Stale,
     /// A multishot CQE queued for its owner (wake `waker`); `last` if it was the final one.
@@ -135,21 +149,33 @@ pub enum Delivery {
         /// The owner's waker, if it was waiting.
         waker: Option<Waker>,
     },
-    /// A non-final CQE of an abandoned multishot operation, already handed to its parked
-    /// resources (which closed the fd or returned the buffer it carried).
+    /// A non-final CQE of an abandoned multishot operation, queued in its slot; its parked
+    /// resources get it (close the fd, return the buffer) with the final CQE.
     Absorbed,
 }
 
-/// What [`SlotTable::abandon`] did.
+/// What [`SlotTable::abandon`] did. Each carries the owner's old waker, if any, to be dropped
+/// outside the table's borrow (dropping a waker runs user code).
 #[must_use]
 pub enum Abandon {
     /// The kernel still holds the operation; its resources are parked until the final CQE.
     /// The caller should push an async cancel for this key.
-    Parked,
-    /// The CQE had already arrived: the slot is vacant, finish and release the resources now.
-    AlreadyDone(Parked, CqeResult),
-    /// A stream whose final CQE was already taken: the slot is vacant, nothing is pending.
-    Finished,
+    Parked(Option<Waker>),
+    /// The final CQE had already arrived: the slot is vacant; run the release now.
+    Done(Release, Option<Waker>),
+}
+
+/// What [`SlotTable::poll`] / [`SlotTable::poll_next`] found.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Polled<T> {
+    /// The result (single-shot: the CQE; stream: the next CQE or the end).
+    Ready(T),
+    /// Not yet; the owner's waker is the one stored.
+    Pending,
+    /// Not yet, and the stored waker is not the caller's: clone it outside the borrow and
+    /// [`store_waker`](SlotTable::store_waker) it, then poll again.
+    NeedsWaker,
 }
 
 /// The table of operation slots. Grows when every slot is taken, never shrinks; vacant slots
@@ -226,25 +252,43 @@ impl SlotTable {
     }
 
     /// The owner of a stream asks for its next CQE: `Ready(Some)` for a queued one,
-    /// `Ready(None)` (and the slot is vacant) once the final CQE was taken, else records
-    /// `waker`.
-    pub fn poll_next(&mut self, key: SlotKey, waker: &Waker) -> Poll<Option<CqeResult>> {
+    /// `Ready(None)` (and the slot is vacant) once the final CQE was taken; otherwise pending,
+    /// asking for `waker` if it is not the stored one.
+    pub fn poll_next(&mut self, key: SlotKey, waker: &Waker) -> Polled<Option<CqeResult>> {
         let slot = self
             .slot_mut(key)
             .expect("polling a stream slot that is not live");
         debug_assert_eq!(slot.phase, Phase::Streaming);
         if let Some(cqe) = slot.queue.pop_front() {
-            return Poll::Ready(Some(cqe));
+            return Polled::Ready(Some(cqe));
         }
         if slot.ended {
             self.vacate(key.index);
-            return Poll::Ready(None);
+            return Polled::Ready(None);
         }
-        match &mut slot.waker {
-            Some(current) if current.will_wake(waker) => {}
-            current => *current = Some(waker.clone()),
+        match &slot.waker {
+            Some(current) if current.will_wake(waker) => Polled::Pending,
+            _ => Polled::NeedsWaker,
         }
-        Poll::Pending
+    }
+
+    /// Stores the owner's waker (cloned outside the borrow after [`Polled::NeedsWaker`]):
+    /// `Ok` with the one it replaces, to be dropped outside the borrow. A slot that completed
+    /// meanwhile refuses it (`Err` hands it back): the next poll returns the result.
+    pub fn store_waker(&mut self, key: SlotKey, waker: Waker) -> Result<Option<Waker>, Waker> {
+        let Some(slot) = self.slot_mut(key) else {
+            return Err(waker);
+        };
+        match slot.phase {
+            Phase::Submitted | Phase::Waiting => {
+                slot.phase = Phase::Waiting;
+                Ok(slot.waker.replace(waker))
+            }
+            Phase::Streaming if !slot.ended && slot.queue.is_empty() => {
+                Ok(slot.waker.replace(waker))
+            }
+            _ => Err(waker),
+        }
     }
 
     #[cold]
@@ -296,27 +340,22 @@ impl SlotTable {
         self.vacate(key.index);
     }
 
-    /// The owner asks for its result: takes it (vacating the slot) if the CQE arrived,
-    /// otherwise records `waker` (if any) to be woken when it does.
+    /// The owner asks for its result: takes it (vacating the slot) if the CQE arrived;
+    /// otherwise pending, asking for `waker` (if any) when it is not the stored one.
     #[inline]
-    pub fn poll(&mut self, key: SlotKey, waker: Option<&Waker>) -> Option<CqeResult> {
+    pub fn poll(&mut self, key: SlotKey, waker: Option<&Waker>) -> Polled<CqeResult> {
         let slot = self.slot_mut(key).expect("polling a slot that is not live");
         match slot.phase {
             Phase::Completed => {
                 let cqe = slot.cqe;
                 self.vacate(key.index);
-                Some(cqe)
+                Polled::Ready(cqe)
             }
-            Phase::Submitted | Phase::Waiting => {
-                if let Some(waker) = waker {
-                    match &mut slot.waker {
-                        Some(current) if current.will_wake(waker) => {}
-                        current => *current = Some(waker.clone()),
-                    }
-                    slot.phase = Phase::Waiting;
-                }
-                None
-            }
+            Phase::Submitted | Phase::Waiting => match (waker, &slot.waker) {
+                (None, _) => Polled::Pending,
+                (Some(waker), Some(current)) if current.will_wake(waker) => Polled::Pending,
+                (Some(_), _) => Polled::NeedsWaker,
+            },
             Phase::Vacant | Phase::Abandoned | Phase::Streaming => {
                 unreachable!("owner polled a slot it no longer owns")
             }
@@ -355,11 +394,7 @@ impl SlotTable {
                 }
             }
             Phase::Abandoned if slot.stream && !is_final(cqe) => {
-                let parked = slot
-                    .parked
-                    .as_mut()
-                    .expect("abandoned slot holds its resources");
-                parked.item(cqe);
+                slot.queue.push_back(cqe);
                 Delivery::Absorbed
             }
             Phase::Abandoned => {
@@ -367,8 +402,9 @@ impl SlotTable {
                     .parked
                     .take()
                     .expect("abandoned slot holds its resources");
+                let items = std::mem::take(&mut slot.queue);
                 self.vacate(key.index);
-                Delivery::Release(parked, cqe)
+                Delivery::Release(Release::new(parked, items, Some(cqe)))
             }
             Phase::Vacant | Phase::Completed | Phase::Streaming => Delivery::Stale,
         }
@@ -376,47 +412,29 @@ impl SlotTable {
 
     /// The owner gave up on the operation (dropped it mid-flight); `parked` holds every
     /// resource the kernel may still touch.
+    /// Queued stream CQEs stay queued for the parked operation, which gets them with the final
+    /// CQE outside the borrow (they may carry fds to close and buffers to return).
     pub fn abandon(&mut self, key: SlotKey, parked: Parked) -> Abandon {
         let slot = self
             .slot_mut(key)
             .expect("abandoning a slot that is not live");
+        let waker = slot.waker.take();
         match slot.phase {
             Phase::Completed => {
                 let cqe = slot.cqe;
                 self.vacate(key.index);
-                Abandon::AlreadyDone(parked, cqe)
+                Abandon::Done(Release::new(parked, VecDeque::new(), Some(cqe)), waker)
             }
-            Phase::Submitted | Phase::Waiting => {
-                slot.waker = None;
+            Phase::Streaming if slot.ended => {
+                let mut items = std::mem::take(&mut slot.queue);
+                let last = items.pop_back();
+                self.vacate(key.index);
+                Abandon::Done(Release::new(parked, items, last), waker)
+            }
+            Phase::Submitted | Phase::Waiting | Phase::Streaming => {
                 slot.parked = Some(parked);
                 slot.phase = Phase::Abandoned;
-                Abandon::Parked
-            }
-            Phase::Streaming => {
-                let mut parked = parked;
-                let last = if slot.ended {
-                    slot.queue.pop_back()
-                } else {
-                    None
-                };
-                slot.queue.drain(..).for_each(|cqe| parked.item(cqe));
-                slot.waker = None;
-                match last {
-                    Some(cqe) => {
-                        self.vacate(key.index);
-                        Abandon::AlreadyDone(parked, cqe)
-                    }
-                    None if slot.ended => {
-                        self.vacate(key.index);
-                        drop(parked);
-                        Abandon::Finished
-                    }
-                    None => {
-                        slot.parked = Some(parked);
-                        slot.phase = Phase::Abandoned;
-                        Abandon::Parked
-                    }
-                }
+                Abandon::Parked(waker)
             }
             Phase::Vacant | Phase::Abandoned => unreachable!("abandoning a slot twice"),
         }
@@ -440,9 +458,39 @@ mod tests {
     use std::rc::Rc;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
+    use std::task::{Poll, Wake};
 
     const OK: CqeResult = CqeResult { res: 7, flags: 0 };
+
+    /// What the ring does on a poll: stores a clone of the waker when asked, polls again.
+    fn poll(table: &mut SlotTable, key: SlotKey, waker: Option<&Waker>) -> Option<CqeResult> {
+        loop {
+            match table.poll(key, waker) {
+                Polled::Ready(cqe) => return Some(cqe),
+                Polled::Pending => return None,
+                Polled::NeedsWaker => {
+                    if table.store_waker(key, waker.unwrap().clone()).is_ok() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// As [`poll`], for a stream slot.
+    fn poll_next(table: &mut SlotTable, key: SlotKey, waker: &Waker) -> Poll<Option<CqeResult>> {
+        loop {
+            match table.poll_next(key, waker) {
+                Polled::Ready(next) => return Poll::Ready(next),
+                Polled::Pending => return Poll::Pending,
+                Polled::NeedsWaker => {
+                    if table.store_waker(key, waker.clone()).is_ok() {
+                        return Poll::Pending;
+                    }
+                }
+            }
+        }
+    }
 
     struct CountWake(AtomicUsize);
     impl Wake for CountWake {
@@ -472,12 +520,12 @@ mod tests {
     fn completion_is_stored_then_taken_once() {
         let mut table = SlotTable::default();
         let key = table.insert();
-        assert_eq!(table.poll(key, None), None);
+        assert_eq!(poll(&mut table, key, None), None);
         assert!(matches!(
             table.complete(key.user_data(), OK),
             Delivery::Stored
         ));
-        assert_eq!(table.poll(key, None), Some(OK));
+        assert_eq!(poll(&mut table, key, None), Some(OK));
         assert_eq!(table.live(), 0);
     }
 
@@ -487,14 +535,14 @@ mod tests {
         let waker = Waker::from(counter.clone());
         let mut table = SlotTable::default();
         let key = table.insert();
-        assert_eq!(table.poll(key, Some(&waker)), None);
-        assert_eq!(table.poll(key, Some(&waker)), None);
+        assert_eq!(poll(&mut table, key, Some(&waker)), None);
+        assert_eq!(poll(&mut table, key, Some(&waker)), None);
         let Delivery::Wake(w) = table.complete(key.user_data(), OK) else {
             panic!("expected a wake")
         };
         w.wake();
         assert_eq!(counter.0.load(Ordering::SeqCst), 1);
-        assert_eq!(table.poll(key, Some(&waker)), Some(OK));
+        assert_eq!(poll(&mut table, key, Some(&waker)), Some(OK));
     }
 
     #[test]
@@ -505,7 +553,7 @@ mod tests {
             table.complete(old.user_data(), OK),
             Delivery::Stored
         ));
-        assert_eq!(table.poll(old, None), Some(OK));
+        assert_eq!(poll(&mut table, old, None), Some(OK));
         let new = table.insert();
         assert_eq!(new.index, old.index, "vacant slot is reused");
         assert_ne!(new.generation, old.generation);
@@ -513,7 +561,7 @@ mod tests {
             table.complete(old.user_data(), OK),
             Delivery::Stale
         ));
-        assert_eq!(table.poll(new, None), None, "stale CQE not delivered");
+        assert_eq!(poll(&mut table, new, None), None, "stale CQE not delivered");
         // A second CQE for an already-completed single-shot op is stale too.
         assert!(matches!(
             table.complete(new.user_data(), OK),
@@ -533,7 +581,7 @@ mod tests {
         let r = released.clone();
         assert!(matches!(
             table.abandon(key, park_fn(move |_| r.set(r.get() + 1))),
-            Abandon::Parked
+            Abandon::Parked(None)
         ));
         assert_eq!(
             table.live(),
@@ -541,11 +589,11 @@ mod tests {
             "slot stays taken while the kernel holds it"
         );
         assert_eq!(table.in_kernel().count(), 1);
-        let Delivery::Release(parked, cqe) = table.complete(key.user_data(), OK) else {
+        let Delivery::Release(release) = table.complete(key.user_data(), OK) else {
             panic!("expected release")
         };
         assert_eq!(released.get(), 0);
-        parked.finish(cqe);
+        release.run();
         assert_eq!(released.get(), 1);
         assert_eq!(table.live(), 0);
     }
@@ -560,7 +608,7 @@ mod tests {
         ));
         assert!(matches!(
             table.abandon(key, park_fn(|_| {})),
-            Abandon::AlreadyDone(_, OK)
+            Abandon::Done(_, None)
         ));
         assert_eq!(table.live(), 0);
     }
@@ -574,7 +622,7 @@ mod tests {
                 table.complete(key.user_data(), OK),
                 Delivery::Stored
             ));
-            assert_eq!(table.poll(*key, None), Some(OK));
+            assert_eq!(poll(&mut table, *key, None), Some(OK));
         }
         let again: Vec<_> = (0..4).map(|_| table.insert()).collect();
         let mut indexes: Vec<_> = again.iter().map(|k| k.index).collect();
@@ -592,7 +640,7 @@ mod tests {
         let waker = Waker::from(counter.clone());
         let mut table = SlotTable::default();
         let key = table.insert_stream();
-        assert!(table.poll_next(key, &waker).is_pending());
+        assert!(poll_next(&mut table, key, &waker).is_pending());
         let item = CqeResult {
             res: 1,
             flags: MORE,
@@ -615,10 +663,10 @@ mod tests {
             table.complete(key.user_data(), last),
             Delivery::Stale
         ));
-        assert_eq!(table.poll_next(key, &waker), Poll::Ready(Some(item)));
-        assert_eq!(table.poll_next(key, &waker), Poll::Ready(Some(last)));
+        assert_eq!(poll_next(&mut table, key, &waker), Poll::Ready(Some(item)));
+        assert_eq!(poll_next(&mut table, key, &waker), Poll::Ready(Some(last)));
         assert_eq!(table.live(), 1);
-        assert_eq!(table.poll_next(key, &waker), Poll::Ready(None));
+        assert_eq!(poll_next(&mut table, key, &waker), Poll::Ready(None));
         assert_eq!(table.live(), 0);
     }
 
@@ -638,8 +686,12 @@ mod tests {
         // The owner drops the stream with one item still queued.
         let s = seen.clone();
         let parked = crate::ring::parked::park_items(move || s.set(s.get() + 1));
-        assert!(matches!(table.abandon(key, parked), Abandon::Parked));
-        assert_eq!(seen.get(), 1, "the queued item was handed over at once");
+        assert!(matches!(table.abandon(key, parked), Abandon::Parked(None)));
+        assert_eq!(
+            seen.get(),
+            0,
+            "queued items wait in the slot (no user code under a borrow)"
+        );
         let later = CqeResult {
             res: 6,
             flags: MORE,
@@ -648,9 +700,9 @@ mod tests {
             table.complete(key.user_data(), later),
             Delivery::Absorbed
         ));
-        assert_eq!(seen.get(), 2);
+        assert_eq!(seen.get(), 0);
         assert_eq!(table.live(), 1, "slot held until the final CQE");
-        let Delivery::Release(parked, fin) = table.complete(
+        let Delivery::Release(release) = table.complete(
             key.user_data(),
             CqeResult {
                 res: -125,
@@ -659,8 +711,8 @@ mod tests {
         ) else {
             panic!("final CQE releases")
         };
-        parked.finish(fin);
-        assert_eq!(seen.get(), 3);
+        release.run();
+        assert_eq!(seen.get(), 3, "both items, then the final CQE");
         assert_eq!(table.live(), 0);
     }
 
@@ -724,9 +776,8 @@ mod tests {
                                 w.wake();
                                 model.insert(key, Model::Done(res));
                             }
-                            (Some(Model::Abandoned), Delivery::Release(p, c)) => {
-                                assert_eq!(c, cqe);
-                                p.finish(c);
+                            (Some(Model::Abandoned), Delivery::Release(release)) => {
+                                release.run();
                                 model.remove(&key);
                             }
                             (Some(Model::Done(_)) | None, Delivery::Stale) => {}
@@ -738,7 +789,7 @@ mod tests {
                         match model.get(&key).copied() {
                             Some(Model::InKernel { waiting }) => {
                                 let w = with_waker.then_some(&waker);
-                                assert_eq!(table.poll(key, w), None);
+                                assert_eq!(poll(&mut table, key, w), None);
                                 model.insert(
                                     key,
                                     Model::InKernel {
@@ -748,7 +799,7 @@ mod tests {
                             }
                             Some(Model::Done(res)) => {
                                 assert_eq!(
-                                    table.poll(key, None),
+                                    poll(&mut table, key, None),
                                     Some(CqeResult { res, flags: 0 })
                                 );
                                 model.remove(&key);
@@ -763,15 +814,15 @@ mod tests {
                         match model.get(&key).copied() {
                             Some(Model::InKernel { .. }) => {
                                 parked_total += 1;
-                                assert!(matches!(table.abandon(key, park), Abandon::Parked));
+                                assert!(matches!(table.abandon(key, park), Abandon::Parked(_)));
                                 model.insert(key, Model::Abandoned);
                             }
                             Some(Model::Done(_)) => {
                                 parked_total += 1;
-                                let Abandon::AlreadyDone(p, c) = table.abandon(key, park) else {
+                                let Abandon::Done(release, _) = table.abandon(key, park) else {
                                     panic!("completed slot must release at once");
                                 };
-                                p.finish(c);
+                                release.run();
                                 model.remove(&key);
                             }
                             Some(Model::Abandoned) | None => {}

@@ -3,6 +3,7 @@
 //! tokio integration ([`Ring::drive`](crate::Ring::drive)).
 
 mod block_on;
+mod driver_hook;
 mod tasks;
 #[cfg(feature = "tokio")]
 mod tokio;
@@ -11,6 +12,7 @@ mod wake_flag;
 #[cfg(feature = "tokio")]
 pub use self::tokio::Drive;
 pub(crate) use block_on::ExecutorState;
+pub(crate) use driver_hook::DriverHook;
 pub use tasks::{JoinHandle, spawn};
 #[cfg(safer_ring_loom)]
 pub use wake_flag::WakeFlag;

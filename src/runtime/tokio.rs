@@ -108,13 +108,9 @@ impl Future for Drive<'_> {
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
-        ring.with_core(|core| {
-            core.driver_notified = false; // this turn submits whatever is queued
-            match &core.driver_waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => core.driver_waker = Some(cx.waker().clone()),
-            }
-        });
+        // This turn submits whatever is queued; the waker it replaces is dropped here, with
+        // nothing borrowed.
+        drop(ring.driver.turn_starts(cx.waker()));
         let fd = self.fd.as_ref().expect("registered above");
         loop {
             if let Err(e) = ring.turn(false) {
@@ -146,6 +142,6 @@ fn register(ring: &Ring) -> Result<AsyncFd<EventFd>> {
 
 impl Drop for Drive<'_> {
     fn drop(&mut self) {
-        self.ring.with_core(|core| core.driver_waker = None);
+        drop(self.ring.driver.clear());
     }
 }

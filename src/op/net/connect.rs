@@ -107,7 +107,7 @@ unsafe impl<S: From<OwnedFd> + 'static> OpCode for Connect<S> {
         Err(error)
     }
 
-    fn validate(&self) -> Result<()> {
+    fn validate(&mut self, _ring: &crate::Ring) -> Result<()> {
         match self.socket {
             Ok(_) => Ok(()),
             Err(errno) => Err(crate::net::bind_err(std::io::Error::from_raw_os_error(

@@ -81,8 +81,8 @@ unsafe impl<B: IoBuf> OpCode for SendTo<B> {
         (Err(error), self.buf)
     }
 
-    fn validate(&self) -> Result<()> {
-        self.fd.validate()
+    fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
+        self.fd.bind(ring)
     }
 }
 
@@ -122,11 +122,11 @@ unsafe impl<B: IoBufMut> OpCode for RecvFrom<B> {
         (Err(error), self.buf)
     }
 
-    fn validate(&self) -> Result<()> {
-        self.fd.validate()
+    fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
+        self.fd.bind(ring)
     }
 
-    fn on_submitted(&mut self) {
+    fn before_submit(&mut self) {
         self.buf.on_taken();
     }
 }

@@ -82,8 +82,8 @@ unsafe impl MultiShot for RecvMulti {
         errno == libc::ENOBUFS
     }
 
-    fn validate(&self, ring: &crate::Ring) -> Result<()> {
-        self.fd.validate()?;
+    fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
+        self.fd.bind(ring)?;
         if self.bufs.ring_id() != ring.id() {
             return Err(SaferRingError::RingMismatch {
                 what: "buffer ring",

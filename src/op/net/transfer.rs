@@ -22,13 +22,6 @@ pub struct Send<B> {
     pub(crate) wait_all: bool,
 }
 
-impl<B> Send<B> {
-    /// The buffer, back from an operation that was never submitted.
-    pub fn into_buf(self) -> B {
-        self.buf
-    }
-}
-
 // SAFETY: invariants 1, 2, 6 — points into `buf`'s stable heap memory within `bytes_init`;
 // the target is kept valid by `self.fd`.
 unsafe impl<B: IoBuf> OpCode for Send<B> {
@@ -56,8 +49,8 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
     }
 
     #[inline]
-    fn validate(&self) -> Result<()> {
-        self.fd.validate()?;
+    fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
+        self.fd.bind(ring)?;
         if self.buf_pos > self.buf.bytes_init() {
             return Err(SaferRingError::InvalidArgument(
                 "send position past the buffer's bytes",
@@ -71,13 +64,6 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
 pub struct Recv<B> {
     pub(crate) fd: Target,
     pub(crate) buf: B,
-}
-
-impl<B> Recv<B> {
-    /// The buffer, back from an operation that was never submitted.
-    pub fn into_buf(self) -> B {
-        self.buf
-    }
 }
 
 // SAFETY: invariants 1, 2, 6 — points into `buf`'s stable heap memory within `bytes_total`.
@@ -103,12 +89,12 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
     }
 
     #[inline]
-    fn validate(&self) -> Result<()> {
-        self.fd.validate()
+    fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
+        self.fd.bind(ring)
     }
 
     #[inline]
-    fn on_submitted(&mut self) {
+    fn before_submit(&mut self) {
         self.buf.on_taken();
     }
 }
@@ -137,7 +123,7 @@ unsafe impl OpCode for ShutdownOp {
         Err(error)
     }
 
-    fn validate(&self) -> Result<()> {
-        self.fd.validate()
+    fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
+        self.fd.bind(ring)
     }
 }

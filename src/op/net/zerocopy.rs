@@ -72,7 +72,11 @@ unsafe impl<B: IoBuf> MultiShot for SendZc<B> {
         ZcEvent::Done(Err(error), buf)
     }
 
-    fn validate(&self, _ring: &crate::Ring) -> Result<()> {
-        self.fd.validate()
+    fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
+        self.fd.bind(ring)
+    }
+
+    fn finished(&self) -> bool {
+        self.buf.is_none()
     }
 }
