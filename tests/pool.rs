@@ -342,3 +342,18 @@ fn get_polled_many_times_while_waiting_queues_its_waker_once() {
     assert!(poll_with(&mut get, &other_waker).is_ready());
     assert_eq!(pool.stats().waits, 1, "one wait, however often polled");
 }
+
+#[test]
+fn buffer_size_that_overflows_when_rounded_to_a_page_is_refused() {
+    for size in [usize::MAX, usize::MAX - 4094] {
+        for result in [BufferPool::new(1, size), BufferPool::on_node(2, size, 0)] {
+            match result {
+                Err(SaferRingError::InvalidArgument(msg)) => {
+                    assert!(msg.contains("buffer size"), "unclear message: {msg}");
+                }
+                Err(e) => panic!("size {size}: wrong error {e:?}"),
+                Ok(pool) => panic!("size {size} accepted: {pool:?}"),
+            }
+        }
+    }
+}

@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use super::numa::{self, Placement};
-use super::region::{PAGE, Region};
+use super::region::{Region, whole_pages};
 use super::{IoBuf, IoBufMut};
 use crate::error::{Result, SaferRingError};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
@@ -257,7 +257,7 @@ impl BufferPool {
                 "a pool needs at least one buffer of at least one byte",
             ));
         }
-        let buf_size = size.div_ceil(PAGE) * PAGE;
+        let buf_size = whole_pages(size)?;
         let total = buf_size
             .checked_mul(count)
             .ok_or(SaferRingError::InvalidArgument("buffer pool too large"))?;

@@ -27,7 +27,7 @@ use std::task::Waker;
 
 use io_uring::types::BufRingEntry;
 
-use super::region::{PAGE, Region};
+use super::region::{Region, whole_pages};
 use crate::error::{Result, SaferRingError};
 use crate::ring::{Ring, RingId};
 
@@ -211,7 +211,7 @@ impl Ring {
                 "a buffer ring needs a power-of-two count up to 32768 and a size up to 4 GiB",
             ));
         }
-        let entries_len = (usize::from(count) * size_of::<BufRingEntry>()).div_ceil(PAGE) * PAGE;
+        let entries_len = whole_pages(usize::from(count) * size_of::<BufRingEntry>())?;
         let total = usize::from(count)
             .checked_mul(size)
             .and_then(|b| b.checked_add(entries_len))
