@@ -11,6 +11,6 @@ mod wake_flag;
 #[cfg(feature = "tokio")]
 pub use self::tokio::Drive;
 pub(crate) use block_on::ExecutorState;
-pub use tasks::{JoinHandle, spawn};
+pub use tasks::{JoinError, JoinHandle, spawn};
 #[cfg(safer_ring_loom)]
 pub use wake_flag::WakeFlag;
