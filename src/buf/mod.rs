@@ -32,6 +32,7 @@ mod region;
 pub use pinned::PinnedBuffer;
 pub(crate) use pool::Shared as PoolShared;
 pub use pool::{BufferPool, GetBuffer, PoolStats, PooledBuffer};
+pub(crate) use provided::ArmGate;
 pub(crate) use provided::Inner as BufRingInner;
 pub use provided::{BufChunk, BufRing};
 
