@@ -79,4 +79,4 @@ pub use runtime::Drive;
 #[cfg(safer_ring_loom)]
 #[doc(hidden)]
 pub use runtime::WakeFlag;
-pub use runtime::{JoinHandle, spawn};
+pub use runtime::{JoinError, JoinHandle, spawn};

@@ -174,7 +174,7 @@ fn tasks_through_a_small_ring() {
             .collect();
         let mut finished = 0;
         for (t, handle) in (0..TASKS).zip(handles) {
-            assert_eq!(handle.await, t);
+            assert_eq!(handle.await.unwrap(), t);
             finished += 1;
         }
         finished

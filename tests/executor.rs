@@ -81,7 +81,7 @@ fn spawned_tasks_run_concurrently_and_hand_back_their_output() {
             .collect();
         let mut outputs = Vec::new();
         for handle in handles {
-            outputs.push(handle.await);
+            outputs.push(handle.await.unwrap());
         }
         outputs
     });
@@ -138,7 +138,7 @@ fn a_task_woken_from_another_thread_runs_while_the_executor_sleeps() {
         std::thread::sleep(Duration::from_millis(100));
         tx.send(7).unwrap();
     });
-    let got = ring.block_on(async { spawn(async { rx.await.unwrap() * 6 }).await });
+    let got = ring.block_on(async { spawn(async { rx.await.unwrap() * 6 }).await.unwrap() });
     assert_eq!(got, 42);
     sender.join().unwrap();
 }
@@ -147,4 +147,60 @@ fn a_task_woken_from_another_thread_runs_while_the_executor_sleeps() {
 #[should_panic(expected = "spawn called outside Ring::block_on")]
 fn spawn_outside_block_on_is_a_clear_panic() {
     drop(spawn(async {}));
+}
+
+/// Spawns, inside a `block_on` that returns at once, a task that never finishes (it reads a
+/// pipe nobody writes), and returns its handle out of that `block_on`.
+#[expect(
+    clippy::async_yields_async,
+    reason = "the handle is returned out of block_on unawaited, on purpose"
+)]
+fn handle_of_a_task_dropped_with_its_block_on(
+    ring: &Rc<Ring>,
+    reader: Rc<safer_ring::File>,
+) -> safer_ring::JoinHandle<u32> {
+    ring.block_on(async {
+        let ring2 = ring.clone();
+        let handle = spawn(async move {
+            let _ = ring2.read(&*reader, Vec::with_capacity(8)).await;
+            7
+        });
+        ring.nop().await.unwrap(); // the task starts and submits its read
+        handle
+    })
+}
+
+#[test]
+fn join_handle_of_a_task_dropped_with_its_block_on_resolves_with_an_error() {
+    let ring = Rc::new(Ring::new(8).unwrap());
+    let (reader, _writer) = pipe();
+    let reader = Rc::new(reader);
+
+    // Polled once after its block_on returned: no hang possible.
+    let mut handle = handle_of_a_task_dropped_with_its_block_on(&ring, reader.clone());
+    let std::task::Poll::Ready(out) = common::poll_once(&mut handle) else {
+        panic!("handle of a dropped task is still pending");
+    };
+    let err: safer_ring::JoinError = out.unwrap_err();
+    assert!(err.to_string().contains("dropped"), "{err}");
+
+    // Awaited in a later block_on, raced against a read that a helper thread ends.
+    let handle = handle_of_a_task_dropped_with_its_block_on(&ring, reader.clone());
+    let (deadline, mut deadline_writer) = pipe();
+    let (done, wait_done) = std::sync::mpsc::channel::<()>();
+    let helper = std::thread::spawn(move || {
+        let _ = wait_done.recv_timeout(Duration::from_secs(2));
+        feed(&mut deadline_writer, b"x");
+    });
+    let winner = ring.block_on(async {
+        let deadline = ring.read(&deadline, Vec::with_capacity(1)).into_future();
+        match futures::future::select(handle, deadline).await {
+            futures::future::Either::Left((out, _)) => Some(out),
+            futures::future::Either::Right(_) => None,
+        }
+    });
+    drop(done);
+    helper.join().unwrap();
+    let out = winner.expect("the handle never resolved in the second block_on");
+    assert!(out.unwrap_err().to_string().contains("dropped"));
 }

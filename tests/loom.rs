@@ -52,6 +52,30 @@ fn waiter_is_woken_when_a_buffer_returns() {
     });
 }
 
+/// A waiter that gives up (is dropped) while a buffer comes back on another thread: whether
+/// the return woke it first or not, the waiter queued behind it still gets the buffer.
+#[test]
+fn waiter_dropped_while_a_buffer_returns_does_not_strand_the_next() {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+
+    loom::model(|| {
+        let pool = BufferPool::new(1, 64).unwrap();
+        let held = pool.try_get().unwrap();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut gives_up = Box::pin(pool.get());
+        let mut stays = Box::pin(pool.get());
+        assert!(gives_up.as_mut().poll(&mut cx).is_pending());
+        assert!(stays.as_mut().poll(&mut cx).is_pending());
+        let t = loom::thread::spawn(move || drop(held));
+        drop(gives_up);
+        let buf = loom::future::block_on(stays);
+        t.join().unwrap();
+        drop(buf);
+        assert_eq!(pool.stats().in_use, 0);
+    });
+}
+
 /// The executor's sleep/wake handshake (`runtime/wake_flag.rs`): a wake-up from another
 /// thread is never lost — either the executor sees it and does not sleep, or the waker sees
 /// the executor asleep and signals it.

@@ -262,3 +262,155 @@ fn send_zc_dropped_before_the_notification_parks_its_buffer_until_then() {
     );
     assert_eq!(Arc::strong_count(&token), 1);
 }
+
+/// Runs `fut` under `ring.block_on`, racing a read of a pipe that a helper thread writes
+/// after `after`: `Some(output)` if `fut` won, `None` once the deadline passed.
+fn within<F: std::future::Future>(
+    ring: &Ring,
+    after: std::time::Duration,
+    fut: F,
+) -> Option<F::Output> {
+    use futures::future::{Either, select};
+    use std::future::IntoFuture;
+    let (deadline, mut writer) = common::pipe();
+    let (done, wait_done) = std::sync::mpsc::channel::<()>();
+    let helper = std::thread::spawn(move || {
+        let _ = wait_done.recv_timeout(after);
+        common::feed(&mut writer, b"!");
+    });
+    let out = ring.block_on(async {
+        let deadline = ring.read(&deadline, Vec::with_capacity(1)).into_future();
+        match select(std::pin::pin!(fut), deadline).await {
+            Either::Left((out, _)) => Some(out),
+            Either::Right(_) => None,
+        }
+    });
+    drop(done);
+    helper.join().unwrap();
+    out
+}
+
+#[test]
+fn recv_multi_starved_by_another_streams_unpolled_chunks_waits_instead_of_spinning() {
+    use std::time::{Duration, Instant};
+    let _serial = serial();
+    let ring = Ring::new(32).unwrap();
+    let bufs = ring.register_buf_ring(4, 64).unwrap();
+    let (server_a, mut client_a) = connected(&ring);
+    let (server_b, mut client_b) = connected(&ring);
+
+    // Stream A arms, then the kernel fills every buffer for it (and ends it with ENOBUFS);
+    // A is not polled, so its chunks sit in its slot, still counted as available.
+    let mut stream_a = ring.recv_multi(&server_a, &bufs);
+    assert!(common::poll_once(&mut stream_a.next()).is_pending());
+    std::io::Write::write_all(&mut client_a, &[b'a'; 512]).unwrap();
+    let completed = ring.stats().completed;
+    let t0 = Instant::now();
+    while ring.stats().completed == completed && t0.elapsed() < Duration::from_secs(5) {
+        ring.turn(true).unwrap();
+    }
+    assert_eq!(
+        ring.stats().completed,
+        completed + 1,
+        "A's multishot ended (ENOBUFS after taking every buffer)"
+    );
+    assert_eq!(bufs.available(), 4, "A's chunks are not taken yet");
+
+    // Stream B has data waiting but no buffer: for ~100 ms it must wait, not re-arm.
+    std::io::Write::write_all(&mut client_b, b"hello b").unwrap();
+    let mut stream_b = ring.recv_multi(&server_b, &bufs);
+    let before = ring.stats();
+    let early = within(&ring, Duration::from_millis(100), stream_b.next());
+    let after = ring.stats();
+    assert!(early.is_none(), "B received without a buffer: {early:?}");
+    let (submitted, enters) = (
+        after.submitted - before.submitted,
+        after.enters - before.enters,
+    );
+    println!("during 100 ms starved: {submitted} SQEs submitted, {enters} enters");
+    assert!(
+        submitted <= 6 && enters <= 12,
+        "B spun on ENOBUFS: {submitted} SQEs submitted, {enters} enters in 100 ms"
+    );
+
+    // A's chunks come back; B then re-arms and receives its data.
+    let chunks: Vec<_> = (0..4)
+        .map(|_| ring.block_on(stream_a.next()).unwrap().unwrap())
+        .collect();
+    assert!(chunks.iter().all(|c| c.iter().all(|&b| b == b'a')));
+    drop(chunks);
+    let got = within(&ring, Duration::from_secs(5), stream_b.next())
+        .expect("B was never woken after buffers came back");
+    assert_eq!(&got.unwrap().unwrap()[..], b"hello b");
+}
+
+/// A waker that counts its wake-ups.
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn counting_waker() -> (std::sync::Arc<CountingWaker>, std::task::Waker) {
+    let count = std::sync::Arc::new(CountingWaker(std::sync::atomic::AtomicUsize::new(0)));
+    (count.clone(), std::task::Waker::from(count))
+}
+
+#[test]
+fn two_recv_multi_streams_waiting_on_one_empty_buf_ring_are_both_woken() {
+    use futures::FutureExt;
+    use std::sync::atomic::Ordering;
+    use std::task::Context;
+    let _serial = serial();
+    let ring = Ring::new(32).unwrap();
+    let bufs = ring.register_buf_ring(2, 64).unwrap();
+    let (server_a, mut client_a) = connected(&ring);
+    let (server_b, mut client_b) = connected(&ring);
+    let (server_c, mut client_c) = connected(&ring);
+
+    // A takes (and holds) both buffers.
+    let mut stream_a = ring.recv_multi(&server_a, &bufs);
+    std::io::Write::write_all(&mut client_a, &[b'a'; 128]).unwrap();
+    let held: Vec<_> = (0..2)
+        .map(|_| ring.block_on(stream_a.next()).unwrap().unwrap())
+        .collect();
+    assert_eq!(bufs.available(), 0);
+
+    // B and C, in different tasks (different wakers), both wait for a buffer.
+    std::io::Write::write_all(&mut client_b, b"b").unwrap();
+    std::io::Write::write_all(&mut client_c, b"c").unwrap();
+    let (mut stream_b, mut stream_c) = (
+        ring.recv_multi(&server_b, &bufs),
+        ring.recv_multi(&server_c, &bufs),
+    );
+    let (woken_b, waker_b) = counting_waker();
+    let (woken_c, waker_c) = counting_waker();
+    let mut next_b = stream_b.next();
+    let mut next_c = stream_c.next();
+    assert!(
+        next_b
+            .poll_unpin(&mut Context::from_waker(&waker_b))
+            .is_pending()
+    );
+    assert!(
+        next_c
+            .poll_unpin(&mut Context::from_waker(&waker_c))
+            .is_pending()
+    );
+
+    drop(held); // two buffers back: both waiters must hear of it
+    let (b, c) = (
+        woken_b.0.load(Ordering::SeqCst),
+        woken_c.0.load(Ordering::SeqCst),
+    );
+    assert!(b >= 1 && c >= 1, "wake-ups: B {b}, C {c}");
+    let got_b = within(&ring, std::time::Duration::from_secs(5), next_b).expect("B stalled");
+    let got_c = within(&ring, std::time::Duration::from_secs(5), next_c).expect("C stalled");
+    assert_eq!(&got_b.unwrap().unwrap()[..], b"b");
+    assert_eq!(&got_c.unwrap().unwrap()[..], b"c");
+}

@@ -315,3 +315,35 @@ fn sockets_made_through_the_ring_and_abandoned_socket_ops_close_their_fds() {
     }
     assert_eq!(open_fds(), fds_before);
 }
+
+#[test]
+fn send_zc_of_more_than_4_gib_sends_an_honest_short_count_not_the_length_mod_2_pow_32() {
+    use futures::StreamExt;
+    use safer_ring::op::net::ZcEvent;
+    let _serial = serial();
+    let ring = Ring::new(16).unwrap();
+    let listener = TcpListener::bind(loopback(), ListenOptions::default()).unwrap();
+    let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = ring.accept(&listener).submit().unwrap().wait().unwrap();
+    let len = (4usize << 30) + 10;
+    let mut events = ring.send_zc_events(&server, common::ZeroMapping::new(len));
+    // The send completes while the peer reads nothing: it took what the socket could hold.
+    assert!(matches!(ring.block_on(events.next()), Some(ZcEvent::Sent)));
+    // The kernel lets go of the pages (the notification) once the peer has read them.
+    let drain = std::thread::spawn(move || std::io::copy(&mut peer, &mut std::io::sink()));
+    let Some(ZcEvent::Done(sent, buf)) = ring.block_on(events.next()) else {
+        panic!("expected the buffer back with the notification");
+    };
+    drop((events, buf));
+    ring.block_on(ring.shutdown_socket(&server, Shutdown::Write))
+        .unwrap();
+    let drained = drain.join().unwrap().unwrap();
+    let sent = sent.unwrap();
+    println!("send_zc of {len} bytes to a peer not reading: {sent} sent");
+    assert!(
+        sent > 10,
+        "sent {sent} bytes of a {len}-byte buffer: its length was cut to 32 bits"
+    );
+    assert!(sent < len, "a short count");
+    assert_eq!(drained, sent as u64, "the peer got what was reported");
+}

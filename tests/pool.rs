@@ -240,3 +240,120 @@ fn low_memlock_limit_gives_the_memlock_error_and_the_pool_still_works() {
     assert!(stdout.contains("ulimit -l"), "{stdout}");
     assert!(stdout.contains("UNREGISTERED-POOL-WORKS"), "{stdout}");
 }
+
+/// A waker that counts its wake-ups (its `Arc`'s strong count shows how many clones live).
+struct CountingWaker(AtomicU32);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn counting_waker() -> (std::sync::Arc<CountingWaker>, std::task::Waker) {
+    let count = std::sync::Arc::new(CountingWaker(AtomicU32::new(0)));
+    (count.clone(), std::task::Waker::from(count))
+}
+
+/// Polls `fut` once with `waker`.
+fn poll_with<F: std::future::Future + Unpin>(
+    fut: &mut F,
+    waker: &std::task::Waker,
+) -> std::task::Poll<F::Output> {
+    std::pin::Pin::new(fut).poll(&mut std::task::Context::from_waker(waker))
+}
+
+#[test]
+fn get_dropped_while_waiting_does_not_swallow_the_next_waiters_wake_up() {
+    let pool = BufferPool::new(1, 64).unwrap();
+    let held = pool.try_get().unwrap();
+    let (first, first_waker) = counting_waker();
+    let (second, second_waker) = counting_waker();
+    let mut dropped = pool.get();
+    let mut live = pool.get();
+    assert!(poll_with(&mut dropped, &first_waker).is_pending());
+    assert!(poll_with(&mut live, &second_waker).is_pending());
+    drop(dropped); // gave up waiting: must leave the queue
+    drop(held);
+    assert_eq!(
+        first.0.load(Ordering::SeqCst),
+        0,
+        "a dropped waiter was woken"
+    );
+    assert_eq!(
+        second.0.load(Ordering::SeqCst),
+        1,
+        "the live waiter was never woken"
+    );
+    assert!(poll_with(&mut live, &second_waker).is_ready());
+}
+
+#[test]
+fn get_woken_then_dropped_passes_the_wake_up_to_the_next_waiter() {
+    let pool = BufferPool::new(1, 64).unwrap();
+    let held = pool.try_get().unwrap();
+    let (first, first_waker) = counting_waker();
+    let (second, second_waker) = counting_waker();
+    let mut woken = pool.get();
+    let mut live = pool.get();
+    assert!(poll_with(&mut woken, &first_waker).is_pending());
+    assert!(poll_with(&mut live, &second_waker).is_pending());
+    drop(held);
+    assert_eq!(first.0.load(Ordering::SeqCst), 1, "first in line is woken");
+    drop(woken); // woken for the free buffer but never took it
+    assert_eq!(
+        second.0.load(Ordering::SeqCst),
+        1,
+        "the wake-up died with the dropped waiter"
+    );
+    assert!(poll_with(&mut live, &second_waker).is_ready());
+}
+
+#[test]
+fn get_polled_many_times_while_waiting_queues_its_waker_once() {
+    let pool = BufferPool::new(1, 64).unwrap();
+    let held = pool.try_get().unwrap();
+    let (count, waker) = counting_waker();
+    let mut get = pool.get();
+    for _ in 0..1000 {
+        assert!(poll_with(&mut get, &waker).is_pending());
+    }
+    // The test's `Arc`, `waker`, and at most one clone in the pool's queue.
+    let clones = std::sync::Arc::strong_count(&count);
+    assert!(clones <= 3, "{clones} live clones of one waiter's waker");
+    // A different waker replaces the queued one rather than joining it.
+    let (other, other_waker) = counting_waker();
+    assert!(poll_with(&mut get, &other_waker).is_pending());
+    assert_eq!(
+        std::sync::Arc::strong_count(&count),
+        2,
+        "the old waker stays queued"
+    );
+    drop(held);
+    assert_eq!(
+        count.0.load(Ordering::SeqCst),
+        0,
+        "the replaced waker was woken"
+    );
+    assert_eq!(other.0.load(Ordering::SeqCst), 1);
+    assert!(poll_with(&mut get, &other_waker).is_ready());
+    assert_eq!(pool.stats().waits, 1, "one wait, however often polled");
+}
+
+#[test]
+fn buffer_size_that_overflows_when_rounded_to_a_page_is_refused() {
+    for size in [usize::MAX, usize::MAX - 4094] {
+        for result in [BufferPool::new(1, size), BufferPool::on_node(2, size, 0)] {
+            match result {
+                Err(SaferRingError::InvalidArgument(msg)) => {
+                    assert!(msg.contains("buffer size"), "unclear message: {msg}");
+                }
+                Err(e) => panic!("size {size}: wrong error {e:?}"),
+                Ok(pool) => panic!("size {size} accepted: {pool:?}"),
+            }
+        }
+    }
+}

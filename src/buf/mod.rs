@@ -32,8 +32,16 @@ mod region;
 pub use pinned::PinnedBuffer;
 pub(crate) use pool::Shared as PoolShared;
 pub use pool::{BufferPool, GetBuffer, PoolStats, PooledBuffer};
+pub(crate) use provided::ArmGate;
 pub(crate) use provided::Inner as BufRingInner;
 pub use provided::{BufChunk, BufRing};
+
+/// A buffer length as an SQE's 32-bit length: clamped to `u32::MAX`, so a buffer of 4 GiB or
+/// more gives an honest short count (as a large `write(2)` does) instead of its length
+/// modulo 2^32.
+pub(crate) fn clamp_len(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
 
 /// A buffer the kernel may read from.
 ///
@@ -135,6 +143,14 @@ unsafe impl IoBufMut for Box<[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lengths_of_4_gib_and_more_clamp_to_u32_max() {
+        assert_eq!(clamp_len(10), 10);
+        assert_eq!(clamp_len(u32::MAX as usize), u32::MAX);
+        assert_eq!(clamp_len(u32::MAX as usize + 11), u32::MAX);
+        assert_eq!(clamp_len(usize::MAX), u32::MAX);
+    }
 
     #[test]
     fn vec_pointer_is_stable_across_moves() {

@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use super::numa::{self, Placement};
-use super::region::{PAGE, Region};
+use super::region::{Region, whole_pages};
 use super::{IoBuf, IoBufMut};
 use crate::error::{Result, SaferRingError};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
@@ -42,8 +42,50 @@ pub struct PoolStats {
 struct FreeList {
     /// Indexes of free buffers (capacity for all: pushing never allocates).
     indexes: Vec<u32>,
-    /// Wakers of `get` futures waiting for a buffer.
-    waiters: VecDeque<Waker>,
+    /// `get` futures waiting for a buffer, first come first served; one entry each.
+    waiters: VecDeque<Waiter>,
+    /// The id the next waiting `get` future is given.
+    next_id: u64,
+}
+
+/// A waiting [`GetBuffer`]: its id and the waker to wake when a buffer comes back.
+struct Waiter {
+    id: u64,
+    waker: Waker,
+}
+
+impl FreeList {
+    fn position(&self, id: u64) -> Option<usize> {
+        self.waiters.iter().position(|w| w.id == id)
+    }
+
+    /// Removes waiter `id` from the queue; its waker, if it was still queued.
+    fn remove(&mut self, id: u64) -> Option<Waker> {
+        let at = self.position(id)?;
+        self.waiters.remove(at).map(|w| w.waker)
+    }
+}
+
+/// Where a [`GetBuffer`] stands with the pool's queue.
+#[derive(Clone, Copy)]
+enum WaitState {
+    /// Never had to wait.
+    Idle,
+    /// Registered under this id: still queued, or taken off the queue and woken by a
+    /// returning buffer (then the entry is gone).
+    Waiting(u64),
+    /// Got its buffer.
+    Done,
+}
+
+/// What one attempt of [`Shared::take_or_wait`] came to.
+enum Attempt {
+    /// A buffer, and the waker of this future's own queue entry (to drop outside the lock).
+    Ready(PooledBuffer, Option<Waker>),
+    /// Queued; the waker this future's entry held before (to drop outside the lock).
+    Queued(Option<Waker>),
+    /// Queueing needs a clone of the task's waker, which is made outside the lock.
+    NeedsWaker,
 }
 
 pub(crate) struct Shared {
@@ -82,19 +124,81 @@ impl Shared {
         Some(Self::wrap(this, index))
     }
 
-    /// Takes a buffer, or queues `waker` to be woken when one comes back (atomically: no
-    /// buffer can return in between).
-    fn take_or_wait(this: &Arc<Self>, waker: &Waker) -> Option<PooledBuffer> {
+    /// Takes a buffer, or queues the future in `state` (atomically: no buffer can return in
+    /// between). A future already queued keeps its place and swaps in `waker` only if its
+    /// queued waker would not wake the same task; one that was woken but found no buffer
+    /// goes back to the head of the queue. A new waker comes only from `fresh` (cloned by
+    /// the caller outside the lock), so no user code runs under it.
+    fn take_or_wait(
+        this: &Arc<Self>,
+        state: &mut WaitState,
+        waker: &Waker,
+        fresh: &mut Option<Waker>,
+    ) -> Attempt {
         let mut free = this.free_list();
-        match free.indexes.pop() {
-            Some(index) => {
-                drop(free);
-                Some(Self::wrap(this, index))
-            }
+        let queued = match *state {
+            WaitState::Waiting(id) => free.position(id),
+            WaitState::Idle | WaitState::Done => None,
+        };
+        if let Some(index) = free.indexes.pop() {
+            let own = match *state {
+                WaitState::Waiting(id) => free.remove(id),
+                WaitState::Idle | WaitState::Done => None,
+            };
+            drop(free);
+            *state = WaitState::Done;
+            return Attempt::Ready(Self::wrap(this, index), own);
+        }
+        match queued {
+            Some(at) if free.waiters[at].waker.will_wake(waker) => Attempt::Queued(None),
+            Some(at) => match fresh.take() {
+                Some(new) => {
+                    Attempt::Queued(Some(std::mem::replace(&mut free.waiters[at].waker, new)))
+                }
+                None => Attempt::NeedsWaker,
+            },
             None => {
-                free.waiters.push_back(waker.clone());
-                None
+                let Some(new) = fresh.take() else {
+                    return Attempt::NeedsWaker;
+                };
+                Self::enqueue(&mut free, state, new);
+                Attempt::Queued(None)
             }
+        }
+    }
+
+    /// Queues a future that is not in the queue: at the back the first time, at the head
+    /// after being woken for a buffer someone else took first.
+    fn enqueue(free: &mut FreeList, state: &mut WaitState, waker: Waker) {
+        match *state {
+            WaitState::Waiting(id) => free.waiters.push_front(Waiter { id, waker }),
+            WaitState::Idle | WaitState::Done => {
+                let id = free.next_id;
+                free.next_id += 1;
+                free.waiters.push_back(Waiter { id, waker });
+                *state = WaitState::Waiting(id);
+            }
+        }
+    }
+
+    /// A waiting future gave up: it leaves the queue, or, if a returning buffer already
+    /// took it off the queue and woke it, the wake-up passes to the next waiter while a
+    /// buffer is free (the woken one will never take it).
+    fn cancel_wait(&self, id: u64) {
+        let (own, next) = {
+            let mut free = self.free_list();
+            match free.remove(id) {
+                Some(own) => (Some(own), None),
+                None if !free.indexes.is_empty() => {
+                    (None, free.waiters.pop_front().map(|w| w.waker))
+                }
+                None => (None, None),
+            }
+        };
+        // Outside the lock: dropping or waking a waker runs user code.
+        drop(own);
+        if let Some(next) = next {
+            next.wake();
         }
     }
 
@@ -108,6 +212,8 @@ impl Shared {
         }
     }
 
+    /// Returns buffer `index` and wakes the first waiter (taking it off the queue; see
+    /// [`cancel_wait`](Self::cancel_wait) for one that then gives up).
     fn put(&self, index: u32) {
         self.in_use.fetch_sub(1, Ordering::AcqRel);
         let waiter = {
@@ -115,8 +221,9 @@ impl Shared {
             free.indexes.push(index);
             free.waiters.pop_front()
         };
-        if let Some(waker) = waiter {
-            waker.wake();
+        // Outside the lock: waking runs user code.
+        if let Some(waiter) = waiter {
+            waiter.waker.wake();
         }
     }
 }
@@ -150,7 +257,7 @@ impl BufferPool {
                 "a pool needs at least one buffer of at least one byte",
             ));
         }
-        let buf_size = size.div_ceil(PAGE) * PAGE;
+        let buf_size = whole_pages(size)?;
         let total = buf_size
             .checked_mul(count)
             .ok_or(SaferRingError::InvalidArgument("buffer pool too large"))?;
@@ -165,6 +272,7 @@ impl BufferPool {
                 free: Mutex::new(FreeList {
                     indexes,
                     waiters: VecDeque::with_capacity(count),
+                    next_id: 0,
                 }),
                 in_use: AtomicUsize::new(0),
                 high_water: AtomicUsize::new(0),
@@ -183,7 +291,7 @@ impl BufferPool {
     pub fn get(&self) -> GetBuffer<'_> {
         GetBuffer {
             pool: self,
-            counted: false,
+            state: WaitState::Idle,
         }
     }
 
@@ -224,24 +332,56 @@ impl std::fmt::Debug for BufferPool {
 }
 
 /// The future of [`BufferPool::get`].
+///
+/// While it waits it holds one place in the pool's queue of waiters, however often it is
+/// polled; dropping it gives the place up (and passes on a wake-up it was given but did not
+/// use), so the waiters behind it are still woken.
 #[must_use = "futures do nothing unless polled"]
 pub struct GetBuffer<'pool> {
     pool: &'pool BufferPool,
-    counted: bool,
+    state: WaitState,
 }
 
 impl Future for GetBuffer<'_> {
     type Output = PooledBuffer;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<PooledBuffer> {
-        if let Some(buf) = Shared::take_or_wait(&self.pool.shared, cx.waker()) {
-            return Poll::Ready(buf);
+        let this = &mut *self;
+        let first_wait = matches!(this.state, WaitState::Idle);
+        let mut fresh = None;
+        loop {
+            match Shared::take_or_wait(&this.pool.shared, &mut this.state, cx.waker(), &mut fresh) {
+                Attempt::Ready(buf, own) => {
+                    drop(own);
+                    return Poll::Ready(buf);
+                }
+                Attempt::Queued(replaced) => {
+                    drop(replaced);
+                    break;
+                }
+                Attempt::NeedsWaker => fresh = Some(cx.waker().clone()),
+            }
         }
-        if !self.counted {
-            self.counted = true;
-            self.pool.shared.waits.fetch_add(1, Ordering::AcqRel);
+        if first_wait {
+            this.pool.shared.waits.fetch_add(1, Ordering::AcqRel);
         }
         Poll::Pending
+    }
+}
+
+impl Drop for GetBuffer<'_> {
+    fn drop(&mut self) {
+        if let WaitState::Waiting(id) = self.state {
+            self.pool.shared.cancel_wait(id);
+        }
+    }
+}
+
+impl std::fmt::Debug for GetBuffer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetBuffer")
+            .field("waiting", &matches!(self.state, WaitState::Waiting(_)))
+            .finish()
     }
 }
 
@@ -339,6 +479,7 @@ unsafe impl IoBufMut for PooledBuffer {
 
 #[cfg(all(test, not(safer_ring_loom)))]
 mod tests {
+    use super::super::region::PAGE;
     use super::*;
 
     #[test]

@@ -27,7 +27,7 @@ use std::task::Waker;
 
 use io_uring::types::BufRingEntry;
 
-use super::region::{PAGE, Region};
+use super::region::{Region, whole_pages};
 use crate::error::{Result, SaferRingError};
 use crate::ring::{Ring, RingId};
 
@@ -40,8 +40,15 @@ pub(crate) struct Inner {
     entries_len: usize,
     mem: Region,
     tail: Cell<u16>,
+    /// Buffers handed to the kernel and not yet seen taken (a buffer the kernel filled for
+    /// a CQE nobody processed yet still counts).
     available: Cell<usize>,
-    waiter: RefCell<Option<Waker>>,
+    /// Buffers provided (back) to the kernel since the ring was registered; only grows.
+    provided: Cell<u64>,
+    /// Operations waiting for a buffer to be provided, each under its [`ArmGate`]'s id.
+    waiters: RefCell<Vec<(u64, Waker)>>,
+    /// The id of the next [`ArmGate`].
+    next_gate: Cell<u64>,
 }
 
 impl Inner {
@@ -76,9 +83,50 @@ impl Inner {
         let shared_tail = unsafe { &*tail_ptr };
         shared_tail.store(tail, Ordering::Release);
         self.available.set(self.available.get() + 1);
-        if let Some(waker) = self.waiter.borrow_mut().take() {
+        self.provided.set(self.provided.get() + 1);
+        self.wake_waiters();
+    }
+
+    /// Wakes every operation waiting for a buffer, taken out of the list first (a waker is
+    /// user code: it may arm again, or drop a chunk and so provide).
+    fn wake_waiters(&self) {
+        if self.waiters.borrow().is_empty() {
+            return;
+        }
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        for (_, waker) in waiters {
             waker.wake();
         }
+    }
+
+    /// Queues `waker` under `id` until the next provide, replacing the one queued under `id`
+    /// unless that would wake the same task; cloned and dropped outside the borrow.
+    fn wait(&self, id: u64, waker: &Waker) {
+        let queued = self.waiters.borrow().iter().position(|(w, _)| *w == id);
+        let old = match queued {
+            Some(at) if self.waiters.borrow()[at].1.will_wake(waker) => return,
+            Some(at) => {
+                let new = waker.clone();
+                Some(std::mem::replace(&mut self.waiters.borrow_mut()[at].1, new))
+            }
+            None => {
+                let new = waker.clone();
+                self.waiters.borrow_mut().push((id, new));
+                None
+            }
+        };
+        drop(old);
+    }
+
+    /// Takes `id` off the waiting list (its waker is dropped outside the borrow).
+    fn stop_waiting(&self, id: u64) {
+        let mut waiters = self.waiters.borrow_mut();
+        let own = waiters
+            .iter()
+            .position(|(w, _)| *w == id)
+            .map(|at| waiters.swap_remove(at));
+        drop(waiters);
+        drop(own);
     }
 
     /// Records the kernel taking buffer `bid` (a CQE with `IORING_CQE_F_BUFFER`).
@@ -98,14 +146,61 @@ impl Inner {
     pub(crate) fn ring_id(&self) -> RingId {
         self.ring
     }
+}
 
-    /// Whether a buffer is free; if not, `waker` is woken when one comes back.
-    pub(crate) fn has_buffers(&self, waker: &Waker) -> bool {
-        if self.available.get() > 0 {
-            return true;
+/// Decides when an operation receiving into a buffer ring may arm (see
+/// [`can_arm`](Self::can_arm)); one per operation, several on one ring.
+pub(crate) struct ArmGate {
+    bufs: Rc<Inner>,
+    /// This gate's entry in the ring's waiting list.
+    id: u64,
+    /// The ring's `provided` count when the operation last armed.
+    armed_at: Cell<u64>,
+    /// The operation's last arming ended with `ENOBUFS`.
+    starved: Cell<bool>,
+}
+
+impl ArmGate {
+    pub(crate) fn new(bufs: &Rc<Inner>) -> Self {
+        let id = bufs.next_gate.get();
+        bufs.next_gate.set(id + 1);
+        Self {
+            bufs: bufs.clone(),
+            id,
+            armed_at: Cell::new(0),
+            starved: Cell::new(false),
         }
-        *self.waiter.borrow_mut() = Some(waker.clone());
-        false
+    }
+
+    /// Records that the operation's multishot ended with `ENOBUFS`: the ring had no buffer
+    /// for it when the kernel tried.
+    pub(crate) fn starved(&self) {
+        self.starved.set(true);
+    }
+
+    /// Whether arming now can get a buffer: some buffer is available and, if the last arming
+    /// ran dry, a buffer was provided since it armed. (`available` still counts buffers the
+    /// kernel filled for CQEs not processed yet — another stream's unpolled chunks — so it
+    /// alone would re-arm into `ENOBUFS` again and again.) If not, `waker` is woken at the
+    /// next provide. Arming is recorded when this returns `true`.
+    pub(crate) fn can_arm(&self, waker: &Waker) -> bool {
+        let inner = &self.bufs;
+        let provided = inner.provided.get();
+        let refilled = !self.starved.get() || provided != self.armed_at.get();
+        if inner.available.get() == 0 || !refilled {
+            inner.wait(self.id, waker);
+            return false;
+        }
+        inner.stop_waiting(self.id);
+        self.armed_at.set(provided);
+        self.starved.set(false);
+        true
+    }
+}
+
+impl Drop for ArmGate {
+    fn drop(&mut self) {
+        self.bufs.stop_waiting(self.id);
     }
 }
 
@@ -117,7 +212,8 @@ pub struct BufRing {
 }
 
 impl BufRing {
-    /// Buffers currently in the ring, ready for the kernel.
+    /// Buffers not held by a [`BufChunk`]: in the ring, ready for the kernel — or already
+    /// filled by the kernel for a completion that its stream has not taken yet.
     pub fn available(&self) -> usize {
         self.inner.available.get()
     }
@@ -211,7 +307,7 @@ impl Ring {
                 "a buffer ring needs a power-of-two count up to 32768 and a size up to 4 GiB",
             ));
         }
-        let entries_len = (usize::from(count) * size_of::<BufRingEntry>()).div_ceil(PAGE) * PAGE;
+        let entries_len = whole_pages(usize::from(count) * size_of::<BufRingEntry>())?;
         let total = usize::from(count)
             .checked_mul(size)
             .and_then(|b| b.checked_add(entries_len))
@@ -226,7 +322,9 @@ impl Ring {
             mem: Region::new(total)?,
             tail: Cell::new(0),
             available: Cell::new(0),
-            waiter: RefCell::new(None),
+            provided: Cell::new(0),
+            waiters: RefCell::new(Vec::new()),
+            next_gate: Cell::new(0),
         });
         (0..count).for_each(|bid| inner.provide(bid));
         // SAFETY: invariants 1 and 8 — the entries and buffers live in `inner`'s region,

@@ -8,6 +8,14 @@ use crate::error::{Result, SaferRingError};
 /// The page size buffers are aligned to.
 pub(crate) const PAGE: usize = 4096;
 
+/// `size` rounded up to whole pages, or `InvalidArgument` if that overflows.
+pub(crate) fn whole_pages(size: usize) -> Result<usize> {
+    size.checked_next_multiple_of(PAGE)
+        .ok_or(SaferRingError::InvalidArgument(
+            "buffer size too large to round up to whole pages",
+        ))
+}
+
 /// One zeroed, page-aligned heap allocation (a pool's buffers, a buffer ring's entries and
 /// buffers), freed when dropped.
 pub(crate) struct Region {

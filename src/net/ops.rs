@@ -253,7 +253,8 @@ impl Ring {
 
     /// Receives as a stream of [`BufChunk`](crate::buf::BufChunk)s from a provided-buffer ring
     /// (multishot recv): the kernel picks a buffer per arrival. When the ring runs dry
-    /// (`ENOBUFS`) the stream waits for a chunk to be dropped and re-arms, losing nothing;
+    /// (`ENOBUFS`) the stream waits until a chunk (of any stream on the ring) is dropped and
+    /// re-arms, losing nothing; several streams may wait on one ring;
     /// the peer closing ends the stream. Dropping the stream cancels it; every buffer the
     /// kernel fills after that goes back to the ring.
     pub fn recv_multi(
@@ -266,6 +267,7 @@ impl Ring {
             RecvMulti {
                 fd: socket.target(),
                 bufs: bufs.inner().clone(),
+                gate: crate::buf::ArmGate::new(bufs.inner()),
             },
         )
     }

@@ -11,7 +11,7 @@ use io_uring::types::{self, FsyncFlags};
 
 use super::opcode::{cqe_result, filled};
 use super::{BufResult, OpCode, Positioned};
-use crate::buf::{IoBuf, IoBufMut};
+use crate::buf::{IoBuf, IoBufMut, clamp_len};
 use crate::error::{Result, SaferRingError};
 use crate::fd::SharedFd;
 use crate::fs::{File, Metadata};
@@ -20,10 +20,6 @@ use crate::ring::slots::CqeResult;
 
 /// Offset meaning "the file's current position" (and advance it).
 pub(crate) const CURRENT_POSITION: u64 = u64::MAX;
-
-fn clamp_len(len: usize) -> u32 {
-    u32::try_from(len).unwrap_or(u32::MAX)
-}
 
 /// `read` / `read_at` into an owned buffer, from byte `buf_pos` of the buffer on.
 pub struct Read<B> {

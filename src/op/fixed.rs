@@ -9,7 +9,7 @@ use io_uring::squeue::Entry;
 
 use super::opcode::{cqe_result, filled};
 use super::{BufResult, OpCode, Positioned};
-use crate::buf::{IoBuf, IoBufMut, PooledBuffer};
+use crate::buf::{IoBuf, IoBufMut, PooledBuffer, clamp_len};
 use crate::error::{Result, SaferRingError};
 use crate::registry::{BufferUse, Target, with_target};
 use crate::ring::slots::CqeResult;
@@ -43,7 +43,7 @@ unsafe impl OpCode for ReadFixed {
 
     #[inline]
     fn sqe(&mut self) -> Entry {
-        let len = self.buf.bytes_total() as u32;
+        let len = clamp_len(self.buf.bytes_total());
         let (ptr, index) = (self.buf.stable_mut_ptr(), self.buf.index() as u16);
         with_target!(self.fd, |fd| opcode::ReadFixed::new(fd, ptr, len, index)
             .offset(self.offset)
@@ -88,7 +88,7 @@ unsafe impl OpCode for WriteFixed {
 
     #[inline]
     fn sqe(&mut self) -> Entry {
-        let len = self.buf.bytes_init() as u32;
+        let len = clamp_len(self.buf.bytes_init());
         let (ptr, index) = (self.buf.stable_ptr(), self.buf.index() as u16);
         with_target!(self.fd, |fd| opcode::WriteFixed::new(fd, ptr, len, index)
             .offset(self.offset)

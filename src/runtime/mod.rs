@@ -13,6 +13,6 @@ mod wake_flag;
 pub use self::tokio::Drive;
 pub(crate) use block_on::ExecutorState;
 pub(crate) use driver_hook::DriverHook;
-pub use tasks::{JoinHandle, spawn};
+pub use tasks::{JoinError, JoinHandle, spawn};
 #[cfg(safer_ring_loom)]
 pub use wake_flag::WakeFlag;

@@ -5,7 +5,8 @@
 //! A task is polled only when its waker was called. Wakers work from any thread: they queue
 //! the task's id and wake the executor (through the ring's wake-up eventfd if it sleeps).
 //! When the `block_on` future finishes, tasks still running are dropped: their in-flight
-//! operations park in the ring and are cancelled, as any dropped operation (invariant 3).
+//! operations park in the ring and are cancelled, as any dropped operation (invariant 3), and
+//! their [`JoinHandle`]s resolve to `Err(`[`JoinError`]`)`.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -282,8 +283,9 @@ impl Drop for Enter {
 /// thread, and returns a handle to await its output.
 ///
 /// Tasks run while that `block_on` runs; when its future finishes, tasks still running are
-/// dropped (their in-flight operations are cancelled safely). Dropping the handle detaches
-/// the task. A task that panics unwinds out of `block_on`, like the future given to it.
+/// dropped (their in-flight operations are cancelled safely), and their handles resolve to
+/// `Err(`[`JoinError`]`)`. Dropping the handle detaches the task. A task that panics unwinds
+/// out of `block_on`, like the future given to it.
 ///
 /// ```
 /// # fn main() -> safer_ring::Result<()> {
@@ -301,11 +303,23 @@ impl Drop for Enter {
 ///         .collect();
 ///     let mut sum = 0;
 ///     for task in tasks {
-///         sum += task.await;
+///         sum += task.await.expect("finished before block_on returned");
 ///     }
 ///     sum
 /// });
 /// assert_eq!(sum, 6);
+/// # Ok(()) }
+/// ```
+///
+/// A handle that outlives its `block_on` reports that the task was dropped:
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{Ring, spawn};
+/// let ring = Ring::new(8)?;
+/// let handle = ring.block_on(async { spawn(std::future::pending::<()>()) });
+/// let err = ring.block_on(handle).unwrap_err();
+/// assert!(err.to_string().contains("dropped"));
 /// # Ok(()) }
 /// ```
 ///
@@ -320,49 +334,135 @@ where
         .with(|current| current.borrow().clone())
         .expect("safer_ring::spawn called outside Ring::block_on: spawn tasks from inside it");
     let join = Rc::new(JoinState {
-        output: RefCell::new(None),
+        outcome: RefCell::new(Outcome::Running),
         waiter: RefCell::new(None),
     });
-    let state = join.clone();
+    let completion = Completion {
+        state: join.clone(),
+    };
     tasks.insert(Box::pin(async move {
         let output = future.await;
-        *state.output.borrow_mut() = Some(output);
-        // Taken in its own statement, so the waiter is not borrowed while its waker runs.
-        let waiter = state.waiter.borrow_mut().take();
-        if let Some(waker) = waiter {
-            waker.wake();
-        }
+        completion.finish(output);
     }));
     JoinHandle { state: join }
 }
 
+/// Why a [`JoinHandle`] has no output: its task was dropped before it finished, because the
+/// [`Ring::block_on`](crate::Ring::block_on) running it returned first (or the task
+/// panicked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JoinError {}
+
+impl std::fmt::Display for JoinError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "task was dropped before it finished: the Ring::block_on running it returned \
+             first (or the task panicked)",
+        )
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+/// Where a task stands, as its handle sees it.
+enum Outcome<T> {
+    Running,
+    Finished(T),
+    /// Dropped before it finished.
+    Dropped,
+    /// The handle has returned the output (or the error).
+    Taken,
+}
+
 struct JoinState<T> {
-    output: RefCell<Option<T>>,
+    outcome: RefCell<Outcome<T>>,
     waiter: RefCell<Option<Waker>>,
 }
 
-/// The output of a task started with [`spawn`]; a future. Dropping it detaches the task.
+impl<T> JoinState<T> {
+    /// Records how the task ended and wakes the handle's waiter, outside every borrow (the
+    /// waker is user code and may poll the handle).
+    fn settle(&self, outcome: Outcome<T>) {
+        *self.outcome.borrow_mut() = outcome;
+        let waiter = self.waiter.borrow_mut().take();
+        if let Some(waker) = waiter {
+            waker.wake();
+        }
+    }
+}
+
+/// Owned by the task's future: reports its output, or, dropped with the task before it
+/// finished, that it never will.
+struct Completion<T> {
+    state: Rc<JoinState<T>>,
+}
+
+impl<T> Completion<T> {
+    fn finish(self, output: T) {
+        self.state.settle(Outcome::Finished(output));
+    }
+}
+
+impl<T> Drop for Completion<T> {
+    fn drop(&mut self) {
+        let running = matches!(*self.state.outcome.borrow(), Outcome::Running);
+        if running {
+            self.state.settle(Outcome::Dropped);
+        }
+    }
+}
+
+/// The output of a task started with [`spawn`]; a future of `Ok(output)`, or
+/// `Err(`[`JoinError`]`)` if the task was dropped before it finished (its `block_on`
+/// returned first). Dropping the handle detaches the task.
+///
+/// # Panics
+/// Polled again after it returned `Ready`.
 #[must_use = "dropping a JoinHandle detaches the task"]
 pub struct JoinHandle<T> {
     state: Rc<JoinState<T>>,
 }
 
 impl<T> JoinHandle<T> {
-    /// Whether the task has finished (awaiting the handle then returns at once).
+    /// Whether the task has ended — finished, or dropped unfinished (awaiting the handle
+    /// then returns at once).
     pub fn is_finished(&self) -> bool {
-        self.state.output.borrow().is_some()
+        !matches!(*self.state.outcome.borrow(), Outcome::Running)
+    }
+
+    /// Queues `waker` as the one to wake when the task ends, unless the queued one would wake
+    /// the same task; cloned and dropped outside the borrow (wakers are user code).
+    fn register(&self, waker: &Waker) {
+        let same = self
+            .state
+            .waiter
+            .borrow()
+            .as_ref()
+            .is_some_and(|queued| queued.will_wake(waker));
+        if !same {
+            let waker = waker.clone();
+            let old = self.state.waiter.borrow_mut().replace(waker);
+            drop(old);
+        }
     }
 }
 
 impl<T> Future for JoinHandle<T> {
-    type Output = T;
+    type Output = Result<T, JoinError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        if let Some(output) = self.state.output.borrow_mut().take() {
-            return Poll::Ready(output);
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let outcome = std::mem::replace(&mut *self.state.outcome.borrow_mut(), Outcome::Taken);
+        match outcome {
+            Outcome::Finished(output) => Poll::Ready(Ok(output)),
+            Outcome::Dropped => Poll::Ready(Err(JoinError {})),
+            Outcome::Taken => panic!("JoinHandle polled after it returned its output"),
+            Outcome::Running => {
+                *self.state.outcome.borrow_mut() = Outcome::Running;
+                self.register(cx.waker());
+                Poll::Pending
+            }
         }
-        *self.state.waiter.borrow_mut() = Some(cx.waker().clone());
-        Poll::Pending
     }
 }
 

@@ -160,3 +160,53 @@ pub fn run_child_test(name: &str) -> String {
         ]),
     )
 }
+
+/// `len` bytes of untouched anonymous memory (`MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE`):
+/// reads see zeros and use no RAM, so a buffer of more than 4 GiB costs nothing.
+pub struct ZeroMapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl ZeroMapping {
+    pub fn new(len: usize) -> Self {
+        // SAFETY: a fresh private anonymous mapping; no existing memory is touched.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(ptr, libc::MAP_FAILED, "mmap of {len} bytes");
+        Self {
+            ptr: ptr.cast(),
+            len,
+        }
+    }
+}
+
+impl Drop for ZeroMapping {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `new`, once, when nothing uses it (an
+        // operation holding the buffer owns this value until its final CQE).
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+// SAFETY: the mapping is owned by this value, stays at its address until drop, and every
+// byte reads as zero (initialised).
+unsafe impl IoBuf for ZeroMapping {
+    fn stable_ptr(&self) -> *const u8 {
+        self.ptr
+    }
+    fn bytes_init(&self) -> usize {
+        self.len
+    }
+    fn bytes_total(&self) -> usize {
+        self.len
+    }
+}

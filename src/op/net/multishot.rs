@@ -49,6 +49,8 @@ unsafe impl MultiShot for AcceptMulti {
 pub struct RecvMulti {
     pub(crate) fd: Target,
     pub(crate) bufs: std::rc::Rc<crate::buf::BufRingInner>,
+    /// When to arm: not again into `ENOBUFS` before a buffer is provided back.
+    pub(crate) gate: crate::buf::ArmGate,
 }
 
 // SAFETY: invariants 1, 6, 8 — the SQE names no memory of its own: the kernel picks buffers
@@ -79,7 +81,12 @@ unsafe impl MultiShot for RecvMulti {
     }
 
     fn rearm_on(&self, errno: i32) -> bool {
-        errno == libc::ENOBUFS
+        let starved = errno == libc::ENOBUFS;
+        if starved {
+            // Re-armed, but only once a buffer was provided since this arming (`can_arm`).
+            self.gate.starved();
+        }
+        starved
     }
 
     fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
@@ -93,6 +100,6 @@ unsafe impl MultiShot for RecvMulti {
     }
 
     fn can_arm(&self, waker: &std::task::Waker) -> bool {
-        self.bufs.has_buffers(waker)
+        self.gate.can_arm(waker)
     }
 }

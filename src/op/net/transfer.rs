@@ -9,7 +9,7 @@ use crate::op::opcode::cqe_result;
 use crate::registry::{Target, with_target};
 use crate::ring::slots::CqeResult;
 
-use crate::buf::{IoBuf, IoBufMut};
+use crate::buf::{IoBuf, IoBufMut, clamp_len};
 use crate::op::{BufResult, OpCode};
 
 /// `send` of a buffer's initialised bytes from byte `buf_pos` on (with `MSG_NOSIGNAL`: a
@@ -32,7 +32,7 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
     #[inline]
     fn sqe(&mut self) -> Entry {
         let ptr = self.buf.stable_ptr().wrapping_add(self.buf_pos);
-        let len = u32::try_from(self.buf.bytes_init() - self.buf_pos).unwrap_or(u32::MAX);
+        let len = clamp_len(self.buf.bytes_init() - self.buf_pos);
         let flags = libc::MSG_NOSIGNAL | if self.wait_all { libc::MSG_WAITALL } else { 0 };
         with_target!(self.fd, |fd| opcode::Send::new(fd, ptr, len)
             .flags(flags)
@@ -74,7 +74,7 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
 
     #[inline]
     fn sqe(&mut self) -> Entry {
-        let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
+        let len = clamp_len(self.buf.bytes_total());
         let ptr = self.buf.stable_mut_ptr();
         with_target!(self.fd, |fd| opcode::Recv::new(fd, ptr, len).build())
     }

@@ -9,7 +9,7 @@ use crate::op::opcode::cqe_result;
 use crate::registry::{Target, with_target};
 use crate::ring::slots::CqeResult;
 
-use crate::buf::IoBuf;
+use crate::buf::{IoBuf, clamp_len};
 use crate::op::MultiShot;
 
 /// What a zero-copy send reports, CQE by CQE.
@@ -42,7 +42,7 @@ unsafe impl<B: IoBuf> MultiShot for SendZc<B> {
             .buf
             .as_ref()
             .expect("buffer held until the notification");
-        let (ptr, len) = (buf.stable_ptr(), buf.bytes_init() as u32);
+        let (ptr, len) = (buf.stable_ptr(), clamp_len(buf.bytes_init()));
         with_target!(self.fd, |fd| opcode::SendZc::new(fd, ptr, len)
             .flags(libc::MSG_NOSIGNAL)
             .build())
