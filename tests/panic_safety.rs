@@ -2,6 +2,8 @@
 //! at the worst moments (SAFETY.md, invariant 11). Whatever unwinds, the kernel must never be
 //! left holding memory that the unwind frees: an operation whose SQE is queued is owned by its
 //! slot before any user code runs.
+//!
+//! Every test takes `serial()`: several count the process's open fds.
 #![allow(unsafe_code)]
 
 mod common;
@@ -91,6 +93,7 @@ fn tokio_rt() -> tokio::runtime::Runtime {
 /// buffer still held by value (it would be freed under the kernel).
 #[test]
 fn waker_panic_in_submits_slow_path_leaves_the_operation_parked() {
+    let _serial = serial();
     let ring = Ring::new(2).unwrap();
     let (r, _w) = pipe();
     let pending: Vec<_> = (0..ring.capacity() - 1)
@@ -136,6 +139,7 @@ fn waker_panic_in_submits_slow_path_leaves_the_operation_parked() {
 /// operation whose SQE was just queued must already be owned by its slot.
 #[test]
 fn driver_waker_panic_after_a_push_leaves_the_operation_parked() {
+    let _serial = serial();
     tokio_rt().block_on(async {
         let ring = Ring::new(8).unwrap();
         let (bomb, waker) = bomb();
@@ -252,6 +256,7 @@ unsafe impl IoBufMut for HookBomb {
 /// Hole 3: a buffer hook that panics must not run while the buffer's SQE is queued.
 #[test]
 fn buffer_hook_panic_never_leaves_an_sqe_for_a_freed_buffer() {
+    let _serial = serial();
     let ring = Ring::new(8).unwrap();
     let (victim, mut feed) = pipe();
     let count = Arc::new(AtomicUsize::new(0));
@@ -279,6 +284,7 @@ fn buffer_hook_panic_never_leaves_an_sqe_for_a_freed_buffer() {
 /// that unwinds out of `Ring::drop` and frees parked buffers.
 #[test]
 fn unbounded_shutdown_timeout_waits_instead_of_panicking() {
+    let _serial = serial();
     let ring = Ring::builder()
         .entries(4)
         .shutdown_timeout(Duration::MAX)
@@ -300,6 +306,7 @@ fn unbounded_shutdown_timeout_waits_instead_of_panicking() {
 /// file's bytes.
 #[test]
 fn waker_panic_during_ring_drop_frees_nothing_the_kernel_holds() {
+    let _serial = serial();
     const SIZE: usize = 256 << 20;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big");
@@ -427,6 +434,7 @@ impl Drop for ReentrantDrop {
 /// so a waker whose `Drop` calls back into the ring panicked ("already borrowed").
 #[test]
 fn waker_drop_may_call_back_into_the_ring() {
+    let _serial = serial();
     let ring = std::rc::Rc::new(Ring::new(8).unwrap());
     RING.with(|r| *r.borrow_mut() = Some(ring.clone()));
     let (r, mut w) = pipe();

@@ -94,8 +94,17 @@ impl Inner {
             return;
         }
         let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        // A panicking waker must not cost the others their wake-up: wake them all, then
+        // resume the first panic.
+        let mut first = None;
         for (_, waker) in waiters {
-            waker.wake();
+            let woken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
+            if let Err(panic) = woken {
+                first.get_or_insert(panic);
+            }
+        }
+        if let Some(panic) = first {
+            std::panic::resume_unwind(panic);
         }
     }
 

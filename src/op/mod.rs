@@ -365,3 +365,65 @@ impl<O> Operation<'_, Completed<O>> {
         &self.state_ref().output
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Building, Operation};
+    use crate::{BufferPool, File, Ring, SaferRingError};
+
+    /// Moves an operation built on one ring to another, which safe code cannot do: the
+    /// submitting ring must still refuse it (invariant 12, defence in depth).
+    fn moved<'b, T: super::OpCode>(
+        op: Operation<'_, Building<T>>,
+        to: &'b Ring,
+    ) -> Operation<'b, Building<T>> {
+        Operation::new(to, op.into_state())
+    }
+
+    /// Rings A and B with one registered-file slot each, and a file for each (B's with a
+    /// std handle to look at it).
+    fn two_rings() -> (Ring, Ring, File, File, std::fs::File) {
+        let (a, b) = (Ring::new(4).unwrap(), Ring::new(4).unwrap());
+        a.register_files(1).unwrap();
+        b.register_files(1).unwrap();
+        let fa = File::from(tempfile::tempfile().unwrap());
+        let std_b = tempfile::tempfile().unwrap();
+        let fb = File::from(std_b.try_clone().unwrap());
+        (a, b, fa, fb, std_b)
+    }
+
+    #[test]
+    fn a_registered_file_of_one_ring_is_refused_by_another() {
+        let (a, b, fa, fb, std_b) = two_rings();
+        let on_a = a.register_file(&fa).unwrap();
+        let _on_b = b.register_file(&fb).unwrap(); // same slot index on ring B
+        let op = moved(a.write_at(&on_a, b"for a".to_vec(), 0), &b);
+        let err = op.submit().unwrap_err();
+        assert!(
+            matches!(err.error(), SaferRingError::RingMismatch { .. }),
+            "{err}"
+        );
+        let (_, buf) = err.into_output();
+        assert_eq!(buf, b"for a", "the buffer comes back");
+        assert_eq!((b.in_flight(), std_b.metadata().unwrap().len()), (0, 0));
+    }
+
+    #[test]
+    fn a_buffer_claim_of_one_ring_is_refused_by_another() {
+        let (a, b, fa, ..) = two_rings();
+        let (pool_a, pool_b) = (
+            BufferPool::new(1, 4096).unwrap(),
+            BufferPool::new(1, 4096).unwrap(),
+        );
+        a.register_pool(&pool_a).unwrap();
+        b.register_pool(&pool_b).unwrap();
+        let op = moved(a.read_fixed_at(&fa, pool_a.try_get().unwrap(), 0), &b);
+        let err = op.submit().unwrap_err();
+        assert!(
+            matches!(err.error(), SaferRingError::RingMismatch { .. }),
+            "{err}"
+        );
+        drop(err.into_output());
+        assert_eq!((b.in_flight(), pool_a.stats().in_use), (0, 0));
+    }
+}
