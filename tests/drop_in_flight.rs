@@ -149,7 +149,7 @@ fn parked_guard_page_buffers_are_filled_before_they_are_released() {
             .position(|e| matches!(e, Event::Filled { id: i, .. } if *i == id));
         let released = events
             .iter()
-            .position(|e| matches!(e, Event::Released { id: i } if *i == id));
+            .position(|e| matches!(e, Event::Released { id: i, .. } if *i == id));
         let (filled, released) = (filled.expect("data delivered"), released.expect("released"));
         assert!(
             filled < released,

@@ -1,7 +1,8 @@
-//! Guard-page buffers: memory of their own pages that, when "freed", turns `PROT_NONE`
-//! instead of going back to the allocator. If any path released a buffer before the kernel
-//! was done with it, the kernel's later write would fault (`EFAULT`) and lose or garble data,
-//! which the model checks of the tests that use these buffers detect.
+//! Guard buffers: memory of their own pages that, when "freed", is filled with a poison
+//! pattern and kept mapped instead of going back to the allocator. If any path released a
+//! buffer before the kernel was done with it, the kernel's later write lands in the poisoned
+//! pages: [`written_after_release`] finds it, and the bytes it took are missing from the
+//! model checks of the tests that use these buffers.
 
 use std::sync::{Arc, Mutex};
 
@@ -12,9 +13,12 @@ use safer_ring::{IoBuf, IoBufMut};
 pub enum Event {
     /// The kernel filled buffer `id` with these bytes (logged when the result was processed).
     Filled { id: usize, bytes: Vec<u8> },
-    /// Buffer `id` was released (its pages are now inaccessible).
-    Released { id: usize },
+    /// Buffer `id` was released: its `len` bytes at `at` hold [`POISON`] and stay mapped.
+    Released { id: usize, at: usize, len: usize },
 }
+
+/// What a released buffer's bytes hold until the process exits.
+pub const POISON: u8 = 0xA5;
 
 /// The shared event log.
 pub type Log = Arc<Mutex<Vec<Event>>>;
@@ -25,6 +29,16 @@ pub struct GuardBuf {
     init: usize,
     id: usize,
     log: Log,
+    bomb: Option<Hook>,
+}
+
+/// A hook of the buffer traits that panics ("… bomb"), the contract otherwise met.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    /// `on_taken`, run when an operation takes the buffer, before its SQE is queued.
+    Taken,
+    /// `set_init`, run after the final CQE (the fill is logged first).
+    Filled,
 }
 
 impl GuardBuf {
@@ -48,7 +62,14 @@ impl GuardBuf {
             init: 0,
             id,
             log: log.clone(),
+            bomb: None,
         }
+    }
+
+    /// The same buffer, with `hook` panicking.
+    pub fn with_bomb(mut self, hook: Hook) -> Self {
+        self.bomb = Some(hook);
+        self
     }
 
     pub fn bytes(&self) -> &[u8] {
@@ -59,15 +80,27 @@ impl GuardBuf {
 
 impl Drop for GuardBuf {
     fn drop(&mut self) {
-        self.log
-            .lock()
-            .unwrap()
-            .push(Event::Released { id: self.id });
-        let len = self.cap.div_ceil(4096) * 4096;
-        // SAFETY: our own mapping; it stays mapped (never reused), only inaccessible.
-        let rc = unsafe { libc::mprotect(self.ptr.cast(), len, libc::PROT_NONE) };
-        assert_eq!(rc, 0, "mprotect");
+        // SAFETY: our own mapping, writable, `cap` bytes long; it stays mapped (never reused).
+        unsafe { std::ptr::write_bytes(self.ptr, POISON, self.cap) };
+        self.log.lock().unwrap().push(Event::Released {
+            id: self.id,
+            at: self.ptr as usize,
+            len: self.cap,
+        });
     }
+}
+
+/// The first released buffer whose bytes are no longer all [`POISON`]: something (the
+/// kernel) wrote into it after it was released.
+pub fn written_after_release(events: &[Event]) -> Option<usize> {
+    events.iter().find_map(|event| match *event {
+        Event::Released { id, at, len } => {
+            // SAFETY: released guard buffers stay mapped and readable for the process's life.
+            let bytes = unsafe { std::slice::from_raw_parts(at as *const u8, len) };
+            bytes.iter().any(|&b| b != POISON).then_some(id)
+        }
+        Event::Filled { .. } => None,
+    })
 }
 
 // SAFETY: the mapping never moves and stays valid until drop (and mapped after it).
@@ -95,5 +128,13 @@ unsafe impl IoBufMut for GuardBuf {
             .lock()
             .unwrap()
             .push(Event::Filled { id: self.id, bytes });
+        if self.bomb == Some(Hook::Filled) {
+            panic!("fill hook bomb");
+        }
+    }
+    fn on_taken(&mut self) {
+        if self.bomb == Some(Hook::Taken) {
+            panic!("taken hook bomb");
+        }
     }
 }

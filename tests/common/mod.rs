@@ -13,7 +13,9 @@ use std::task::{Context, Poll, Waker};
 
 use safer_ring::{File, IoBuf, IoBufMut};
 
+pub mod bomb;
 pub mod guard;
+pub mod model;
 
 /// A pipe as (read end for the ring, write end for std).
 pub fn pipe() -> (File, std::fs::File) {
