@@ -72,7 +72,9 @@ pub use op::{BufResult, Building, Completed, OpCode, OpFuture, Operation, Submit
 pub use probe::OpcodeSet;
 pub use registry::{AsTarget, RegisteredFd};
 pub use ring::slots::CqeResult;
-pub use ring::{Ring, RingBuilder, RingId, RingStats, SetupFlags, ShutdownReport};
+pub use ring::{
+    DEFAULT_MAX_IN_FLIGHT, Ring, RingBuilder, RingId, RingStats, SetupFlags, ShutdownReport,
+};
 #[cfg(feature = "tokio")]
 pub use runtime::Drive;
 /// Internals exposed to the loom models only (`--cfg safer_ring_loom`).

@@ -14,7 +14,7 @@ use safer_ring::{File, Ring, SaferRingError};
 
 #[test]
 fn hundred_thousand_operations_through_a_ring_of_8_entries() {
-    let ring = Ring::new(8).unwrap();
+    let ring = common::ring_with_limit(8, 16);
     assert_eq!(ring.capacity(), 16);
     let file = File::from(tempfile::tempfile().unwrap());
     const N: u64 = 50_000;
@@ -50,7 +50,7 @@ fn hundred_thousand_operations_through_a_ring_of_8_entries() {
 
 #[test]
 fn sync_submit_past_the_limit_is_a_clear_error_that_hands_the_operation_back() {
-    let ring = Ring::new(2).unwrap();
+    let ring = common::ring_with_limit(2, 4);
     let (reader, _w) = common::pipe();
     let held: Vec<_> = (0..ring.capacity())
         .map(|_| ring.read(&reader, vec![0u8; 8]).submit().unwrap())
@@ -78,7 +78,7 @@ fn a_submit_that_reaps_wakes_what_it_completed() {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
     }
-    let ring = Ring::new(2).unwrap();
+    let ring = common::ring_with_limit(2, 4);
     let (reader, _w) = common::pipe();
     let held: Vec<_> = (0..ring.capacity() - 1)
         .map(|_| ring.read(&reader, vec![0u8; 8]).submit().unwrap())
@@ -103,7 +103,7 @@ fn a_submit_that_reaps_wakes_what_it_completed() {
 
 #[test]
 fn a_thousand_completed_unpolled_operations_do_not_stall_new_ones() {
-    let ring = Ring::new(8).unwrap();
+    let ring = common::ring_with_limit(8, 16);
     let mut idle_futures = Vec::new();
     let mut idle_ops = Vec::new();
     for i in 0..1000 {
@@ -156,7 +156,7 @@ fn tasks_through_a_small_ring() {
     // starvation). Each task's writes land at its own offsets, checked at the end.
     const TASKS: u64 = 2_000;
     const OPS: u64 = 20;
-    let ring = std::rc::Rc::new(Ring::new(8).unwrap());
+    let ring = std::rc::Rc::new(common::ring_with_limit(8, 16));
     let file = std::rc::Rc::new(File::from(tempfile::tempfile().unwrap()));
     let finished = ring.block_on(async {
         let handles: Vec<_> = (0..TASKS)
@@ -190,4 +190,25 @@ fn tasks_through_a_small_ring() {
     for (i, word) in buf.chunks(8).enumerate() {
         assert_eq!(word, (i as u64 * 8).to_le_bytes(), "word {i}");
     }
+}
+
+/// In-flight operations are not capped by the CQ: 10,000 NOPs in flight on a 4-entry CQ all
+/// complete; the completions that found the CQ full waited in the kernel's overflow list.
+#[test]
+fn ten_thousand_nops_in_flight_on_a_4_entry_cq_all_complete() {
+    let ring = Ring::builder()
+        .entries(2)
+        .cq_entries(4)
+        .max_in_flight(10_000)
+        .build()
+        .unwrap();
+    let ops: Vec<_> = (0..10_000).map(|_| ring.nop().submit().unwrap()).collect();
+    assert_eq!(ring.in_flight(), 10_000);
+    for op in ops {
+        op.wait().unwrap();
+    }
+    let stats = ring.stats();
+    assert_eq!((stats.submitted, stats.completed), (10_000, 10_000));
+    assert!(stats.cq_overflows > 0, "the CQ overflowed: {stats:?}");
+    assert_eq!(ring.live_slots(), 0);
 }

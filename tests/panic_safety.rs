@@ -49,7 +49,7 @@ fn tokio_rt() -> tokio::runtime::Runtime {
 #[test]
 fn waker_panic_in_submits_slow_path_leaves_the_operation_parked() {
     let _serial = serial();
-    let ring = Ring::new(2).unwrap();
+    let ring = common::ring_with_limit(2, 4);
     let (r, _w) = pipe();
     let pending: Vec<_> = (0..ring.capacity() - 1)
         .map(|_| ring.read(&r, vec![0u8; 8]).submit().unwrap())

@@ -279,7 +279,7 @@ impl<T: OpCode> SubmitError<Operation<'_, Building<T>>> {
     ///
     /// ```
     /// # fn main() -> safer_ring::Result<()> {
-    /// let ring = safer_ring::Ring::new(1)?;
+    /// let ring = safer_ring::Ring::builder().max_in_flight(2).build()?;
     /// let file = safer_ring::File::from(tempfile::tempfile()?);
     /// let (empty, _writer) = std::io::pipe()?;
     /// let empty = safer_ring::File::from(std::os::fd::OwnedFd::from(empty));

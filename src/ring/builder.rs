@@ -51,24 +51,30 @@ impl SetupFlags {
 ///     .entries(64)
 ///     .cq_entries(256)
 ///     .defer_taskrun(true) // the default; falls back silently on kernels < 6.1
+///     .max_in_flight(10_000) // not capped by the CQ: overflow is queued by the kernel
 ///     .shutdown_timeout(Duration::from_secs(2))
 ///     .build()?;
-/// assert_eq!(ring.capacity(), 256);
+/// assert_eq!(ring.capacity(), 10_000);
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
 pub struct RingBuilder {
     entries: u32,
     cq_entries: Option<u32>,
+    max_in_flight: usize,
     defer_taskrun: bool,
     shutdown_timeout: Duration,
 }
+
+/// The default of [`RingBuilder::max_in_flight`].
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 65_536;
 
 impl Default for RingBuilder {
     fn default() -> Self {
         Self {
             entries: 256,
             cq_entries: None,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             defer_taskrun: true,
             shutdown_timeout: Duration::from_secs(10),
         }
@@ -82,10 +88,22 @@ impl RingBuilder {
         self
     }
 
-    /// Completion queue entries; also the most operations in flight at once. Default: twice
-    /// the submission entries.
+    /// Completion queue entries. Default: twice the submission entries. More operations than
+    /// this may be in flight: completions that find the queue full wait in the kernel
+    /// (`IORING_FEAT_NODROP`) until the ring reaps.
     pub fn cq_entries(mut self, cq_entries: u32) -> Self {
         self.cq_entries = Some(cq_entries);
+        self
+    }
+
+    /// The most operations in flight at once (streams included), the ring's back-pressure
+    /// limit: past it, a future waits for a slot and the sync API returns the operation with
+    /// [`SlotTableFull`](SaferRingError::SlotTableFull). A quarter of it is kept for
+    /// one-shot operations, so streams (a multishot recv per connection) can never
+    /// starve them. Default [`DEFAULT_MAX_IN_FLIGHT`]; on a kernel without
+    /// `IORING_FEAT_NODROP` (before 5.5) it is capped at the CQ size.
+    pub fn max_in_flight(mut self, limit: usize) -> Self {
+        self.max_in_flight = limit;
         self
     }
 
@@ -116,6 +134,11 @@ impl RingBuilder {
                 "a ring needs at least one entry",
             ));
         }
+        if self.max_in_flight == 0 {
+            return Err(SaferRingError::InvalidArgument(
+                "max_in_flight must be at least 1",
+            ));
+        }
         let cq = self.cq_entries.unwrap_or(self.entries.saturating_mul(2));
         if cq < self.entries {
             return Err(SaferRingError::InvalidArgument(
@@ -126,7 +149,7 @@ impl RingBuilder {
         for mut flags in SetupFlags::candidates(self.defer_taskrun) {
             match self.try_build(cq, flags) {
                 Ok(uring) => {
-                    let core = Core::new(uring);
+                    let core = Core::new(uring, self.max_in_flight);
                     flags.registered_fd = core.fd_registered();
                     return Ok(Ring::from_parts(core, flags, self.shutdown_timeout));
                 }

@@ -101,7 +101,7 @@ pub(crate) struct Core {
     pub ops_in_kernel: usize,
     /// Internal SQEs (cancels, wake poll) whose final CQE is still due.
     pub internal_in_kernel: usize,
-    /// Most operations the kernel may hold at once (the CQ size).
+    /// Most operations the kernel may hold at once (`RingBuilder::max_in_flight`).
     pub limit: usize,
     /// Cancels that found no SQ space; pushed at the next flush.
     pub pending_cancels: Vec<SlotKey>,
@@ -122,15 +122,22 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// A core around `uring`, its fd registered for this thread where the kernel allows (Linux
-    /// 5.18; not past 16 rings on one thread, and not on older kernels: then the plain fd).
-    pub fn new(uring: IoUring) -> Self {
-        let limit = uring.params().cq_entries() as usize;
+    /// A core around `uring` taking up to `max_in_flight` operations (the CQ size on a
+    /// kernel that could drop overflowing CQEs), its fd registered for this thread where the
+    /// kernel allows (Linux 5.18; not past 16 rings on one thread, and not on older kernels:
+    /// then the plain fd).
+    pub fn new(uring: IoUring, max_in_flight: usize) -> Self {
+        let cq = uring.params().cq_entries() as usize;
+        let limit = if uring.params().is_feature_nodrop() {
+            max_in_flight
+        } else {
+            max_in_flight.min(cq)
+        };
         let registered_index = crate::sys::register_ring_fd(uring.as_raw_fd()).ok();
         Self {
             registered_index,
             uring,
-            slots: SlotTable::with_capacity(limit),
+            slots: SlotTable::with_capacity(limit.min(cq)),
             ops_in_kernel: 0,
             internal_in_kernel: 0,
             limit,
@@ -155,6 +162,12 @@ impl Core {
     #[inline]
     pub fn has_capacity(&self) -> bool {
         self.ops_in_kernel < self.limit
+    }
+
+    /// Whether another stream may enter the kernel now: streams leave a quarter of the
+    /// limit to one-shot operations, which therefore always progress.
+    pub fn has_stream_capacity(&self) -> bool {
+        self.ops_in_kernel < self.limit - self.limit / 4
     }
 
     /// The hot path of [`Core::push_op`]: queues `entry` if there is capacity and SQ room,
@@ -204,8 +217,19 @@ impl Core {
     ///
     /// As [`Core::push_op`], until the CQE without `F_MORE`.
     pub unsafe fn push_stream(&mut self, entry: squeue::Entry) -> Result<SlotKey> {
+        if !self.has_stream_capacity() {
+            return Err(self.full());
+        }
         // SAFETY: forwarded from this function's contract.
         unsafe { self.push_in(entry, SlotTable::insert_stream) }
+    }
+
+    /// The back-pressure error at the limit.
+    fn full(&self) -> SaferRingError {
+        SaferRingError::SlotTableFull {
+            in_flight: self.ops_in_kernel,
+            limit: self.limit,
+        }
     }
 
     /// # Safety
@@ -217,10 +241,7 @@ impl Core {
         insert: fn(&mut SlotTable) -> SlotKey,
     ) -> Result<SlotKey> {
         if !self.has_capacity() {
-            return Err(SaferRingError::SlotTableFull {
-                in_flight: self.ops_in_kernel,
-                limit: self.limit,
-            });
+            return Err(self.full());
         }
         let key = insert(&mut self.slots);
         // SAFETY: forwarded from this function's contract (invariants 1–4, 6).
@@ -348,9 +369,15 @@ impl Core {
     /// What the reap finds to do (wakers, releases) stays in `scratch` for the next turn.
     pub fn make_room(&mut self) -> Result<()> {
         if !self.has_capacity() {
-            self.enter(0, true)?;
-            self.reap();
+            self.reap_now()?;
         }
+        Ok(())
+    }
+
+    /// Submits, runs completion work and reaps once, without waiting.
+    pub fn reap_now(&mut self) -> Result<()> {
+        self.enter(0, true)?;
+        self.reap();
         Ok(())
     }
 
@@ -426,6 +453,24 @@ impl Core {
     /// release are left in `self.scratch` for [`AfterReap::run`]. Returns the CQEs seen.
     #[inline]
     pub fn reap(&mut self) -> usize {
+        let mut seen = self.reap_cq();
+        // Completions that found the CQ full wait in the kernel's overflow list (no drop:
+        // `IORING_FEAT_NODROP`); an enter with GETEVENTS moves them in as room frees up.
+        while self.uring.submission().cq_overflow() {
+            self.stats.cq_overflows += 1;
+            let _ = self.enter(0, true);
+            let more = self.reap_cq();
+            if more == 0 {
+                break;
+            }
+            seen += more;
+        }
+        seen
+    }
+
+    /// Drains what is in the completion queue now (see [`Core::reap`]).
+    #[inline]
+    fn reap_cq(&mut self) -> usize {
         let mut seen = 0;
         let mut freed = 0;
         let mut cq = self.uring.completion();

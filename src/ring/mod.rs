@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Waker;
 use std::time::Duration;
 
-pub use builder::{RingBuilder, SetupFlags};
+pub use builder::{DEFAULT_MAX_IN_FLIGHT, RingBuilder, SetupFlags};
 pub use shutdown::ShutdownReport;
 pub use stats::RingStats;
 
@@ -161,7 +161,8 @@ impl Ring {
         self.core.borrow().slots.live()
     }
 
-    /// The most operations the kernel may hold at once (the completion queue size).
+    /// The most operations in flight at once ([`RingBuilder::max_in_flight`]); not capped
+    /// by the completion queue's size.
     pub fn capacity(&self) -> usize {
         self.core.borrow().limit
     }
@@ -324,8 +325,8 @@ impl Ring {
     /// Runs no user code, as [`Ring::push_op`].
     pub(crate) unsafe fn push_stream(&self, entry: io_uring::squeue::Entry) -> Result<SlotKey> {
         let mut core = self.core.borrow_mut();
-        if !core.has_capacity() {
-            core.make_room()?;
+        if !core.has_stream_capacity() {
+            core.reap_now()?;
         }
         // SAFETY: forwarded from this function's contract.
         unsafe { core.push_stream(entry) }

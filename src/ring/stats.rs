@@ -18,4 +18,7 @@ pub struct RingStats {
     pub stale_cqes: u64,
     /// `io_uring_enter` calls made.
     pub enters: u64,
+    /// Reaps that found completions waiting in the kernel's overflow list (more operations
+    /// in flight than the CQ holds): they were moved in, none lost.
+    pub cq_overflows: u64,
 }

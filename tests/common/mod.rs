@@ -212,3 +212,13 @@ unsafe impl IoBuf for ZeroMapping {
         self.len
     }
 }
+
+/// A ring of `entries` SQ entries that takes at most `limit` operations in flight: a small
+/// limit makes the back-pressure paths easy to reach.
+pub fn ring_with_limit(entries: u32, limit: usize) -> safer_ring::Ring {
+    safer_ring::Ring::builder()
+        .entries(entries)
+        .max_in_flight(limit)
+        .build()
+        .expect("ring")
+}
