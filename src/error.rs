@@ -1,4 +1,5 @@
 //! [`SaferRingError`]: every way an operation or the ring can fail, worded so a person can act.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::io;

@@ -1,4 +1,5 @@
 //! [`SharedFd`]: a file descriptor kept open by every operation that uses it (invariant 6).
+#![forbid(unsafe_code)]
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;

@@ -4,6 +4,7 @@
 //! opcode the kernel lacks is refused at submission with
 //! [`SaferRingError::Unsupported`](crate::SaferRingError::Unsupported), naming it, instead of
 //! failing later with a bare `EINVAL`.
+#![forbid(unsafe_code)]
 
 use io_uring::IoUring;
 

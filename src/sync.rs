@@ -1,5 +1,6 @@
 //! Synchronisation primitives, swapped for loom's model-checked ones under
 //! `--cfg safer_ring_loom` (see `tests/loom.rs`).
+#![forbid(unsafe_code)]
 
 #[cfg(safer_ring_loom)]
 pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};

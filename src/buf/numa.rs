@@ -3,6 +3,7 @@
 //! On a machine with several NUMA nodes the pool binds its pages to one node (the calling
 //! thread's, or the one asked for) with `mbind(MPOL_PREFERRED)`; on a single-node machine it
 //! says so and does nothing.
+#![allow(unsafe_code)]
 
 /// Where a pool's memory was placed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,4 +1,5 @@
 //! [`PinnedBuffer`]: an owned, pinned, reusable buffer with a generation counter.
+#![allow(unsafe_code)]
 
 use std::pin::Pin;
 

@@ -11,6 +11,7 @@
 //! drop(a); // back to the pool
 //! assert_eq!(pool.stats().free, 4);
 //! ```
+#![allow(unsafe_code)]
 
 use std::collections::VecDeque;
 use std::future::Future;

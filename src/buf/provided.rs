@@ -19,6 +19,7 @@
 //! assert_eq!(bufs.available(), 8); // ...and gives it back when dropped
 //! # Ok(()) }
 //! ```
+#![allow(unsafe_code)]
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

@@ -1,4 +1,5 @@
 //! Page-aligned heap memory shared by the pool and buffer rings.
+#![allow(unsafe_code)]
 
 use std::alloc::Layout;
 use std::ptr::NonNull;

@@ -1,5 +1,6 @@
 //! Loops that finish the job: [`Ring::read_exact_at`] and [`Ring::write_all_at`] (and the
 //! step both share with [`Ring::send_all`]).
+#![forbid(unsafe_code)]
 
 use std::io;
 

@@ -1,4 +1,5 @@
 //! [`Metadata`]: what `statx` reports about a file.
+#![forbid(unsafe_code)]
 
 /// File metadata from a `statx` operation.
 #[derive(Clone)]

@@ -1,4 +1,5 @@
 //! [`OpenOptions`]: how [`Ring::open`](crate::Ring::open) opens a file.
+#![forbid(unsafe_code)]
 
 /// Flags for opening a file, as `std::fs::OpenOptions` (which does not expose its flags).
 ///

@@ -1,4 +1,5 @@
 //! The ring's file operations.
+#![forbid(unsafe_code)]
 
 use std::path::Path;
 

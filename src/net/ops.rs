@@ -1,4 +1,5 @@
 //! The ring's network operations.
+#![forbid(unsafe_code)]
 
 use std::marker::PhantomData;
 use std::net::SocketAddr;

@@ -1,4 +1,5 @@
 //! `.await` for operations: [`OpFuture`].
+#![forbid(unsafe_code)]
 
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;

@@ -1,4 +1,5 @@
 //! Options set on an operation while it is being built.
+#![forbid(unsafe_code)]
 
 use io_uring::squeue::{Entry, Flags};
 

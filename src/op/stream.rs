@@ -9,6 +9,7 @@
 //! every request with its `user_data` is queued, and every CQE that still arrives is handed to
 //! the parked operation (an accepted fd is closed, a buffer returned); the slot is freed only
 //! at the CQE without `F_MORE` (invariants 1, 3).
+#![allow(unsafe_code)]
 
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -1,4 +1,5 @@
 //! The ring's registered-file table with per-slot generations and use counts.
+#![forbid(unsafe_code)]
 
 use std::cell::RefCell;
 use std::os::fd::{AsFd, AsRawFd};

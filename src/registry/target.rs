@@ -4,6 +4,7 @@
 //! submits it (invariant 12): the handle's ring id, table epoch and slot generation are
 //! checked there, and the use count that keeps the slot registered (invariant 8) is taken on
 //! that ring's table. Building an operation resolves nothing.
+#![forbid(unsafe_code)]
 
 use super::RegisteredFd;
 use super::files::SlotUse;

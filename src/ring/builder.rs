@@ -1,4 +1,5 @@
 //! [`RingBuilder`]: ring size, setup flags and shutdown policy.
+#![forbid(unsafe_code)]
 
 use std::time::Duration;
 

@@ -23,11 +23,10 @@
 //! std::thread::spawn(move || drop(ring));
 //! ```
 
-#![allow(unsafe_code)]
-
 mod builder;
 pub(crate) mod core;
 pub(crate) mod parked;
+mod push;
 mod shutdown;
 pub(crate) mod slots;
 mod stats;
@@ -237,37 +236,6 @@ impl Ring {
         panic
     }
 
-    /// Queues an operation's SQE, making room by reaping once if the ring is at its limit.
-    /// Runs no user code: what the reap found to do waits for the next turn, so the caller
-    /// can make the operation owned (by its `Submitted` state) before anything can unwind.
-    ///
-    /// # Safety
-    ///
-    /// As [`Core::push_op`]: `entry` points only into memory owned by the caller's operation,
-    /// which is kept alive (by its owner, its slot, or a leak) until the final CQE.
-    #[inline]
-    pub(crate) unsafe fn push_op(&self, mut entry: io_uring::squeue::Entry) -> Result<SlotKey> {
-        // SAFETY: forwarded from this function's contract.
-        match unsafe { self.core.borrow_mut().try_push_op(&mut entry) } {
-            Some(key) => Ok(key),
-            // SAFETY: forwarded from this function's contract.
-            None => unsafe { self.push_op_slow(entry) },
-        }
-    }
-
-    /// [`Ring::push_op`] when the ring is at its limit or the SQ is full.
-    ///
-    /// # Safety
-    ///
-    /// As [`Ring::push_op`].
-    #[cold]
-    unsafe fn push_op_slow(&self, entry: io_uring::squeue::Entry) -> Result<SlotKey> {
-        let mut core = self.core.borrow_mut();
-        core.make_room()?;
-        // SAFETY: forwarded from this function's contract.
-        unsafe { core.push_op(entry) }
-    }
-
     /// Takes the completion for `key` if it arrived; otherwise records `waker`.
     #[inline]
     pub(crate) fn poll_op(&self, key: SlotKey, waker: Option<&Waker>) -> Option<CqeResult> {
@@ -315,21 +283,6 @@ impl Ring {
     pub(crate) fn abandon_stream(&self, key: SlotKey, parked: Parked) {
         self.with_core(|core| core.abandon(key, parked, true));
         self.sqes_queued();
-    }
-
-    /// Queues a multishot operation's SQE in a stream slot.
-    ///
-    /// # Safety
-    ///
-    /// As [`Ring::push_op`], until the final CQE (without `F_MORE`).
-    /// Runs no user code, as [`Ring::push_op`].
-    pub(crate) unsafe fn push_stream(&self, entry: io_uring::squeue::Entry) -> Result<SlotKey> {
-        let mut core = self.core.borrow_mut();
-        if !core.has_stream_capacity() {
-            core.reap_now()?;
-        }
-        // SAFETY: forwarded from this function's contract.
-        unsafe { core.push_stream(entry) }
     }
 
     /// The next CQE of a stream slot, or `None` once its final CQE was taken.

@@ -5,6 +5,7 @@
 //! value. The ring calls [`Parked::finish`] with the final CQE and only then drops it, so an
 //! operation that succeeded after its owner left still gets its result processed (an `openat`
 //! that produced an fd closes it).
+#![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
 

@@ -3,6 +3,7 @@
 //! Shutdown cancels everything the kernel holds, then reaps until every slot has had its
 //! final CQE, releasing parked resources as their CQEs arrive. The wait is bounded: if the
 //! bound runs out, whatever is still parked is leaked, never freed under the kernel.
+#![forbid(unsafe_code)]
 
 use std::time::{Duration, Instant};
 

@@ -22,6 +22,7 @@
 //! name a live slot of the same generation is reported as stale and never delivered.
 //! Invariant 3 (drop mid-flight) lives here too: an abandoned slot keeps its parked resources
 //! until the final CQE, and only then becomes vacant.
+#![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
 use std::task::Waker;

@@ -1,4 +1,5 @@
 //! [`RingStats`]: counters a ring keeps about its own work.
+#![forbid(unsafe_code)]
 
 /// Counters of what a ring has done since it was built. Cheap to read at any time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

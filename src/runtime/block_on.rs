@@ -4,6 +4,7 @@
 //! so an idle program uses no CPU. A waker called from another thread reaches the sleeping
 //! thread through an eventfd that the ring polls (multishot `POLL_ADD`), so futures woken by
 //! channels or thread pools work too.
+#![forbid(unsafe_code)]
 
 use std::future::IntoFuture;
 use std::os::fd::{AsRawFd, OwnedFd};

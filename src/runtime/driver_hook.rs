@@ -4,6 +4,7 @@
 //! The ring calls it only once every resource of the SQEs just queued is owned by their
 //! operations or slots, and with no borrow of the ring held (invariant 11): the waker is user
 //! code, and may panic or call back into the ring.
+#![forbid(unsafe_code)]
 
 use std::cell::Cell;
 use std::task::Waker;

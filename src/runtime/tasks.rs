@@ -7,6 +7,7 @@
 //! When the `block_on` future finishes, tasks still running are dropped: their in-flight
 //! operations park in the ring and are cancelled, as any dropped operation (invariant 3), and
 //! their [`JoinHandle`]s resolve to `Err(`[`JoinError`]`)`.
+#![forbid(unsafe_code)]
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;

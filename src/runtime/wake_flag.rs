@@ -4,6 +4,7 @@
 //! totally ordered on one location under any memory model), so a wake-up can never be lost:
 //! either the executor sees it before going to sleep, or the waker sees the executor asleep
 //! and signals it. Model-checked in `tests/loom.rs`.
+#![forbid(unsafe_code)]
 
 use crate::sync::{AtomicU8, Ordering};
 

@@ -1,0 +1,372 @@
+//! [`Operation`] and its states: the type-state machine every operation goes through, and
+//! the one place an SQE built from an operation is pushed (`submit`).
+#![allow(unsafe_code)]
+
+use std::mem::ManuallyDrop;
+
+use super::OpCode;
+use super::options::SqeOptions;
+use crate::error::{Result, SubmitError};
+use crate::ring::Ring;
+use crate::ring::parked::{Finish, Parked};
+use crate::ring::slots::{CqeResult, SlotKey};
+
+/// An operation being built: what every ring method returns.
+pub type Op<'ring, T> = Operation<'ring, Building<T>>;
+
+/// A buffer handed back with the result of the operation that used it.
+pub type BufResult<T, B> = (Result<T>, B);
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// The states of an [`Operation`]. Sealed: only [`Building`], [`Submitted`], [`Completed`].
+pub trait State: sealed::Sealed {
+    /// Called when an operation in this state is dropped.
+    #[doc(hidden)]
+    fn abandon(self, ring: &Ring);
+}
+
+/// An operation being configured; nothing has reached the kernel yet.
+pub struct Building<T: OpCode> {
+    pub(super) op: T,
+    pub(super) opts: SqeOptions,
+}
+
+/// An operation queued for, or held by, the kernel.
+pub struct Submitted<T: OpCode> {
+    key: SlotKey,
+    op: T,
+}
+
+/// A finished operation holding its output.
+pub struct Completed<O> {
+    output: O,
+}
+
+impl<T: OpCode> sealed::Sealed for Building<T> {}
+impl<T: OpCode> sealed::Sealed for Submitted<T> {}
+impl<O> sealed::Sealed for Completed<O> {}
+
+impl<T: OpCode> State for Building<T> {
+    fn abandon(self, _ring: &Ring) {}
+}
+
+impl<O> State for Completed<O> {
+    fn abandon(self, _ring: &Ring) {}
+}
+
+impl<T: OpCode> State for Submitted<T> {
+    /// Dropped mid-flight: the operation (buffers, fds, iovecs) moves into its slot, an async
+    /// cancel is queued, and the slot finishes and releases it at the final CQE (invariant 3).
+    fn abandon(self, ring: &Ring) {
+        ring.abandon_op(self.key, Parked::new(ParkedOp(self.op)));
+    }
+}
+
+/// An abandoned operation waiting in its slot for the final CQE.
+struct ParkedOp<T>(T);
+
+impl<T: OpCode> Finish for ParkedOp<T> {
+    #[inline]
+    fn finish(self: Box<Self>, cqe: CqeResult) {
+        // Completing processes what the kernel produced (an opened fd gets closed, a read
+        // buffer gets its length) and dropping the output releases it all.
+        drop(self.0.complete(cqe));
+    }
+}
+
+/// An io_uring operation in state `S` on a ring that outlives it.
+///
+/// See the [module docs](crate::op) for the lifecycle.
+#[must_use = "an operation does nothing until submitted or awaited"]
+pub struct Operation<'ring, S: State> {
+    ring: &'ring Ring,
+    /// Moved out exactly once: by a transition ([`Operation::into_state`], which skips
+    /// `Drop`) or by `Drop` (which abandons it).
+    pub(super) state: ManuallyDrop<S>,
+}
+
+impl<'ring, S: State> Operation<'ring, S> {
+    #[inline]
+    fn new(ring: &'ring Ring, state: S) -> Self {
+        Self {
+            ring,
+            state: ManuallyDrop::new(state),
+        }
+    }
+
+    /// Consumes the operation for a transition: its state moves on, nothing is abandoned.
+    #[inline]
+    fn into_state(self) -> S {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: invariants 3 and 4 — the state owns every resource the kernel may use, so
+        // it must move out exactly once. `this` is never dropped nor used again, so this is
+        // the only move out of it (the other, in `Drop`, cannot run for `this`).
+        unsafe { ManuallyDrop::take(&mut this.state) }
+    }
+
+    #[inline]
+    fn state_ref(&self) -> &S {
+        &self.state
+    }
+
+    /// The ring this operation belongs to.
+    pub fn ring(&self) -> &'ring Ring {
+        self.ring
+    }
+}
+
+impl<S: State> std::fmt::Debug for Operation<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Operation")
+            .field("state", &std::any::type_name::<S>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: State> Drop for Operation<'_, S> {
+    fn drop(&mut self) {
+        // SAFETY: invariants 3 and 4 — `drop` runs at most once and never after `into_state`
+        // (which wraps the operation in `ManuallyDrop`), so the state is still here and is
+        // moved out exactly once, to be abandoned (parked in its slot if in flight).
+        let state = unsafe { ManuallyDrop::take(&mut self.state) };
+        state.abandon(self.ring);
+    }
+}
+
+impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
+    #[inline]
+    pub(crate) fn build(ring: &'ring Ring, op: T) -> Self {
+        Self::new(
+            ring,
+            Building {
+                op,
+                opts: SqeOptions::default(),
+            },
+        )
+    }
+
+    fn opts_mut(&mut self) -> &mut SqeOptions {
+        &mut self.state.opts
+    }
+
+    /// Ask the kernel to run this operation asynchronously (in its worker pool) instead of
+    /// trying it inline first (`IOSQE_ASYNC`). Useful for operations known to block.
+    pub fn async_hint(mut self) -> Self {
+        self.opts_mut().async_hint = true;
+        self
+    }
+
+    /// Queues the operation. It reaches the kernel at the next flush ([`Ring::submit`], a
+    /// wait, or an executor turn).
+    ///
+    /// # Errors
+    /// The operation comes back whole inside [`SubmitError`] when the ring is at its
+    /// in-flight limit ([`SlotTableFull`](crate::SaferRingError::SlotTableFull)), the queue
+    /// cannot be flushed, or an argument is invalid.
+    #[inline]
+    pub fn submit(self) -> Result<Operation<'ring, Submitted<T>>, SubmitError<Self>> {
+        let ring = self.ring;
+        let Building { mut op, opts } = self.into_state();
+        if !ring.opcodes().contains(T::CODE) {
+            let error = crate::SaferRingError::Unsupported { op: T::NAME };
+            return Err(Self::refused(ring, op, opts, error));
+        }
+        if let Err(error) = op.validate(ring) {
+            return Err(Self::refused(ring, op, opts, error));
+        }
+        // User code (buffer hooks, `IoBuf` methods) runs only before the push: a panic there
+        // unwinds with nothing queued (invariant 11).
+        op.before_submit();
+        let entry = opts.apply(op.sqe());
+        // `OpCode`'s contract makes every pointer in `entry` point into heap memory owned by
+        // `op`, stable across moves, and every fd a handle `op` holds. `push_op` runs no user
+        // code; on success `op` moves at once into the `Submitted` state, which keeps it until
+        // the final CQE: its owner completes it, dropping it (also in an unwind) parks `op` in
+        // the slot, forgetting it leaks `op` with its memory.
+        // SAFETY: invariants 1, 2, 6 (memory and fds owned by `op`), 3, 4 (kept or leaked), 11.
+        match unsafe { ring.push_op(entry) } {
+            Ok(key) => {
+                let submitted = Operation::new(ring, Submitted { key, op });
+                ring.sqes_queued(); // user code: the operation is owned by now
+                Ok(submitted)
+            }
+            Err(error) => Err(Self::refused(ring, op, opts, error)),
+        }
+    }
+
+    /// The operation handed back whole with the reason it was not submitted.
+    #[cold]
+    #[inline(never)]
+    fn refused(
+        ring: &'ring Ring,
+        op: T,
+        opts: SqeOptions,
+        error: crate::SaferRingError,
+    ) -> SubmitError<Self> {
+        SubmitError::new(error, Self::new(ring, Building { op, opts }))
+    }
+
+    /// Consumes the operation without submitting it, producing the output it would have had
+    /// if it failed with `error` (hands the buffer back).
+    pub(crate) fn fail(self, error: crate::SaferRingError) -> T::Output {
+        self.into_state().op.fail(error)
+    }
+}
+
+impl<T: OpCode> SubmitError<Operation<'_, Building<T>>> {
+    /// The output the operation would have had if it failed with this error: for buffer
+    /// operations `(Err(error), buffer)`, the buffer handed back unchanged.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::builder().max_in_flight(2).build()?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// let (empty, _writer) = std::io::pipe()?;
+    /// let empty = safer_ring::File::from(std::os::fd::OwnedFd::from(empty));
+    /// let held: Vec<_> = (0..ring.capacity()) // reads that wait: the ring is at its limit
+    ///     .map(|_| ring.read(&empty, vec![0; 8]).submit())
+    ///     .collect::<Result<_, _>>()?;
+    /// let err = ring.write_at(&file, b"kept".to_vec(), 0).submit().unwrap_err();
+    /// let (res, buf) = err.into_output();
+    /// assert!(res.is_err());
+    /// assert_eq!(buf, b"kept");
+    /// # drop(held);
+    /// # Ok(()) }
+    /// ```
+    pub fn into_output(self) -> T::Output {
+        let (error, op) = self.into_parts();
+        op.fail(error)
+    }
+}
+
+impl<'ring, T: OpCode> Operation<'ring, Submitted<T>> {
+    pub(super) fn finish(self, cqe: CqeResult) -> T::Output {
+        self.into_state().op.complete(cqe)
+    }
+
+    #[inline]
+    pub(super) fn key(&self) -> SlotKey {
+        self.state_ref().key
+    }
+
+    /// Completes the operation if its CQE has arrived (flushing and reaping once, without
+    /// blocking); otherwise hands it back unchanged.
+    pub fn try_complete(self) -> Result<Operation<'ring, Completed<T::Output>>, Self> {
+        let ring = self.ring;
+        let cqe = match ring.poll_op(self.key(), None) {
+            Some(cqe) => cqe,
+            None => {
+                // An enter failure leaves the operation pending; report it as not done.
+                let _ = ring.turn(false);
+                match ring.poll_op(self.key(), None) {
+                    Some(cqe) => cqe,
+                    None => return Err(self),
+                }
+            }
+        };
+        let output = self.finish(cqe);
+        Ok(Operation::new(ring, Completed { output }))
+    }
+
+    /// Blocks the thread until the operation completes and returns its output (with the
+    /// buffer, for buffer operations).
+    ///
+    /// # Panics
+    /// If `io_uring_enter` fails for a reason other than an interruption — which would mean
+    /// the ring itself is broken (safe code cannot cause this).
+    #[inline]
+    pub fn wait(self) -> T::Output {
+        match self.ring.wait_op(self.key()) {
+            Ok(cqe) => self.finish(cqe),
+            Err(e) => panic!("cannot wait for {}: {e}", T::NAME),
+        }
+    }
+
+    /// As [`wait`](Self::wait), keeping the [`Completed`] type-state.
+    pub fn wait_completed(self) -> Operation<'ring, Completed<T::Output>> {
+        let ring = self.ring;
+        Operation::new(
+            ring,
+            Completed {
+                output: self.wait(),
+            },
+        )
+    }
+}
+
+impl<O> Operation<'_, Completed<O>> {
+    /// The output (for buffer operations, `(result, buffer)`).
+    pub fn into_output(self) -> O {
+        self.into_state().output
+    }
+
+    /// A reference to the output.
+    pub fn output(&self) -> &O {
+        &self.state_ref().output
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Building, Operation};
+    use crate::{BufferPool, File, Ring, SaferRingError};
+
+    /// Moves an operation built on one ring to another, which safe code cannot do: the
+    /// submitting ring must still refuse it (invariant 12, defence in depth).
+    fn moved<'b, T: super::OpCode>(
+        op: Operation<'_, Building<T>>,
+        to: &'b Ring,
+    ) -> Operation<'b, Building<T>> {
+        Operation::new(to, op.into_state())
+    }
+
+    /// Rings A and B with one registered-file slot each, and a file for each (B's with a
+    /// std handle to look at it).
+    fn two_rings() -> (Ring, Ring, File, File, std::fs::File) {
+        let (a, b) = (Ring::new(4).unwrap(), Ring::new(4).unwrap());
+        a.register_files(1).unwrap();
+        b.register_files(1).unwrap();
+        let fa = File::from(tempfile::tempfile().unwrap());
+        let std_b = tempfile::tempfile().unwrap();
+        let fb = File::from(std_b.try_clone().unwrap());
+        (a, b, fa, fb, std_b)
+    }
+
+    #[test]
+    fn a_registered_file_of_one_ring_is_refused_by_another() {
+        let (a, b, fa, fb, std_b) = two_rings();
+        let on_a = a.register_file(&fa).unwrap();
+        let _on_b = b.register_file(&fb).unwrap(); // same slot index on ring B
+        let op = moved(a.write_at(&on_a, b"for a".to_vec(), 0), &b);
+        let err = op.submit().unwrap_err();
+        assert!(
+            matches!(err.error(), SaferRingError::RingMismatch { .. }),
+            "{err}"
+        );
+        let (_, buf) = err.into_output();
+        assert_eq!(buf, b"for a", "the buffer comes back");
+        assert_eq!((b.in_flight(), std_b.metadata().unwrap().len()), (0, 0));
+    }
+
+    #[test]
+    fn a_buffer_claim_of_one_ring_is_refused_by_another() {
+        let (a, b, fa, ..) = two_rings();
+        let (pool_a, pool_b) = (
+            BufferPool::new(1, 4096).unwrap(),
+            BufferPool::new(1, 4096).unwrap(),
+        );
+        a.register_pool(&pool_a).unwrap();
+        b.register_pool(&pool_b).unwrap();
+        let op = moved(a.read_fixed_at(&fa, pool_a.try_get().unwrap(), 0), &b);
+        let err = op.submit().unwrap_err();
+        assert!(
+            matches!(err.error(), SaferRingError::RingMismatch { .. }),
+            "{err}"
+        );
+        drop(err.into_output());
+        assert_eq!((b.in_flight(), pool_a.stats().in_use), (0, 0));
+    }
+}
