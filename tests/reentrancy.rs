@@ -107,6 +107,16 @@ fn a_buffer_whose_drop_submits_on_the_same_ring_is_released_by_it() {
         drop(w); // EOF: a final CQE of 0 bytes
         settle(ring);
         assert_eq!(nops.load(Ordering::SeqCst), 2);
+        // Dropped after its CQE arrived, never polled: released as it is abandoned.
+        let buf = SubmitsOnDrop {
+            bytes: Vec::with_capacity(16),
+            nops: nops.clone(),
+        };
+        let op = ring.read(&r, buf).submit().unwrap();
+        ring.turn(true).unwrap();
+        assert_eq!(ring.in_flight(), 0, "completed (EOF), not taken");
+        drop(op);
+        assert_eq!(nops.load(Ordering::SeqCst), 3);
     }
     ring.nop().submit().unwrap().wait().unwrap();
     assert_eq!((ring.live_slots(), ring.in_flight()), (0, 0));
