@@ -3,11 +3,10 @@
 
 mod common;
 
-use std::future::{Future, IntoFuture};
-use std::pin::Pin;
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Wake, Waker};
+use std::task::{Wake, Waker};
 
 use futures::StreamExt;
 use safer_ring::{File, Ring, SaferRingError};
@@ -86,11 +85,7 @@ fn a_submit_that_reaps_wakes_what_it_completed() {
     let count = Arc::new(Count(AtomicUsize::new(0)));
     let waker = Waker::from(count.clone());
     let mut nop = ring.nop().into_future();
-    assert!(
-        Pin::new(&mut nop)
-            .poll(&mut Context::from_waker(&waker))
-            .is_pending()
-    );
+    assert!(common::poll_with(&mut nop, &waker).is_pending());
     let more = ring.read(&reader, vec![0u8; 8]).submit().unwrap();
     assert_eq!(
         count.0.load(Ordering::SeqCst),

@@ -56,11 +56,7 @@ fn waker_panic_in_submits_slow_path_leaves_the_operation_parked() {
         .collect();
     let (bomb, waker) = bomb();
     let mut nop = ring.nop().into_future();
-    assert!(
-        Pin::new(&mut nop)
-            .poll(&mut Context::from_waker(&waker))
-            .is_pending()
-    );
+    assert!(common::poll_with(&mut nop, &waker).is_pending());
     assert_eq!(
         ring.in_flight(),
         ring.capacity(),
@@ -277,11 +273,7 @@ fn waker_panic_during_ring_drop_frees_nothing_the_kernel_holds() {
     drop(read); // parked in its slot, cancel queued (a copy in progress is not interrupted)
     let (bomb, waker) = bomb();
     let mut nop = Box::new(ring.nop().into_future());
-    assert!(
-        Pin::new(&mut *nop)
-            .poll(&mut Context::from_waker(&waker))
-            .is_pending()
-    );
+    assert!(common::poll_with(&mut *nop, &waker).is_pending());
     ring.submit().unwrap();
     std::mem::forget(nop); // its waker stays in the slot until the ring drops
     arm(&bomb, true);
@@ -311,11 +303,7 @@ fn waker_panic_during_ring_drop_still_finishes_every_parked_operation() {
     );
     let (bomb, waker) = bomb();
     let mut nop = Box::new(ring.nop().into_future());
-    assert!(
-        Pin::new(&mut *nop)
-            .poll(&mut Context::from_waker(&waker))
-            .is_pending()
-    );
+    assert!(common::poll_with(&mut *nop, &waker).is_pending());
     std::mem::forget(nop);
     arm(&bomb, true);
     let outcome = catch_unwind(AssertUnwindSafe(|| drop(ring)));
@@ -344,11 +332,7 @@ fn waker_panic_does_not_skip_the_releases_behind_it() {
     std::thread::sleep(Duration::from_millis(20));
     let (bomb, waker) = bomb();
     let mut nop = ring.nop().into_future();
-    assert!(
-        Pin::new(&mut nop)
-            .poll(&mut Context::from_waker(&waker))
-            .is_pending()
-    );
+    assert!(common::poll_with(&mut nop, &waker).is_pending());
     arm(&bomb, true);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         for _ in 0..10 {
@@ -397,11 +381,7 @@ fn waker_drop_may_call_back_into_the_ring() {
         let mut read = ring.read(&r, Vec::with_capacity(8)).into_future();
         for _ in 0..3 {
             let waker = Waker::from(Arc::new(ReentrantDrop));
-            assert!(
-                Pin::new(&mut read)
-                    .poll(&mut Context::from_waker(&waker))
-                    .is_pending()
-            );
+            assert!(common::poll_with(&mut read, &waker).is_pending());
         }
         drop(read); // the stored waker is dropped as the read is abandoned
     }

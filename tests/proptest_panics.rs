@@ -9,16 +9,13 @@
 
 mod common;
 
-use std::future::{Future, IntoFuture};
-use std::io::Write;
+use std::future::IntoFuture;
 use std::os::fd::AsRawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
-use std::task::Context;
 
 use common::bomb::{arm, bomb, quiet_bombs};
 use common::guard::{GuardBuf, Hook, Log};
-use common::model::{Channel, Live, channel, check, complete, leftover, settle};
+use common::model::{Channel, Live, channel, check, complete, leftover, settle, write_words};
 use proptest::prelude::*;
 use safer_ring::Ring;
 
@@ -95,7 +92,7 @@ fn submit<'r>(
     let mut fut = ring.read(reader, buf).into_future();
     let (armed, waker) = bomb();
     arm(&armed, matches!(fuse, Fuse::Waker));
-    let polled = caught(|| Pin::new(&mut fut).poll(&mut Context::from_waker(&waker)));
+    let polled = caught(|| common::poll_with(&mut fut, &waker));
     // A panic in the first poll (the hook, or another future's waker run by the submit)
     // leaves the future spent: its operation was dropped by the unwind, so never polled again.
     polled.and_then(|p| p.is_pending().then_some(Live::Fut(fut)))
@@ -119,13 +116,7 @@ fn run(kind: Channel, actions: Vec<Action>) {
                 buffers += 1;
                 live.extend(submit(&ring, &reader, buf, as_future, fuse));
             }
-            Action::Write { words } => {
-                let bytes: Vec<u8> = (next_word..next_word + words)
-                    .flat_map(u32::to_le_bytes)
-                    .collect();
-                next_word += words;
-                writer.write_all(&bytes).unwrap();
-            }
+            Action::Write { words } => write_words(&mut *writer, &mut next_word, words),
             Action::Drop(i) if i < live.len() => {
                 let op = live.swap_remove(i);
                 caught(|| drop(op));

@@ -7,11 +7,10 @@
 mod common;
 
 use std::future::IntoFuture;
-use std::io::Write;
 use std::os::fd::AsRawFd;
 
 use common::guard::{GuardBuf, Log};
-use common::model::{Channel, Live, channel, check, complete, leftover, settle};
+use common::model::{Channel, Live, channel, check, complete, leftover, settle, write_words};
 use common::poll_once;
 use proptest::prelude::*;
 use safer_ring::Ring;
@@ -55,13 +54,7 @@ fn run(kind: Channel, actions: Vec<Action>) {
                     live.push(Live::Op(op));
                 }
             }
-            Action::Write { words } => {
-                let bytes: Vec<u8> = (next_word..next_word + words)
-                    .flat_map(u32::to_le_bytes)
-                    .collect();
-                next_word += words;
-                writer.write_all(&bytes).unwrap();
-            }
+            Action::Write { words } => write_words(&mut *writer, &mut next_word, words),
             Action::Drop(i) if i < live.len() => drop(live.swap_remove(i)),
             Action::Complete(i) if i < live.len() => {
                 if let Some(op) = complete(live.swap_remove(i)) {

@@ -7,15 +7,15 @@
 mod common;
 
 use std::cell::RefCell;
-use std::future::{Future, IntoFuture};
-use std::pin::Pin;
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Wake, Waker};
+use std::task::{Wake, Waker};
 
+use common::model::settle;
 use common::{Sentinel, feed, open_fds, pipe, serial};
 use safer_ring::op::file::Read;
-use safer_ring::{IoBuf, IoBufMut, OpFuture, Ring};
+use safer_ring::{OpFuture, Ring};
 
 /// The ring under test, `'static` so that a pending future of it can sit in a thread-local
 /// (reclaimed by [`free_ring`] once nothing refers to it).
@@ -33,53 +33,12 @@ thread_local! {
     static VICTIM: RefCell<Option<OpFuture<'static, Read<Sentinel>>>> = const { RefCell::new(None) };
 }
 
-/// Turns the ring until nothing is live (bounded).
-fn settle(ring: &Ring) {
-    for _ in 0..1000 {
-        if ring.live_slots() == 0 {
-            return;
-        }
-        ring.turn(true).unwrap();
-    }
-    panic!("{} slots still live", ring.live_slots());
-}
-
-/// A buffer whose `Drop` runs a NOP to completion on the thread's ring.
-struct SubmitsOnDrop {
-    bytes: Vec<u8>,
-    nops: Arc<AtomicUsize>,
-}
-
-impl Drop for SubmitsOnDrop {
-    fn drop(&mut self) {
+/// A buffer whose `Drop` runs a NOP to completion on the thread's ring; `drops` counts them.
+fn submits_on_drop(drops: &Arc<AtomicUsize>) -> Sentinel {
+    Sentinel::new(16, drops).0.on_drop(|| {
         let ring = RING.with(|r| r.borrow().expect("ring set"));
         ring.nop().submit().unwrap().wait().unwrap();
-        self.nops.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-// SAFETY: delegates to the inner Vec, whose heap bytes are stable across moves.
-unsafe impl IoBuf for SubmitsOnDrop {
-    fn stable_ptr(&self) -> *const u8 {
-        self.bytes.stable_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.bytes.bytes_init()
-    }
-    fn bytes_total(&self) -> usize {
-        self.bytes.bytes_total()
-    }
-}
-
-// SAFETY: delegates to the inner Vec.
-unsafe impl IoBufMut for SubmitsOnDrop {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.bytes.stable_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, len: usize) {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.bytes.set_init(len) }
-    }
+    })
 }
 
 #[test]
@@ -91,27 +50,18 @@ fn a_buffer_whose_drop_submits_on_the_same_ring_is_released_by_it() {
     let nops = Arc::new(AtomicUsize::new(0));
     {
         let (r, mut w) = pipe();
-        let buf = SubmitsOnDrop {
-            bytes: Vec::with_capacity(16),
-            nops: nops.clone(),
-        };
+        let buf = submits_on_drop(&nops);
         drop(ring.read(&r, buf).submit().unwrap()); // abandoned: parked in its slot
         feed(&mut w, b"wakes the read");
         settle(ring); // the release (the buffer's Drop) runs with nothing borrowed
         assert_eq!(nops.load(Ordering::SeqCst), 1, "the Drop's NOP completed");
-        let buf = SubmitsOnDrop {
-            bytes: Vec::with_capacity(16),
-            nops: nops.clone(),
-        };
+        let buf = submits_on_drop(&nops);
         drop(ring.read(&r, buf).submit().unwrap());
         drop(w); // EOF: a final CQE of 0 bytes
         settle(ring);
         assert_eq!(nops.load(Ordering::SeqCst), 2);
         // Dropped after its CQE arrived, never polled: released as it is abandoned.
-        let buf = SubmitsOnDrop {
-            bytes: Vec::with_capacity(16),
-            nops: nops.clone(),
-        };
+        let buf = submits_on_drop(&nops);
         let op = ring.read(&r, buf).submit().unwrap();
         ring.turn(true).unwrap();
         assert_eq!(ring.in_flight(), 0, "completed (EOF), not taken");
@@ -150,11 +100,7 @@ fn a_waker_may_drop_another_pending_future_of_the_same_ring() {
     let (r, mut w) = pipe();
     let mut first = ring.read(&r, Vec::with_capacity(16)).into_future();
     let waker = Waker::from(Arc::new(DropsTheVictim));
-    assert!(
-        Pin::new(&mut first)
-            .poll(&mut Context::from_waker(&waker))
-            .is_pending()
-    );
+    assert!(common::poll_with(&mut first, &waker).is_pending());
     feed(&mut w, b"wake");
     ring.turn(true).unwrap(); // wakes `first`: its waker drops the victim mid-turn
     assert!(VICTIM.with(|v| v.borrow().is_none()), "the waker ran");

@@ -123,11 +123,11 @@ impl<'ring, T: MultiShot> OpStream<'ring, T> {
         if !op.can_arm(cx.waker()) {
             return Err(None);
         }
-        // SAFETY: `MultiShot`'s contract makes the SQE point only into memory `op` owns; `op`
-        // stays in this stream until the final CQE, or moves into the slot when the stream is
-        // dropped (invariant 3), or leaks with it (invariant 4).
         // `push_stream` runs no user code: the key is recorded before anything can unwind,
         // so dropping the stream always parks what the kernel holds (invariant 11).
+        // SAFETY: invariants 1–4, 11 — `MultiShot`'s contract makes the SQE point only into
+        // memory `op` owns; `op` stays in this stream until the final CQE, moves into the slot
+        // when the stream is dropped (invariant 3), or leaks with it (invariant 4).
         match unsafe { self.ring.push_stream(op.sqe()) } {
             Ok(key) => {
                 self.key = Some(key);

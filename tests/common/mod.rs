@@ -40,8 +40,12 @@ pub fn open_fds() -> usize {
 
 /// Polls a future once with a no-op waker.
 pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
-    let mut cx = Context::from_waker(Waker::noop());
-    Pin::new(fut).poll(&mut cx)
+    poll_with(fut, Waker::noop())
+}
+
+/// Polls a future once with `waker`.
+pub fn poll_with<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
+    Pin::new(fut).poll(&mut Context::from_waker(waker))
 }
 
 /// A buffer whose liveness and drops are observable: `token`'s strong count is 2 while the
@@ -50,6 +54,8 @@ pub struct Sentinel {
     pub bytes: Vec<u8>,
     pub token: Arc<()>,
     pub drops: Arc<AtomicUsize>,
+    /// Runs when the sentinel is dropped (user code the ring calls as it releases it).
+    pub on_drop: Option<Box<dyn FnMut()>>,
 }
 
 impl Sentinel {
@@ -59,13 +65,23 @@ impl Sentinel {
             bytes: Vec::with_capacity(capacity),
             token: token.clone(),
             drops: drops.clone(),
+            on_drop: None,
         };
         (s, token)
+    }
+
+    /// The same sentinel, running `f` when dropped.
+    pub fn on_drop(mut self, f: impl FnMut() + 'static) -> Self {
+        self.on_drop = Some(Box::new(f));
+        self
     }
 }
 
 impl Drop for Sentinel {
     fn drop(&mut self) {
+        if let Some(f) = &mut self.on_drop {
+            f();
+        }
         self.drops.fetch_add(1, Ordering::SeqCst);
     }
 }

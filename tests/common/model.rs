@@ -131,6 +131,15 @@ pub fn check(log: &Log, buffers: usize, words: u32, rest: Vec<u8>) {
     assert_eq!(expect, words, "every written word accounted for");
 }
 
+/// Writes the next `words` numbered words to the stream.
+pub fn write_words(writer: &mut dyn std::io::Write, next_word: &mut u32, words: u32) {
+    let bytes: Vec<u8> = (*next_word..*next_word + words)
+        .flat_map(u32::to_le_bytes)
+        .collect();
+    *next_word += words;
+    writer.write_all(&bytes).unwrap();
+}
+
 /// Turns `ring` until no slot is live (for at most a second, never blocking; a panic from
 /// a deferred waker is caught and the turns go on): a slot left live with no owner means an
 /// operation was lost.
