@@ -6,18 +6,17 @@
 //! failing later with a bare `EINVAL`.
 #![forbid(unsafe_code)]
 
-use io_uring::IoUring;
-
 /// Opcodes the kernel supports, as a bitmap (opcodes are `u8`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OpcodeSet([u64; 4]);
 
 impl OpcodeSet {
-    /// Probes the kernel behind `uring`. Kernels without `IORING_REGISTER_PROBE` (< 5.6)
-    /// report nothing; then every opcode is assumed supported and the kernel decides.
-    pub(crate) fn probe(uring: &IoUring) -> Self {
+    /// Probes the kernel behind a ring's registration interface. Kernels without
+    /// `IORING_REGISTER_PROBE` (< 5.6) report nothing; then every opcode is assumed
+    /// supported and the kernel decides.
+    pub(crate) fn probe(kernel: &io_uring::Submitter<'_>) -> Self {
         let mut probe = io_uring::Probe::new();
-        if uring.submitter().register_probe(&mut probe).is_err() {
+        if kernel.register_probe(&mut probe).is_err() {
             return Self([u64::MAX; 4]);
         }
         let mut set = Self::default();
@@ -43,8 +42,8 @@ mod tests {
 
     #[test]
     fn this_kernel_supports_every_opcode_the_library_uses() {
-        let uring = IoUring::new(2).unwrap();
-        let set = OpcodeSet::probe(&uring);
+        let uring = io_uring::IoUring::new(2).unwrap();
+        let set = OpcodeSet::probe(&uring.submitter());
         for (name, code) in SUPPORTED_OPCODES {
             assert!(set.contains(*code), "kernel lacks {name}");
         }

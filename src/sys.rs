@@ -99,9 +99,22 @@ pub(crate) fn unregister_ring_fd(ring_fd: RawFd, index: u32) -> io::Result<()> {
     ring_fds_op(ring_fd, IORING_UNREGISTER_RING_FDS, &mut update)
 }
 
-/// `io_uring_enter` without an argument struct: submits `to_submit` SQEs and, with
-/// `IORING_ENTER_GETEVENTS` in `flags`, waits for `min_complete` CQEs. `fd` is the ring's fd,
-/// or its registered index with `IORING_ENTER_REGISTERED_RING` in `flags`.
+/// `IORING_ENTER_EXT_ARG`: the last two arguments are an `io_uring_getevents_arg`.
+const IORING_ENTER_EXT_ARG: u32 = 1 << 3;
+
+/// `struct io_uring_getevents_arg` (Linux 5.11): no signal mask, an optional timeout.
+#[repr(C)]
+struct GeteventsArg {
+    sigmask: u64,
+    sigmask_sz: u32,
+    min_wait_usec: u32,
+    ts: u64,
+}
+
+/// `io_uring_enter`: submits `to_submit` SQEs and, with `IORING_ENTER_GETEVENTS` in `flags`,
+/// waits for `min_complete` CQEs — at most `timeout` if given (then `ETIME` when it ran out).
+/// `fd` is the ring's fd, or its registered index with `IORING_ENTER_REGISTERED_RING` in
+/// `flags`.
 ///
 /// # Safety
 ///
@@ -112,9 +125,29 @@ pub(crate) unsafe fn io_uring_enter(
     to_submit: u32,
     min_complete: u32,
     flags: u32,
+    timeout: Option<std::time::Duration>,
 ) -> io::Result<usize> {
-    // SAFETY: no argument pointer is passed (NULL, size 0); what the kernel reads from the
-    // SQ ring is the caller's contract.
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: libc::c_long::from(t.subsec_nanos() as i32),
+    });
+    let arg = ts.as_ref().map(|ts| GeteventsArg {
+        sigmask: 0,
+        sigmask_sz: 0,
+        min_wait_usec: 0,
+        ts: std::ptr::from_ref(ts) as u64,
+    });
+    let (flags, arg_ptr, arg_len) = match &arg {
+        Some(arg) => (
+            flags | IORING_ENTER_EXT_ARG,
+            std::ptr::from_ref(arg).cast::<libc::c_void>(),
+            size_of::<GeteventsArg>(),
+        ),
+        None => (flags, std::ptr::null(), 0),
+    };
+    // SAFETY: the argument, if any, is a live local `io_uring_getevents_arg` whose `ts`
+    // points at a live local timespec, both outliving the call; what the kernel reads from
+    // the SQ ring is the caller's contract.
     let res = unsafe {
         libc::syscall(
             libc::SYS_io_uring_enter,
@@ -122,8 +155,8 @@ pub(crate) unsafe fn io_uring_enter(
             to_submit as libc::c_long,
             min_complete as libc::c_long,
             flags as libc::c_long,
-            std::ptr::null::<libc::sigset_t>(),
-            0 as libc::c_long,
+            arg_ptr,
+            arg_len as libc::c_long,
         )
     };
     if res < 0 {

@@ -30,7 +30,7 @@ use io_uring::types::BufRingEntry;
 
 use super::region::{Region, whole_pages};
 use crate::error::{Result, SaferRingError};
-use crate::ring::{Ring, RingId};
+use crate::ring::RingId;
 
 /// The ring's memory and bookkeeping, shared by the handle, chunks and operations.
 pub(crate) struct Inner {
@@ -303,15 +303,11 @@ impl std::fmt::Debug for BufChunk {
     }
 }
 
-impl Ring {
-    /// Registers a ring of `count` buffers (a power of two, at most 32,768) of `size` bytes
-    /// as a provided-buffer group of this ring (`IORING_REGISTER_PBUF_RING`, Linux 5.19).
-    /// The ring keeps the memory alive while registered (until the ring is dropped).
-    ///
-    /// # Errors
-    /// `InvalidArgument` for a count that is not a power of two; the kernel's error (named)
-    /// otherwise.
-    pub fn register_buf_ring(&self, count: u16, size: usize) -> Result<BufRing> {
+impl BufRing {
+    /// A ring of `count` buffers (a power of two, at most 32,768) of `size` bytes for
+    /// buffer group `bgid` of ring `ring`, every buffer provided, not yet registered (the
+    /// registry registers it and keeps it alive).
+    pub(crate) fn allocate(ring: RingId, bgid: u16, count: u16, size: usize) -> Result<Self> {
         if !count.is_power_of_two() || count > 1 << 15 || size == 0 || size > u32::MAX as usize {
             return Err(SaferRingError::InvalidArgument(
                 "a buffer ring needs a power-of-two count up to 32768 and a size up to 4 GiB",
@@ -322,9 +318,8 @@ impl Ring {
             .checked_mul(size)
             .and_then(|b| b.checked_add(entries_len))
             .ok_or(SaferRingError::InvalidArgument("buffer ring too large"))?;
-        let bgid = self.next_bgid.get();
         let inner = Rc::new(Inner {
-            ring: self.id(),
+            ring,
             bgid,
             count,
             buf_size: size,
@@ -337,19 +332,19 @@ impl Ring {
             next_gate: Cell::new(0),
         });
         (0..count).for_each(|bid| inner.provide(bid));
-        // SAFETY: invariants 1 and 8 — the entries and buffers live in `inner`'s region,
-        // which the ring keeps (the `Rc` pushed below) until it is dropped, after its fd is
-        // closed and the registration gone.
-        unsafe {
-            self.core
-                .borrow()
-                .uring
-                .submitter()
-                .register_buf_ring_with_flags(inner.entries() as u64, count, bgid, 0)
-        }
-        .map_err(|e| SaferRingError::os("io_uring_register(PBUF_RING)", e))?;
-        self.next_bgid.set(bgid.wrapping_add(1));
-        self.buf_rings.borrow_mut().push(inner.clone());
         Ok(BufRing { inner })
+    }
+}
+
+impl Inner {
+    /// The address of the entry array, for `IORING_REGISTER_PBUF_RING`: it lives in this
+    /// value's region, as long as the value does.
+    pub(crate) fn entries_addr(&self) -> u64 {
+        self.entries() as u64
+    }
+
+    /// Number of buffers.
+    pub(crate) fn count(&self) -> u16 {
+        self.count
     }
 }

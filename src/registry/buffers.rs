@@ -4,6 +4,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
+use super::resources::Resources;
 use crate::buf::{BufferPool, PoolShared, PooledBuffer};
 use crate::error::{Result, SaferRingError};
 use crate::ring::Ring;
@@ -72,17 +73,11 @@ impl Ring {
             })
             .collect();
         // SAFETY: invariants 1 and 8 — the iovecs cover the pool's heap region, which the
-        // `Arc` stored in the ring's table below keeps alive until the registration is
+        // `Arc` stored in the ring's resource set below keeps alive until the registration is
         // removed (`unregister_pool`, refused while operations use it) or the ring is gone.
-        unsafe {
-            self.core
-                .borrow()
-                .uring
-                .submitter()
-                .register_buffers(&iovecs)
-        }
-        .map_err(super::files::reg_err("io_uring_register(BUFFERS)"))?;
-        *self.buffers.borrow_mut() = Some(BufferTable {
+        unsafe { self.registration(|kernel| kernel.register_buffers(&iovecs)) }
+            .map_err(super::files::reg_err("io_uring_register(BUFFERS)"))?;
+        *Resources::of(self).buffers.borrow_mut() = Some(BufferTable {
             pool: Arc::clone(shared),
             users: Rc::new(Cell::new(0)),
         });
@@ -95,7 +90,8 @@ impl Ring {
     /// [`InUse`](SaferRingError::InUse) while a fixed-buffer operation is in flight — refused,
     /// not deferred: the registration stays until a later call succeeds.
     pub fn unregister_pool(&self) -> Result<()> {
-        let mut buffers = self.buffers.borrow_mut();
+        let resources = Resources::of(self);
+        let mut buffers = resources.buffers.borrow_mut();
         let Some(table) = buffers.as_ref() else {
             return Ok(());
         };
@@ -104,11 +100,7 @@ impl Ring {
                 what: "registered buffer pool",
             });
         }
-        self.core
-            .borrow()
-            .uring
-            .submitter()
-            .unregister_buffers()
+        self.registration(|kernel| kernel.unregister_buffers())
             .map_err(|e| SaferRingError::os("io_uring_register(UNREGISTER_BUFFERS)", e))?;
         *buffers = None;
         Ok(())
@@ -117,7 +109,7 @@ impl Ring {
     /// Claims the registration for one operation on `buf`, if `buf`'s pool is the one
     /// registered with this ring.
     pub(crate) fn acquire_buffer(&self, buf: &PooledBuffer) -> Result<BufferUse> {
-        match self.buffers.borrow().as_ref() {
+        match Resources::of(self).buffers.borrow().as_ref() {
             Some(table) if Arc::ptr_eq(&table.pool, buf.pool_shared()) => {
                 table.users.set(table.users.get() + 1);
                 Ok(BufferUse {

@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::os::fd::{AsFd, AsRawFd};
 use std::rc::Rc;
 
+use super::resources::Resources;
 use crate::error::{Result, SaferRingError};
 #[cfg(doc)]
 use crate::fs::File;
@@ -124,7 +125,8 @@ impl Ring {
     /// kernel's error otherwise. Replacing a table makes every old handle stale — also when
     /// the new registration then fails (the old table is gone either way).
     pub fn register_files(&self, capacity: u32) -> Result<()> {
-        let mut files = self.files.borrow_mut();
+        let resources = Resources::of(self);
+        let mut files = resources.files.borrow_mut();
         if files.as_ref().is_some_and(FileTable::busy) {
             return Err(SaferRingError::InUse {
                 what: "registered file table",
@@ -132,20 +134,16 @@ impl Ring {
         }
         // A new epoch before anything can fail: no handle of an earlier table can ever match
         // a later one (invariant 8).
-        let epoch = self.files_epoch.get() + 1;
-        self.files_epoch.set(epoch);
+        let epoch = resources.files_epoch.get() + 1;
+        resources.files_epoch.set(epoch);
         if let Some(old) = files.take() {
-            let unregistered = self.core.borrow().uring.submitter().unregister_files();
+            let unregistered = self.registration(|kernel| kernel.unregister_files());
             if let Err(e) = unregistered {
                 *files = Some(old); // still registered: its handles stay valid
                 return Err(reg_err("io_uring_register(UNREGISTER_FILES)")(e));
             }
         }
-        self.core
-            .borrow()
-            .uring
-            .submitter()
-            .register_files_sparse(capacity)
+        self.registration(|kernel| kernel.register_files_sparse(capacity))
             .map_err(reg_err("io_uring_register(FILES2)"))?;
         *files = Some(FileTable::new(capacity, epoch));
         Ok(())
@@ -160,7 +158,8 @@ impl Ring {
     /// [`InvalidArgument`](SaferRingError::InvalidArgument) without a table or with a full
     /// one; the kernel's error otherwise.
     pub fn register_file(&self, file: &impl AsFd) -> Result<RegisteredFd> {
-        let files = self.files.borrow();
+        let resources = Resources::of(self);
+        let files = resources.files.borrow();
         let table = files
             .as_ref()
             .ok_or(SaferRingError::InvalidArgument("register_files first"))?;
@@ -172,12 +171,10 @@ impl Ring {
             .ok_or(SaferRingError::InvalidArgument(
                 "the registered file table is full",
             ))?;
-        self.core
-            .borrow()
-            .uring
-            .submitter()
-            .register_files_update(index as u32, &[file.as_fd().as_raw_fd()])
-            .map_err(reg_err("io_uring_register(FILES_UPDATE)"))?;
+        self.registration(|kernel| {
+            kernel.register_files_update(index as u32, &[file.as_fd().as_raw_fd()])
+        })
+        .map_err(reg_err("io_uring_register(FILES_UPDATE)"))?;
         let epoch = inner.epoch;
         let slot = &mut inner.slots[index];
         slot.registered = true;
@@ -227,7 +224,8 @@ impl Ring {
         raw: i32,
         edit: impl FnOnce(&mut Slot),
     ) -> Result<u64> {
-        let files = self.files.borrow();
+        let resources = Resources::of(self);
+        let files = resources.files.borrow();
         let table = files.as_ref().ok_or(SaferRingError::RingMismatch {
             what: "registered file",
         })?;
@@ -239,11 +237,7 @@ impl Ring {
                 what: "registered file",
             });
         }
-        self.core
-            .borrow()
-            .uring
-            .submitter()
-            .register_files_update(fd.index, &[raw])
+        self.registration(|kernel| kernel.register_files_update(fd.index, &[raw]))
             .map_err(reg_err("io_uring_register(FILES_UPDATE)"))?;
         edit(slot);
         slot.generation += 1;
@@ -252,7 +246,7 @@ impl Ring {
 
     /// Claims a registered file for one operation (the use count lives until the guard drops).
     pub(crate) fn acquire_file(&self, fd: &RegisteredFd) -> Result<SlotUse> {
-        match self.files.borrow().as_ref() {
+        match Resources::of(self).files.borrow().as_ref() {
             Some(table) => table.acquire(self.id(), fd),
             None => Err(SaferRingError::RingMismatch {
                 what: "registered file",

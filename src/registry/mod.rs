@@ -26,12 +26,13 @@
 //! # Ok(()) }
 //! ```
 
+mod buf_rings;
 mod buffers;
 mod files;
+mod resources;
 pub(crate) mod target;
 
-pub(crate) use buffers::{BufferTable, BufferUse};
-pub(crate) use files::FileTable;
+pub(crate) use buffers::BufferUse;
 pub use files::RegisteredFd;
 pub use target::{AsTarget, Target};
 pub(crate) use target::{Kind, with_target};

@@ -2,17 +2,20 @@
 //!
 //! Every SQE reaches the kernel through [`Core::push`], and every wait through
 //! [`Core::enter`]: the two `unsafe` calls of the ring. Everything else here is bookkeeping.
+//! The fields are private: the rest of `ring/` goes through the methods below, and nothing
+//! outside `ring/` sees the core at all.
 #![allow(unsafe_code)]
 
 use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::task::Waker;
-
-use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
 
 use io_uring::{EnterFlags, IoUring, opcode, squeue, types};
 
-use super::parked::{Parked, Release};
-use super::slots::{Abandon, CqeResult, Delivery, SlotKey, SlotTable};
+use super::after_reap::AfterReap;
+use super::parked::Parked;
+use super::slots::{Abandon, CqeResult, Delivery, Polled, SlotKey, SlotTable};
 use super::stats::RingStats;
 use crate::error::{Result, SaferRingError};
 
@@ -24,101 +27,45 @@ pub(crate) mod tag {
     pub const WAKE: u32 = 2;
 }
 
-/// Work to do after the core's borrow is released: wake wakers, finish parked resources,
-/// drop replaced wakers. All of it runs user code, which may re-enter the ring or panic.
+/// A multishot poll the ring keeps on a wake-up eventfd of the layer above (the built-in
+/// executor's), so a sleeping `io_uring_enter` returns when another thread signals it.
 #[derive(Default)]
-pub(crate) struct AfterReap {
-    pub wakers: VecDeque<Waker>,
-    pub releases: Vec<Release>,
-    pub garbage: Vec<Waker>,
-}
-
-/// The payload of a panic caught while running user code, to be resumed later.
-pub(crate) type Panic = Box<dyn std::any::Any + Send + 'static>;
-
-/// State of the executor's wake-up poll (see `runtime::block_on`).
-#[derive(Default)]
-pub(crate) struct WakePoll {
-    /// A multishot poll on the eventfd is in the kernel.
-    pub armed: bool,
-    /// Wake-up CQEs seen since last checked.
-    pub cqes: u32,
-}
-
-impl AfterReap {
-    /// Room for a typical turn's work, so that swapping this with the ring's spare
-    /// ([`Ring::with_core`](super::Ring::with_core)) does not allocate once warmed up on either
-    /// side.
-    pub fn with_room() -> Self {
-        Self {
-            wakers: VecDeque::with_capacity(64),
-            releases: Vec::with_capacity(16),
-            garbage: Vec::with_capacity(16),
-        }
-    }
-
-    /// Whether there is nothing to do.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.wakers.is_empty() && self.releases.is_empty() && self.garbage.is_empty()
-    }
-
-    /// Runs all the deferred work. Call with no borrow of the core held. A panic from one
-    /// item (a waker, a buffer's `Drop`) does not skip the rest: every item still runs and
-    /// the first panic is returned, for the caller to resume once the ring is consistent
-    /// (invariant 11).
-    pub fn run(&mut self) -> Option<Panic> {
-        let mut first = None;
-        loop {
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_items())) {
-                Ok(()) => return first,
-                Err(panic) => {
-                    first.get_or_insert(panic);
-                }
-            }
-        }
-    }
-
-    /// Items are popped one by one (no `Drain` to finish), so after a panic the rest are
-    /// still here: wakers in completion order, releases and garbage in any order.
-    fn run_items(&mut self) {
-        while let Some(waker) = self.wakers.pop_front() {
-            waker.wake();
-        }
-        while let Some(release) = self.releases.pop() {
-            release.run();
-        }
-        while let Some(waker) = self.garbage.pop() {
-            drop(waker);
-        }
-    }
+struct WakePoll {
+    /// The ring's own duplicate of the polled fd: open until the poll's final CQE, however
+    /// the layer above handles its copy (invariant 6).
+    fd: Option<OwnedFd>,
+    /// The poll is in the kernel.
+    armed: bool,
+    /// Wake-up CQEs seen since last taken.
+    cqes: u32,
 }
 
 pub(crate) struct Core {
-    pub uring: IoUring,
-    pub slots: SlotTable,
+    uring: IoUring,
+    slots: SlotTable,
     /// Operations (not internal SQEs) the kernel holds: what back-pressure counts.
-    pub ops_in_kernel: usize,
+    ops_in_kernel: usize,
     /// Internal SQEs (cancels, wake poll) whose final CQE is still due.
-    pub internal_in_kernel: usize,
+    internal_in_kernel: usize,
     /// Most operations the kernel may hold at once (`RingBuilder::max_in_flight`).
-    pub limit: usize,
+    limit: usize,
     /// Cancels that found no SQ space; pushed at the next flush.
-    pub pending_cancels: Vec<SlotKey>,
+    pending_cancels: Vec<SlotKey>,
     /// Futures waiting for an operation slot to free up.
-    pub slot_waiters: VecDeque<Waker>,
-    pub stats: RingStats,
+    slot_waiters: VecDeque<Waker>,
+    stats: RingStats,
     /// The ring's index in this thread's registered-ring table, if registered: passed to
     /// `io_uring_enter` instead of the fd, it saves the kernel an fd lookup per call.
     registered_index: Option<u32>,
-    pub scratch: AfterReap,
-    pub wake: WakePoll,
+    /// Work the last reap or abandon left for after the borrow (see [`AfterReap`]).
+    scratch: AfterReap,
+    wake: WakePoll,
     /// Test hook: this many upcoming pushes see a full submission queue.
     #[cfg(feature = "test-hooks")]
-    pub fault_sq_full: u32,
+    fault_sq_full: u32,
     /// Test hook: the next `.1` operation completions are delivered as `-.0`.
     #[cfg(feature = "test-hooks")]
-    pub fault_cqe: (i32, u32),
+    fault_cqe: (i32, u32),
 }
 
 impl Core {
@@ -156,6 +103,87 @@ impl Core {
     /// Whether the ring fd is registered (see [`Core::new`]).
     pub fn fd_registered(&self) -> bool {
         self.registered_index.is_some()
+    }
+
+    /// The ring's fd.
+    pub fn fd(&self) -> RawFd {
+        self.uring.as_raw_fd()
+    }
+
+    /// The kernel's registration interface (`io_uring_register`), lent to the registry.
+    pub fn submitter(&self) -> io_uring::Submitter<'_> {
+        self.uring.submitter()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> RingStats {
+        self.stats
+    }
+
+    /// Operations the kernel holds.
+    pub fn ops_in_kernel(&self) -> usize {
+        self.ops_in_kernel
+    }
+
+    /// Slots in use (see [`SlotTable::live`]).
+    pub fn live_slots(&self) -> usize {
+        self.slots.live()
+    }
+
+    /// Most operations in flight at once.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Whether a reap or abandon left work for after the borrow.
+    #[inline]
+    pub fn has_deferred(&self) -> bool {
+        !self.scratch.is_empty()
+    }
+
+    /// Swaps the deferred work with `spare` (empty), for running with the borrow released.
+    #[inline]
+    pub fn swap_deferred(&mut self, spare: &mut AfterReap) {
+        std::mem::swap(spare, &mut self.scratch);
+    }
+
+    /// Takes `key`'s completion if it arrived (see [`SlotTable::poll`]).
+    #[inline]
+    pub fn poll(&mut self, key: SlotKey, waker: Option<&Waker>) -> Polled<CqeResult> {
+        self.slots.poll(key, waker)
+    }
+
+    /// The next CQE of a stream slot (see [`SlotTable::poll_next`]).
+    pub fn poll_next(&mut self, key: SlotKey, waker: &Waker) -> Polled<Option<CqeResult>> {
+        self.slots.poll_next(key, waker)
+    }
+
+    /// Stores `waker` in `key`'s slot (see [`SlotTable::store_waker`]): the caller drops
+    /// what comes back, the replaced or refused waker, after the borrow.
+    pub fn store_waker(&mut self, key: SlotKey, waker: Waker) -> Result<Option<Waker>, Waker> {
+        self.slots.store_waker(key, waker)
+    }
+
+    /// Queues `waker` to be woken when an operation slot frees up (or at the next turn).
+    pub fn wait_for_turn(&mut self, waker: Waker) {
+        self.slot_waiters.push_back(waker);
+    }
+
+    /// Takes every parked resource out of the table (for shutdown to leak, never free).
+    pub fn take_all_parked(&mut self) -> Vec<Parked> {
+        self.slots.take_all_parked()
+    }
+
+    /// Test hook: the next `pushes` pushes find the SQ full.
+    #[cfg(feature = "test-hooks")]
+    pub fn inject_sq_full(&mut self, pushes: u32) {
+        self.fault_sq_full = pushes;
+    }
+
+    /// Test hook: the next `count` operation completions report `-errno`.
+    #[cfg(feature = "test-hooks")]
+    pub fn inject_cqe_errors(&mut self, errno: i32, count: u32) {
+        self.fault_cqe = (errno, count);
     }
 
     /// Whether another operation may enter the kernel now.
@@ -314,25 +342,51 @@ impl Core {
         }
     }
 
-    /// Pushes one cancel matching every request in the ring (shutdown).
-    pub fn cancel_all(&mut self) -> Result<()> {
+    /// Cancels everything the kernel holds (shutdown): one cancel matching every request,
+    /// or one per slot if the SQ cannot take it.
+    pub fn cancel_everything(&mut self) {
+        if !self.anything_in_kernel() {
+            return;
+        }
         let entry = opcode::AsyncCancel2::new(types::CancelBuilder::any())
             .build()
             .user_data(SlotKey::internal(tag::CANCEL));
-        self.push_internal(entry)?;
-        self.stats.cancels += 1;
-        Ok(())
+        if self.push_internal(entry).is_ok() {
+            self.stats.cancels += 1;
+            return;
+        }
+        let keys: Vec<_> = self.slots.in_kernel().collect();
+        keys.into_iter().for_each(|key| self.cancel(key));
     }
 
-    /// Arms a multishot poll on the executor's eventfd.
-    pub fn arm_wake_poll(&mut self, fd: std::os::fd::RawFd) -> Result<()> {
-        let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
+    /// Arms the multishot wake-up poll on `fd` unless it is armed. The ring polls its own
+    /// duplicate of the first fd it was given (kept until the ring is gone), so the layer
+    /// above may close its copy at any time.
+    pub fn arm_wake_poll(&mut self, fd: BorrowedFd<'_>) -> Result<()> {
+        if self.wake.armed {
+            return Ok(());
+        }
+        let raw = match &self.wake.fd {
+            Some(own) => own.as_raw_fd(),
+            None => {
+                let own = fd
+                    .try_clone_to_owned()
+                    .map_err(|e| SaferRingError::os("dup(wake-up eventfd)", e))?;
+                self.wake.fd.insert(own).as_raw_fd()
+            }
+        };
+        let entry = opcode::PollAdd::new(types::Fd(raw), libc::POLLIN as u32)
             .multi(true)
             .build()
             .user_data(SlotKey::internal(tag::WAKE));
         self.push_internal(entry)?;
         self.wake.armed = true;
         Ok(())
+    }
+
+    /// Wake-up poll CQEs since the last call.
+    pub fn take_wake_cqes(&mut self) -> u32 {
+        std::mem::take(&mut self.wake.cqes)
     }
 
     /// Pushes a raw NOP with any `user_data` (test hook: stale or foreign completions).
@@ -376,28 +430,41 @@ impl Core {
 
     /// Submits, runs completion work and reaps once, without waiting.
     pub fn reap_now(&mut self) -> Result<()> {
-        self.enter(0, true)?;
+        self.enter(Wait::No)?;
         self.reap();
         Ok(())
     }
 
-    /// Submits queued SQEs without waiting.
+    /// Submits queued SQEs without waiting or reaping.
     pub fn flush(&mut self) -> Result<usize> {
-        self.enter(0, false)
+        self.enter(Wait::SubmitOnly)
     }
 
-    /// `io_uring_enter`: submits every queued SQE and, if `get_events`, runs deferred
-    /// completion work and waits for at least `min_complete` CQEs.
-    pub fn enter(&mut self, min_complete: u32, get_events: bool) -> Result<usize> {
+    /// Submits, then waits as `wait` says (only if the kernel owes a CQE: never forever on
+    /// nothing), and delivers every CQE that arrived. Returns the CQEs delivered.
+    #[inline]
+    pub fn turn(&mut self, wait: Wait) -> Result<usize> {
+        let wait = match wait {
+            Wait::One | Wait::Timeout(_) if !self.anything_in_kernel() => Wait::No,
+            // Work left by a push or an unwind may wake a task: never block before it ran.
+            Wait::One | Wait::Timeout(_) if self.has_deferred() => Wait::No,
+            wait => wait,
+        };
+        self.enter(wait)?;
+        Ok(self.reap())
+    }
+
+    /// `io_uring_enter`, the ring's one path into the kernel: submits every queued SQE and,
+    /// unless [`Wait::SubmitOnly`], runs deferred completion work and waits as `wait` says.
+    pub fn enter(&mut self, wait: Wait) -> Result<usize> {
         self.retry_pending_cancels();
         let to_submit = self.uring.submission().len() as u32;
-        if to_submit == 0 && !get_events {
-            return Ok(0);
-        }
-        let flags = if get_events {
-            EnterFlags::GETEVENTS.bits()
-        } else {
-            0
+        let (min_complete, timeout, flags) = match wait {
+            Wait::SubmitOnly if to_submit == 0 => return Ok(0),
+            Wait::SubmitOnly => (0, None, 0),
+            Wait::No => (0, None, EnterFlags::GETEVENTS.bits()),
+            Wait::One => (1, None, EnterFlags::GETEVENTS.bits()),
+            Wait::Timeout(t) => (1, Some(t), EnterFlags::GETEVENTS.bits()),
         };
         self.stats.enters += 1;
         let (fd, flags) = match self.registered_index {
@@ -406,32 +473,14 @@ impl Core {
         };
         // SAFETY: the kernel reads only SQEs pushed through `push`, whose memory and fds their
         // owners or slots keep valid (invariants 1–6).
-        let res = unsafe { crate::sys::io_uring_enter(fd, to_submit, min_complete, flags) };
+        let res =
+            unsafe { crate::sys::io_uring_enter(fd, to_submit, min_complete, flags, timeout) };
         match res {
             Ok(n) => Ok(n),
             Err(e)
                 if matches!(
                     e.raw_os_error(),
-                    Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)
-                ) =>
-            {
-                Ok(0)
-            }
-            Err(e) => Err(SaferRingError::os("io_uring_enter", e)),
-        }
-    }
-
-    /// Waits up to `timeout` for at least one CQE (shutdown's bounded wait).
-    pub fn enter_timeout(&mut self, timeout: std::time::Duration) -> Result<usize> {
-        let ts = types::Timespec::from(timeout);
-        let args = types::SubmitArgs::new().timespec(&ts);
-        self.stats.enters += 1;
-        match self.uring.submitter().submit_with_args(1, &args) {
-            Ok(n) => Ok(n),
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                    Some(libc::EINTR | libc::EAGAIN | libc::EBUSY | libc::ETIME)
                 ) =>
             {
                 Ok(0)
@@ -458,7 +507,7 @@ impl Core {
         // `IORING_FEAT_NODROP`); an enter with GETEVENTS moves them in as room frees up.
         while self.uring.submission().cq_overflow() {
             self.stats.cq_overflows += 1;
-            let _ = self.enter(0, true);
+            let _ = self.enter(Wait::No);
             let more = self.reap_cq();
             if more == 0 {
                 break;
@@ -565,6 +614,19 @@ impl Core {
     pub fn anything_in_kernel(&self) -> bool {
         self.ops_in_kernel + self.internal_in_kernel > 0
     }
+}
+
+/// How long [`Core::enter`] waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Submit only: no completion work, no wait.
+    SubmitOnly,
+    /// Submit and run completion work, without waiting.
+    No,
+    /// Block until at least one CQE.
+    One,
+    /// Block until at least one CQE or the time is up.
+    Timeout(Duration),
 }
 
 impl Drop for Core {

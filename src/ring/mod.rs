@@ -23,29 +23,44 @@
 //! std::thread::spawn(move || drop(ring));
 //! ```
 
+mod after_reap;
 mod builder;
-pub(crate) mod core;
+mod core;
+mod layers;
 pub(crate) mod parked;
 mod push;
 mod shutdown;
 pub(crate) mod slots;
 mod stats;
 
-use std::cell::RefCell;
+use std::any::Any;
+use std::cell::{Cell, OnceCell, RefCell};
 use std::marker::PhantomData;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Waker;
 use std::time::Duration;
 
+pub(crate) use after_reap::Panic;
 pub use builder::{DEFAULT_MAX_IN_FLIGHT, RingBuilder, SetupFlags};
 pub use shutdown::ShutdownReport;
 pub use stats::RingStats;
 
-use self::core::Core;
+use self::after_reap::AfterReap;
+use self::core::{Core, Wait};
+use self::layers::Layers;
 use self::parked::Parked;
 use self::slots::{CqeResult, Polled, SlotKey};
 use crate::error::{Result, SaferRingError};
+
+/// What the ring calls when it queued SQEs: an outside reactor's hook (tokio's, in
+/// `runtime/`), so its next turn submits them. Called with no borrow of the ring held, once
+/// the SQEs' resources are owned by their operations (invariant 11): it may run user code.
+pub(crate) trait Notifier {
+    /// SQEs were queued.
+    fn sqes_queued(&self);
+}
 
 /// A unique identity for a ring, used to check that registered resources are used with the
 /// ring they were registered with (invariant 8).
@@ -70,28 +85,23 @@ impl RingId {
 /// [`RingBuilder::shutdown_timeout`]) for the kernel to finish with their memory before it is
 /// freed; see [`Ring::shutdown`] for the report.
 pub struct Ring {
-    pub(crate) core: RefCell<Core>,
+    core: RefCell<Core>,
     id: RingId,
     flags: SetupFlags,
     opcodes: crate::probe::OpcodeSet,
     shutdown_timeout: Duration,
-    /// The built-in executor's wake-up channel and task set, made by the first `block_on`.
-    pub(crate) executor: RefCell<Option<crate::runtime::ExecutorState>>,
-    shut_down: std::cell::Cell<bool>,
+    shut_down: Cell<bool>,
     /// Eventfd registered with the ring for outside reactors; dropped after the ring fd.
-    completion_fd: std::cell::OnceCell<std::os::fd::OwnedFd>,
-    /// Registered-file table, if any; and how many tables were registered before.
-    pub(crate) files: RefCell<Option<crate::registry::FileTable>>,
-    pub(crate) files_epoch: std::cell::Cell<u64>,
-    /// Registered buffer pool, if any.
-    pub(crate) buffers: RefCell<Option<crate::registry::BufferTable>>,
-    /// Provided-buffer rings registered with this ring (kept alive while it lives).
-    pub(crate) buf_rings: RefCell<Vec<std::rc::Rc<crate::buf::BufRingInner>>>,
-    pub(crate) next_bgid: std::cell::Cell<u16>,
+    completion_fd: OnceCell<OwnedFd>,
     /// Swapped with the core's deferred work in [`Ring::run_deferred`].
-    spare_after: std::cell::Cell<Option<self::core::AfterReap>>,
-    /// The outside reactor driving this ring, woken when SQEs are queued.
-    pub(crate) driver: crate::runtime::DriverHook,
+    spare_after: Cell<Option<AfterReap>>,
+    /// The outside reactor's hook, if one drives the ring; `has_notifier` keeps the check
+    /// on the submit path to one flag.
+    notifier: RefCell<Option<Rc<dyn Notifier>>>,
+    has_notifier: Cell<bool>,
+    /// What the layers above keep here (registry resources, the executor): dropped after
+    /// the core, once the kernel is done with their memory.
+    layers: Layers,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -108,23 +118,19 @@ impl Ring {
     }
 
     fn from_parts(core: Core, flags: SetupFlags, shutdown_timeout: Duration) -> Self {
-        let opcodes = crate::probe::OpcodeSet::probe(&core.uring);
+        let opcodes = crate::probe::OpcodeSet::probe(&core.submitter());
         Self {
             opcodes,
             core: RefCell::new(core),
             id: RingId::next(),
             flags,
             shutdown_timeout,
-            executor: RefCell::new(None),
-            shut_down: std::cell::Cell::new(false),
-            completion_fd: std::cell::OnceCell::new(),
-            files: RefCell::new(None),
-            files_epoch: std::cell::Cell::new(0),
-            buffers: RefCell::new(None),
-            buf_rings: RefCell::new(Vec::new()),
-            next_bgid: std::cell::Cell::new(0),
-            spare_after: std::cell::Cell::new(Some(self::core::AfterReap::with_room())),
-            driver: crate::runtime::DriverHook::default(),
+            shut_down: Cell::new(false),
+            completion_fd: OnceCell::new(),
+            spare_after: Cell::new(Some(AfterReap::with_room())),
+            notifier: RefCell::new(None),
+            has_notifier: Cell::new(false),
+            layers: Layers::default(),
             _not_send: PhantomData,
         }
     }
@@ -146,24 +152,24 @@ impl Ring {
 
     /// Counters of the ring's work so far.
     pub fn stats(&self) -> RingStats {
-        self.core.borrow().stats
+        self.core.borrow().stats()
     }
 
     /// Operations the kernel currently holds.
     pub fn in_flight(&self) -> usize {
-        self.core.borrow().ops_in_kernel
+        self.core.borrow().ops_in_kernel()
     }
 
     /// Slots in use: operations in flight, abandoned ones awaiting their final CQE, and
     /// completed ones whose owner has not taken the result yet. Zero when everything is done.
     pub fn live_slots(&self) -> usize {
-        self.core.borrow().slots.live()
+        self.core.borrow().live_slots()
     }
 
     /// The most operations in flight at once ([`RingBuilder::max_in_flight`]); not capped
     /// by the completion queue's size.
     pub fn capacity(&self) -> usize {
-        self.core.borrow().limit
+        self.core.borrow().limit()
     }
 
     /// Submits every queued SQE to the kernel now, without waiting. Operations are queued by
@@ -177,8 +183,73 @@ impl Ring {
     /// resources are owned by an operation or a slot (invariant 11): it runs user code.
     #[inline]
     pub(crate) fn sqes_queued(&self) {
-        self.driver.sqes_queued();
+        if self.has_notifier.get() {
+            self.notify();
+        }
         self.finish_deferred();
+    }
+
+    /// Calls the notifier, with no borrow held while it runs.
+    #[cold]
+    fn notify(&self) {
+        let notifier = self.notifier.borrow().clone();
+        if let Some(notifier) = notifier {
+            notifier.sqes_queued();
+        }
+    }
+
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    /// Installs (or with `None` removes) the outside reactor's hook; returns the one it
+    /// replaces, for the caller to drop with nothing borrowed.
+    pub(crate) fn set_notifier(
+        &self,
+        notifier: Option<Rc<dyn Notifier>>,
+    ) -> Option<Rc<dyn Notifier>> {
+        self.has_notifier.set(notifier.is_some());
+        self.notifier.replace(notifier)
+    }
+
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    /// The notifier now installed, if any.
+    pub(crate) fn notifier(&self) -> Option<Rc<dyn Notifier>> {
+        self.notifier.borrow().clone()
+    }
+
+    /// The state the layer owning `T` keeps in this ring, if any (see [`Layers`]).
+    #[inline]
+    pub(crate) fn layer<T: Any>(&self) -> Option<Rc<T>> {
+        self.layers.get()
+    }
+
+    /// As [`layer`](Self::layer), made by `init` on first use.
+    pub(crate) fn layer_or_init<T: Any>(&self, init: impl FnOnce() -> T) -> Rc<T> {
+        self.layers.get_or_init(init)
+    }
+
+    /// Lends the kernel's registration interface (`io_uring_register`) to the registry.
+    /// `f` must not re-enter the ring (it is library code, never user code).
+    pub(crate) fn registration<R>(&self, f: impl FnOnce(&io_uring::Submitter<'_>) -> R) -> R {
+        f(&self.core.borrow().submitter())
+    }
+
+    /// Arms the ring's wake-up poll on `fd` (the built-in executor's eventfd) unless armed.
+    pub(crate) fn arm_wake_poll(&self, fd: BorrowedFd<'_>) -> Result<()> {
+        self.with_core(|core| {
+            core.wake_slot_waiters_if_capacity();
+            core.arm_wake_poll(fd)
+        })
+    }
+
+    /// Wake-up poll CQEs since the last call.
+    pub(crate) fn take_wake_cqes(&self) -> u32 {
+        self.core.borrow_mut().take_wake_cqes()
+    }
+
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    /// Wakes every future waiting for a slot if capacity is free (before a reactor sleeps,
+    /// so a waiter whose wake-up was consumed by a dropped future still makes progress).
+    pub(crate) fn wake_capacity_waiters(&self) {
+        self.with_core(|core| core.wake_slot_waiters_if_capacity());
     }
 
     /// Submits queued SQEs, runs completion work and delivers every available completion
@@ -186,13 +257,8 @@ impl Ring {
     /// Returns the number of CQEs delivered.
     #[inline]
     pub fn turn(&self, wait: bool) -> Result<usize> {
-        self.with_core(|core| {
-            // Work left by a push or an unwind may wake a task: never block before it ran.
-            let wait = wait && core.scratch.is_empty();
-            let min = u32::from(wait && core.anything_in_kernel());
-            core.enter(min, true)?;
-            Ok(core.reap())
-        })
+        let wait = if wait { Wait::One } else { Wait::No };
+        self.with_core(|core| core.turn(wait))
     }
 
     /// Runs `f` on the core, then the deferred work (wakers, releases of parked resources,
@@ -203,7 +269,7 @@ impl Ring {
     /// # Panics
     /// Resumes the first panic of the deferred work, after all of it ran.
     #[inline]
-    pub(crate) fn with_core<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
+    fn with_core<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
         let out = f(&mut self.core.borrow_mut());
         self.finish_deferred();
         out
@@ -212,7 +278,7 @@ impl Ring {
     /// Runs the deferred work, if any, and resumes its first panic.
     #[inline]
     fn finish_deferred(&self) {
-        if self.core.borrow().scratch.is_empty() {
+        if !self.core.borrow().has_deferred() {
             return;
         }
         if let Some(panic) = self.run_deferred() {
@@ -223,14 +289,14 @@ impl Ring {
     /// Runs the deferred work with no borrow held and returns the first panic it raised
     /// (every item still ran). While the thread is already unwinding, leaves the work for the
     /// next turn instead: a second panic would abort.
-    pub(crate) fn run_deferred(&self) -> Option<self::core::Panic> {
+    fn run_deferred(&self) -> Option<Panic> {
         if std::thread::panicking() {
             return None;
         }
         // Swap the work out for the ring's spare (empty, with capacity), so neither side is
         // built or dropped on this path. A nested call finds no spare and uses a new one.
         let mut after = self.spare_after.take().unwrap_or_default();
-        std::mem::swap(&mut after, &mut self.core.borrow_mut().scratch);
+        self.core.borrow_mut().swap_deferred(&mut after);
         let panic = after.run();
         self.spare_after.set(Some(after));
         panic
@@ -240,7 +306,7 @@ impl Ring {
     #[inline]
     pub(crate) fn poll_op(&self, key: SlotKey, waker: Option<&Waker>) -> Option<CqeResult> {
         loop {
-            match self.core.borrow_mut().slots.poll(key, waker) {
+            match self.core.borrow_mut().poll(key, waker) {
                 Polled::Ready(cqe) => return Some(cqe),
                 Polled::Pending => return None,
                 Polled::NeedsWaker => {}
@@ -258,7 +324,8 @@ impl Ring {
     #[cold]
     fn store_waker(&self, key: SlotKey, waker: &Waker) -> bool {
         let clone = waker.clone();
-        let stored = self.core.borrow_mut().slots.store_waker(key, clone);
+        // Bound to a local so that the waker coming back drops after the borrow ends.
+        let stored = self.core.borrow_mut().store_waker(key, clone);
         stored.is_ok()
     }
 
@@ -292,7 +359,7 @@ impl Ring {
         waker: &Waker,
     ) -> std::task::Poll<Option<CqeResult>> {
         loop {
-            match self.core.borrow_mut().slots.poll_next(key, waker) {
+            match self.core.borrow_mut().poll_next(key, waker) {
                 Polled::Ready(next) => return std::task::Poll::Ready(next),
                 Polled::Pending => return std::task::Poll::Pending,
                 Polled::NeedsWaker => {}
@@ -319,11 +386,7 @@ impl Ring {
             return Ok(fd.as_raw_fd());
         }
         let fd = crate::sys::eventfd().map_err(|e| SaferRingError::os("eventfd", e))?;
-        self.core
-            .borrow()
-            .uring
-            .submitter()
-            .register_eventfd(fd.as_raw_fd())
+        self.registration(|kernel| kernel.register_eventfd(fd.as_raw_fd()))
             .map_err(|e| SaferRingError::os("io_uring_register(EVENTFD)", e))?;
         Ok(self.completion_fd.get_or_init(|| fd).as_raw_fd())
     }
@@ -332,14 +395,14 @@ impl Ring {
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn inject_sq_full(&self, pushes: u32) {
-        self.core.borrow_mut().fault_sq_full = pushes;
+        self.core.borrow_mut().inject_sq_full(pushes);
     }
 
     /// Registers a future to be woken at the next executor turn (after a full SQ). The waker
     /// is cloned before the borrow (user code).
     pub(crate) fn wait_for_turn(&self, waker: &Waker) {
         let clone = waker.clone();
-        self.core.borrow_mut().slot_waiters.push_back(clone);
+        self.core.borrow_mut().wait_for_turn(clone);
     }
 
     /// Delivers the next `count` operation completions as failures with `errno`, whatever
@@ -348,7 +411,7 @@ impl Ring {
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn inject_cqe_errors(&self, errno: i32, count: u32) {
-        self.core.borrow_mut().fault_cqe = (errno, count);
+        self.core.borrow_mut().inject_cqe_errors(errno, count);
     }
 
     /// Injects a raw NOP completion with an arbitrary `user_data` (stale-generation tests).
@@ -361,7 +424,7 @@ impl Ring {
 
 impl AsRawFd for Ring {
     fn as_raw_fd(&self) -> RawFd {
-        self.core.borrow().uring.as_raw_fd()
+        self.core.borrow().fd()
     }
 }
 

@@ -8,7 +8,8 @@
 use std::time::{Duration, Instant};
 
 use super::Ring;
-use super::core::Panic;
+use super::after_reap::Panic;
+use super::core::Wait;
 
 /// What happened when a ring shut down; returned by [`Ring::shutdown`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -73,13 +74,13 @@ impl Ring {
         let mut first_panic = None;
         let (in_flight, released_before) = {
             let core = self.core.borrow();
-            (core.ops_in_kernel, core.stats.released)
+            (core.ops_in_kernel(), core.stats().released)
         };
         let mut report = ShutdownReport {
             in_flight,
             ..ShutdownReport::default()
         };
-        self.cancel_everything();
+        self.core.borrow_mut().cancel_everything();
         keep_first(&mut first_panic, self.run_deferred());
         // `None`: no bound (a timeout too large for the clock waits as long as it takes).
         let deadline = Instant::now().checked_add(self.shutdown_timeout);
@@ -94,52 +95,31 @@ impl Ring {
                 },
                 None => SHUTDOWN_POLL,
             };
-            let res = {
-                let mut core = self.core.borrow_mut();
-                core.enter_timeout(step).map(|_| core.reap())
-            };
+            let res = self.core.borrow_mut().turn(Wait::Timeout(step));
             keep_first(&mut first_panic, self.run_deferred());
             if res.is_err() {
                 report.timed_out = true;
                 break;
             }
         }
-        report.released = self.core.borrow().stats.released - released_before;
+        report.released = self.core.borrow().stats().released - released_before;
         if report.timed_out {
             report.leaked = self.leak_kernel_memory();
         }
         (report, first_panic)
     }
 
-    /// Pushes a cancel for everything the kernel holds (one `ASYNC_CANCEL_ANY`, or one per
-    /// slot if the SQ cannot take it).
-    fn cancel_everything(&self) {
-        let mut core = self.core.borrow_mut();
-        if core.anything_in_kernel() && core.cancel_all().is_err() {
-            let keys: Vec<_> = core.slots.in_kernel().collect();
-            keys.into_iter().for_each(|key| core.cancel(key));
-        }
-    }
-
     /// Leaks everything the kernel may still touch (invariant 5: leak, never free): parked
-    /// resources, the executor's wake-up eventfd, registered buffers and buffer rings.
+    /// resources and every layer's state (registered buffers, buffer rings, the executor).
     /// Returns the number of parked operations leaked.
     fn leak_kernel_memory(&self) -> usize {
         let parked = match self.core.try_borrow_mut() {
-            Ok(mut core) => core.slots.take_all_parked(),
+            Ok(mut core) => core.take_all_parked(),
             Err(_) => Vec::new(),
         };
         let leaked = parked.len();
         parked.into_iter().for_each(std::mem::forget);
-        if let Ok(mut executor) = self.executor.try_borrow_mut() {
-            std::mem::forget(executor.take());
-        }
-        if let Ok(mut buffers) = self.buffers.try_borrow_mut() {
-            std::mem::forget(buffers.take());
-        }
-        if let Ok(mut rings) = self.buf_rings.try_borrow_mut() {
-            std::mem::forget(std::mem::take(&mut *rings));
-        }
+        self.layers.leak();
         leaked
     }
 }

@@ -7,7 +7,7 @@
 #![forbid(unsafe_code)]
 
 use std::future::IntoFuture;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -45,8 +45,8 @@ impl Wake for Notify {
 }
 
 /// The ring's executor state, created on first use of `block_on` and reused by later calls
-/// (so a `block_on` per operation allocates nothing).
-pub(crate) struct ExecutorState {
+/// (so a `block_on` per operation allocates nothing); kept in the ring as a layer.
+struct ExecutorState {
     notify: Arc<Notify>,
     tasks: Rc<TaskSet>,
 }
@@ -55,8 +55,7 @@ impl Ring {
     /// The wake-up channel and a task set for a `block_on` call: the ring's own, or a fresh
     /// set when the ring's is in use (a `block_on` nested in another on the same ring).
     fn executor(&self) -> Result<(Arc<Notify>, Rc<TaskSet>)> {
-        let mut slot = self.executor.borrow_mut();
-        if let Some(wake) = slot.as_ref() {
+        if let Some(wake) = self.layer::<ExecutorState>() {
             let tasks = if wake.tasks.is_active() {
                 Rc::new(TaskSet::new(wake.notify.clone()))
             } else {
@@ -70,10 +69,11 @@ impl Ring {
             fd,
         });
         let tasks = Rc::new(TaskSet::new(notify.clone()));
-        *slot = Some(ExecutorState {
+        let state = ExecutorState {
             notify: notify.clone(),
             tasks: tasks.clone(),
-        });
+        };
+        drop(self.layer_or_init(|| state));
         Ok((notify, tasks))
     }
 
@@ -122,20 +122,14 @@ impl Ring {
     /// the same `io_uring_enter` until a completion (or the wake-up eventfd) arrives.
     fn park(&self, notify: &Notify) -> Result<()> {
         if !notify.flag.is_woken() {
-            self.with_core(|core| {
-                core.wake_slot_waiters_if_capacity();
-                if !core.wake.armed {
-                    core.arm_wake_poll(notify.fd.as_raw_fd())?;
-                }
-                Result::<()>::Ok(())
-            })?;
+            self.arm_wake_poll(notify.fd.as_fd())?;
         }
         // Wakers called during the turn on this thread find the executor running and only set
         // the flag; wakers on other threads see it asleep and signal the eventfd.
         let sleep = notify.flag.begin_sleep();
         let res = self.turn(sleep);
         notify.flag.end_sleep();
-        let woke_by_fd = std::mem::take(&mut self.core.borrow_mut().wake.cqes) > 0;
+        let woke_by_fd = self.take_wake_cqes() > 0;
         if woke_by_fd {
             crate::sys::eventfd_drain(notify.fd.as_raw_fd());
         }

@@ -1,5 +1,6 @@
 //! The hook an outside reactor (tokio's, through [`Ring::drive`](crate::Ring::drive)) leaves
-//! in the ring: a waker to call when SQEs were queued, so the driver's next turn submits them.
+//! in the ring as its [`Notifier`]: a waker to call when SQEs were queued, so the driver's
+//! next turn submits them.
 //!
 //! The ring calls it only once every resource of the SQEs just queued is owned by their
 //! operations or slots, and with no borrow of the ring held (invariant 11): the waker is user
@@ -9,12 +10,12 @@
 use std::cell::Cell;
 use std::task::Waker;
 
+use crate::ring::Notifier;
+
 /// The driver's waker, and whether it was woken since the driver last ran.
 #[derive(Default)]
 pub(crate) struct DriverHook {
     waker: Cell<Option<Waker>>,
-    /// A driver is registered (so the hot path checks a flag, not the `Option`).
-    present: Cell<bool>,
     /// Woken since the driver's last turn: one wake per turn, however many SQEs are queued.
     notified: Cell<bool>,
 }
@@ -24,7 +25,6 @@ impl DriverHook {
     /// Returns the waker it replaces, for the caller to drop.
     pub fn turn_starts(&self, waker: &Waker) -> Option<Waker> {
         self.notified.set(false);
-        self.present.set(true);
         let old = self.waker.take();
         match old {
             Some(current) if current.will_wake(waker) => {
@@ -38,22 +38,11 @@ impl DriverHook {
         }
     }
 
-    /// The driver is gone.
+    /// The driver is gone: the waker, for the caller to drop.
     pub fn clear(&self) -> Option<Waker> {
-        self.present.set(false);
         self.waker.take()
     }
 
-    /// SQEs were queued: wakes the driver, once per turn. Taken out of its cell while it runs,
-    /// so a waker that re-enters the ring finds the hook consistent (and a panic drops it).
-    #[inline]
-    pub fn sqes_queued(&self) {
-        if self.present.get() && !self.notified.get() {
-            self.wake();
-        }
-    }
-
-    #[cold]
     fn wake(&self) {
         let Some(waker) = self.waker.take() else {
             return;
@@ -63,6 +52,16 @@ impl DriverHook {
         // Put back unless the wake registered another driver meanwhile.
         if let Some(newer) = self.waker.replace(Some(waker)) {
             drop(self.waker.replace(Some(newer)));
+        }
+    }
+}
+
+impl Notifier for DriverHook {
+    /// Wakes the driver, once per turn. Taken out of its cell while it runs, so a waker that
+    /// re-enters the ring finds the hook consistent (and a panic drops it).
+    fn sqes_queued(&self) {
+        if !self.notified.get() {
+            self.wake();
         }
     }
 }

@@ -3,6 +3,7 @@
 //! tokio integration ([`Ring::drive`](crate::Ring::drive)).
 
 mod block_on;
+#[cfg(feature = "tokio")]
 mod driver_hook;
 mod tasks;
 #[cfg(feature = "tokio")]
@@ -11,8 +12,6 @@ mod wake_flag;
 
 #[cfg(feature = "tokio")]
 pub use self::tokio::Drive;
-pub(crate) use block_on::ExecutorState;
-pub(crate) use driver_hook::DriverHook;
 pub use tasks::{JoinError, JoinHandle, spawn};
 #[cfg(safer_ring_loom)]
 pub use wake_flag::WakeFlag;

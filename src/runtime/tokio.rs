@@ -17,13 +17,15 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
+use super::driver_hook::DriverHook;
 use crate::error::{Result, SaferRingError};
-use crate::ring::Ring;
+use crate::ring::{Notifier, Ring};
 
 /// The ring's registered eventfd, borrowed for tokio's reactor.
 struct EventFd(RawFd);
@@ -39,6 +41,8 @@ impl AsRawFd for EventFd {
 pub struct Drive<'ring> {
     ring: &'ring Ring,
     fd: Option<AsyncFd<EventFd>>,
+    /// This driver's hook, installed in the ring as its notifier at the first poll.
+    hook: Rc<DriverHook>,
 }
 
 impl Ring {
@@ -67,6 +71,7 @@ impl Ring {
         Drive {
             ring: self,
             fd: None,
+            hook: Rc::default(),
         }
     }
 
@@ -107,16 +112,17 @@ impl Future for Drive<'_> {
                 Ok(fd) => self.fd = Some(fd),
                 Err(e) => return Poll::Ready(Err(e)),
             }
+            drop(ring.set_notifier(Some(self.hook.clone())));
         }
         // This turn submits whatever is queued; the waker it replaces is dropped here, with
         // nothing borrowed.
-        drop(ring.driver.turn_starts(cx.waker()));
+        drop(self.hook.turn_starts(cx.waker()));
         let fd = self.fd.as_ref().expect("registered above");
         loop {
             if let Err(e) = ring.turn(false) {
                 return Poll::Ready(Err(e));
             }
-            ring.with_core(|core| core.wake_slot_waiters_if_capacity());
+            ring.wake_capacity_waiters();
             match fd.poll_read_ready(cx) {
                 Poll::Ready(Ok(mut guard)) => {
                     guard.clear_ready();
@@ -142,6 +148,14 @@ fn register(ring: &Ring) -> Result<AsyncFd<EventFd>> {
 
 impl Drop for Drive<'_> {
     fn drop(&mut self) {
-        drop(self.ring.driver.clear());
+        let ours: Rc<dyn Notifier> = self.hook.clone();
+        if self
+            .ring
+            .notifier()
+            .is_some_and(|current| Rc::ptr_eq(&current, &ours))
+        {
+            drop(self.ring.set_notifier(None));
+        }
+        drop(self.hook.clear());
     }
 }

@@ -1,0 +1,35 @@
+//! Provided-buffer rings registered with a ring (`IORING_REGISTER_PBUF_RING`).
+#![allow(unsafe_code)]
+
+use super::resources::Resources;
+use crate::buf::BufRing;
+use crate::error::{Result, SaferRingError};
+use crate::ring::Ring;
+
+impl Ring {
+    /// Registers a ring of `count` buffers (a power of two, at most 32,768) of `size` bytes
+    /// as a provided-buffer group of this ring (`IORING_REGISTER_PBUF_RING`, Linux 5.19).
+    /// The ring keeps the memory alive while registered (until the ring is dropped).
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a count that is not a power of two; the kernel's error (named)
+    /// otherwise.
+    pub fn register_buf_ring(&self, count: u16, size: usize) -> Result<BufRing> {
+        let resources = Resources::of(self);
+        let bgid = resources.next_bgid.get();
+        let bufs = BufRing::allocate(self.id(), bgid, count, size)?;
+        let inner = bufs.inner();
+        // SAFETY: invariants 1 and 8 — the entries and buffers live in `inner`'s region, which
+        // the ring's resource set keeps (the `Rc` pushed below) until the ring is dropped,
+        // after its drain, or leaks if the drain timed out.
+        unsafe {
+            self.registration(|kernel| {
+                kernel.register_buf_ring_with_flags(inner.entries_addr(), inner.count(), bgid, 0)
+            })
+        }
+        .map_err(|e| SaferRingError::os("io_uring_register(PBUF_RING)", e))?;
+        resources.next_bgid.set(bgid.wrapping_add(1));
+        resources.buf_rings.borrow_mut().push(inner.clone());
+        Ok(bufs)
+    }
+}
