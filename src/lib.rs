@@ -67,10 +67,10 @@ mod sys;
 
 pub use buf::{BufChunk, BufRing, BufferPool, IoBuf, IoBufMut, PinnedBuffer, PooledBuffer};
 pub use error::{Result, SaferRingError, SubmitError, Unavailable};
+pub use fd::{AsTarget, RegisteredFd, Target};
 pub use fs::{File, Metadata, OpenOptions};
 pub use op::{BufResult, Building, Completed, OpCode, OpFuture, Operation, Submitted};
 pub use probe::OpcodeSet;
-pub use registry::{AsTarget, RegisteredFd};
 pub use ring::slots::CqeResult;
 pub use ring::{
     DEFAULT_MAX_IN_FLIGHT, Ring, RingBuilder, RingId, RingStats, SetupFlags, ShutdownReport,

@@ -4,7 +4,7 @@
 mod common;
 
 use common::pipe;
-use safer_ring::op::file::Nop;
+use safer_ring::op::Nop;
 use safer_ring::{CqeResult, OpCode, OpenOptions, Ring, SaferRingError, Unavailable};
 
 #[test]

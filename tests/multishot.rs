@@ -211,7 +211,7 @@ fn buffer_ring_of_another_ring_is_refused() {
 
 #[test]
 fn send_zc_hands_the_buffer_back_only_with_the_notification() {
-    use safer_ring::op::net::ZcEvent;
+    use safer_ring::net::ZcEvent;
     use std::io::Read;
     let _serial = serial();
     let ring = Ring::new(16).unwrap();
@@ -248,7 +248,7 @@ fn send_zc_dropped_before_the_notification_parks_its_buffer_until_then() {
     let mut events = ring.send_zc_events(&server, buf);
     assert!(matches!(
         ring.block_on(events.next()),
-        Some(safer_ring::op::net::ZcEvent::Sent)
+        Some(safer_ring::net::ZcEvent::Sent)
     ));
     drop(events); // the notification may still be due: the buffer must stay alive
     assert!(Arc::strong_count(&token) == 2 || ring.live_slots() == 0);

@@ -414,7 +414,7 @@ fn send_zc_events_end_after_done() {
     let mut events = ring.send_zc_events(&server, vec![1u8; 1024]);
     let mut done = false;
     while let Some(event) = ring.block_on(events.next()) {
-        if let safer_ring::op::net::ZcEvent::Done(res, _) = event {
+        if let safer_ring::net::ZcEvent::Done(res, _) = event {
             assert_eq!(res.unwrap(), 1024);
             done = true;
         }

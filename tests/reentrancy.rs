@@ -14,7 +14,7 @@ use std::task::{Wake, Waker};
 
 use common::model::settle;
 use common::{Sentinel, feed, open_fds, pipe, serial};
-use safer_ring::op::file::Read;
+use safer_ring::fs::opcodes::Read;
 use safer_ring::{OpFuture, Ring};
 
 /// The ring under test, `'static` so that a pending future of it can sit in a thread-local

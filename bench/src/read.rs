@@ -6,8 +6,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 
 use io_uring::{IoUring, opcode, types};
-use safer_ring::op::file::Read;
-use safer_ring::op::fixed::ReadFixed;
+use safer_ring::fs::opcodes::Read;
+use safer_ring::fs::opcodes::ReadFixed;
 use safer_ring::{BufferPool, File, Operation, Ring, Submitted};
 
 use crate::report::{Report, Row};

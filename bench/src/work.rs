@@ -4,7 +4,8 @@
 use std::future::IntoFuture;
 
 use io_uring::{IoUring, opcode, types};
-use safer_ring::op::file::{Nop, Read};
+use safer_ring::fs::opcodes::Read;
+use safer_ring::op::Nop;
 use safer_ring::{File, Operation, Ring, Submitted};
 
 /// Bytes per read.

@@ -2,13 +2,10 @@
 //! step both share with [`Ring::send_all`]).
 #![forbid(unsafe_code)]
 
-use std::io;
-
+use super::opcodes::{Read, Write};
 use crate::buf::{IoBuf, IoBufMut};
-use crate::error::SaferRingError;
-use crate::op::file::{Read, Write};
-use crate::op::{BufResult, Operation};
-use crate::registry::AsTarget;
+use crate::fd::AsTarget;
+use crate::op::{BufResult, Operation, progress};
 use crate::ring::Ring;
 
 impl Ring {
@@ -94,30 +91,4 @@ impl Ring {
         }
         (Ok(()), op.buf)
     }
-}
-
-/// How far one step of an exact loop got: `Ok(n)` bytes (0 after an interruption, to retry),
-/// or the loop's error (end of stream before `total` bytes, or the operation's error).
-pub(crate) fn progress(
-    op: &'static str,
-    res: crate::Result<usize>,
-    pos: usize,
-    total: usize,
-) -> crate::Result<usize> {
-    match res {
-        Ok(0) => Err(eof(op, pos, total)),
-        Ok(n) => Ok(n),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN)) => Ok(0),
-        Err(e) => Err(e),
-    }
-}
-
-fn eof(op: &'static str, done: usize, total: usize) -> SaferRingError {
-    SaferRingError::os(
-        op,
-        io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("end of file after {done} of {total} bytes"),
-        ),
-    )
 }

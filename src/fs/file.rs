@@ -2,7 +2,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use crate::fd::SharedFd;
+use crate::fd::{AsTarget, SharedFd, Target, sealed};
 
 /// An open file (or pipe, or any fd) for use with a [`Ring`](crate::Ring).
 ///
@@ -78,5 +78,14 @@ impl AsRawFd for File {
 impl AsFd for File {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_owned().as_fd()
+    }
+}
+
+impl sealed::Sealed for File {}
+
+impl AsTarget for File {
+    #[inline]
+    fn target(&self) -> Target {
+        Target::fd(self.shared())
     }
 }

@@ -1,9 +1,11 @@
 //! Files: the owned [`File`] handle, [`OpenOptions`], [`Metadata`], and the ring's file
 //! operations ([`Ring::read_at`](crate::Ring::read_at) and friends).
 
-pub(crate) mod exact;
+mod exact;
 mod file;
+mod fixed;
 mod metadata;
+pub mod opcodes;
 mod open_options;
 mod ops;
 

@@ -3,40 +3,21 @@
 
 use std::path::Path;
 
+use super::opcodes::{
+    CURRENT_POSITION, Close, Fallocate, Fsync, KernelPath, OpenAt, Read, ReadFixed, Readv, Statx,
+    Write, WriteFixed, Writev,
+};
 use super::{File, OpenOptions};
 use crate::buf::PooledBuffer;
 use crate::buf::{IoBuf, IoBufMut};
 use crate::error::SubmitError;
+use crate::fd::AsTarget;
 use crate::op::Operation;
-use crate::op::file::{
-    CURRENT_POSITION, Close, Fallocate, Fsync, KernelPath, Nop, OpenAt, Read, Readv, Statx, Write,
-    Writev,
-};
-use crate::op::fixed::{ReadFixed, WriteFixed};
-use crate::registry::AsTarget;
 use crate::ring::Ring;
 
 pub use crate::op::Op;
 
 impl Ring {
-    /// A no-op; completes at once. Useful to measure overhead or to wake the ring.
-    ///
-    /// ```
-    /// # fn main() -> safer_ring::Result<()> {
-    /// let ring = safer_ring::Ring::new(4)?;
-    /// ring.nop().submit()?.wait()?;
-    /// # Ok(()) }
-    /// ```
-    #[inline]
-    pub fn nop(&self) -> Op<'_, Nop> {
-        Operation::build(self, Nop)
-    }
-
-    /// Starts an operation of a user-defined opcode (see [`OpCode`](crate::OpCode)).
-    pub fn custom<T: crate::OpCode>(&self, op: T) -> Op<'_, T> {
-        Operation::build(self, op)
-    }
-
     /// Reads into `buf` at the file's current position (pipes, sockets, sequential files).
     /// Fills up to `buf.bytes_total()` bytes; the buffer comes back with its length set to
     /// the bytes read. A short read is reported as such; 0 means end of file.

@@ -7,16 +7,16 @@ use std::path::Path;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use super::{AddrBuf, TcpListener, TcpStream, UnixListener, UnixStream};
-use crate::buf::{IoBuf, IoBufMut};
-use crate::fd::SharedFd;
-use crate::op::OpStream;
-use crate::op::net::{
+use super::opcodes::{
     Accept, AcceptMulti, Connect, Msg, Recv, RecvFrom, RecvMulti, Send, SendTo, SendZc, ShutdownOp,
     SocketOp, ZcEvent,
 };
+use super::{AddrBuf, TcpListener, TcpStream, UnixListener, UnixStream};
+use crate::buf::{IoBuf, IoBufMut};
+use crate::fd::AsTarget;
+use crate::fd::SharedFd;
+use crate::op::OpStream;
 use crate::op::{BufResult, Op, Operation};
-use crate::registry::AsTarget;
 use crate::ring::Ring;
 
 /// Which direction(s) [`Ring::shutdown_socket`] closes.
@@ -177,7 +177,7 @@ impl Ring {
         while op.buf_pos < total {
             let pos = op.buf_pos;
             let (res, buf) = Operation::build(self, op).await;
-            let n = match crate::fs::exact::progress("send_all", res, pos, total) {
+            let n = match crate::op::progress("send_all", res, pos, total) {
                 Ok(n) => n,
                 Err(e) => return (Err(e), buf),
             };

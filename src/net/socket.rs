@@ -84,12 +84,12 @@ macro_rules! socket_type {
             }
         }
 
-        impl crate::registry::target::sealed::Sealed for $name {}
+        impl crate::fd::sealed::Sealed for $name {}
 
-        impl crate::registry::AsTarget for $name {
+        impl crate::fd::AsTarget for $name {
             #[inline]
-            fn target(&self) -> crate::registry::Target {
-                crate::registry::Target::fd(self.shared())
+            fn target(&self) -> crate::fd::Target {
+                crate::fd::Target::fd(self.shared())
             }
         }
     };

@@ -45,17 +45,16 @@
 //! ```
 
 mod future;
+mod nop;
 mod opcode;
 mod operation;
 mod options;
 mod stream;
 
-pub mod file;
-pub mod fixed;
-pub mod net;
-
 pub use future::OpFuture;
+pub use nop::Nop;
 pub use opcode::{OpCode, SUPPORTED_OPCODES};
+pub(crate) use opcode::{cqe_result, filled, progress};
 pub use operation::{BufResult, Building, Completed, Op, Operation, State, Submitted};
 pub use options::Positioned;
 pub use stream::{MultiShot, OpStream};

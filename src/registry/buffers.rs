@@ -7,6 +7,7 @@ use std::rc::Rc;
 use super::resources::Resources;
 use crate::buf::{BufferPool, PoolShared, PooledBuffer};
 use crate::error::{Result, SaferRingError};
+use crate::fd::Claim;
 use crate::ring::Ring;
 use crate::sync::Arc;
 
@@ -17,17 +18,6 @@ const MAX_REGISTERED: usize = 1 << 14;
 pub(crate) struct BufferTable {
     pool: Arc<PoolShared>,
     users: Rc<Cell<u32>>,
-}
-
-/// One in-flight fixed-buffer operation's claim on the registration.
-pub(crate) struct BufferUse {
-    users: Rc<Cell<u32>>,
-}
-
-impl Drop for BufferUse {
-    fn drop(&mut self) {
-        self.users.set(self.users.get() - 1);
-    }
 }
 
 impl Ring {
@@ -108,13 +98,10 @@ impl Ring {
 
     /// Claims the registration for one operation on `buf`, if `buf`'s pool is the one
     /// registered with this ring.
-    pub(crate) fn acquire_buffer(&self, buf: &PooledBuffer) -> Result<BufferUse> {
+    pub(crate) fn acquire_buffer(&self, buf: &PooledBuffer) -> Result<Claim> {
         match Resources::of(self).buffers.borrow().as_ref() {
             Some(table) if Arc::ptr_eq(&table.pool, buf.pool_shared()) => {
-                table.users.set(table.users.get() + 1);
-                Ok(BufferUse {
-                    users: table.users.clone(),
-                })
+                Ok(Claim::new(&table.users, buf.index()))
             }
             _ => Err(SaferRingError::RingMismatch {
                 what: "pooled buffer (its pool is not registered with this ring)",

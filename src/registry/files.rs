@@ -1,43 +1,22 @@
 //! The ring's registered-file table with per-slot generations and use counts.
 #![forbid(unsafe_code)]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::os::fd::{AsFd, AsRawFd};
 use std::rc::Rc;
 
 use super::resources::Resources;
 use crate::error::{Result, SaferRingError};
-#[cfg(doc)]
-use crate::fs::File;
+use crate::fd::{Claim, RegisteredFd};
 use crate::ring::{Ring, RingId};
-
-/// A file registered with one ring's file table (a "fixed file").
-///
-/// Cheap to clone; every clone names the same registration. Pass it wherever an operation
-/// takes a file (`ring.read_at(&fixed, ..)`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RegisteredFd {
-    ring: RingId,
-    /// The table it was registered in: every `register_files` call starts a new epoch.
-    epoch: u64,
-    index: u32,
-    generation: u64,
-}
-
-impl RegisteredFd {
-    /// The slot index in the ring's file table.
-    pub fn index(&self) -> u32 {
-        self.index
-    }
-}
 
 #[derive(Default)]
 struct Slot {
     /// Bumped when the slot is emptied, so old handles become stale.
     generation: u64,
     registered: bool,
-    /// In-flight operations using this slot.
-    users: u32,
+    /// In-flight operations using this slot (their [`Claim`]s).
+    users: Rc<Cell<u32>>,
 }
 
 struct Table {
@@ -45,33 +24,13 @@ struct Table {
     slots: Vec<Slot>,
 }
 
-/// The table, shared with the use-count guards held by in-flight operations.
-#[derive(Clone)]
-pub(crate) struct FileTable(Rc<RefCell<Table>>);
-
-/// One in-flight operation's claim on a slot; releases it when dropped (after the final CQE,
-/// because the operation holding it lives that long).
-pub(crate) struct SlotUse {
-    table: FileTable,
-    index: u32,
-}
-
-impl SlotUse {
-    pub fn index(&self) -> u32 {
-        self.index
-    }
-}
-
-impl Drop for SlotUse {
-    fn drop(&mut self) {
-        self.table.0.borrow_mut().slots[self.index as usize].users -= 1;
-    }
-}
+/// The table.
+pub(crate) struct FileTable(RefCell<Table>);
 
 impl FileTable {
     fn new(capacity: u32, epoch: u64) -> Self {
         let slots = (0..capacity).map(|_| Slot::default()).collect();
-        Self(Rc::new(RefCell::new(Table { epoch, slots })))
+        Self(RefCell::new(Table { epoch, slots }))
     }
 
     fn check(&self, ring: RingId, fd: &RegisteredFd) -> Result<()> {
@@ -96,17 +55,14 @@ impl FileTable {
     }
 
     /// Claims the slot for one operation.
-    pub fn acquire(&self, ring: RingId, fd: &RegisteredFd) -> Result<SlotUse> {
+    pub fn acquire(&self, ring: RingId, fd: &RegisteredFd) -> Result<Claim> {
         self.check(ring, fd)?;
-        self.0.borrow_mut().slots[fd.index as usize].users += 1;
-        Ok(SlotUse {
-            table: self.clone(),
-            index: fd.index,
-        })
+        let table = self.0.borrow();
+        Ok(Claim::new(&table.slots[fd.index as usize].users, fd.index))
     }
 
     fn busy(&self) -> bool {
-        self.0.borrow().slots.iter().any(|s| s.users > 0)
+        self.0.borrow().slots.iter().any(|s| s.users.get() > 0)
     }
 }
 
@@ -149,7 +105,7 @@ impl Ring {
         Ok(())
     }
 
-    /// Registers `file` (a [`File`], a socket, anything that owns an fd: `AsFd`, never a bare
+    /// Registers `file` (a [`File`](crate::File), a socket, anything that owns an fd: `AsFd`, never a bare
     /// fd number, invariant 6) in a free slot of the table. The kernel takes its own reference
     /// to the open file: closing `file` later, even reusing its fd number for another file,
     /// does not change what the registration names.
@@ -167,7 +123,7 @@ impl Ring {
         let index = inner
             .slots
             .iter()
-            .position(|s| !s.registered && s.users == 0)
+            .position(|s| !s.registered && s.users.get() == 0)
             .ok_or(SaferRingError::InvalidArgument(
                 "the registered file table is full",
             ))?;
@@ -232,7 +188,7 @@ impl Ring {
         table.check(self.id(), fd)?;
         let mut inner = table.0.borrow_mut();
         let slot = &mut inner.slots[fd.index as usize];
-        if slot.users > 0 {
+        if slot.users.get() > 0 {
             return Err(SaferRingError::InUse {
                 what: "registered file",
             });
@@ -245,7 +201,7 @@ impl Ring {
     }
 
     /// Claims a registered file for one operation (the use count lives until the guard drops).
-    pub(crate) fn acquire_file(&self, fd: &RegisteredFd) -> Result<SlotUse> {
+    pub(crate) fn acquire_file(&self, fd: &RegisteredFd) -> Result<Claim> {
         match Resources::of(self).files.borrow().as_ref() {
             Some(table) => table.acquire(self.id(), fd),
             None => Err(SaferRingError::RingMismatch {

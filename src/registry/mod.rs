@@ -30,9 +30,6 @@ mod buf_rings;
 mod buffers;
 mod files;
 mod resources;
-pub(crate) mod target;
+mod target;
 
-pub(crate) use buffers::BufferUse;
-pub use files::RegisteredFd;
-pub use target::{AsTarget, Target};
-pub(crate) use target::{Kind, with_target};
+pub use crate::fd::RegisteredFd;

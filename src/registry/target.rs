@@ -1,37 +1,11 @@
-//! [`Target`]: the file an operation acts on, by fd or by registered index.
-//!
-//! A registered handle is *bound* when the operation is submitted, against the ring that
-//! submits it (invariant 12): the handle's ring id, table epoch and slot generation are
-//! checked there, and the use count that keeps the slot registered (invariant 8) is taken on
-//! that ring's table. Building an operation resolves nothing.
+//! Binding an operation's [`Target`] to the ring that submits it (invariant 12).
 #![forbid(unsafe_code)]
 
-use super::RegisteredFd;
-use super::files::SlotUse;
 use crate::error::Result;
-use crate::fd::SharedFd;
-use crate::fs::File;
+use crate::fd::{Kind, Target};
 use crate::ring::Ring;
 
-/// What an operation names in its SQE, and what keeps it valid until the final CQE: a
-/// shared fd handle (invariant 6) or a use count on a registered slot (invariant 8).
-pub struct Target(pub(crate) Kind);
-
-pub(crate) enum Kind {
-    Fd(SharedFd),
-    /// A registered file; `claim` is taken on the submitting ring by [`Target::bind`].
-    Fixed {
-        handle: RegisteredFd,
-        claim: Option<SlotUse>,
-    },
-}
-
 impl Target {
-    /// A plain fd target.
-    pub(crate) fn fd(fd: SharedFd) -> Self {
-        Self(Kind::Fd(fd))
-    }
-
     /// Binds a registered target to `ring`, the ring submitting the operation: refused with
     /// `RingMismatch` or `Stale` unless the handle names a live registration of this ring.
     /// A claim from an earlier attempt is released first.
@@ -41,56 +15,5 @@ impl Target {
             *claim = Some(ring.acquire_file(handle)?);
         }
         Ok(())
-    }
-}
-
-/// Builds an SQE naming `$target` as either a plain fd or a fixed (registered) file. A fixed
-/// target must have been bound ([`Target::bind`]) by the submitting ring first.
-macro_rules! with_target {
-    ($target:expr, |$fd:ident| $build:expr) => {
-        match &$target.0 {
-            $crate::registry::Kind::Fd(shared) => {
-                let $fd = io_uring::types::Fd(shared.raw());
-                $build
-            }
-            $crate::registry::Kind::Fixed { claim, .. } => {
-                let slot = claim
-                    .as_ref()
-                    .expect("a registered target is bound before its SQE is built");
-                let $fd = io_uring::types::Fixed(slot.index());
-                $build
-            }
-        }
-    };
-}
-pub(crate) use with_target;
-
-pub(crate) mod sealed {
-    pub trait Sealed {}
-}
-
-/// Something an operation can act on: a [`File`], a socket, or a [`RegisteredFd`].
-pub trait AsTarget: sealed::Sealed {
-    /// The target for an operation (bound to a ring when submitted).
-    #[doc(hidden)]
-    fn target(&self) -> Target;
-}
-
-impl sealed::Sealed for File {}
-impl sealed::Sealed for RegisteredFd {}
-
-impl AsTarget for File {
-    #[inline]
-    fn target(&self) -> Target {
-        Target(Kind::Fd(self.shared()))
-    }
-}
-
-impl AsTarget for RegisteredFd {
-    fn target(&self) -> Target {
-        Target(Kind::Fixed {
-            handle: self.clone(),
-            claim: None,
-        })
     }
 }

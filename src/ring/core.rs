@@ -7,7 +7,8 @@
 #![allow(unsafe_code)]
 
 use std::collections::VecDeque;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
 
@@ -31,9 +32,9 @@ pub(crate) mod tag {
 /// executor's), so a sleeping `io_uring_enter` returns when another thread signals it.
 #[derive(Default)]
 struct WakePoll {
-    /// The ring's own duplicate of the polled fd: open until the poll's final CQE, however
-    /// the layer above handles its copy (invariant 6).
-    fd: Option<OwnedFd>,
+    /// The polled fd, held by the ring from the first arming on, so it stays open until
+    /// after the poll's final CQE whatever the layer above does (invariant 6).
+    fd: Option<Arc<dyn AsFd>>,
     /// The poll is in the kernel.
     armed: bool,
     /// Wake-up CQEs seen since last taken.
@@ -359,22 +360,13 @@ impl Core {
         keys.into_iter().for_each(|key| self.cancel(key));
     }
 
-    /// Arms the multishot wake-up poll on `fd` unless it is armed. The ring polls its own
-    /// duplicate of the first fd it was given (kept until the ring is gone), so the layer
-    /// above may close its copy at any time.
-    pub fn arm_wake_poll(&mut self, fd: BorrowedFd<'_>) -> Result<()> {
+    /// Arms the multishot wake-up poll unless it is armed, on the fd the first call's `fd`
+    /// gave (kept by the ring until it is gone).
+    pub fn arm_wake_poll(&mut self, fd: impl FnOnce() -> Arc<dyn AsFd>) -> Result<()> {
         if self.wake.armed {
             return Ok(());
         }
-        let raw = match &self.wake.fd {
-            Some(own) => own.as_raw_fd(),
-            None => {
-                let own = fd
-                    .try_clone_to_owned()
-                    .map_err(|e| SaferRingError::os("dup(wake-up eventfd)", e))?;
-                self.wake.fd.insert(own).as_raw_fd()
-            }
-        };
+        let raw = self.wake.fd.get_or_insert_with(fd).as_fd().as_raw_fd();
         let entry = opcode::PollAdd::new(types::Fd(raw), libc::POLLIN as u32)
             .multi(true)
             .build()

@@ -36,8 +36,9 @@ mod stats;
 use std::any::Any;
 use std::cell::{Cell, OnceCell, RefCell};
 use std::marker::PhantomData;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Waker;
 use std::time::Duration;
@@ -233,10 +234,11 @@ impl Ring {
     }
 
     /// Arms the ring's wake-up poll on `fd` (the built-in executor's eventfd) unless armed.
-    pub(crate) fn arm_wake_poll(&self, fd: BorrowedFd<'_>) -> Result<()> {
+    /// The ring keeps a reference to `fd` from then on, until it is gone.
+    pub(crate) fn arm_wake_poll<F: AsFd + 'static>(&self, fd: &Arc<F>) -> Result<()> {
         self.with_core(|core| {
             core.wake_slot_waiters_if_capacity();
-            core.arm_wake_poll(fd)
+            core.arm_wake_poll(|| fd.clone())
         })
     }
 

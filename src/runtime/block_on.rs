@@ -7,7 +7,7 @@
 #![forbid(unsafe_code)]
 
 use std::future::IntoFuture;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -29,6 +29,12 @@ impl Notify {
     /// `begin_sleep` and `end_sleep`, it is inside its own turn), so no eventfd signal.
     pub(crate) fn wake_from_executor(&self) {
         let _ = self.flag.wake();
+    }
+}
+
+impl AsFd for Notify {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 
@@ -120,9 +126,9 @@ impl Ring {
 
     /// Submits what the tasks queued and delivers completions; if nothing is woken, sleeps in
     /// the same `io_uring_enter` until a completion (or the wake-up eventfd) arrives.
-    fn park(&self, notify: &Notify) -> Result<()> {
+    fn park(&self, notify: &Arc<Notify>) -> Result<()> {
         if !notify.flag.is_woken() {
-            self.arm_wake_poll(notify.fd.as_fd())?;
+            self.arm_wake_poll(notify)?;
         }
         // Wakers called during the turn on this thread find the executor running and only set
         // the flag; wakers on other threads see it asleep and signal the eventfd.

@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::task::Poll;
 
-use safer_ring::op::file::Read as ReadOp;
+use safer_ring::fs::opcodes::Read as ReadOp;
 use safer_ring::{OpFuture, Operation, Submitted};
 
 use super::guard::{Event, GuardBuf, Log, written_after_release};

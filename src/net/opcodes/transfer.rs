@@ -5,8 +5,8 @@ use io_uring::opcode;
 use io_uring::squeue::Entry;
 
 use crate::error::{Result, SaferRingError};
-use crate::op::opcode::cqe_result;
-use crate::registry::{Target, with_target};
+use crate::fd::{Target, with_target};
+use crate::op::cqe_result;
 use crate::ring::slots::CqeResult;
 
 use crate::buf::{IoBuf, IoBufMut, clamp_len};
@@ -81,7 +81,7 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
 
     #[inline]
     fn complete(self, cqe: CqeResult) -> Self::Output {
-        crate::op::opcode::filled(Self::NAME, cqe, self.buf, 0)
+        crate::op::filled(Self::NAME, cqe, self.buf, 0)
     }
 
     fn fail(self, error: SaferRingError) -> Self::Output {

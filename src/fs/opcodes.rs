@@ -1,5 +1,6 @@
 //! File operations: the opcodes behind [`Ring::read_at`](crate::Ring::read_at),
-//! [`Ring::write_at`](crate::Ring::write_at) and friends.
+//! [`Ring::write_at`](crate::Ring::write_at) and friends, with the fixed-buffer ones
+//! ([`ReadFixed`], [`WriteFixed`]).
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
@@ -9,13 +10,12 @@ use io_uring::opcode;
 use io_uring::squeue::Entry;
 use io_uring::types::{self, FsyncFlags};
 
-use super::opcode::{cqe_result, filled};
-use super::{BufResult, OpCode, Positioned};
+pub use super::fixed::{ReadFixed, WriteFixed};
+use super::{File, Metadata};
 use crate::buf::{IoBuf, IoBufMut, clamp_len};
 use crate::error::{Result, SaferRingError};
-use crate::fd::SharedFd;
-use crate::fs::{File, Metadata};
-use crate::registry::{Target, with_target};
+use crate::fd::{SharedFd, Target, with_target};
+use crate::op::{BufResult, OpCode, Positioned, cqe_result, filled};
 use crate::ring::slots::CqeResult;
 
 /// Offset meaning "the file's current position" (and advance it).
@@ -229,30 +229,6 @@ fn validate_iov_count(n: usize) -> Result<()> {
             "vectored I/O takes at most 1024 buffers (UIO_MAXIOV)",
         )),
         _ => Ok(()),
-    }
-}
-
-/// A no-op: completes at once. Measures the ring's own overhead.
-pub struct Nop;
-
-// SAFETY: a NOP names no memory and no fd.
-unsafe impl OpCode for Nop {
-    type Output = Result<()>;
-    const NAME: &'static str = "nop";
-    const CODE: u8 = opcode::Nop::CODE;
-
-    #[inline]
-    fn sqe(&mut self) -> Entry {
-        opcode::Nop::new().build()
-    }
-
-    #[inline]
-    fn complete(self, cqe: CqeResult) -> Self::Output {
-        cqe_result(Self::NAME, cqe).map(drop)
-    }
-
-    fn fail(self, error: SaferRingError) -> Self::Output {
-        Err(error)
     }
 }
 

@@ -5,8 +5,8 @@ use io_uring::opcode;
 use io_uring::squeue::Entry;
 
 use crate::error::{Result, SaferRingError};
-use crate::op::opcode::cqe_result;
-use crate::registry::{Target, with_target};
+use crate::fd::{Target, with_target};
+use crate::op::cqe_result;
 use crate::ring::slots::CqeResult;
 
 use crate::fd::SharedFd;

@@ -5,7 +5,7 @@ use io_uring::opcode;
 use io_uring::squeue::Entry;
 
 use crate::error::{Result, SaferRingError};
-use crate::op::opcode::cqe_result;
+use crate::op::cqe_result;
 use crate::ring::slots::CqeResult;
 
 use std::marker::PhantomData;
@@ -17,7 +17,7 @@ use crate::net::{AddrBuf, TcpStream, UnixStream};
 use crate::op::OpCode;
 
 /// What an accepted connection becomes, per listener kind (sealed).
-pub trait Accepted: 'static + Sized + crate::registry::target::sealed::Sealed {
+pub trait Accepted: 'static + Sized + crate::fd::sealed::Sealed {
     /// The peer's address type.
     type Addr;
     /// Wraps the accepted fd and the address the kernel wrote.

@@ -7,19 +7,18 @@
 use io_uring::opcode;
 use io_uring::squeue::Entry;
 
-use super::opcode::{cqe_result, filled};
-use super::{BufResult, OpCode, Positioned};
 use crate::buf::{IoBuf, IoBufMut, PooledBuffer, clamp_len};
 use crate::error::{Result, SaferRingError};
-use crate::registry::{BufferUse, Target, with_target};
+use crate::fd::{Claim, Target, with_target};
+use crate::op::{BufResult, OpCode, Positioned, cqe_result, filled};
 use crate::ring::slots::CqeResult;
 
 /// The registration claim on the submitting ring, taken by [`bind`] at submission.
-pub(crate) type Claim = Option<BufferUse>;
+pub(crate) type PoolClaim = Option<Claim>;
 
 /// Claims the registration of `buf`'s pool on `ring`, the ring submitting the operation
 /// (invariants 8, 12); a claim from an earlier attempt is released first.
-fn bind(claim: &mut Claim, buf: &PooledBuffer, ring: &crate::Ring) -> Result<()> {
+fn bind(claim: &mut PoolClaim, buf: &PooledBuffer, ring: &crate::Ring) -> Result<()> {
     *claim = None;
     *claim = Some(ring.acquire_buffer(buf)?);
     Ok(())
@@ -30,7 +29,7 @@ pub struct ReadFixed {
     pub(crate) fd: Target,
     pub(crate) buf: PooledBuffer,
     pub(crate) offset: u64,
-    pub(crate) claim: Claim,
+    pub(crate) claim: PoolClaim,
 }
 
 // SAFETY: invariants 1, 2, 6, 8 — the SQE points into the pooled buffer's registered memory
@@ -77,7 +76,7 @@ pub struct WriteFixed {
     pub(crate) fd: Target,
     pub(crate) buf: PooledBuffer,
     pub(crate) offset: u64,
-    pub(crate) claim: Claim,
+    pub(crate) claim: PoolClaim,
 }
 
 // SAFETY: invariants 1, 2, 6, 8 — as `ReadFixed`, reading `bytes_init` bytes.

@@ -1,0 +1,74 @@
+//! [`Target`]: the file an operation acts on, by fd or by registered index.
+//!
+//! A registered handle is *bound* when the operation is submitted, against the ring that
+//! submits it (invariant 12; `Target::bind` in the registry): the handle's ring id, table
+//! epoch and slot generation are checked there, and the use count that keeps the slot
+//! registered (invariant 8) is taken on that ring's table. Building an operation resolves
+//! nothing.
+#![forbid(unsafe_code)]
+
+use super::{Claim, RegisteredFd, SharedFd};
+
+/// What an operation names in its SQE, and what keeps it valid until the final CQE: a
+/// shared fd handle (invariant 6) or a use count on a registered slot (invariant 8).
+pub struct Target(pub(crate) Kind);
+
+pub(crate) enum Kind {
+    Fd(SharedFd),
+    /// A registered file; `claim` is taken on the submitting ring by [`Target::bind`].
+    Fixed {
+        handle: RegisteredFd,
+        claim: Option<Claim>,
+    },
+}
+
+impl Target {
+    /// A plain fd target.
+    pub(crate) fn fd(fd: SharedFd) -> Self {
+        Self(Kind::Fd(fd))
+    }
+}
+
+/// Builds an SQE naming `$target` as either a plain fd or a fixed (registered) file. A fixed
+/// target must have been bound ([`Target::bind`]) by the submitting ring first.
+macro_rules! with_target {
+    ($target:expr, |$fd:ident| $build:expr) => {
+        match &$target.0 {
+            $crate::fd::Kind::Fd(shared) => {
+                let $fd = io_uring::types::Fd(shared.raw());
+                $build
+            }
+            $crate::fd::Kind::Fixed { claim, .. } => {
+                let slot = claim
+                    .as_ref()
+                    .expect("a registered target is bound before its SQE is built");
+                let $fd = io_uring::types::Fixed(slot.index());
+                $build
+            }
+        }
+    };
+}
+pub(crate) use with_target;
+
+pub(crate) mod sealed {
+    pub trait Sealed {}
+}
+
+/// Something an operation can act on: a [`File`](crate::File), a socket, or a
+/// [`RegisteredFd`].
+pub trait AsTarget: sealed::Sealed {
+    /// The target for an operation (bound to a ring when submitted).
+    #[doc(hidden)]
+    fn target(&self) -> Target;
+}
+
+impl sealed::Sealed for RegisteredFd {}
+
+impl AsTarget for RegisteredFd {
+    fn target(&self) -> Target {
+        Target(Kind::Fixed {
+            handle: self.clone(),
+            claim: None,
+        })
+    }
+}
