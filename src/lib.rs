@@ -43,10 +43,11 @@
 //!   ([`Ring::drive`]).
 //!
 //! ## Soundness
-//! See `SAFETY.md` and DESIGN.md §2 for the contract; every `unsafe` block names the
-//! invariant it relies on and lives in one of the modules where the kernel meets memory
-//! (`ring/`, `buf/`, `op/`, `registry/buffers.rs`, `net/addr.rs`, `sys.rs`, and the fd
-//! entry points in `fs/file.rs` and `runtime/tokio.rs`).
+//! `SAFETY.md` states the contract (twelve invariants) and maps each to its tests; every
+//! `unsafe` block names the invariant it relies on and lives in a leaf file where the kernel
+//! meets memory (the ring's push and enter, the buffer traits, each opcode's SQE, registered
+//! memory, socket addresses, `sys.rs`, and the fd entry points in `fs/file.rs` and
+//! `runtime/tokio.rs`).
 #![doc(test(attr(deny(warnings))))]
 #![cfg(target_os = "linux")]
 

@@ -10,7 +10,7 @@
 /// [`bytes_total`](IoBuf::bytes_total) bytes, of which the first
 /// [`bytes_init`](IoBuf::bytes_init) are initialised; that this memory stays valid and at the
 /// same address when the value is moved, for as long as the value is not dropped; and that
-/// nothing but the holder of the value accesses it (invariants 1 and 2 of DESIGN.md §2).
+/// nothing but the holder of the value accesses it (invariants 1 and 2 of `SAFETY.md`).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an owned I/O buffer",
     label = "the kernel may use this buffer after the call returns, so it must be owned",

@@ -1,6 +1,6 @@
 //! The slot table: one entry per operation the ring tracks, keyed by index + generation.
 //!
-//! This is the pure lifecycle at the centre of the ring (DESIGN.md §5): no syscalls, no
+//! This is the pure lifecycle at the centre of the ring: no syscalls, no
 //! `unsafe`, no kernel. The driver feeds it completions; tests can drive it directly.
 //!
 //! ```text
@@ -95,35 +95,37 @@ impl SlotKey {
     }
 }
 
-/// Where a slot is in its lifecycle. The data each phase needs sits in plain fields of the
-/// slot, so the hot transitions are a tag write, not an enum move with drop glue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    Vacant,
+/// Where a slot is in its lifecycle, carrying exactly the data of that phase: a completion
+/// only when completed, resources only when abandoned, so no impossible combination (a waker
+/// beside a result, resources in a live slot) can be built.
+enum State {
+    /// Free; the next free slot (the free list), or `INTERNAL_INDEX`.
+    Vacant { next_free: u32 },
+    /// In the kernel; the owner is not waiting (sync API, or not polled yet).
     Submitted,
-    Waiting,
-    Completed,
-    Abandoned,
-    /// A multishot operation whose owner is still listening.
-    Streaming,
+    /// In the kernel; the owner waits with this waker.
+    Waiting(Waker),
+    /// The CQE arrived; the owner has not taken it.
+    Completed(CqeResult),
+    /// A multishot operation whose owner is still listening (out of line: slots stay small).
+    Streaming(Box<Stream>),
+    /// The owner let go mid-flight: its resources wait here for the final CQE (invariant 3).
+    Abandoned(Parked),
+    /// As `Abandoned`, for a stream: with its CQEs not yet handed to the resources.
+    AbandonedStream(Box<(Parked, VecDeque<CqeResult>)>),
+}
+
+/// A stream slot's CQEs not yet taken, its owner's waker, whether the final CQE came.
+#[derive(Default)]
+struct Stream {
+    queue: VecDeque<CqeResult>,
+    waker: Option<Waker>,
+    ended: bool,
 }
 
 struct Slot {
     generation: u32,
-    phase: Phase,
-    /// Next vacant slot (free list), while `Vacant`.
-    next_free: u32,
-    /// The completion, while `Completed`.
-    cqe: CqeResult,
-    /// The owner's waker, while `Waiting`.
-    waker: Option<Waker>,
-    /// The abandoned operation's resources, while `Abandoned`.
-    parked: Option<Parked>,
-    /// Multishot: CQEs not yet taken by the owner (capacity reused across operations).
-    queue: VecDeque<CqeResult>,
-    /// Multishot: whether the slot belongs to a stream, and whether its final CQE arrived.
-    stream: bool,
-    ended: bool,
+    state: State,
 }
 
 /// Whether a CQE is the last one for its request (no `IORING_CQE_F_MORE`).
@@ -212,44 +214,48 @@ impl SlotTable {
     /// Keys of every slot the kernel may still hold (submitted, waiting or abandoned).
     pub fn in_kernel(&self) -> impl Iterator<Item = SlotKey> + '_ {
         self.slots.iter().enumerate().filter_map(|(index, slot)| {
-            (matches!(
-                slot.phase,
-                Phase::Submitted | Phase::Waiting | Phase::Abandoned
-            ) || (slot.phase == Phase::Streaming && !slot.ended))
-                .then_some(SlotKey {
-                    index: index as u32,
-                    generation: slot.generation,
-                })
+            let held = match &slot.state {
+                State::Submitted
+                | State::Waiting(_)
+                | State::Abandoned(_)
+                | State::AbandonedStream(_) => true,
+                State::Streaming(stream) => !stream.ended,
+                State::Vacant { .. } | State::Completed(_) => false,
+            };
+            held.then_some(SlotKey {
+                index: index as u32,
+                generation: slot.generation,
+            })
         })
     }
 
     /// Takes a vacant slot for a new operation.
     #[inline]
     pub fn insert(&mut self) -> SlotKey {
-        self.live += 1;
-        let index = self.free_head;
-        if let Some(slot) = self.slots.get_mut(index as usize) {
-            debug_assert_eq!(slot.phase, Phase::Vacant, "free list points at a live slot");
-            self.free_head = slot.next_free;
-            slot.phase = Phase::Submitted;
-            slot.stream = false;
-            return SlotKey {
-                index,
-                generation: slot.generation,
-            };
-        }
-        self.grow()
+        self.insert_as(State::Submitted)
     }
 
     /// Takes a vacant slot for a multishot operation.
     pub fn insert_stream(&mut self) -> SlotKey {
-        let key = self.insert();
-        let slot = self.slot_mut(key).expect("just inserted");
-        slot.phase = Phase::Streaming;
-        slot.stream = true;
-        slot.ended = false;
-        slot.queue.clear();
-        key
+        self.insert_as(State::Streaming(Box::default()))
+    }
+
+    #[inline]
+    fn insert_as(&mut self, state: State) -> SlotKey {
+        self.live += 1;
+        let index = self.free_head;
+        let Some(slot) = self.slots.get_mut(index as usize) else {
+            return self.grow(state);
+        };
+        let State::Vacant { next_free } = slot.state else {
+            unreachable!("the free list points at a live slot")
+        };
+        self.free_head = next_free;
+        slot.state = state;
+        SlotKey {
+            index,
+            generation: slot.generation,
+        }
     }
 
     /// The owner of a stream asks for its next CQE: `Ready(Some)` for a queued one,
@@ -259,15 +265,17 @@ impl SlotTable {
         let slot = self
             .slot_mut(key)
             .expect("polling a stream slot that is not live");
-        debug_assert_eq!(slot.phase, Phase::Streaming);
-        if let Some(cqe) = slot.queue.pop_front() {
+        let State::Streaming(stream) = &mut slot.state else {
+            unreachable!("polled a slot that is not a live stream")
+        };
+        if let Some(cqe) = stream.queue.pop_front() {
             return Polled::Ready(Some(cqe));
         }
-        if slot.ended {
+        if stream.ended {
             self.vacate(key.index);
             return Polled::Ready(None);
         }
-        match &slot.waker {
+        match &stream.waker {
             Some(current) if current.will_wake(waker) => Polled::Pending,
             _ => Polled::NeedsWaker,
         }
@@ -280,34 +288,28 @@ impl SlotTable {
         let Some(slot) = self.slot_mut(key) else {
             return Err(waker);
         };
-        match slot.phase {
-            Phase::Submitted | Phase::Waiting => {
-                slot.phase = Phase::Waiting;
-                Ok(slot.waker.replace(waker))
+        match &mut slot.state {
+            State::Submitted => {
+                slot.state = State::Waiting(waker);
+                Ok(None)
             }
-            Phase::Streaming if !slot.ended && slot.queue.is_empty() => {
-                Ok(slot.waker.replace(waker))
+            State::Waiting(current) => Ok(Some(std::mem::replace(current, waker))),
+            State::Streaming(stream) if !stream.ended && stream.queue.is_empty() => {
+                Ok(stream.waker.replace(waker))
             }
             _ => Err(waker),
         }
     }
 
     #[cold]
-    fn grow(&mut self) -> SlotKey {
+    fn grow(&mut self, state: State) -> SlotKey {
         let index = u32::try_from(self.slots.len())
             .ok()
             .filter(|&i| i != INTERNAL_INDEX)
             .expect("slot table exceeds u32::MAX - 1 entries");
         self.slots.push(Slot {
             generation: 0,
-            phase: Phase::Submitted,
-            next_free: INTERNAL_INDEX,
-            cqe: CqeResult { res: 0, flags: 0 },
-            waker: None,
-            parked: None,
-            queue: VecDeque::new(),
-            stream: false,
-            ended: false,
+            state,
         });
         SlotKey {
             index,
@@ -322,14 +324,14 @@ impl SlotTable {
             .filter(|slot| slot.generation == key.generation)
     }
 
+    /// Makes a slot vacant under a new generation, returning the state it had.
     #[inline]
-    fn vacate(&mut self, index: u32) {
+    fn vacate(&mut self, index: u32) -> State {
         let slot = &mut self.slots[index as usize];
         slot.generation = slot.generation.wrapping_add(1);
-        slot.phase = Phase::Vacant;
-        slot.next_free = self.free_head;
-        self.free_head = index;
+        let next_free = std::mem::replace(&mut self.free_head, index);
         self.live -= 1;
+        std::mem::replace(&mut slot.state, State::Vacant { next_free })
     }
 
     /// Frees a slot whose SQE never reached the submission queue.
@@ -337,8 +339,8 @@ impl SlotTable {
         let slot = self
             .slot_mut(key)
             .expect("removing a slot that is not live");
-        debug_assert!(matches!(slot.phase, Phase::Submitted | Phase::Streaming));
-        self.vacate(key.index);
+        debug_assert!(matches!(slot.state, State::Submitted | State::Streaming(_)));
+        drop(self.vacate(key.index));
     }
 
     /// The owner asks for its result: takes it (vacating the slot) if the CQE arrived;
@@ -346,20 +348,22 @@ impl SlotTable {
     #[inline]
     pub fn poll(&mut self, key: SlotKey, waker: Option<&Waker>) -> Polled<CqeResult> {
         let slot = self.slot_mut(key).expect("polling a slot that is not live");
-        match slot.phase {
-            Phase::Completed => {
-                let cqe = slot.cqe;
+        match (&slot.state, waker) {
+            (State::Completed(cqe), _) => {
+                let cqe = *cqe;
                 self.vacate(key.index);
                 Polled::Ready(cqe)
             }
-            Phase::Submitted | Phase::Waiting => match (waker, &slot.waker) {
-                (None, _) => Polled::Pending,
-                (Some(waker), Some(current)) if current.will_wake(waker) => Polled::Pending,
-                (Some(_), _) => Polled::NeedsWaker,
-            },
-            Phase::Vacant | Phase::Abandoned | Phase::Streaming => {
-                unreachable!("owner polled a slot it no longer owns")
-            }
+            (State::Submitted | State::Waiting(_), None) => Polled::Pending,
+            (State::Waiting(current), Some(waker)) if current.will_wake(waker) => Polled::Pending,
+            (State::Submitted | State::Waiting(_), Some(_)) => Polled::NeedsWaker,
+            (
+                State::Vacant { .. }
+                | State::Abandoned(_)
+                | State::AbandonedStream(_)
+                | State::Streaming(_),
+                _,
+            ) => unreachable!("owner polled a slot it no longer owns"),
         }
     }
 
@@ -371,43 +375,39 @@ impl SlotTable {
         let Some(slot) = self.slot_mut(key) else {
             return Delivery::Stale;
         };
-        match slot.phase {
-            Phase::Submitted => {
-                slot.cqe = cqe;
-                slot.phase = Phase::Completed;
+        match &mut slot.state {
+            State::Submitted => {
+                slot.state = State::Completed(cqe);
                 Delivery::Stored
             }
-            Phase::Waiting => {
-                slot.cqe = cqe;
-                slot.phase = Phase::Completed;
-                match slot.waker.take() {
-                    Some(waker) => Delivery::Wake(waker),
-                    None => Delivery::Stored,
-                }
-            }
-            Phase::Streaming if !slot.ended => {
+            State::Waiting(_) => match std::mem::replace(&mut slot.state, State::Completed(cqe)) {
+                State::Waiting(waker) => Delivery::Wake(waker),
+                _ => unreachable!("matched as waiting"),
+            },
+            State::Streaming(stream) if !stream.ended => {
                 let last = is_final(cqe);
-                slot.queue.push_back(cqe);
-                slot.ended = last;
+                stream.queue.push_back(cqe);
+                stream.ended = last;
                 Delivery::Item {
                     last,
-                    waker: slot.waker.take(),
+                    waker: stream.waker.take(),
                 }
             }
-            Phase::Abandoned if slot.stream && !is_final(cqe) => {
-                slot.queue.push_back(cqe);
+            State::AbandonedStream(rest) if !is_final(cqe) => {
+                rest.1.push_back(cqe);
                 Delivery::Absorbed
             }
-            Phase::Abandoned => {
-                let parked = slot
-                    .parked
-                    .take()
-                    .expect("abandoned slot holds its resources");
-                let items = std::mem::take(&mut slot.queue);
-                self.vacate(key.index);
-                Delivery::Release(Release::new(parked, items, Some(cqe)))
-            }
-            Phase::Vacant | Phase::Completed | Phase::Streaming => Delivery::Stale,
+            State::Abandoned(_) | State::AbandonedStream(_) => match self.vacate(key.index) {
+                State::Abandoned(parked) => {
+                    Delivery::Release(Release::new(parked, VecDeque::new(), Some(cqe)))
+                }
+                State::AbandonedStream(rest) => {
+                    let (parked, items) = *rest;
+                    Delivery::Release(Release::new(parked, items, Some(cqe)))
+                }
+                _ => unreachable!("matched as abandoned"),
+            },
+            State::Vacant { .. } | State::Completed(_) | State::Streaming(_) => Delivery::Stale,
         }
     }
 
@@ -419,35 +419,57 @@ impl SlotTable {
         let slot = self
             .slot_mut(key)
             .expect("abandoning a slot that is not live");
-        let waker = slot.waker.take();
-        match slot.phase {
-            Phase::Completed => {
-                let cqe = slot.cqe;
-                self.vacate(key.index);
-                Abandon::Done(Release::new(parked, VecDeque::new(), Some(cqe)), waker)
+        let held = match &slot.state {
+            State::Submitted | State::Waiting(_) => true,
+            State::Streaming(stream) => !stream.ended,
+            State::Completed(_) => false,
+            State::Vacant { .. } | State::Abandoned(_) | State::AbandonedStream(_) => {
+                unreachable!("abandoning a slot twice")
             }
-            Phase::Streaming if slot.ended => {
-                let mut items = std::mem::take(&mut slot.queue);
-                let last = items.pop_back();
-                self.vacate(key.index);
-                Abandon::Done(Release::new(parked, items, last), waker)
-            }
-            Phase::Submitted | Phase::Waiting | Phase::Streaming => {
-                slot.parked = Some(parked);
-                slot.phase = Phase::Abandoned;
-                Abandon::Parked(waker)
-            }
-            Phase::Vacant | Phase::Abandoned => unreachable!("abandoning a slot twice"),
+        };
+        if !held {
+            return match self.vacate(key.index) {
+                State::Completed(cqe) => {
+                    Abandon::Done(Release::new(parked, VecDeque::new(), Some(cqe)), None)
+                }
+                State::Streaming(stream) => {
+                    let Stream {
+                        mut queue, waker, ..
+                    } = *stream;
+                    let last = queue.pop_back();
+                    Abandon::Done(Release::new(parked, queue, last), waker)
+                }
+                _ => unreachable!("matched as done"),
+            };
         }
+        let live = std::mem::replace(&mut slot.state, State::Vacant { next_free: 0 });
+        let (state, waker) = match live {
+            State::Waiting(waker) => (State::Abandoned(parked), Some(waker)),
+            State::Streaming(stream) => {
+                let Stream { queue, waker, .. } = *stream;
+                (State::AbandonedStream(Box::new((parked, queue))), waker)
+            }
+            _ => (State::Abandoned(parked), None),
+        };
+        slot.state = state;
+        Abandon::Parked(waker)
     }
 
     /// Takes every parked resource whose CQE never came (ring shutdown gave up waiting), so
     /// the caller can leak them rather than free memory the kernel may still write.
     pub fn take_all_parked(&mut self) -> Vec<Parked> {
-        self.slots
-            .iter_mut()
-            .filter_map(|slot| slot.parked.take())
-            .collect()
+        let mut parked = Vec::new();
+        for index in 0..self.slots.len() {
+            let state = &self.slots[index].state;
+            if matches!(state, State::Abandoned(_) | State::AbandonedStream(_)) {
+                match self.vacate(index as u32) {
+                    State::Abandoned(p) => parked.push(p),
+                    State::AbandonedStream(rest) => parked.push(rest.0),
+                    _ => unreachable!("matched as abandoned"),
+                }
+            }
+        }
+        parked
     }
 }
 
@@ -869,5 +891,15 @@ mod tests {
                 run(steps);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod size {
+    #[test]
+    fn a_slot_is_small() {
+        // Four slots per cache line pair at most: the state is one enum, streams out of line.
+        let size = std::mem::size_of::<super::Slot>();
+        assert!(size <= 32, "a slot grew to {size} bytes");
     }
 }
