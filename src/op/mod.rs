@@ -34,6 +34,8 @@
 //! # }
 //! ```
 //!
+
+//!
 //! A completed operation's output can be taken only once:
 //!
 //! ```compile_fail,E0382
@@ -43,6 +45,40 @@
 //! let b = done.into_output(); // error: use of moved value
 //! # Ok(()) }
 //! ```
+//!
+//! # Life of an operation
+//!
+//! One read, from the call to the buffer coming back, naming each file on the way:
+//!
+//! 1. **Build.** [`Ring::read_at`](crate::Ring::read_at) (`fs/ops.rs`) makes an
+//!    `Operation<Building<Read<B>>>` holding the buffer and the file's [`Target`](crate::Target)
+//!    (`fd/target.rs`; for a [`File`](crate::File) a clone of its shared fd, `fd/shared.rs`).
+//!    No syscall, nothing bound yet.
+//! 2. **Submit.** [`Operation::submit`] (`op/operation.rs`) checks the opcode against the probe
+//!    (`probe.rs`), runs `OpCode::validate` (`fs/opcodes.rs`; a registered file is bound to the
+//!    submitting ring by `registry/target.rs`), then the buffer's hooks, then `OpCode::sqe`,
+//!    which points the SQE into the buffer. `Ring::push_op` (`ring/push.rs`) takes a slot
+//!    (`ring/slots.rs`, state `Submitted`) in the core (`ring/core.rs`), which writes the slot's
+//!    index and generation into `user_data` and queues the SQE. The operation moves into its
+//!    `Submitted` state, which owns it from here on; only then does the ring tell an outside
+//!    reactor (its `Notifier`: tokio's, `runtime/driver_hook.rs`) and run deferred wakers.
+//! 3. **Wait.** [`Operation::wait`] turns the ring until the slot completes; `.await` polls an
+//!    [`OpFuture`] (`op/future.rs`), whose waker the slot keeps (state `Waiting`) while the
+//!    executor (`runtime/block_on.rs`) sleeps. Either way the thread waits in `Core::enter`,
+//!    the ring's one path into the kernel (`sys.rs` `io_uring_enter`), which also submits.
+//! 4. **Complete.** `Core::reap` drains the completion queue; `SlotTable::complete` finds the
+//!    slot by index and generation (a stale CQE is counted, never delivered), stores the CQE
+//!    (state `Completed`) and hands back the waker, which `ring/after_reap.rs` wakes once the
+//!    core's borrow has ended.
+//! 5. **Take.** The owner polls again: the slot gives up the CQE and becomes vacant under a new
+//!    generation; `Read::complete` (`fs/opcodes.rs`, through `op/opcode.rs` `filled`) marks the
+//!    bytes the kernel wrote, never more than the buffer holds, and returns `(Ok(n), buffer)`.
+//!
+//! Dropped before step 5 instead, the operation moves whole into its slot (state
+//! `Abandoned`, `ring/parked.rs`) and an async cancel is pushed; at the final CQE its buffer and
+//! fd clone are released, outside every borrow. Dropping the ring cancels and drains every slot
+//! first (`ring/shutdown.rs`). The invariants each step keeps are in `SAFETY.md`.
+//!
 
 mod future;
 mod nop;
