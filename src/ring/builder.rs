@@ -150,7 +150,7 @@ impl RingBuilder {
         for mut flags in SetupFlags::candidates(self.defer_taskrun) {
             match self.try_build(cq, flags) {
                 Ok(uring) => {
-                    let core = Core::new(uring, self.max_in_flight);
+                    let core = Core::new(super::kernel::Uring::new(uring), self.max_in_flight);
                     flags.registered_fd = core.fd_registered();
                     return Ok(Ring::from_parts(core, flags, self.shutdown_timeout));
                 }

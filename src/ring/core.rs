@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
 
-use io_uring::{EnterFlags, IoUring, opcode, squeue, types};
+use io_uring::{opcode, squeue, types};
 
 use super::after_reap::AfterReap;
+use super::kernel::{Kernel, Uring};
 use super::parked::Parked;
 use super::slots::{Abandon, CqeResult, Delivery, Polled, SlotKey, SlotTable};
 use super::stats::RingStats;
@@ -41,8 +42,8 @@ struct WakePoll {
     cqes: u32,
 }
 
-pub(crate) struct Core {
-    uring: IoUring,
+pub(crate) struct Core<K: Kernel = Uring> {
+    kernel: K,
     slots: SlotTable,
     /// Operations (not internal SQEs) the kernel holds: what back-pressure counts.
     ops_in_kernel: usize,
@@ -55,9 +56,6 @@ pub(crate) struct Core {
     /// Futures waiting for an operation slot to free up.
     slot_waiters: VecDeque<Waker>,
     stats: RingStats,
-    /// The ring's index in this thread's registered-ring table, if registered: passed to
-    /// `io_uring_enter` instead of the fd, it saves the kernel an fd lookup per call.
-    registered_index: Option<u32>,
     /// Work the last reap or abandon left for after the borrow (see [`AfterReap`]).
     scratch: AfterReap,
     wake: WakePoll,
@@ -70,21 +68,46 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// A core around `uring` taking up to `max_in_flight` operations (the CQ size on a
-    /// kernel that could drop overflowing CQEs), its fd registered for this thread where the
-    /// kernel allows (Linux 5.18; not past 16 rings on one thread, and not on older kernels:
-    /// then the plain fd).
-    pub fn new(uring: IoUring, max_in_flight: usize) -> Self {
-        let cq = uring.params().cq_entries() as usize;
-        let limit = if uring.params().is_feature_nodrop() {
+    /// A core around the real kernel, taking up to `max_in_flight` operations (the CQ size on
+    /// a kernel that could drop overflowing CQEs).
+    pub fn new(uring: Uring, max_in_flight: usize) -> Self {
+        let (cq, nodrop) = uring.cq_entries();
+        let limit = if nodrop {
             max_in_flight
         } else {
             max_in_flight.min(cq)
         };
-        let registered_index = crate::sys::register_ring_fd(uring.as_raw_fd()).ok();
+        Self::with_kernel(uring, limit, cq)
+    }
+
+    /// Whether the ring fd is registered for this thread.
+    pub fn fd_registered(&self) -> bool {
+        self.kernel.fd_registered()
+    }
+
+    /// The ring's fd.
+    pub fn fd(&self) -> RawFd {
+        self.kernel.fd()
+    }
+
+    /// The kernel's registration interface (`io_uring_register`), lent to the registry.
+    pub fn submitter(&self) -> io_uring::Submitter<'_> {
+        self.kernel.submitter()
+    }
+}
+
+impl<K: Kernel> Core<K> {
+    /// The kernel behind the core (the fake one, in the core's tests).
+    #[cfg(test)]
+    pub fn kernel(&mut self) -> &mut K {
+        &mut self.kernel
+    }
+
+    /// A core around `kernel` taking up to `limit` operations, with room for `cq` slots
+    /// before the table grows.
+    pub fn with_kernel(kernel: K, limit: usize, cq: usize) -> Self {
         Self {
-            registered_index,
-            uring,
+            kernel,
             slots: SlotTable::with_capacity(limit.min(cq)),
             ops_in_kernel: 0,
             internal_in_kernel: 0,
@@ -99,21 +122,6 @@ impl Core {
             #[cfg(feature = "test-hooks")]
             fault_cqe: (0, 0),
         }
-    }
-
-    /// Whether the ring fd is registered (see [`Core::new`]).
-    pub fn fd_registered(&self) -> bool {
-        self.registered_index.is_some()
-    }
-
-    /// The ring's fd.
-    pub fn fd(&self) -> RawFd {
-        self.uring.as_raw_fd()
-    }
-
-    /// The kernel's registration interface (`io_uring_register`), lent to the registry.
-    pub fn submitter(&self) -> io_uring::Submitter<'_> {
-        self.uring.submitter()
     }
 
     /// Counters so far.
@@ -217,7 +225,7 @@ impl Core {
         let key = self.slots.insert();
         entry.set_user_data(key.user_data());
         // SAFETY: forwarded from this function's contract (invariants 1–4, 6).
-        if unsafe { self.uring.submission().push(entry) }.is_err() {
+        if !unsafe { self.kernel.push(entry) } {
             self.slots.remove_unsubmitted(key);
             return None;
         }
@@ -302,7 +310,7 @@ impl Core {
         for _ in 0..2 {
             // SAFETY: the caller guarantees the memory and fds `entry` names stay valid until
             // its final CQE (invariants 1–4, 6).
-            if unsafe { self.uring.submission().push(entry) }.is_ok() {
+            if unsafe { self.kernel.push(entry) } {
                 return Ok(());
             }
             self.flush()?;
@@ -450,23 +458,21 @@ impl Core {
     /// unless [`Wait::SubmitOnly`], runs deferred completion work and waits as `wait` says.
     pub fn enter(&mut self, wait: Wait) -> Result<usize> {
         self.retry_pending_cancels();
-        let to_submit = self.uring.submission().len() as u32;
-        let (min_complete, timeout, flags) = match wait {
+        let to_submit = self.kernel.queued();
+        let (min_complete, timeout, get_events) = match wait {
             Wait::SubmitOnly if to_submit == 0 => return Ok(0),
-            Wait::SubmitOnly => (0, None, 0),
-            Wait::No => (0, None, EnterFlags::GETEVENTS.bits()),
-            Wait::One => (1, None, EnterFlags::GETEVENTS.bits()),
-            Wait::Timeout(t) => (1, Some(t), EnterFlags::GETEVENTS.bits()),
+            Wait::SubmitOnly => (0, None, false),
+            Wait::No => (0, None, true),
+            Wait::One => (1, None, true),
+            Wait::Timeout(t) => (1, Some(t), true),
         };
         self.stats.enters += 1;
-        let (fd, flags) = match self.registered_index {
-            Some(index) => (index as RawFd, flags | EnterFlags::REGISTERED_RING.bits()),
-            None => (self.uring.as_raw_fd(), flags),
-        };
         // SAFETY: the kernel reads only SQEs pushed through `push`, whose memory and fds their
         // owners or slots keep valid (invariants 1–6).
-        let res =
-            unsafe { crate::sys::io_uring_enter(fd, to_submit, min_complete, flags, timeout) };
+        let res = unsafe {
+            self.kernel
+                .enter(to_submit, min_complete, get_events, timeout)
+        };
         match res {
             Ok(n) => Ok(n),
             Err(e)
@@ -497,7 +503,7 @@ impl Core {
         let mut seen = self.reap_cq();
         // Completions that found the CQ full wait in the kernel's overflow list (no drop:
         // `IORING_FEAT_NODROP`); an enter with GETEVENTS moves them in as room frees up.
-        while self.uring.submission().cq_overflow() {
+        while self.kernel.cq_overflow() {
             self.stats.cq_overflows += 1;
             let _ = self.enter(Wait::No);
             let more = self.reap_cq();
@@ -514,15 +520,9 @@ impl Core {
     fn reap_cq(&mut self) -> usize {
         let mut seen = 0;
         let mut freed = 0;
-        let mut cq = self.uring.completion();
-        cq.sync();
-        for cqe in &mut cq {
+        self.kernel.drain(|user_data, result| {
             seen += 1;
-            let key = SlotKey::from_user_data(cqe.user_data());
-            let result = CqeResult {
-                res: cqe.result(),
-                flags: cqe.flags(),
-            };
+            let key = SlotKey::from_user_data(user_data);
             if key.is_internal() {
                 Self::internal_cqe(
                     &mut self.internal_in_kernel,
@@ -531,7 +531,7 @@ impl Core {
                     key,
                     result,
                 );
-                continue;
+                return;
             }
             #[cfg(feature = "test-hooks")]
             let result = match &mut self.fault_cqe {
@@ -544,7 +544,7 @@ impl Core {
                 }
                 _ => result,
             };
-            match self.slots.complete(cqe.user_data(), result) {
+            match self.slots.complete(user_data, result) {
                 Delivery::Stored => freed += 1,
                 Delivery::Wake(waker) => {
                     freed += 1;
@@ -562,8 +562,7 @@ impl Core {
                 Delivery::Absorbed => {}
                 Delivery::Stale => self.stats.stale_cqes += 1,
             }
-        }
-        drop(cq);
+        });
         self.ops_in_kernel -= freed;
         self.stats.completed += freed as u64;
         if freed > 0 && !self.slot_waiters.is_empty() {
@@ -619,15 +618,4 @@ pub(crate) enum Wait {
     One,
     /// Block until at least one CQE or the time is up.
     Timeout(Duration),
-}
-
-impl Drop for Core {
-    /// Releases the thread's registered-ring index (it holds a reference to the ring file, so
-    /// the ring would otherwise outlive its fd until the thread exits). `Ring` is `!Send`, so
-    /// this runs on the registering thread.
-    fn drop(&mut self) {
-        if let Some(index) = self.registered_index.take() {
-            let _ = crate::sys::unregister_ring_fd(self.uring.as_raw_fd(), index);
-        }
-    }
 }

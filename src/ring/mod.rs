@@ -26,6 +26,9 @@
 mod after_reap;
 mod builder;
 mod core;
+#[cfg(test)]
+mod fake_kernel;
+mod kernel;
 mod layers;
 pub(crate) mod parked;
 mod push;

@@ -1,0 +1,153 @@
+//! The kernel as the driver core sees it: a submission queue to push to, one `enter` call,
+//! a completion queue to drain. [`Uring`] is the real one (an `io_uring` instance, its fd
+//! registered for this thread where the kernel allows); the core's own tests drive the same
+//! core through a fake completion source (`ring/fake_kernel.rs`), with no kernel at all.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+use io_uring::{EnterFlags, IoUring, squeue};
+
+use super::slots::CqeResult;
+
+/// What the core needs from a kernel.
+pub(crate) trait Kernel {
+    /// Queues `entry`; `false` if the submission queue is full.
+    ///
+    /// # Safety
+    ///
+    /// As [`Core::push_op`](super::core::Core::push_op): every pointer and fd in `entry` stays
+    /// valid until its final CQE (invariants 1–6).
+    unsafe fn push(&mut self, entry: &squeue::Entry) -> bool;
+
+    /// SQEs queued and not yet submitted.
+    fn queued(&mut self) -> u32;
+
+    /// `io_uring_enter`: submits `to_submit` SQEs and, if `get_events`, runs completion work
+    /// and waits for `min_complete` CQEs (at most `timeout`, if given).
+    ///
+    /// # Safety
+    ///
+    /// Every queued SQE names memory and fds kept valid until its final CQE (invariants 1–6).
+    unsafe fn enter(
+        &mut self,
+        to_submit: u32,
+        min_complete: u32,
+        get_events: bool,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize>;
+
+    /// Whether completions wait in the kernel's overflow list (the CQ was full).
+    fn cq_overflow(&mut self) -> bool;
+
+    /// Hands every CQE in the completion queue now to `f`, in order, as `(user_data, result)`.
+    fn drain(&mut self, f: impl FnMut(u64, CqeResult));
+}
+
+/// The real kernel: an `io_uring` instance.
+pub(crate) struct Uring {
+    uring: IoUring,
+    /// The ring's index in this thread's registered-ring table, if registered: passed to
+    /// `io_uring_enter` instead of the fd, it saves the kernel an fd lookup per call.
+    registered_index: Option<u32>,
+}
+
+impl Uring {
+    /// Wraps `uring`, registering its fd for this thread where the kernel allows (Linux 5.18;
+    /// not past 16 rings on one thread: then the plain fd).
+    pub fn new(uring: IoUring) -> Self {
+        let registered_index = crate::sys::register_ring_fd(uring.as_raw_fd()).ok();
+        Self {
+            uring,
+            registered_index,
+        }
+    }
+
+    /// Completion-queue entries, and whether the kernel keeps overflowing CQEs
+    /// (`IORING_FEAT_NODROP`).
+    pub fn cq_entries(&self) -> (usize, bool) {
+        let params = self.uring.params();
+        (params.cq_entries() as usize, params.is_feature_nodrop())
+    }
+
+    /// Whether the ring fd is registered.
+    pub fn fd_registered(&self) -> bool {
+        self.registered_index.is_some()
+    }
+
+    /// The ring's fd.
+    pub fn fd(&self) -> RawFd {
+        self.uring.as_raw_fd()
+    }
+
+    /// The kernel's registration interface (`io_uring_register`).
+    pub fn submitter(&self) -> io_uring::Submitter<'_> {
+        self.uring.submitter()
+    }
+}
+
+impl Kernel for Uring {
+    #[inline]
+    unsafe fn push(&mut self, entry: &squeue::Entry) -> bool {
+        // SAFETY: forwarded from this function's contract (invariants 1–6).
+        unsafe { self.uring.submission().push(entry) }.is_ok()
+    }
+
+    #[inline]
+    fn queued(&mut self) -> u32 {
+        self.uring.submission().len() as u32
+    }
+
+    unsafe fn enter(
+        &mut self,
+        to_submit: u32,
+        min_complete: u32,
+        get_events: bool,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        let flags = if get_events {
+            EnterFlags::GETEVENTS.bits()
+        } else {
+            0
+        };
+        let (fd, flags) = match self.registered_index {
+            Some(index) => (index as RawFd, flags | EnterFlags::REGISTERED_RING.bits()),
+            None => (self.uring.as_raw_fd(), flags),
+        };
+        // SAFETY: forwarded from this function's contract (invariants 1–6).
+        unsafe { crate::sys::io_uring_enter(fd, to_submit, min_complete, flags, timeout) }
+    }
+
+    #[inline]
+    fn cq_overflow(&mut self) -> bool {
+        self.uring.submission().cq_overflow()
+    }
+
+    #[inline]
+    fn drain(&mut self, mut f: impl FnMut(u64, CqeResult)) {
+        let mut cq = self.uring.completion();
+        cq.sync();
+        for cqe in &mut cq {
+            f(
+                cqe.user_data(),
+                CqeResult {
+                    res: cqe.result(),
+                    flags: cqe.flags(),
+                },
+            );
+        }
+    }
+}
+
+impl Drop for Uring {
+    /// Releases the thread's registered-ring index (it holds a reference to the ring file, so
+    /// the ring would otherwise outlive its fd until the thread exits). `Ring` is `!Send`, so
+    /// this runs on the registering thread.
+    fn drop(&mut self) {
+        if let Some(index) = self.registered_index.take() {
+            let _ = crate::sys::unregister_ring_fd(self.uring.as_raw_fd(), index);
+        }
+    }
+}
