@@ -115,6 +115,26 @@ enum State {
     AbandonedStream(Box<(Parked, VecDeque<CqeResult>)>),
 }
 
+impl State {
+    /// Whether the state owns nothing (no waker, no resources).
+    fn is_plain(&self) -> bool {
+        matches!(
+            self,
+            State::Vacant { .. } | State::Submitted | State::Completed(_)
+        )
+    }
+
+    /// Overwrites a state the caller matched as plain with `new`, skipping the drop glue on
+    /// the hot path (a plain state owns nothing; were it not plain, this would leak its
+    /// contents, never free them).
+    #[inline]
+    fn overwrite_plain(&mut self, new: State) {
+        let old = std::mem::replace(self, new);
+        debug_assert!(old.is_plain(), "overwrote a state that owns something");
+        std::mem::forget(old);
+    }
+}
+
 /// A stream slot's CQEs not yet taken, its owner's waker, whether the final CQE came.
 #[derive(Default)]
 struct Stream {
@@ -251,7 +271,7 @@ impl SlotTable {
             unreachable!("the free list points at a live slot")
         };
         self.free_head = next_free;
-        slot.state = state;
+        slot.state.overwrite_plain(state);
         SlotKey {
             index,
             generation: slot.generation,
@@ -290,7 +310,7 @@ impl SlotTable {
         };
         match &mut slot.state {
             State::Submitted => {
-                slot.state = State::Waiting(waker);
+                slot.state.overwrite_plain(State::Waiting(waker));
                 Ok(None)
             }
             State::Waiting(current) => Ok(Some(std::mem::replace(current, waker))),
@@ -327,11 +347,26 @@ impl SlotTable {
     /// Makes a slot vacant under a new generation, returning the state it had.
     #[inline]
     fn vacate(&mut self, index: u32) -> State {
+        let next_free = self.release_index(index);
+        let slot = &mut self.slots[index as usize];
+        std::mem::replace(&mut slot.state, State::Vacant { next_free })
+    }
+
+    /// As [`vacate`](Self::vacate), for a slot the caller matched as plain (nothing to drop).
+    #[inline]
+    fn vacate_plain(&mut self, index: u32) {
+        let next_free = self.release_index(index);
+        let slot = &mut self.slots[index as usize];
+        slot.state.overwrite_plain(State::Vacant { next_free });
+    }
+
+    /// Bumps `index`'s generation and puts it on the free list; returns the old list head.
+    #[inline]
+    fn release_index(&mut self, index: u32) -> u32 {
         let slot = &mut self.slots[index as usize];
         slot.generation = slot.generation.wrapping_add(1);
-        let next_free = std::mem::replace(&mut self.free_head, index);
         self.live -= 1;
-        std::mem::replace(&mut slot.state, State::Vacant { next_free })
+        std::mem::replace(&mut self.free_head, index)
     }
 
     /// Frees a slot whose SQE never reached the submission queue.
@@ -351,7 +386,7 @@ impl SlotTable {
         match (&slot.state, waker) {
             (State::Completed(cqe), _) => {
                 let cqe = *cqe;
-                self.vacate(key.index);
+                self.vacate_plain(key.index);
                 Polled::Ready(cqe)
             }
             (State::Submitted | State::Waiting(_), None) => Polled::Pending,
@@ -377,7 +412,7 @@ impl SlotTable {
         };
         match &mut slot.state {
             State::Submitted => {
-                slot.state = State::Completed(cqe);
+                slot.state.overwrite_plain(State::Completed(cqe));
                 Delivery::Stored
             }
             State::Waiting(_) => match std::mem::replace(&mut slot.state, State::Completed(cqe)) {
