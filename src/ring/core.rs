@@ -307,13 +307,20 @@ impl<K: Kernel> Core<K> {
             self.fault_sq_full -= 1;
             return Err(SaferRingError::SubmissionQueueFull);
         }
-        for _ in 0..2 {
+        for attempt in 0..3 {
             // SAFETY: the caller guarantees the memory and fds `entry` names stay valid until
             // its final CQE (invariants 1–4, 6).
             if unsafe { self.kernel.push(entry) } {
                 return Ok(());
             }
-            self.flush()?;
+            if attempt == 0 {
+                self.flush()?;
+            } else {
+                // The kernel refused the batch (`EBUSY`: completions it cannot post yet):
+                // reap, which also moves its overflow list in, then try again. What the reap
+                // finds to do waits in `scratch`: no user code runs here.
+                self.reap_now()?;
+            }
         }
         Err(SaferRingError::SubmissionQueueFull)
     }

@@ -189,6 +189,18 @@ mod tests {
     }
 
     #[test]
+    fn a_busy_kernel_is_reaped_and_the_push_retried() {
+        let mut core = core(2, 8, 64);
+        let a = push(&mut core);
+        push(&mut core);
+        core.kernel().complete(a.user_data(), 0, 0);
+        core.kernel().enter_errors.push_back(libc::EBUSY);
+        push(&mut core); // SQ full, the flush refused with EBUSY: reaped, then submitted
+        assert_eq!(core.kernel().submitted.len(), 2);
+        assert_eq!(poll(&mut core, a), Some(0), "the reap delivered what was ready");
+    }
+
+    #[test]
     fn past_the_limit_a_push_is_refused_and_a_completion_wakes_the_waiters() {
         let mut core = core(8, 8, 2);
         let a = push(&mut core);
