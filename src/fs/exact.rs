@@ -5,7 +5,7 @@
 use super::opcodes::{Read, Write};
 use crate::buf::{IoBuf, IoBufMut};
 use crate::fd::AsTarget;
-use crate::op::{BufResult, Operation, progress};
+use crate::op::{BufResult, until_done};
 use crate::ring::Ring;
 
 impl Ring {
@@ -38,27 +38,13 @@ impl Ring {
         offset: u64,
     ) -> BufResult<(), B> {
         let total = buf.bytes_total();
-        let mut op = Read {
+        until_done(self, "read_exact_at", buf, total, |buf, done| Read {
             fd: file.target(),
             buf,
-            offset,
-            buf_pos: 0,
-        };
-        while op.buf_pos < total {
-            let pos = op.buf_pos;
-            let (res, buf) = Operation::build(self, op).await;
-            let n = match progress("read_exact_at", res, pos, total) {
-                Ok(n) => n,
-                Err(e) => return (Err(e), buf),
-            };
-            op = Read {
-                fd: file.target(),
-                buf,
-                offset: offset + (pos + n) as u64,
-                buf_pos: pos + n,
-            };
-        }
-        (Ok(()), op.buf)
+            offset: offset + done as u64,
+            buf_pos: done,
+        })
+        .await
     }
 
     /// Writes all of `buf`'s initialised bytes starting at `offset`, retrying short writes.
@@ -69,26 +55,12 @@ impl Ring {
         offset: u64,
     ) -> BufResult<(), B> {
         let total = buf.bytes_init();
-        let mut op = Write {
+        until_done(self, "write_all_at", buf, total, |buf, done| Write {
             fd: file.target(),
             buf,
-            offset,
-            buf_pos: 0,
-        };
-        while op.buf_pos < total {
-            let pos = op.buf_pos;
-            let (res, buf) = Operation::build(self, op).await;
-            let n = match progress("write_all_at", res, pos, total) {
-                Ok(n) => n,
-                Err(e) => return (Err(e), buf),
-            };
-            op = Write {
-                fd: file.target(),
-                buf,
-                offset: offset + (pos + n) as u64,
-                buf_pos: pos + n,
-            };
-        }
-        (Ok(()), op.buf)
+            offset: offset + done as u64,
+            buf_pos: done,
+        })
+        .await
     }
 }

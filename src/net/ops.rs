@@ -168,27 +168,13 @@ impl Ring {
     /// ```
     pub async fn send_all<B: IoBuf>(&self, socket: &impl AsTarget, buf: B) -> BufResult<(), B> {
         let total = buf.bytes_init();
-        let mut op = Send {
+        crate::op::until_done(self, "send_all", buf, total, |buf, done| Send {
             fd: socket.target(),
             buf,
-            buf_pos: 0,
+            buf_pos: done,
             wait_all: true,
-        };
-        while op.buf_pos < total {
-            let pos = op.buf_pos;
-            let (res, buf) = Operation::build(self, op).await;
-            let n = match crate::op::progress("send_all", res, pos, total) {
-                Ok(n) => n,
-                Err(e) => return (Err(e), buf),
-            };
-            op = Send {
-                fd: socket.target(),
-                buf,
-                buf_pos: pos + n,
-                wait_all: true,
-            };
-        }
-        (Ok(()), op.buf)
+        })
+        .await
     }
 
     /// Sends `buf` without copying it (`IORING_OP_SEND_ZC`): the kernel reads its pages

@@ -80,6 +80,7 @@
 //! first (`ring/shutdown.rs`). The invariants each step keeps are in `SAFETY.md`.
 //!
 
+mod exact;
 mod future;
 mod nop;
 mod opcode;
@@ -87,10 +88,11 @@ mod operation;
 mod options;
 mod stream;
 
+pub(crate) use exact::until_done;
 pub use future::OpFuture;
 pub use nop::Nop;
 pub use opcode::{OpCode, SUPPORTED_OPCODES};
-pub(crate) use opcode::{cqe_result, filled, progress};
+pub(crate) use opcode::{cqe_result, filled};
 pub use operation::{BufResult, Building, Completed, Op, Operation, State, Submitted};
 pub use options::Positioned;
 pub use stream::{MultiShot, OpStream};

@@ -81,32 +81,6 @@ pub(crate) fn filled<B: crate::buf::IoBufMut>(
     }
 }
 
-/// How far one step of an exact loop got: `Ok(n)` bytes (0 after an interruption, to retry),
-/// or the loop's error (end of stream before `total` bytes, or the operation's error).
-pub(crate) fn progress(
-    op: &'static str,
-    res: Result<usize>,
-    pos: usize,
-    total: usize,
-) -> Result<usize> {
-    match res {
-        Ok(0) => Err(eof(op, pos, total)),
-        Ok(n) => Ok(n),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN)) => Ok(0),
-        Err(e) => Err(e),
-    }
-}
-
-fn eof(op: &'static str, done: usize, total: usize) -> SaferRingError {
-    SaferRingError::os(
-        op,
-        std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("end of file after {done} of {total} bytes"),
-        ),
-    )
-}
-
 /// Every opcode this library supports, by name and io_uring code. The probe checks these
 /// against the running kernel.
 pub const SUPPORTED_OPCODES: &[(&str, u8)] = &[

@@ -197,7 +197,11 @@ mod tests {
         core.kernel().enter_errors.push_back(libc::EBUSY);
         push(&mut core); // SQ full, the flush refused with EBUSY: reaped, then submitted
         assert_eq!(core.kernel().submitted.len(), 2);
-        assert_eq!(poll(&mut core, a), Some(0), "the reap delivered what was ready");
+        assert_eq!(
+            poll(&mut core, a),
+            Some(0),
+            "the reap delivered what was ready"
+        );
     }
 
     #[test]
