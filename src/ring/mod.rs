@@ -28,43 +28,33 @@ mod builder;
 mod core;
 #[cfg(test)]
 mod fake_kernel;
+mod hooks;
 mod kernel;
 mod layers;
+mod lifecycle;
 pub(crate) mod parked;
 mod push;
 mod shutdown;
 pub(crate) mod slots;
 mod stats;
 
-use std::any::Any;
 use std::cell::{Cell, OnceCell, RefCell};
 use std::marker::PhantomData;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::Waker;
 use std::time::Duration;
 
 pub(crate) use after_reap::Panic;
 pub use builder::{DEFAULT_MAX_IN_FLIGHT, RingBuilder, SetupFlags};
+pub(crate) use hooks::Notifier;
 pub use shutdown::ShutdownReport;
 pub use stats::RingStats;
 
 use self::after_reap::AfterReap;
 use self::core::{Core, Wait};
 use self::layers::Layers;
-use self::parked::Parked;
-use self::slots::{CqeResult, Polled, SlotKey};
 use crate::error::{Result, SaferRingError};
-
-/// What the ring calls when it queued SQEs: an outside reactor's hook (tokio's, in
-/// `runtime/`), so its next turn submits them. Called with no borrow of the ring held, once
-/// the SQEs' resources are owned by their operations (invariant 11): it may run user code.
-pub(crate) trait Notifier {
-    /// SQEs were queued.
-    fn sqes_queued(&self);
-}
 
 /// A unique identity for a ring, used to check that registered resources are used with the
 /// ring they were registered with (invariant 8).
@@ -202,61 +192,6 @@ impl Ring {
         }
     }
 
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    /// Installs (or with `None` removes) the outside reactor's hook; returns the one it
-    /// replaces, for the caller to drop with nothing borrowed.
-    pub(crate) fn set_notifier(
-        &self,
-        notifier: Option<Rc<dyn Notifier>>,
-    ) -> Option<Rc<dyn Notifier>> {
-        self.has_notifier.set(notifier.is_some());
-        self.notifier.replace(notifier)
-    }
-
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    /// The notifier now installed, if any.
-    pub(crate) fn notifier(&self) -> Option<Rc<dyn Notifier>> {
-        self.notifier.borrow().clone()
-    }
-
-    /// The state the layer owning `T` keeps in this ring, if any (see [`Layers`]).
-    #[inline]
-    pub(crate) fn layer<T: Any>(&self) -> Option<Rc<T>> {
-        self.layers.get()
-    }
-
-    /// As [`layer`](Self::layer), made by `init` on first use.
-    pub(crate) fn layer_or_init<T: Any>(&self, init: impl FnOnce() -> T) -> Rc<T> {
-        self.layers.get_or_init(init)
-    }
-
-    /// Lends the kernel's registration interface (`io_uring_register`) to the registry.
-    /// `f` must not re-enter the ring (it is library code, never user code).
-    pub(crate) fn registration<R>(&self, f: impl FnOnce(&io_uring::Submitter<'_>) -> R) -> R {
-        f(&self.core.borrow().submitter())
-    }
-
-    /// Arms the ring's wake-up poll on `fd` (the built-in executor's eventfd) unless armed.
-    /// The ring keeps a reference to `fd` from then on, until it is gone.
-    pub(crate) fn arm_wake_poll<F: AsFd + 'static>(&self, fd: &Arc<F>) -> Result<()> {
-        self.with_core(|core| {
-            core.wake_slot_waiters_if_capacity();
-            core.arm_wake_poll(|| fd.clone())
-        })
-    }
-
-    /// Wake-up poll CQEs since the last call.
-    pub(crate) fn take_wake_cqes(&self) -> u32 {
-        self.core.borrow_mut().take_wake_cqes()
-    }
-
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    /// Wakes every future waiting for a slot if capacity is free (before a reactor sleeps,
-    /// so a waiter whose wake-up was consumed by a dropped future still makes progress).
-    pub(crate) fn wake_capacity_waiters(&self) {
-        self.with_core(|core| core.wake_slot_waiters_if_capacity());
-    }
-
     /// Submits queued SQEs, runs completion work and delivers every available completion
     /// (waking futures); if `wait` and the kernel holds anything, first blocks for at least one.
     /// Returns the number of CQEs delivered.
@@ -307,107 +242,11 @@ impl Ring {
         panic
     }
 
-    /// Takes the completion for `key` if it arrived; otherwise records `waker`.
-    #[inline]
-    pub(crate) fn poll_op(&self, key: SlotKey, waker: Option<&Waker>) -> Option<CqeResult> {
-        loop {
-            match self.core.borrow_mut().poll(key, waker) {
-                Polled::Ready(cqe) => return Some(cqe),
-                Polled::Pending => return None,
-                Polled::NeedsWaker => {}
-            }
-            if self.store_waker(key, waker.expect("asked only when a waker was given")) {
-                return None;
-            }
-        }
-    }
-
-    /// Stores a clone of `waker` in `key`'s slot; cloning and dropping the waker it replaces
-    /// happen outside the borrow (both run user code). `false`: the slot completed meanwhile
-    /// and refused it, so the caller polls again. (Never loop on `will_wake`: two clones of
-    /// one waker may compare unequal.)
-    #[cold]
-    fn store_waker(&self, key: SlotKey, waker: &Waker) -> bool {
-        let clone = waker.clone();
-        // Bound to a local so that the waker coming back drops after the borrow ends.
-        let stored = self.core.borrow_mut().store_waker(key, clone);
-        stored.is_ok()
-    }
-
-    /// Blocks until the completion for `key` arrives.
-    #[inline]
-    pub(crate) fn wait_op(&self, key: SlotKey) -> Result<CqeResult> {
-        loop {
-            if let Some(cqe) = self.poll_op(key, None) {
-                return Ok(cqe);
-            }
-            self.turn(true)?;
-        }
-    }
-
-    /// Parks an abandoned operation's resources in its slot and cancels it (invariant 3).
-    pub(crate) fn abandon_op(&self, key: SlotKey, parked: Parked) {
-        self.with_core(|core| core.abandon(key, parked, false));
-        self.sqes_queued();
-    }
-
-    /// As [`abandon_op`](Self::abandon_op), for a multishot stream.
-    pub(crate) fn abandon_stream(&self, key: SlotKey, parked: Parked) {
-        self.with_core(|core| core.abandon(key, parked, true));
-        self.sqes_queued();
-    }
-
-    /// The next CQE of a stream slot, or `None` once its final CQE was taken.
-    pub(crate) fn poll_stream(
-        &self,
-        key: SlotKey,
-        waker: &Waker,
-    ) -> std::task::Poll<Option<CqeResult>> {
-        loop {
-            match self.core.borrow_mut().poll_next(key, waker) {
-                Polled::Ready(next) => return std::task::Poll::Ready(next),
-                Polled::Pending => return std::task::Poll::Pending,
-                Polled::NeedsWaker => {}
-            }
-            if self.store_waker(key, waker) {
-                return std::task::Poll::Pending;
-            }
-        }
-    }
-
-    /// Registers a future that is waiting for capacity; it is woken when a slot frees.
-    pub(crate) fn wait_for_capacity(&self, waker: &Waker) -> bool {
-        if self.core.borrow().has_capacity() {
-            return false;
-        }
-        self.wait_for_turn(waker);
-        true
-    }
-
-    /// An eventfd the kernel signals whenever this ring has completion work (registered with
-    /// `IORING_REGISTER_EVENTFD` on first use). Readable means: call [`Ring::turn`].
-    pub fn completion_eventfd(&self) -> Result<RawFd> {
-        if let Some(fd) = self.completion_fd.get() {
-            return Ok(fd.as_raw_fd());
-        }
-        let fd = crate::sys::eventfd().map_err(|e| SaferRingError::os("eventfd", e))?;
-        self.registration(|kernel| kernel.register_eventfd(fd.as_raw_fd()))
-            .map_err(|e| SaferRingError::os("io_uring_register(EVENTFD)", e))?;
-        Ok(self.completion_fd.get_or_init(|| fd).as_raw_fd())
-    }
-
     /// Makes the next `pushes` SQE pushes find the submission queue full (fault injection).
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn inject_sq_full(&self, pushes: u32) {
         self.core.borrow_mut().inject_sq_full(pushes);
-    }
-
-    /// Registers a future to be woken at the next executor turn (after a full SQ). The waker
-    /// is cloned before the borrow (user code).
-    pub(crate) fn wait_for_turn(&self, waker: &Waker) {
-        let clone = waker.clone();
-        self.core.borrow_mut().wait_for_turn(clone);
     }
 
     /// Delivers the next `count` operation completions as failures with `errno`, whatever

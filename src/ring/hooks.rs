@@ -1,0 +1,89 @@
+//! The ring's surface for the layers above the driver: the notifier an outside reactor
+//! installs, the state layers keep in the ring, the registration hook the registry borrows,
+//! the executor's wake-up poll, and the completion eventfd for outside reactors.
+#![forbid(unsafe_code)]
+
+use std::any::Any;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::Ring;
+use crate::error::{Result, SaferRingError};
+
+/// What the ring calls when it queued SQEs: an outside reactor's hook (tokio's, in
+/// `runtime/`), so its next turn submits them. Called with no borrow of the ring held, once
+/// the SQEs' resources are owned by their operations (invariant 11): it may run user code.
+pub(crate) trait Notifier {
+    /// SQEs were queued.
+    fn sqes_queued(&self);
+}
+
+impl Ring {
+    /// Installs (or with `None` removes) the outside reactor's hook; returns the one it
+    /// replaces, for the caller to drop with nothing borrowed.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn set_notifier(
+        &self,
+        notifier: Option<Rc<dyn Notifier>>,
+    ) -> Option<Rc<dyn Notifier>> {
+        self.has_notifier.set(notifier.is_some());
+        self.notifier.replace(notifier)
+    }
+
+    /// The notifier now installed, if any.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn notifier(&self) -> Option<Rc<dyn Notifier>> {
+        self.notifier.borrow().clone()
+    }
+
+    /// The state the layer owning `T` keeps in this ring, if any (see [`Layers`]).
+    #[inline]
+    pub(crate) fn layer<T: Any>(&self) -> Option<Rc<T>> {
+        self.layers.get()
+    }
+
+    /// As [`layer`](Self::layer), made by `init` on first use.
+    pub(crate) fn layer_or_init<T: Any>(&self, init: impl FnOnce() -> T) -> Rc<T> {
+        self.layers.get_or_init(init)
+    }
+
+    /// Lends the kernel's registration interface (`io_uring_register`) to the registry.
+    /// `f` must not re-enter the ring (it is library code, never user code).
+    pub(crate) fn registration<R>(&self, f: impl FnOnce(&io_uring::Submitter<'_>) -> R) -> R {
+        f(&self.core.borrow().submitter())
+    }
+
+    /// Arms the ring's wake-up poll on `fd` (the built-in executor's eventfd) unless armed.
+    /// The ring keeps a reference to `fd` from then on, until it is gone.
+    pub(crate) fn arm_wake_poll<F: AsFd + 'static>(&self, fd: &Arc<F>) -> Result<()> {
+        self.with_core(|core| {
+            core.wake_slot_waiters_if_capacity();
+            core.arm_wake_poll(|| fd.clone())
+        })
+    }
+
+    /// Wake-up poll CQEs since the last call.
+    pub(crate) fn take_wake_cqes(&self) -> u32 {
+        self.core.borrow_mut().take_wake_cqes()
+    }
+
+    /// Wakes every future waiting for a slot if capacity is free (before a reactor sleeps,
+    /// so a waiter whose wake-up was consumed by a dropped future still makes progress).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn wake_capacity_waiters(&self) {
+        self.with_core(|core| core.wake_slot_waiters_if_capacity());
+    }
+
+    /// An eventfd the kernel signals whenever this ring has completion work (registered with
+    /// `IORING_REGISTER_EVENTFD` on first use). Readable means: call [`Ring::turn`].
+    pub fn completion_eventfd(&self) -> Result<RawFd> {
+        if let Some(fd) = self.completion_fd.get() {
+            return Ok(fd.as_raw_fd());
+        }
+        let fd = crate::sys::eventfd().map_err(|e| SaferRingError::os("eventfd", e))?;
+        self.registration(|kernel| kernel.register_eventfd(fd.as_raw_fd()))
+            .map_err(|e| SaferRingError::os("io_uring_register(EVENTFD)", e))?;
+        Ok(self.completion_fd.get_or_init(|| fd).as_raw_fd())
+    }
+}
