@@ -1,9 +1,11 @@
-//! The driver core: the `io_uring` instance, its slot table and the submit/reap loop.
+//! The driver core: its kernel (the `io_uring` instance, `kernel.rs`), the slot table and the
+//! submit/reap loop, back-pressure and cancellation.
 //!
 //! Every SQE reaches the kernel through [`Core::push`], and every wait through
 //! [`Core::enter`]: the two `unsafe` calls of the ring. Everything else here is bookkeeping.
 //! The fields are private: the rest of `ring/` goes through the methods below, and nothing
-//! outside `ring/` sees the core at all.
+//! outside `ring/` sees the core at all. Generic over the kernel, so that its tests drive the
+//! same code through a fake completion source (`fake_kernel.rs`).
 #![allow(unsafe_code)]
 
 use std::collections::VecDeque;
@@ -336,7 +338,7 @@ impl<K: Kernel> Core<K> {
     }
 
     /// Pushes an async cancel for `key`, or remembers it if the SQ cannot take it now.
-    pub fn cancel(&mut self, key: SlotKey) {
+    fn cancel(&mut self, key: SlotKey) {
         let entry = opcode::AsyncCancel::new(key.user_data())
             .build()
             .user_data(SlotKey::internal(tag::CANCEL));
@@ -463,7 +465,7 @@ impl<K: Kernel> Core<K> {
 
     /// `io_uring_enter`, the ring's one path into the kernel: submits every queued SQE and,
     /// unless [`Wait::SubmitOnly`], runs deferred completion work and waits as `wait` says.
-    pub fn enter(&mut self, wait: Wait) -> Result<usize> {
+    fn enter(&mut self, wait: Wait) -> Result<usize> {
         self.retry_pending_cancels();
         let to_submit = self.kernel.queued();
         let (min_complete, timeout, get_events) = match wait {
