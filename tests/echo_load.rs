@@ -5,47 +5,13 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::server::{Server, fd_targets, server_cpu_ticks, server_fds, wait_for_fds_at_most};
 use common::{example, listening_addr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// Kills the server if the test fails before stopping it.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn server_fds(server: &Child) -> usize {
-    std::fs::read_dir(format!("/proc/{}/fd", server.id()))
-        .unwrap()
-        .count()
-}
-
-/// What the server's fds point at (for the failure message).
-fn fd_targets(server: &Child) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", server.id()))
-        .unwrap()
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .map(|p| p.display().to_string())
-        .collect();
-    v.sort();
-    v
-}
-
-/// User + system CPU ticks of the server so far (`/proc/PID/stat` fields 14 and 15).
-fn server_cpu_ticks(server: &Child) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", server.id())).unwrap();
-    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
 
 /// Log-uniform payload sizes from 1 B to 1 MiB, deterministic per connection.
 fn payload(id: u64) -> Vec<u8> {
@@ -94,17 +60,6 @@ async fn hostile(addr: &str, kind: u64) {
     }
 }
 
-fn wait_for_fds(server: &Child, target: usize) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = server_fds(server);
-        if now <= target || Instant::now() > deadline {
-            return now;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn thousand_connections_echo_byte_exact_among_hostile_clients_then_idle_costs_nothing() {
     let mut guard = Server(
@@ -128,7 +83,7 @@ fn thousand_connections_echo_byte_exact_among_hostile_clients_then_idle_costs_no
         let bad = futures::future::join_all((0..60).map(|k| hostile(&addr, k)));
         tokio::join!(normal, bad);
     });
-    let fds_after = wait_for_fds(server, fds_at_start);
+    let fds_after = wait_for_fds_at_most(server, fds_at_start, Duration::from_secs(10));
     assert_eq!(
         fds_after,
         fds_at_start,
