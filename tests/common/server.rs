@@ -95,3 +95,24 @@ pub fn raise_fd_limit(want: u64) -> u64 {
     }
     lim.rlim_cur
 }
+
+/// Makes `cmd`'s process start with at most `limit` fds (soft and hard `RLIMIT_NOFILE`), so
+/// it cannot raise the limit itself.
+pub fn with_fd_limit(cmd: &mut std::process::Command, limit: u64) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let set_limit = move || {
+        let lim = libc::rlimit {
+            rlim_cur: limit,
+            rlim_max: limit,
+        };
+        // SAFETY: setrlimit reads a live local rlimit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    };
+    // SAFETY: the closure runs in the forked child before exec and only calls setrlimit,
+    // which is async-signal-safe, and reads errno.
+    unsafe { cmd.pre_exec(set_limit) }
+}
