@@ -10,8 +10,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::server::{
-    Server, fd_targets, server_cpu_ticks, server_fds, wait_for_fds_at_least, wait_for_fds_at_most,
-    with_fd_limit,
+    Server, fd_targets, raise_fd_limit, server_cpu_ticks, server_fds, wait_for_fds_at_least,
+    wait_for_fds_at_most, with_fd_limit,
 };
 use common::{example, listening_addr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -66,6 +66,8 @@ async fn hostile(addr: &str, kind: u64) {
 
 #[test]
 fn thousand_connections_echo_byte_exact_among_hostile_clients_then_idle_costs_nothing() {
+    // 1,060 client sockets at once, beside the other test's: more than a soft limit of 1,024.
+    raise_fd_limit(4096);
     let mut guard = Server(
         example("echo_server")
             .args(["--addr", "127.0.0.1:0", "--threads", "2"])
