@@ -10,8 +10,14 @@
 //! up only itself. Ctrl-C (SIGINT) stops accepting, lets the rings shut down, and prints
 //! connections and bytes served. It prints `listening on ADDR` once ready (the address tells the port when 0 was
 //! asked for).
+//!
+//! Every connection costs the server one fd, so it raises its soft `RLIMIT_NOFILE` to the
+//! hard limit at start (10,000 connections need more than the usual soft limit of 1,024),
+//! and listens with the kernel's largest backlog (`net.core.somaxconn`), so that thousands of
+//! clients connecting at once are queued, not dropped into SYN retries.
 
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,13 +26,15 @@ use futures::StreamExt;
 use safer_ring::net::{ListenOptions, TcpListener, TcpStream};
 use safer_ring::{BufRing, Ring, spawn};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// Totals across threads.
 #[derive(Default)]
 struct Served {
     connections: AtomicU64,
     bytes: AtomicU64,
+    /// Notified when a connection has closed (its fd is free again).
+    closed: Notify,
 }
 
 struct Args {
@@ -58,8 +66,48 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit; warns on stderr if it cannot.
+#[allow(unsafe_code)] // getrlimit/setrlimit through libc
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into a live local rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        let e = std::io::Error::last_os_error();
+        eprintln!("warning: getrlimit(RLIMIT_NOFILE): {e}; connections limited by ulimit -n");
+        return;
+    }
+    if lim.rlim_cur >= lim.rlim_max {
+        return;
+    }
+    let soft = lim.rlim_cur;
+    lim.rlim_cur = lim.rlim_max;
+    // SAFETY: setrlimit reads a live local rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        let e = std::io::Error::last_os_error();
+        eprintln!(
+            "warning: cannot raise the open-file limit from {soft} to {}: {e}; \
+             at most about {soft} connections",
+            lim.rlim_max
+        );
+    }
+}
+
+/// The kernel's largest `listen(2)` backlog (`net.core.somaxconn`; it clamps any larger
+/// value to it), or `SOMAXCONN` if that cannot be read.
+fn max_backlog() -> i32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|&n: &i32| n > 0)
+        .unwrap_or(libc::SOMAXCONN)
+}
+
 /// Bytes echoed on one connection, added to the totals when it ends (or its task is dropped
-/// at shutdown): one shared atomic add per connection, not per request.
+/// at shutdown): one shared atomic add per connection, not per request. Its drop also tells
+/// listeners waiting for a free fd that one was closed.
 struct Tally {
     bytes: u64,
     served: Arc<Served>,
@@ -68,21 +116,46 @@ struct Tally {
 impl Drop for Tally {
     fn drop(&mut self) {
         self.served.bytes.fetch_add(self.bytes, Ordering::Relaxed);
+        self.served.closed.notify_waiters();
     }
 }
 
 /// Echoes one connection until the peer closes it or fails.
 async fn echo(ring: Rc<Ring>, bufs: BufRing, conn: TcpStream, served: Arc<Served>) {
     let mut tally = Tally { bytes: 0, served };
-    let mut chunks = ring.recv_multi(&conn, &bufs);
-    while let Some(chunk) = chunks.next().await {
-        let Ok(chunk) = chunk else { return }; // reset or error: drop the connection
-        let n = chunk.len() as u64;
-        let (res, _chunk) = ring.send_all(&conn, chunk).await;
-        if res.is_err() {
-            return;
+    {
+        let mut chunks = ring.recv_multi(&conn, &bufs);
+        while let Some(chunk) = chunks.next().await {
+            let Ok(chunk) = chunk else { break }; // reset or error: drop the connection
+            let n = chunk.len() as u64;
+            let (res, _chunk) = ring.send_all(&conn, chunk).await;
+            if res.is_err() {
+                break;
+            }
+            tally.bytes += n;
         }
-        tally.bytes += n;
+    }
+    drop(conn); // its fd is closed before `tally` says so
+}
+
+/// What a failed accept means for the listener. The kernel ends a multishot accept at its
+/// first error, so the accept stream ends with it and is armed again: at once for a
+/// connection that failed on its own, once a connection has closed when out of fds (or
+/// memory) — arming again at once would only fail again, in a busy loop.
+enum AcceptFailed {
+    Retry,
+    WaitForClose,
+}
+
+/// Failed accepts in a row (each armed again at once) after which the listener gives up.
+const GIVE_UP_AFTER: u32 = 1024;
+
+fn accept_failed(e: &safer_ring::SaferRingError) -> AcceptFailed {
+    match e.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+            AcceptFailed::WaitForClose
+        }
+        _ => AcceptFailed::Retry,
     }
 }
 
@@ -98,6 +171,7 @@ fn serve(
     let bufs = ring.register_buf_ring(1024, 4096)?;
     let options = ListenOptions {
         reuse_port: true,
+        backlog: max_backlog(),
         ..ListenOptions::default()
     };
     let listener = TcpListener::bind(addr, options)?;
@@ -106,20 +180,63 @@ fn serve(
         // Announced from inside `block_on`, so every fd the server keeps (the executor's
         // wake-up eventfd included) exists by then.
         let _ = ready.send(local_addr);
-        let mut accepts = ring.accept_multi(&listener);
-        loop {
-            tokio::select! {
-                _ = stop.changed() => break,
-                conn = accepts.next() => match conn {
-                    Some(Ok(conn)) => {
-                        let _ = conn.set_nodelay(true);
-                        served.connections.fetch_add(1, Ordering::Relaxed);
-                        let (ring, bufs, served) = (ring.clone(), bufs.clone(), served.clone());
-                        drop(spawn(echo(ring, bufs, conn, served)));
-                    }
-                    Some(Err(e)) => eprintln!("accept: {e}"),
-                    None => break,
+        // Failed accepts in a row (armed again at once), and waits for a free fd so far.
+        let (mut failures, mut waits) = (0u32, 0u64);
+        'serve: loop {
+            // Listening for closed connections from before this arming, so one that closes
+            // between the failed accept and the wait below is not missed.
+            let mut closed = pin!(served.closed.notified());
+            closed.as_mut().enable();
+            let mut accepts = ring.accept_multi(&listener);
+            let failed = loop {
+                tokio::select! {
+                    _ = stop.changed() => break 'serve,
+                    conn = accepts.next() => match conn {
+                        Some(Ok(conn)) => {
+                            failures = 0;
+                            let _ = conn.set_nodelay(true);
+                            served.connections.fetch_add(1, Ordering::Relaxed);
+                            let (ring, bufs, served) =
+                                (ring.clone(), bufs.clone(), served.clone());
+                            drop(spawn(echo(ring, bufs, conn, served)));
+                        }
+                        Some(Err(e)) => {
+                            let failed = accept_failed(&e);
+                            if let AcceptFailed::WaitForClose = failed {
+                                waits += 1;
+                                if waits.is_power_of_two() {
+                                    eprintln!(
+                                        "accept: {e}: waiting for a connection to close \
+                                         ({waits} times so far)"
+                                    );
+                                }
+                            } else {
+                                failures += 1;
+                                if failures.is_power_of_two() {
+                                    eprintln!("accept: {e} ({failures} in a row)");
+                                }
+                            }
+                            break failed;
+                        }
+                        None => {
+                            failures += 1;
+                            break AcceptFailed::Retry;
+                        }
+                    },
+                }
+            };
+            drop(accepts);
+            match failed {
+                AcceptFailed::WaitForClose => tokio::select! {
+                    _ = stop.changed() => break 'serve,
+                    _ = closed => {}
                 },
+                AcceptFailed::Retry if failures >= GIVE_UP_AFTER => {
+                    eprintln!("accept failed {failures} times in a row: no longer accepting");
+                    let _ = stop.changed().await;
+                    break 'serve;
+                }
+                AcceptFailed::Retry => {}
             }
         }
     });
@@ -136,6 +253,7 @@ fn main() {
             std::process::exit(2);
         }
     };
+    raise_fd_limit();
     let served = Arc::new(Served::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();

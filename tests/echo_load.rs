@@ -1,51 +1,21 @@
 //! The echo server under load: 1,000 concurrent connections echo random payloads (1 B to
 //! 1 MiB) byte-exact while hostile clients vanish, reset mid-message, or send a lot and never
 //! read; afterwards the server holds no more fds than before. Then 100 idle connections cost
-//! the server (nearly) no CPU.
+//! the server (nearly) no CPU. And a server out of fds keeps the connections it has and
+//! accepts again once one closes.
 
 mod common;
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::server::{
+    Server, fd_targets, raise_fd_limit, server_cpu_ticks, server_fds, wait_for_fds_at_least,
+    wait_for_fds_at_most, with_fd_limit,
+};
 use common::{example, listening_addr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// Kills the server if the test fails before stopping it.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn server_fds(server: &Child) -> usize {
-    std::fs::read_dir(format!("/proc/{}/fd", server.id()))
-        .unwrap()
-        .count()
-}
-
-/// What the server's fds point at (for the failure message).
-fn fd_targets(server: &Child) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", server.id()))
-        .unwrap()
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .map(|p| p.display().to_string())
-        .collect();
-    v.sort();
-    v
-}
-
-/// User + system CPU ticks of the server so far (`/proc/PID/stat` fields 14 and 15).
-fn server_cpu_ticks(server: &Child) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", server.id())).unwrap();
-    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
 
 /// Log-uniform payload sizes from 1 B to 1 MiB, deterministic per connection.
 fn payload(id: u64) -> Vec<u8> {
@@ -94,19 +64,10 @@ async fn hostile(addr: &str, kind: u64) {
     }
 }
 
-fn wait_for_fds(server: &Child, target: usize) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = server_fds(server);
-        if now <= target || Instant::now() > deadline {
-            return now;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn thousand_connections_echo_byte_exact_among_hostile_clients_then_idle_costs_nothing() {
+    // 1,060 client sockets at once, beside the other test's: more than a soft limit of 1,024.
+    raise_fd_limit(4096);
     let mut guard = Server(
         example("echo_server")
             .args(["--addr", "127.0.0.1:0", "--threads", "2"])
@@ -128,7 +89,7 @@ fn thousand_connections_echo_byte_exact_among_hostile_clients_then_idle_costs_no
         let bad = futures::future::join_all((0..60).map(|k| hostile(&addr, k)));
         tokio::join!(normal, bad);
     });
-    let fds_after = wait_for_fds(server, fds_at_start);
+    let fds_after = wait_for_fds_at_most(server, fds_at_start, Duration::from_secs(10));
     assert_eq!(
         fds_after,
         fds_at_start,
@@ -155,4 +116,76 @@ fn thousand_connections_echo_byte_exact_among_hostile_clients_then_idle_costs_no
         .args(["-INT", &server.id().to_string()])
         .status();
     assert!(server.wait().unwrap().success());
+}
+
+/// Was: the first `EMFILE` ended the multishot accept, the accept stream with it, and the
+/// server thread returned: every connection it had was dropped and its listener closed.
+#[test]
+fn out_of_fds_the_server_keeps_its_connections_and_accepts_again_once_some_close() {
+    use std::io::{Read, Write};
+    const LIMIT: u64 = 64;
+    let mut guard = Server(
+        with_fd_limit(&mut example("echo_server"), LIMIT)
+            .args(["--addr", "127.0.0.1:0", "--threads", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let server = &mut guard.0;
+    let addr = listening_addr(server);
+    let fds_at_start = server_fds(server);
+    // Free fd numbers below the limit (an fd inherited from cargo may sit above it).
+    let below_limit = std::fs::read_dir(format!("/proc/{}/fd", server.id()))
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_str().unwrap().parse::<u64>().unwrap() < LIMIT
+        })
+        .count();
+    let room = LIMIT as usize - below_limit;
+    // 20 more than it can hold: they wait in the listen backlog.
+    let mut conns: Vec<std::net::TcpStream> = (0..room + 20)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    let full = wait_for_fds_at_least(server, fds_at_start + room, Duration::from_secs(10));
+    assert_eq!(
+        full,
+        fds_at_start + room,
+        "the server should fill its fd limit"
+    );
+    std::thread::sleep(Duration::from_millis(200)); // it failed accepting the rest meanwhile
+    let echo = |i: usize, c: &mut std::net::TcpStream| {
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let msg = format!("connection {i:04}");
+        c.write_all(msg.as_bytes()).unwrap();
+        let mut back = vec![0u8; msg.len()];
+        c.read_exact(&mut back)
+            .unwrap_or_else(|e| panic!("connection {i} of {}: {e}", room + 20));
+        assert_eq!(back, msg.as_bytes());
+    };
+    echo(0, &mut conns[0]);
+    // Closing 30 frees fds: the 20 waiting are accepted, and everyone left is served.
+    let rest = conns.split_off(30);
+    drop(conns);
+    for (i, mut c) in rest.into_iter().enumerate() {
+        echo(30 + i, &mut c);
+    }
+    let fds_after = wait_for_fds_at_most(server, fds_at_start, Duration::from_secs(10));
+    assert_eq!(fds_after, fds_at_start, "{:?}", fd_targets(server));
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &server.id().to_string()])
+        .status();
+    let mut out = String::new();
+    server
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(server.wait().unwrap().success(), "{out}");
+    assert!(
+        out.contains(&format!("served {} connections", room + 20)),
+        "{out}"
+    );
 }

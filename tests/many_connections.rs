@@ -2,7 +2,6 @@
 //! a ring of 8 entries (a 16-entry CQ) — multishot accept, one multishot recv per
 //! connection, `send_all` for the echo — serves every connection at once, each holding its
 //! stream slot for as long as it lives, while its one-shot sends still get slots.
-#![allow(unsafe_code)]
 
 mod common;
 
@@ -73,7 +72,7 @@ fn clients(addr: SocketAddr, n: usize) {
 }
 
 fn echo_all(n: usize) {
-    raise_fd_limit(4 * n as u64 + 256);
+    common::server::raise_fd_limit(4 * n as u64 + 256);
     let (ready_tx, ready) = mpsc::channel();
     let (done_tx, done) = mpsc::channel();
     std::thread::spawn(move || done_tx.send(serve(n, ready_tx)).unwrap());
@@ -83,20 +82,6 @@ fn echo_all(n: usize) {
         .recv_timeout(Duration::from_secs(60))
         .expect("the server stalled");
     assert_eq!(echoed, vec![14; n], "bytes echoed per connection");
-}
-
-fn raise_fd_limit(want: u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a valid pointer to a local.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    if lim.rlim_cur < want {
-        lim.rlim_cur = want.min(lim.rlim_max);
-        // SAFETY: as above.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-    }
 }
 
 /// Was: 14 connections echoed, the 15th and every later one never (their sends got no slot).

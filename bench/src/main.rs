@@ -2,13 +2,19 @@
 //! [--markdown FILE] [--json FILE]`. Contenders run interleaved, round by round, in one process; every
 //! figure is a median over the rounds, with its spread and the process CPU time per
 //! operation; goals print as PASS or MISS.
+//!
+//! `cargo run --release -p safer-ring-bench -- conns [--connections N|max] [--servers K]` is
+//! no suite: it holds as many connections at once as asked against `echo_server` and says
+//! what they cost (see `conns.rs`).
 
 mod alloc;
+mod conns;
 mod copy;
 mod echo;
 mod extra;
 mod instr;
 mod machine;
+mod mem;
 mod nop;
 mod read;
 mod report;
@@ -18,7 +24,9 @@ mod write;
 
 use report::Report;
 
-const SUITES: &[&str] = &["nop", "read", "write", "copy", "echo", "alloc", "instr"];
+const SUITES: &[&str] = &[
+    "nop", "read", "write", "copy", "echo", "mem", "alloc", "instr",
+];
 
 /// What the numbers mean; printed above the generated tables.
 const EXPLAIN: &str = "Every contender runs in the same process, interleaved round by round \
@@ -68,12 +76,23 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+/// A subcommand: its arguments (after its name) to success or a message.
+type Subcommand = fn(&[String]) -> Result<(), String>;
+
 fn main() {
     instr::worker_if_asked();
-    // Hidden: `serve NAME --addr IP:PORT` runs one of the echo suite's competitor servers.
+    // Subcommands besides the suites: `serve NAME --addr IP:PORT` runs one of the echo
+    // suite's competitor servers (hidden); `conns ...` holds many connections at once
+    // against echo_server (see conns.rs), `conns-client ...` being one of its client processes.
     let argv: Vec<String> = std::env::args().collect();
-    if argv.get(1).map(String::as_str) == Some("serve") {
-        if let Err(e) = echo::servers::main(&argv[2..]) {
+    let sub: Option<Subcommand> = match argv.get(1).map(String::as_str) {
+        Some("serve") => Some(echo::servers::main),
+        Some("conns") => Some(conns::main),
+        Some("conns-client") => Some(conns::client_main),
+        _ => None,
+    };
+    if let Some(sub) = sub {
+        if let Err(e) = sub(&argv[2..]) {
             eprintln!("error: {e}");
             std::process::exit(1);
         }
@@ -83,7 +102,7 @@ fn main() {
         Ok(args) => args,
         Err(msg) => {
             eprintln!(
-                "error: {msg}\nusage: safer-ring-bench SUITE|all [--quick] [--markdown FILE] [--json FILE]"
+                "error: {msg}\nusage: safer-ring-bench SUITE|all [--quick] [--markdown FILE] [--json FILE]\n       safer-ring-bench conns [--connections N|max] [--servers K] [--per-client N] [--size B]"
             );
             std::process::exit(2);
         }
@@ -101,6 +120,8 @@ fn main() {
             "alloc" => alloc::run(&mut report, rounds, args.quick),
             "instr" => instr::run(&mut report, rounds, args.quick),
             "echo" => echo::run(&mut report, rounds, args.quick)
+                .map_err(|e| std::io::Error::other(e).into()),
+            "mem" => mem::run(&mut report, rounds, args.quick)
                 .map_err(|e| std::io::Error::other(e).into()),
             _ => unreachable!("checked in parse_args"),
         };

@@ -23,7 +23,7 @@ use crate::stats::Samples;
 use client::Progress;
 
 /// A contender: its name in the table and the server it runs (`None`: safer-ring's example).
-const CONTENDERS: &[(&str, Option<&str>)] = &[
+pub(crate) const CONTENDERS: &[(&str, Option<&str>)] = &[
     ("safer-ring", None),
     ("raw+DEFER", Some("raw")),
     ("tokio", Some("tokio")),
@@ -67,10 +67,11 @@ const SERVER_CPU: usize = 0;
 const CLIENT_CPU: usize = 1;
 
 /// A server process pinned to CPU 0; killed (SIGINT, then SIGKILL) when dropped.
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    pub(crate) child: Child,
     stdout: BufReader<ChildStdout>,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
+    stopped: bool,
 }
 
 impl Server {
@@ -93,6 +94,7 @@ impl Server {
             child,
             stdout: BufReader::new(stdout),
             addr: "0.0.0.0:0".parse().expect("literal address"),
+            stopped: false,
         };
         let mut line = String::new();
         server
@@ -128,32 +130,50 @@ fn schedstat_ns(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
+impl Server {
+    /// Stops the server: SIGINT, then SIGKILL if it is still running after 3 s. Returns how
+    /// it exited and what it printed on the way out (safer-ring's example reports what it
+    /// served). Once stopped, does nothing.
+    pub(crate) fn stop(&mut self) -> String {
+        if self.stopped {
+            return String::new();
+        }
+        self.stopped = true;
         let pid = self.child.id() as libc::pid_t;
         // SAFETY: signals our own child, which has not been reaped (so the pid is still ours).
         unsafe { libc::kill(pid, libc::SIGINT) };
         let deadline = Instant::now() + Duration::from_secs(3);
+        let mut status = None;
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                status = Some(s);
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        if let Ok(None) = self.child.try_wait() {
+        if status.is_none() {
             eprintln!("echo: server {pid} ignored SIGINT for 3 s; killing it");
             let _ = self.child.kill();
-            let _ = self.child.wait();
+            status = self.child.wait().ok();
         }
-        // What it printed on the way out (safer-ring's example reports what it served).
         let mut rest = String::new();
         let _ = self.stdout.read_to_string(&mut rest);
+        match status {
+            Some(s) => format!("{s}; {}", rest.trim()),
+            None => rest,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
 /// The `echo_server` example next to this binary, built first if it is missing or older
 /// than the library or example sources.
-fn example_binary() -> Result<PathBuf, String> {
+pub(crate) fn example_binary() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let dir = exe.parent().ok_or("current_exe has no directory")?;
     let bin = dir.join("examples").join("echo_server");
@@ -205,17 +225,26 @@ fn newest(path: &Path) -> SystemTime {
     t
 }
 
-fn start(contender: Option<&str>, example: &Path) -> Result<Server, String> {
+pub(crate) fn start(contender: Option<&str>, example: &Path) -> Result<Server, String> {
+    start_at(contender, example, "127.0.0.1:0")
+}
+
+/// Starts a contender's server on `addr` (port 0: any free port; it says which).
+pub(crate) fn start_at(
+    contender: Option<&str>,
+    example: &Path,
+    addr: &str,
+) -> Result<Server, String> {
     let mut cmd = match contender {
         None => {
             let mut cmd = Command::new(example);
-            cmd.args(["--addr", "127.0.0.1:0", "--threads", "1"]);
+            cmd.args(["--addr", addr, "--threads", "1"]);
             cmd
         }
         Some(name) => {
             let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
             let mut cmd = Command::new(exe);
-            cmd.args(["serve", name, "--addr", "127.0.0.1:0"]);
+            cmd.args(["serve", name, "--addr", addr]);
             cmd
         }
     };

@@ -1,0 +1,118 @@
+//! A server child process seen from outside: its fds and CPU time through `/proc/PID`, a
+//! guard that kills it if a test fails before stopping it, and the fd limit a test with
+//! thousands of sockets needs.
+
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+/// Kills the server if the test fails before stopping it.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// How many fds the server has open.
+pub fn server_fds(server: &Child) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", server.id()))
+        .unwrap()
+        .count()
+}
+
+/// What the server's fds point at (for a failure message).
+pub fn fd_targets(server: &Child) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", server.id()))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|p| p.display().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// What the server's fds point at, counted by kind (`socket`, `anon_inode:[io_uring]`, ...),
+/// for a failure message that stays short with thousands of fds.
+pub fn fd_kinds(server: &Child) -> Vec<(String, usize)> {
+    let mut kinds = std::collections::BTreeMap::new();
+    for t in fd_targets(server) {
+        let kind = t.split(":[").next().unwrap_or(&t).to_owned();
+        *kinds.entry(kind).or_insert(0) += 1;
+    }
+    kinds.into_iter().collect()
+}
+
+/// User + system CPU ticks of the server so far (`/proc/PID/stat` fields 14 and 15).
+pub fn server_cpu_ticks(server: &Child) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", server.id())).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Waits (up to `patience`) until the server holds at most `target` fds; returns its count.
+pub fn wait_for_fds_at_most(server: &Child, target: usize, patience: Duration) -> usize {
+    let deadline = Instant::now() + patience;
+    loop {
+        let now = server_fds(server);
+        if now <= target || Instant::now() > deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits (up to `patience`) until the server holds at least `target` fds; returns its count.
+pub fn wait_for_fds_at_least(server: &Child, target: usize, patience: Duration) -> usize {
+    let deadline = Instant::now() + patience;
+    loop {
+        let now = server_fds(server);
+        if now >= target || Instant::now() > deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Raises this process's soft `RLIMIT_NOFILE` to `want` (at most the hard limit); returns
+/// the soft limit it has now.
+pub fn raise_fd_limit(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    if lim.rlim_cur < want {
+        lim.rlim_cur = want.min(lim.rlim_max);
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            // SAFETY: as above; the limit stayed as it was.
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+        }
+    }
+    lim.rlim_cur
+}
+
+/// Makes `cmd`'s process start with at most `limit` fds (soft and hard `RLIMIT_NOFILE`), so
+/// it cannot raise the limit itself.
+pub fn with_fd_limit(cmd: &mut std::process::Command, limit: u64) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let set_limit = move || {
+        let lim = libc::rlimit {
+            rlim_cur: limit,
+            rlim_max: limit,
+        };
+        // SAFETY: setrlimit reads a live local rlimit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    };
+    // SAFETY: the closure runs in the forked child before exec and only calls setrlimit,
+    // which is async-signal-safe, and reads errno.
+    unsafe { cmd.pre_exec(set_limit) }
+}
