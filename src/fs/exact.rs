@@ -31,36 +31,34 @@ impl Ring {
     /// })
     /// # }
     /// ```
-    pub async fn read_exact_at<B: IoBufMut>(
+    pub fn read_exact_at<B: IoBufMut>(
         &self,
         file: &impl AsTarget,
         buf: B,
         offset: u64,
-    ) -> BufResult<(), B> {
+    ) -> impl Future<Output = BufResult<(), B>> {
         let total = buf.bytes_total();
-        until_done(self, "read_exact_at", buf, total, |buf, done| Read {
+        until_done(self, "read_exact_at", buf, total, move |buf, done| Read {
             fd: file.target(),
             buf,
             offset: offset + done as u64,
             buf_pos: done,
         })
-        .await
     }
 
     /// Writes all of `buf`'s initialised bytes starting at `offset`, retrying short writes.
-    pub async fn write_all_at<B: IoBuf>(
+    pub fn write_all_at<B: IoBuf>(
         &self,
         file: &impl AsTarget,
         buf: B,
         offset: u64,
-    ) -> BufResult<(), B> {
+    ) -> impl Future<Output = BufResult<(), B>> {
         let total = buf.bytes_init();
-        until_done(self, "write_all_at", buf, total, |buf, done| Write {
+        until_done(self, "write_all_at", buf, total, move |buf, done| Write {
             fd: file.target(),
             buf,
             offset: offset + done as u64,
             buf_pos: done,
         })
-        .await
     }
 }

@@ -166,15 +166,18 @@ impl Ring {
     /// assert_eq!(reader.join().unwrap()?, buf);
     /// # Ok(()) }
     /// ```
-    pub async fn send_all<B: IoBuf>(&self, socket: &impl AsTarget, buf: B) -> BufResult<(), B> {
+    pub fn send_all<B: IoBuf>(
+        &self,
+        socket: &impl AsTarget,
+        buf: B,
+    ) -> impl Future<Output = BufResult<(), B>> {
         let total = buf.bytes_init();
-        crate::op::until_done(self, "send_all", buf, total, |buf, done| Send {
+        crate::op::until_done(self, "send_all", buf, total, move |buf, done| Send {
             fd: socket.target(),
             buf,
             buf_pos: done,
             wait_all: true,
         })
-        .await
     }
 
     /// Sends `buf` without copying it (`IORING_OP_SEND_ZC`): the kernel reads its pages
