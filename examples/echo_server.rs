@@ -138,10 +138,10 @@ async fn echo(ring: Rc<Ring>, bufs: BufRing, conn: TcpStream, served: Arc<Served
     drop(conn); // its fd is closed before `tally` says so
 }
 
-/// What a failed accept means for the listener. The kernel ends a multishot accept at its
-/// first error, so the accept stream ends with it and is armed again: at once for a
-/// connection that failed on its own, once a connection has closed when out of fds (or
-/// memory) — arming again at once would only fail again, in a busy loop.
+/// What a failed accept means for the listener. The accept stream skips connections that
+/// failed on their own and yields other errors; the listener is armed again at once after
+/// most, but out of fds (or memory) only once a connection has closed — arming again at once
+/// would only fail again, in a busy loop.
 enum AcceptFailed {
     Retry,
     WaitForClose,

@@ -80,8 +80,11 @@ impl Ring {
     }
 
     /// Accepts connections as a stream (multishot accept): one SQE serves them all, and the
-    /// stream re-arms it if the kernel ends it. Dropping the stream cancels it; connections
-    /// the kernel accepted after that are closed, never leaked.
+    /// stream re-arms it if the kernel ends it. A connection aborted before it was accepted is
+    /// skipped. Out of fds (`EMFILE`, `ENFILE`) or memory, the error is yielded and the stream
+    /// goes on: the next poll tries again, so wait for a connection to close (or back off)
+    /// before polling again, as with `accept(2)`. Other errors end the stream. Dropping the
+    /// stream cancels it; connections the kernel accepted after that are closed, never leaked.
     ///
     /// ```
     /// # fn main() -> safer_ring::Result<()> {

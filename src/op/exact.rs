@@ -129,7 +129,10 @@ mod tests {
             read(&file, buf, done)
         });
         let (one, all) = (size_of_val(&one), size_of_val(&all));
-        assert!(all <= one + 48, "the loop is {all} bytes for a {one}-byte operation");
+        assert!(
+            all <= one + 48,
+            "the loop is {all} bytes for a {one}-byte operation"
+        );
     }
 
     fn read(file: &crate::File, buf: Vec<u8>, done: usize) -> Read<Vec<u8>> {

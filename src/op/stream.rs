@@ -2,8 +2,10 @@
 //!
 //! The stream arms its operation on first poll and yields one item per CQE. When the kernel
 //! ends the multishot (a CQE without `IORING_CQE_F_MORE`) the stream re-arms it on the next
-//! poll, unless it ended with an error, which is yielded and ends the stream (`ENOBUFS`, a
-//! provided-buffer ring running dry, re-arms silently for operations that say so).
+//! poll, unless it ended with an error, which is yielded and ends the stream — except errors
+//! an operation declares passing: some re-arm silently (`ENOBUFS`, a provided-buffer ring
+//! running dry; a connection aborted before it was accepted), some are yielded and the next
+//! poll arms again (out of fds).
 //!
 //! Dropping the stream is safe at any point: the operation moves into its slot, a cancel of
 //! every request with its `user_data` is queued, and every CQE that still arrives is handed to
@@ -47,8 +49,14 @@ pub unsafe trait MultiShot: 'static {
     /// The item for a failure before or outside the kernel.
     fn fail(&mut self, error: SaferRingError) -> Self::Item;
 
-    /// Whether a final CQE with this errno re-arms the stream instead of ending it.
+    /// Whether a final CQE with this errno re-arms the stream silently instead of ending it.
     fn rearm_on(&self, _errno: i32) -> bool {
+        false
+    }
+
+    /// Whether the stream goes on after yielding a final CQE's error (the next poll arms
+    /// again) instead of ending: errors that say "not now" rather than "never".
+    fn survives(&self, _errno: i32) -> bool {
         false
     }
 
@@ -177,7 +185,7 @@ impl<T: MultiShot> Stream for OpStream<'_, T> {
                 if op.rearm_on(-cqe.res) {
                     continue;
                 }
-                this.done = true;
+                this.done = !op.survives(-cqe.res);
             }
             match op.item(cqe) {
                 Some(item) => return Poll::Ready(Some(item)),

@@ -96,6 +96,22 @@ pub fn raise_fd_limit(want: u64) -> u64 {
     lim.rlim_cur
 }
 
+/// Sets this process's soft `RLIMIT_NOFILE` to `limit` (every thread shares it); returns the
+/// soft limit it had.
+pub fn set_soft_fd_limit(limit: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    let old = lim.rlim_cur;
+    lim.rlim_cur = limit;
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+    old
+}
+
 /// Makes `cmd`'s process start with at most `limit` fds (soft and hard `RLIMIT_NOFILE`), so
 /// it cannot raise the limit itself.
 pub fn with_fd_limit(cmd: &mut std::process::Command, limit: u64) -> &mut std::process::Command {

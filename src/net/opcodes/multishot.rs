@@ -41,6 +41,33 @@ unsafe impl MultiShot for AcceptMulti {
     fn fail(&mut self, error: SaferRingError) -> Self::Item {
         Err(error)
     }
+
+    /// A connection that failed before it was accepted concerns only itself: accept(2) asks
+    /// to treat these like `EAGAIN`.
+    fn rearm_on(&self, errno: i32) -> bool {
+        matches!(
+            errno,
+            libc::ECONNABORTED
+                | libc::EPROTO
+                | libc::ENETDOWN
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+                | libc::EINTR
+        )
+    }
+
+    /// Out of fds or memory: yielded (the server decides when to try again, for instance
+    /// once a connection closed), and the listener stays armed for the next poll.
+    fn survives(&self, errno: i32) -> bool {
+        matches!(
+            errno,
+            libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM
+        )
+    }
 }
 
 /// Multishot `recv` into a provided-buffer ring: a [`BufChunk`] per CQE.
