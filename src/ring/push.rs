@@ -16,7 +16,7 @@ impl Ring {
     ///
     /// As [`Core::push_op`]: `entry` points only into memory owned by the caller's operation,
     /// which is kept alive (by its owner, its slot, or a leak) until the final CQE.
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn push_op(&self, mut entry: io_uring::squeue::Entry) -> Result<SlotKey> {
         // SAFETY: forwarded from this function's contract.
         match unsafe { self.core.borrow_mut().try_push_op(&mut entry) } {
