@@ -214,8 +214,9 @@ impl Drop for ArmGate {
     }
 }
 
-/// A ring of `count` buffers of one size, registered with one [`Ring`](crate::Ring) as a provided-buffer
-/// group. Cheap to clone. Receives on it ([`Ring::recv_multi`](crate::Ring::recv_multi)) yield [`BufChunk`]s.
+/// A ring of `count` buffers of one size, registered with one [`Ring`](crate::Ring) as a
+/// provided-buffer group. Cheap to clone. Receives on it
+/// ([`Ring::recv_multi`](crate::Ring::recv_multi)) yield [`BufChunk`]s.
 #[derive(Clone)]
 pub struct BufRing {
     inner: Rc<Inner>,

@@ -105,10 +105,10 @@ impl Ring {
         Ok(())
     }
 
-    /// Registers `file` (a [`File`](crate::File), a socket, anything that owns an fd: `AsFd`, never a bare
-    /// fd number, invariant 6) in a free slot of the table. The kernel takes its own reference
-    /// to the open file: closing `file` later, even reusing its fd number for another file,
-    /// does not change what the registration names.
+    /// Registers `file` (a [`File`](crate::File), a socket, anything that owns an fd: `AsFd`,
+    /// never a bare fd number, invariant 6) in a free slot of the table. The kernel takes its
+    /// own reference to the open file: closing `file` later, even reusing its fd number for
+    /// another file, does not change what the registration names.
     ///
     /// # Errors
     /// [`InvalidArgument`](SaferRingError::InvalidArgument) without a table or with a full

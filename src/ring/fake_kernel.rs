@@ -366,7 +366,8 @@ mod tests {
             prop_oneof![
                 3 => Just(Step::Push),
                 1 => Just(Step::PushStream),
-                4 => (0usize..32, 0i32..100, any::<bool>()).prop_map(|(i, r, m)| Step::Complete(i, r, m)),
+                4 => (0usize..32, 0i32..100, any::<bool>())
+                    .prop_map(|(i, r, m)| Step::Complete(i, r, m)),
                 2 => (0usize..32).prop_map(Step::Poll),
                 1 => (0usize..32).prop_map(Step::Abandon),
                 1 => Just(Step::Turn),
