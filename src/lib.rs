@@ -38,6 +38,7 @@
 //!   multishot streams ([`op::OpStream`]).
 //! - [`registry`]: registered files ([`RegisteredFd`]) and a registered pool (fixed buffers).
 //! - [`fs`]: [`File`] and the file operations; [`net`]: sockets and network operations.
+//! - [`time`]: kernel timers ([`Ring::sleep`], [`Ring::sleep_until`]).
 //! - [`probe`]: what the kernel supports.
 //! - `runtime`: [`Ring::block_on`] with tasks ([`spawn`]) and tokio integration
 //!   ([`Ring::drive`]).
@@ -65,6 +66,7 @@ pub mod ring;
 mod runtime;
 mod sync;
 mod sys;
+pub mod time;
 
 pub use buf::{BufChunk, BufRing, BufferPool, IoBuf, IoBufMut, PinnedBuffer, PooledBuffer};
 pub use error::{Result, SaferRingError, SubmitError, Unavailable};

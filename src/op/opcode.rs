@@ -109,4 +109,5 @@ pub const SUPPORTED_OPCODES: &[(&str, u8)] = &[
     ("socket", opcode::Socket::CODE),
     ("async_cancel", opcode::AsyncCancel::CODE),
     ("poll_add", opcode::PollAdd::CODE),
+    ("timeout", opcode::Timeout::CODE),
 ];
