@@ -169,6 +169,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .wait()
         .map_err(|e| format!("cannot open {}: {e}", src_path.display()))?;
     let len = ring.statx_file(&src).submit()?.wait()?.len();
+    refuse_same_file(&src_path, &dst_path)?;
     let opts = OpenOptions::new().write(true).create(true).truncate(true);
     let dst = ring
         .open(&dst_path, opts)
@@ -199,6 +200,25 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         println!("verified: the copy is identical to the source");
     }
     Ok(())
+}
+
+/// Refuses a destination that is the source itself — the same path, a symlink to it or a
+/// hard link (same device and inode) — before anything truncates it: opening it for writing
+/// would destroy the data about to be read.
+fn refuse_same_file(src: &Path, dst: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let src_meta =
+        std::fs::metadata(src).map_err(|e| format!("cannot stat {}: {e}", src.display()))?;
+    match std::fs::metadata(dst) {
+        Ok(dst_meta) if (dst_meta.dev(), dst_meta.ino()) == (src_meta.dev(), src_meta.ino()) => {
+            Err(format!(
+                "refusing to copy {} onto itself: {} is the same file; nothing was changed",
+                src.display(),
+                dst.display()
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn main() {

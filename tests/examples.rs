@@ -33,6 +33,32 @@ fn copy_example_explains_a_missing_source() {
 }
 
 #[test]
+fn copy_example_refuses_to_copy_a_file_onto_itself_and_leaves_it_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("precious.txt");
+    std::fs::write(&src, b"hello world").unwrap();
+    let link = dir.path().join("link.txt");
+    std::os::unix::fs::symlink(&src, &link).unwrap();
+    let hard = dir.path().join("hard.txt");
+    std::fs::hard_link(&src, &hard).unwrap();
+    for dst in [&src, &link, &hard] {
+        let out = example("copy")
+            .args([src.as_os_str(), dst.as_os_str()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "copy onto {}", dst.display());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("refusing to copy"), "{stderr}");
+        assert!(stderr.contains("is the same file"), "{stderr}");
+        assert_eq!(
+            std::fs::read(&src).unwrap(),
+            b"hello world",
+            "source destroyed"
+        );
+    }
+}
+
+#[test]
 fn nop_ratio_example_prints_the_ratio() {
     let stdout = succeed(example("nop_ratio").args(["--ops", "60000", "--rounds", "3"]));
     let ratio: f64 = stdout
