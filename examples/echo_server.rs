@@ -245,6 +245,35 @@ fn serve(
     Ok(())
 }
 
+type ServeThread = std::thread::JoinHandle<safer_ring::Result<()>>;
+
+/// Starts a serving thread on `addr` and waits until it listens, returning it and the address
+/// it got; or the error that stopped it first (bind failed, io_uring unavailable, memlock too
+/// low). Each thread has its own ready channel, so a thread that fails before announcing
+/// itself closes it and this returns, instead of waiting forever.
+fn start(
+    addr: SocketAddr,
+    served: &Arc<Served>,
+    stop: &watch::Receiver<bool>,
+) -> Result<(ServeThread, SocketAddr), safer_ring::SaferRingError> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (served, stop) = (served.clone(), stop.clone());
+    let thread = std::thread::spawn(move || serve(addr, served, stop, ready_tx));
+    match ready_rx.recv() {
+        Ok(addr) => Ok((thread, addr)),
+        Err(_) => Err(thread
+            .join()
+            .expect("server thread panicked")
+            .expect_err("a thread that never announced itself failed")),
+    }
+}
+
+/// Prints the error (with its advice) and exits with status 1.
+fn fail(err: &safer_ring::SaferRingError) -> ! {
+    eprintln!("error: {err}");
+    std::process::exit(1)
+}
+
 fn main() {
     let args = match parse_args() {
         Ok(args) => args,
@@ -256,25 +285,17 @@ fn main() {
     raise_fd_limit();
     let served = Arc::new(Served::default());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     // The first thread binds the asked-for address; the others bind the port it got.
-    let first = {
-        let (served, stop, ready) = (served.clone(), stop_rx.clone(), ready_tx.clone());
-        std::thread::spawn(move || serve(args.addr, served, stop, ready))
-    };
-    let addr = match ready_rx.recv() {
-        Ok(addr) => addr,
-        Err(_) => {
-            let err = first.join().expect("server thread panicked").unwrap_err();
-            eprintln!("error: {err}");
-            std::process::exit(1);
-        }
-    };
+    let (first, addr) = start(args.addr, &served, &stop_rx).unwrap_or_else(|e| fail(&e));
     let mut threads = vec![first];
     for _ in 1..args.threads {
-        let (served, stop, ready) = (served.clone(), stop_rx.clone(), ready_tx.clone());
-        threads.push(std::thread::spawn(move || serve(addr, served, stop, ready)));
-        let _ = ready_rx.recv();
+        match start(addr, &served, &stop_rx) {
+            Ok((thread, _)) => threads.push(thread),
+            Err(e) => {
+                let _ = stop_tx.send(true);
+                fail(&e)
+            }
+        }
     }
     // Register for SIGINT before saying we are ready, so everything the server holds open
     // exists by then (tests compare its fds before and after a load).

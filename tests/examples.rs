@@ -59,6 +59,33 @@ fn copy_example_refuses_to_copy_a_file_onto_itself_and_leaves_it_intact() {
 }
 
 #[test]
+fn echo_server_says_why_and_exits_when_its_port_is_taken() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut child = example("echo_server")
+        .args(["--addr", &addr])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("echo_server still running 10 s after its bind failed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("in use"), "{stderr}");
+}
+
+#[test]
 fn nop_ratio_example_prints_the_ratio() {
     let stdout = succeed(example("nop_ratio").args(["--ops", "60000", "--rounds", "3"]));
     let ratio: f64 = stdout
