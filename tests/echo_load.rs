@@ -9,11 +9,11 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::example;
 use common::server::{
-    Server, fd_targets, raise_fd_limit, server_cpu_ticks, server_fds, wait_for_fds_at_least,
-    wait_for_fds_at_most, with_fd_limit,
+    fd_targets, interrupt, raise_fd_limit, server_cpu_ticks, server_fds, start_echo,
+    wait_for_fds_at_least, wait_for_fds_at_most, with_fd_limit,
 };
-use common::{example, listening_addr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -68,16 +68,8 @@ async fn hostile(addr: &str, kind: u64) {
 fn thousand_connections_echo_byte_exact_among_hostile_clients_then_idle_costs_nothing() {
     // 1,060 client sockets at once, beside the other test's: more than a soft limit of 1,024.
     raise_fd_limit(4096);
-    let mut guard = Server(
-        example("echo_server")
-            .args(["--addr", "127.0.0.1:0", "--threads", "2"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (mut guard, addr) = start_echo(&mut example("echo_server"), 2, Stdio::null());
     let server = &mut guard.0;
-    let addr = listening_addr(server);
     let fds_at_start = server_fds(server);
     let targets_at_start = fd_targets(server);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -112,10 +104,7 @@ fn thousand_connections_echo_byte_exact_among_hostile_clients_then_idle_costs_no
     );
     drop(idle);
 
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &server.id().to_string()])
-        .status();
-    assert!(server.wait().unwrap().success());
+    interrupt(server);
 }
 
 /// Was: the first `EMFILE` ended the multishot accept, the accept stream with it, and the
@@ -124,16 +113,9 @@ fn thousand_connections_echo_byte_exact_among_hostile_clients_then_idle_costs_no
 fn out_of_fds_the_server_keeps_its_connections_and_accepts_again_once_some_close() {
     use std::io::{Read, Write};
     const LIMIT: u64 = 64;
-    let mut guard = Server(
-        with_fd_limit(&mut example("echo_server"), LIMIT)
-            .args(["--addr", "127.0.0.1:0", "--threads", "1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut cmd = example("echo_server");
+    let (mut guard, addr) = start_echo(with_fd_limit(&mut cmd, LIMIT), 1, Stdio::null());
     let server = &mut guard.0;
-    let addr = listening_addr(server);
     let fds_at_start = server_fds(server);
     // Free fd numbers below the limit (an fd inherited from cargo may sit above it).
     let below_limit = std::fs::read_dir(format!("/proc/{}/fd", server.id()))
@@ -173,17 +155,7 @@ fn out_of_fds_the_server_keeps_its_connections_and_accepts_again_once_some_close
     }
     let fds_after = wait_for_fds_at_most(server, fds_at_start, Duration::from_secs(10));
     assert_eq!(fds_after, fds_at_start, "{:?}", fd_targets(server));
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &server.id().to_string()])
-        .status();
-    let mut out = String::new();
-    server
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    assert!(server.wait().unwrap().success(), "{out}");
+    let out = interrupt(server);
     assert!(
         out.contains(&format!("served {} connections", room + 20)),
         "{out}"

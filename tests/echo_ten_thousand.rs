@@ -9,15 +9,14 @@
 
 mod common;
 
-use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::example;
 use common::server::{
-    Server, fd_kinds, raise_fd_limit, server_cpu_ticks, server_fds, wait_for_fds_at_least,
-    wait_for_fds_at_most,
+    fd_kinds, interrupt, raise_fd_limit, server_cpu_ticks, server_fds, start_echo,
+    wait_for_fds_at_least, wait_for_fds_at_most,
 };
-use common::{example, listening_addr};
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -67,16 +66,8 @@ fn ten_thousand_concurrent_connections_echo_byte_exact_on_one_thread_and_fds_ret
         CONNECTIONS + 300
     );
     let started = Instant::now();
-    let mut guard = Server(
-        example("echo_server")
-            .args(["--addr", "127.0.0.1:0", "--threads", "1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
+    let (mut guard, addr) = start_echo(&mut example("echo_server"), 1, Stdio::inherit());
     let server = &mut guard.0;
-    let addr = listening_addr(server);
     let fds_at_start = server_fds(server);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -142,19 +133,7 @@ fn ten_thousand_concurrent_connections_echo_byte_exact_on_one_thread_and_fds_ret
         fd_kinds(server)
     );
 
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut rest = String::new();
-    server
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut rest)
-        .unwrap();
-    assert!(server.wait().unwrap().success(), "server exit: {rest}");
+    let rest = interrupt(server);
     assert!(
         rest.contains(&format!(
             "served {CONNECTIONS} connections, {expected} bytes echoed"

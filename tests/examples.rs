@@ -121,7 +121,7 @@ fn buffer_pool_example_reads_through_a_registered_pool_and_reports() {
 
 #[test]
 fn echo_server_serves_verified_load_despite_hostile_clients_and_stops_on_sigint() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::process::Stdio;
     let mut server = example("echo_server")
         .args(["--addr", "127.0.0.1:0", "--threads", "2"])
@@ -165,18 +165,6 @@ fn echo_server_serves_verified_load_despite_hostile_clients_and_stops_on_sigint(
     assert!(report.contains("every byte verified"), "{report}");
     flooder.join().unwrap();
     drop(idle);
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut rest = String::new();
-    server
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut rest)
-        .unwrap();
-    assert!(server.wait().unwrap().success(), "server exit: {rest}");
+    let rest = common::server::interrupt(&mut server);
     assert!(rest.contains("shut down cleanly: served"), "{rest}");
 }

@@ -2,7 +2,8 @@
 //! guard that kills it if a test fails before stopping it, and the fd limit a test with
 //! thousands of sockets needs.
 
-use std::process::Child;
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Kills the server if the test fails before stopping it.
@@ -13,6 +14,36 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Starts `cmd` (the echo_server example, perhaps with limits set) on a free loopback port
+/// with `threads` threads, stderr to `stderr`; returns the guard and the address it announced.
+pub fn start_echo(cmd: &mut Command, threads: u32, stderr: Stdio) -> (Server, String) {
+    let child = cmd
+        .args(["--addr", "127.0.0.1:0", "--threads", &threads.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut guard = Server(child);
+    let addr = super::listening_addr(&mut guard.0);
+    (guard, addr)
+}
+
+/// Stops the server with SIGINT; asserts it exits successfully and returns the rest of its
+/// stdout (its shutdown report).
+pub fn interrupt(server: &mut Child) -> String {
+    let status = Command::new("kill")
+        .args(["-INT", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -INT failed");
+    let mut rest = String::new();
+    if let Some(mut out) = server.stdout.take() {
+        out.read_to_string(&mut rest).unwrap();
+    }
+    assert!(server.wait().unwrap().success(), "server exit: {rest}");
+    rest
 }
 
 /// How many fds the server has open.
