@@ -46,6 +46,14 @@ pub fn interrupt(server: &mut Child) -> String {
     rest
 }
 
+/// The server's CPU ticks (100 a second) over 2 s of idling, after 200 ms to settle.
+pub fn idle_ticks(server: &Child) -> (u64, Duration) {
+    std::thread::sleep(Duration::from_millis(200));
+    let (ticks0, t0) = (server_cpu_ticks(server), Instant::now());
+    std::thread::sleep(Duration::from_secs(2));
+    (server_cpu_ticks(server) - ticks0, t0.elapsed())
+}
+
 /// How many fds the server has open.
 pub fn server_fds(server: &Child) -> usize {
     std::fs::read_dir(format!("/proc/{}/fd", server.id()))
