@@ -114,6 +114,26 @@ pub enum SaferRingError {
         /// The unsupported operation.
         op: &'static str,
     },
+    /// An entry of a linked chain (or a batch entry that ran after another) did not run
+    /// because an entry before it failed or came up short: `failed_entry` is that entry's
+    /// index, whose own result says what happened.
+    #[error(
+        "{op} did not run: entry {failed_entry} of its chain failed or came up short \
+         (see that entry's result)"
+    )]
+    CancelledByChain {
+        /// The operation that did not run.
+        op: &'static str,
+        /// Index of the entry that broke the chain.
+        failed_entry: usize,
+    },
+    /// The operation's timeout fired first; the kernel cancelled it (nothing was transferred)
+    /// and handed back its buffers.
+    #[error("{op} timed out")]
+    TimedOut {
+        /// The operation that timed out.
+        op: &'static str,
+    },
 }
 
 impl SaferRingError {
@@ -149,6 +169,8 @@ impl SaferRingError {
             Self::InvalidArgument(_) | Self::RingMismatch { .. } => Some(libc::EINVAL),
             Self::Stale { .. } => Some(libc::EBADF),
             Self::Unsupported { .. } => Some(libc::EOPNOTSUPP),
+            Self::CancelledByChain { .. } => Some(libc::ECANCELED),
+            Self::TimedOut { .. } => Some(libc::ETIMEDOUT),
         }
     }
 
@@ -162,6 +184,9 @@ impl SaferRingError {
             Self::InUse { .. } => io::ErrorKind::ResourceBusy,
             Self::InvalidArgument(_) | Self::RingMismatch { .. } => io::ErrorKind::InvalidInput,
             Self::Stale { .. } => io::ErrorKind::NotFound,
+            // Not `Interrupted`: std's loops retry that, and this entry must not be retried blindly.
+            Self::CancelledByChain { .. } => io::ErrorKind::Other,
+            Self::TimedOut { .. } => io::ErrorKind::TimedOut,
         }
     }
 }

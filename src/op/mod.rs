@@ -80,16 +80,23 @@
 //! first (`ring/shutdown.rs`). The invariants each step keeps are in `SAFETY.md`.
 //!
 
+mod batch;
+mod chain;
 mod exact;
 mod future;
+mod landing;
 mod nop;
 mod opcode;
 mod operation;
 mod options;
+mod plan;
 mod stream;
 
+pub use batch::{Batch, BatchFuture, BatchInFlight, EntryId};
+pub use chain::{Chain, ChainFuture, ChainInFlight, Entries};
 pub(crate) use exact::until_done;
 pub use future::OpFuture;
+pub use landing::Link;
 pub use nop::Nop;
 pub use opcode::{OpCode, SUPPORTED_OPCODES};
 pub(crate) use opcode::{cqe_result, filled};

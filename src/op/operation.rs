@@ -159,6 +159,24 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
         self
     }
 
+    /// Starts the operation only once every operation submitted before it has completed, and
+    /// holds back those submitted after it until it has (`IOSQE_IO_DRAIN`): a barrier.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// let write = ring.write_at(&file, b"data".to_vec(), 0).submit()?;
+    /// let sync = ring.fsync(&file).drain().submit()?; // runs after the write
+    /// assert_eq!(write.wait().0?, 4);
+    /// sync.wait()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn drain(mut self) -> Self {
+        self.opts_mut().drain = true;
+        self
+    }
+
     /// Queues the operation. It reaches the kernel at the next flush ([`Ring::submit`], a
     /// wait, or an executor turn).
     ///
@@ -170,11 +188,7 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
     pub fn submit(self) -> Result<Operation<'ring, Submitted<T>>, SubmitError<Self>> {
         let ring = self.ring;
         let Building { mut op, opts } = self.into_state();
-        if !ring.opcodes().contains(T::CODE) {
-            let error = crate::SaferRingError::Unsupported { op: T::NAME };
-            return Err(Self::refused(ring, op, opts, error));
-        }
-        if let Err(error) = op.validate(ring) {
+        if let Err(error) = check(ring, &mut op) {
             return Err(Self::refused(ring, op, opts, error));
         }
         // User code (buffer hooks, `IoBuf` methods) runs only before the push: a panic there
@@ -214,6 +228,40 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
     pub(crate) fn fail(self, error: crate::SaferRingError) -> T::Output {
         self.into_state().op.fail(error)
     }
+
+    /// What [`submit`](Self::submit) checks before anything runs: the kernel has the
+    /// opcode, the arguments are valid for this ring (and bound to it).
+    pub(super) fn check(&mut self) -> Result<()> {
+        check(self.ring, &mut self.state.op)
+    }
+
+    /// The buffer hooks `submit` runs right before the push (user code: call it before any
+    /// SQE of the group is queued).
+    pub(super) fn before_submit(&mut self) {
+        self.state.op.before_submit();
+    }
+
+    /// The operation's SQE with its options and `extra` flags (a link) applied.
+    pub(super) fn sqe(&mut self, extra: io_uring::squeue::Flags) -> io_uring::squeue::Entry {
+        self.state.opts.apply(self.state.op.sqe()).flags(extra)
+    }
+
+    /// The operation in flight in `key`'s slot, once its SQE (from [`sqe`](Self::sqe)) was
+    /// pushed there: from here on the `Submitted` state owns it until the final CQE.
+    pub(super) fn into_submitted(self, key: SlotKey) -> Operation<'ring, Submitted<T>> {
+        let ring = self.ring;
+        let Building { op, .. } = self.into_state();
+        Operation::new(ring, Submitted { key, op })
+    }
+}
+
+/// The checks before a push: the kernel has the opcode, `op`'s arguments are valid on `ring`.
+#[inline]
+fn check<T: OpCode>(ring: &Ring, op: &mut T) -> Result<()> {
+    if !ring.opcodes().contains(T::CODE) {
+        return Err(crate::SaferRingError::Unsupported { op: T::NAME });
+    }
+    op.validate(ring)
 }
 
 impl<T: OpCode> SubmitError<Operation<'_, Building<T>>> {
@@ -245,6 +293,33 @@ impl<T: OpCode> SubmitError<Operation<'_, Building<T>>> {
 impl<'ring, T: OpCode> Operation<'ring, Submitted<T>> {
     pub(super) fn finish(self, cqe: CqeResult) -> T::Output {
         self.into_state().op.complete(cqe)
+    }
+
+    /// The output for an operation whose final CQE was taken but which did not run (a chain
+    /// broke before it, its timeout fired): `error`, with its buffers handed back.
+    pub(super) fn finish_as(self, error: crate::SaferRingError) -> T::Output {
+        self.into_state().op.fail(error)
+    }
+
+    /// Asks the kernel to cancel the operation (`IORING_OP_ASYNC_CANCEL`) and hands it back
+    /// to be waited for or awaited: its output is what the kernel did before the cancel took
+    /// effect — a read that had already completed returns its bytes, one that had not
+    /// returns `ECANCELED` and its buffer. Nothing is lost either way.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let (reader, _writer) = std::io::pipe()?;
+    /// let reader = safer_ring::File::from(std::os::fd::OwnedFd::from(reader));
+    /// let read = ring.read(&reader, vec![0; 8]).submit()?;
+    /// let (res, buf) = read.cancel().wait();
+    /// assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+    /// assert_eq!(buf.capacity(), 8, "the buffer comes back");
+    /// # Ok(()) }
+    /// ```
+    pub fn cancel(self) -> Self {
+        self.ring.cancel_op(self.key());
+        self
     }
 
     #[inline]

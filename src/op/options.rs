@@ -10,17 +10,20 @@ use super::{Building, OpCode, Operation};
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct SqeOptions {
     pub async_hint: bool,
+    pub drain: bool,
 }
 
 impl SqeOptions {
     /// Applies the options to a freshly built SQE.
     #[inline]
     pub fn apply(self, entry: Entry) -> Entry {
-        if self.async_hint {
-            entry.flags(Flags::ASYNC)
-        } else {
-            entry
+        if !(self.async_hint || self.drain) {
+            return entry;
         }
+        let mut flags = Flags::empty();
+        flags.set(Flags::ASYNC, self.async_hint);
+        flags.set(Flags::IO_DRAIN, self.drain);
+        entry.flags(flags)
     }
 }
 

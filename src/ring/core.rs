@@ -203,6 +203,12 @@ impl<K: Kernel> Core<K> {
         self.ops_in_kernel < self.limit
     }
 
+    /// Whether `n` more operations may enter the kernel now.
+    #[inline]
+    pub fn has_room_for(&self, n: usize) -> bool {
+        self.ops_in_kernel + n <= self.limit
+    }
+
     /// Whether another stream may enter the kernel now: streams leave a quarter of the
     /// limit to one-shot operations, which therefore always progress.
     pub fn has_stream_capacity(&self) -> bool {
@@ -261,6 +267,48 @@ impl<K: Kernel> Core<K> {
         }
         // SAFETY: forwarded from this function's contract.
         unsafe { self.push_in(entry, SlotTable::insert_stream) }
+    }
+
+    /// Pushes `entries` as consecutive SQEs of one submission, one slot each, writing their
+    /// keys to `keys` (a linked chain must reach the kernel whole: a flush between two of its
+    /// SQEs would cut it). All or nothing: on an error nothing was queued.
+    ///
+    /// # Safety
+    ///
+    /// As [`Core::push_op`], for every entry.
+    pub unsafe fn push_group(
+        &mut self,
+        entries: &mut [squeue::Entry],
+        keys: &mut [SlotKey],
+    ) -> Result<()> {
+        let n = entries.len();
+        if n > self.limit || n > self.kernel.sq_room().1 {
+            return Err(SaferRingError::InvalidArgument(
+                "a chain longer than the ring's in-flight limit or submission queue",
+            ));
+        }
+        if self.ops_in_kernel + n > self.limit {
+            return Err(self.full());
+        }
+        if self.kernel.sq_room().0 < n {
+            self.flush()?;
+        }
+        if self.kernel.sq_room().0 < n {
+            self.reap_now()?; // EBUSY: the kernel took none of them yet
+        }
+        if self.kernel.sq_room().0 < n {
+            return Err(SaferRingError::SubmissionQueueFull);
+        }
+        for (entry, key) in entries.iter_mut().zip(keys.iter_mut()) {
+            *key = self.slots.insert();
+            entry.set_user_data(key.user_data());
+            // SAFETY: forwarded from this function's contract (invariants 1–4, 6).
+            let pushed = unsafe { self.kernel.push(entry) };
+            assert!(pushed, "the submission queue had room for the whole group");
+            self.ops_in_kernel += 1;
+            self.stats.submitted += 1;
+        }
+        Ok(())
     }
 
     /// The back-pressure error at the limit.
@@ -338,7 +386,7 @@ impl<K: Kernel> Core<K> {
     }
 
     /// Pushes an async cancel for `key`, or remembers it if the SQ cannot take it now.
-    fn cancel(&mut self, key: SlotKey) {
+    pub fn cancel(&mut self, key: SlotKey) {
         let entry = opcode::AsyncCancel::new(key.user_data())
             .build()
             .user_data(SlotKey::internal(tag::CANCEL));

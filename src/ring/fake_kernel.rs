@@ -72,6 +72,10 @@ impl Kernel for FakeKernel {
         self.sq.len() as u32
     }
 
+    fn sq_room(&mut self) -> (usize, usize) {
+        (self.sq_capacity - self.sq.len(), self.sq_capacity)
+    }
+
     unsafe fn enter(
         &mut self,
         _to_submit: u32,

@@ -25,6 +25,9 @@ pub(crate) trait Kernel {
     /// SQEs queued and not yet submitted.
     fn queued(&mut self) -> u32;
 
+    /// Free entries in the submission queue, and its size.
+    fn sq_room(&mut self) -> (usize, usize);
+
     /// `io_uring_enter`: submits `to_submit` SQEs and, if `get_events`, runs completion work
     /// and waits for `min_complete` CQEs (at most `timeout`, if given).
     ///
@@ -98,6 +101,11 @@ impl Kernel for Uring {
     #[inline]
     fn queued(&mut self) -> u32 {
         self.uring.submission().len() as u32
+    }
+
+    fn sq_room(&mut self) -> (usize, usize) {
+        let sq = self.uring.submission();
+        (sq.capacity() - sq.len(), sq.capacity())
     }
 
     unsafe fn enter(

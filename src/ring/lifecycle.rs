@@ -54,6 +54,12 @@ impl Ring {
         self.sqes_queued();
     }
 
+    /// Asks the kernel to cancel `key`'s operation; its owner still takes the final CQE.
+    pub(crate) fn cancel_op(&self, key: SlotKey) {
+        self.with_core(|core| core.cancel(key));
+        self.sqes_queued();
+    }
+
     /// As [`abandon_op`](Self::abandon_op), for a multishot stream.
     pub(crate) fn abandon_stream(&self, key: SlotKey, parked: Parked) {
         self.with_core(|core| core.abandon(key, parked, true));

@@ -39,6 +39,26 @@ impl Ring {
         unsafe { core.push_op(entry) }
     }
 
+    /// Queues `entries` as one group of consecutive SQEs (a linked chain), making room by
+    /// reaping once if the ring is at its limit; `keys` receives their slots. Runs no user
+    /// code, as [`Ring::push_op`]. All or nothing.
+    ///
+    /// # Safety
+    ///
+    /// As [`Ring::push_op`], for every entry.
+    pub(crate) unsafe fn push_group(
+        &self,
+        entries: &mut [io_uring::squeue::Entry],
+        keys: &mut [SlotKey],
+    ) -> Result<()> {
+        let mut core = self.core.borrow_mut();
+        if !core.has_room_for(entries.len()) {
+            core.reap_now()?;
+        }
+        // SAFETY: forwarded from this function's contract.
+        unsafe { core.push_group(entries, keys) }
+    }
+
     /// Queues a multishot operation's SQE in a stream slot.
     ///
     /// # Safety

@@ -53,7 +53,7 @@ impl CqeResult {
 }
 
 /// Identifies one operation: slot index plus the slot's generation when it was handed out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SlotKey {
     index: u32,
     generation: u32,

@@ -1,0 +1,417 @@
+//! [`Batch`]: any number of operations of one type, submitted together, with `after` edges
+//! between them forming a DAG. Runs of single-parent edges become kernel links; an entry
+//! with several parents waits in the batch until all of them completed.
+#![allow(unsafe_code)]
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use super::landing::{Landing, Link};
+use super::plan::Plan;
+use super::{Op, OpCode};
+use crate::error::{Result, SaferRingError, SubmitError};
+use crate::ring::slots::SlotKey;
+use crate::ring::{Ring, is_backpressure};
+
+/// An entry of a [`Batch`], for [`Batch::after`] and to index its output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntryId(pub(super) usize);
+
+impl EntryId {
+    /// The entry's index: its position in [`BatchInFlight::wait`]'s output.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// Operations of one type submitted together, each owning its buffers, with optional
+/// dependencies: [`after`](Batch::after) edges, which must form a DAG (a cycle is refused at
+/// [`submit`](Batch::submit)). Entries with no edges all reach the kernel in one
+/// `io_uring_enter`; a chain of single-parent edges becomes one soft-linked kernel chain; an
+/// entry with several parents starts when the last of them completed.
+///
+/// An entry runs only if every entry it depends on succeeded: if one failed, it (and what
+/// depends on it) reports [`CancelledByChain`](SaferRingError::CancelledByChain) with its
+/// buffer back. (Inside a linked run, a short transfer also breaks the link, as the kernel
+/// decides; between runs only an error does.)
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let ring = safer_ring::Ring::new(16)?;
+/// let file = safer_ring::File::from(tempfile::tempfile()?);
+/// let mut batch = ring.batch();
+/// let a = batch.push(ring.write_at(&file, b"aa".to_vec(), 0));
+/// let b = batch.push(ring.write_at(&file, b"bb".to_vec(), 2));
+/// let ab = batch.push(ring.write_at(&file, b"!".to_vec(), 4));
+/// batch.after(ab, a).after(ab, b); // the last write starts after both others
+/// let results = batch.submit()?.wait();
+/// assert!(results.iter().all(|(res, _)| res.is_ok()));
+/// # Ok(()) }
+/// ```
+#[must_use = "a batch does nothing until submitted or awaited"]
+pub struct Batch<'ring, T: OpCode> {
+    ring: &'ring Ring,
+    ops: Vec<Op<'ring, T>>,
+    /// `(entry, parent)`: `entry` starts after `parent` completed.
+    edges: Vec<(usize, usize)>,
+}
+
+impl<T: OpCode> std::fmt::Debug for Batch<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("op", &T::NAME)
+            .field("entries", &self.ops.len())
+            .field("edges", &self.edges.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ring {
+    /// An empty [`Batch`] of operations of one type on this ring.
+    pub fn batch<T: OpCode>(&self) -> Batch<'_, T> {
+        Batch {
+            ring: self,
+            ops: Vec::new(),
+            edges: Vec::new(),
+        }
+    }
+}
+
+impl<'ring, T: OpCode> Batch<'ring, T> {
+    /// Adds an operation; its output will be at [`EntryId::index`] of the batch's output.
+    pub fn push(&mut self, op: Op<'ring, T>) -> EntryId {
+        self.ops.push(op);
+        EntryId(self.ops.len() - 1)
+    }
+
+    /// Makes `entry` start only after `parent` completed successfully.
+    pub fn after(&mut self, entry: EntryId, parent: EntryId) -> &mut Self {
+        self.edges.push((entry.0, parent.0));
+        self
+    }
+
+    /// Entries in the batch.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether the batch has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Checks every entry and the edges, then queues every entry that depends on nothing
+    /// (the rest follow as their parents complete).
+    ///
+    /// # Errors
+    /// The batch comes back whole if its edges form a cycle or name an entry of another
+    /// batch ([`InvalidArgument`](SaferRingError::InvalidArgument)), an entry belongs to
+    /// another ring, or an entry is refused (unsupported, invalid).
+    pub fn submit(mut self) -> Result<BatchInFlight<'ring, T>, SubmitError<Self>> {
+        let cap = self.ring.capacity().min(32);
+        let plan = match Plan::new(self.ops.len(), &self.edges, cap) {
+            Ok(plan) => plan,
+            Err(error) => return Err(SubmitError::new(error, self)),
+        };
+        if let Err(error) = self.check() {
+            return Err(SubmitError::new(error, self));
+        }
+        let mut flight = BatchInFlight {
+            ring: self.ring,
+            entries: self.ops.into_iter().map(Entry::Waiting).collect(),
+            plan,
+            landed: 0,
+            stalled: false,
+        };
+        flight.pump();
+        Ok(flight)
+    }
+
+    fn check(&mut self) -> Result<()> {
+        for op in &mut self.ops {
+            if !std::ptr::eq(op.ring(), self.ring) {
+                let what = "an entry of the batch";
+                return Err(SaferRingError::RingMismatch { what });
+            }
+            op.check()?;
+        }
+        Ok(())
+    }
+}
+
+impl<T: OpCode> SubmitError<Batch<'_, T>> {
+    /// Every entry's output as if it had failed with this error (the first entry gets the
+    /// error, the others `CancelledByChain`); every buffer comes back.
+    pub fn into_output(self) -> Vec<T::Output> {
+        let (error, batch) = self.into_parts();
+        let mut error = Some(error);
+        batch
+            .ops
+            .into_iter()
+            .map(|op| {
+                op.fail(error.take().unwrap_or(SaferRingError::CancelledByChain {
+                    op: T::NAME,
+                    failed_entry: 0,
+                }))
+            })
+            .collect()
+    }
+}
+
+/// An entry of a submitted batch.
+enum Entry<'ring, T: OpCode> {
+    /// Not pushed yet: waiting for its parents.
+    Waiting(Op<'ring, T>),
+    /// Pushed (or landed).
+    Pushed(Landing<'ring, T>),
+}
+
+/// A submitted [`Batch`]: [`wait`](Self::wait) for it or `.await` it. Dropping it cancels
+/// what is in flight (its buffers parked until their CQEs) and drops what never started.
+#[must_use = "dropping a submitted batch cancels it"]
+pub struct BatchInFlight<'ring, T: OpCode> {
+    ring: &'ring Ring,
+    entries: Vec<Entry<'ring, T>>,
+    plan: Plan,
+    landed: usize,
+    /// A ready run found no room in the ring (retried at the next turn).
+    stalled: bool,
+}
+
+impl<T: OpCode> std::fmt::Debug for BatchInFlight<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchInFlight")
+            .field("entries", &self.entries.len())
+            .field("landed", &self.landed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'ring, T: OpCode> BatchInFlight<'ring, T> {
+    /// Pushes every run whose parents have all completed, until the ring has no room.
+    fn pump(&mut self) {
+        self.stalled = false;
+        while let Some(run) = self.plan.next_ready() {
+            if let Some(failed) = self.plan.failed_parent(run) {
+                self.fail_run(run, failed);
+                continue;
+            }
+            match self.push_run(run) {
+                Ok(()) => {}
+                Err(error) if is_backpressure(&error) => {
+                    self.plan.retry_later(run);
+                    self.stalled = true;
+                    return;
+                }
+                Err(error) => self.fail_run_with(run, error),
+            }
+        }
+    }
+
+    /// Queues one run as a linked group.
+    fn push_run(&mut self, run: usize) -> Result<()> {
+        let nodes = self.plan.nodes(run).to_vec();
+        for &i in &nodes {
+            // User code (buffer hooks) runs before any SQE of the run is queued (invariant 11).
+            self.waiting(i).before_submit();
+        }
+        let last = nodes.len() - 1;
+        let mut sqes: Vec<_> = nodes
+            .iter()
+            .enumerate()
+            .map(|(pos, &i)| {
+                let link = if pos < last { Link::Soft } else { Link::None };
+                self.waiting(i).sqe(link.flag())
+            })
+            .collect();
+        let mut keys = vec![SlotKey::default(); nodes.len()];
+        // Every SQE was built by its entry's `OpCode::sqe`: it names only memory and fds that
+        // entry owns. `push_group` runs no user code and queues all or none; on success each
+        // entry moves at once into a `Submitted` state (below), which keeps it until its final
+        // CQE (dropped: parked in its slot; forgotten with the batch: leaked).
+        // SAFETY: invariants 1, 2, 6 (memory and fds owned by the entries), 3, 4, 11.
+        unsafe { self.ring.push_group(&mut sqes, &mut keys) }?;
+        for (&i, key) in nodes.iter().zip(keys) {
+            let Entry::Waiting(op) = self.take(i) else {
+                unreachable!("checked as waiting")
+            };
+            self.entries[i] = Entry::Pushed(Landing::Flying(op.into_submitted(key)));
+        }
+        self.ring.sqes_queued(); // user code: every entry is owned by now
+        Ok(())
+    }
+
+    fn waiting(&mut self, i: usize) -> &mut Op<'ring, T> {
+        match &mut self.entries[i] {
+            Entry::Waiting(op) => op,
+            Entry::Pushed(_) => unreachable!("entry {i} pushed twice"),
+        }
+    }
+
+    /// Moves entry `i` out (leaving a landed-and-taken placeholder).
+    fn take(&mut self, i: usize) -> Entry<'ring, T> {
+        std::mem::replace(&mut self.entries[i], Entry::Pushed(Landing::Taken))
+    }
+
+    /// A run that cannot start because entry `failed`, which it depends on, failed.
+    fn fail_run(&mut self, run: usize, failed: usize) {
+        for i in self.plan.nodes(run).to_vec() {
+            let error = SaferRingError::CancelledByChain {
+                op: T::NAME,
+                failed_entry: failed,
+            };
+            self.fail_entry(i, error);
+        }
+    }
+
+    /// A run the ring refused: its first entry gets `error`, the others `CancelledByChain`.
+    fn fail_run_with(&mut self, run: usize, error: SaferRingError) {
+        let nodes = self.plan.nodes(run).to_vec();
+        self.fail_entry(nodes[0], error);
+        for &i in &nodes[1..] {
+            let failed_entry = nodes[0];
+            self.fail_entry(
+                i,
+                SaferRingError::CancelledByChain {
+                    op: T::NAME,
+                    failed_entry,
+                },
+            );
+        }
+    }
+
+    fn fail_entry(&mut self, i: usize, error: SaferRingError) {
+        let Entry::Waiting(op) = self.take(i) else {
+            unreachable!("only waiting entries fail unrun")
+        };
+        self.entries[i] = Entry::Pushed(Landing::Landed(op.fail(error)));
+        self.landed += 1;
+        self.plan.landed(i, true);
+    }
+
+    /// Takes every CQE that arrived, run by run in order, and starts what they unblocked.
+    fn poll_land(&mut self, waker: Option<&Waker>) -> Poll<Vec<T::Output>> {
+        loop {
+            let mut progress = false;
+            for run in 0..self.plan.runs() {
+                while let Some(i) = self.plan.next_in_run(run) {
+                    let mut failed = false;
+                    let (breaks, pos) = self.plan.breaks(run);
+                    let Entry::Pushed(landing) = &mut self.entries[i] else {
+                        unreachable!("a pushed run's entries are pushed")
+                    };
+                    let landed = landing.land(waker, |cqe| {
+                        failed = cqe.res() < 0;
+                        breaks.verdict(Link::Soft, pos, T::NAME, cqe)
+                    });
+                    if !landed {
+                        break;
+                    }
+                    self.landed += 1;
+                    self.plan.landed(i, failed);
+                    progress = true;
+                }
+            }
+            if self.landed == self.entries.len() {
+                return Poll::Ready(self.outputs());
+            }
+            if progress || self.plan.has_ready() {
+                self.pump();
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    fn outputs(&mut self) -> Vec<T::Output> {
+        let entries = std::mem::take(&mut self.entries);
+        entries
+            .into_iter()
+            .map(|entry| match entry {
+                Entry::Pushed(mut landing) => landing.take(),
+                Entry::Waiting(_) => unreachable!("every entry landed"),
+            })
+            .collect()
+    }
+
+    /// Blocks until every entry completed (or was cancelled because one it depends on
+    /// failed); returns the outputs in entry order.
+    ///
+    /// # Panics
+    /// If `io_uring_enter` fails for a reason other than an interruption (a broken ring).
+    pub fn wait(mut self) -> Vec<T::Output> {
+        loop {
+            if let Poll::Ready(outputs) = self.poll_land(None) {
+                return outputs;
+            }
+            if let Err(e) = self.ring.turn(true) {
+                panic!("cannot wait for a batch: {e}");
+            }
+        }
+    }
+}
+
+/// The future of a [`Batch`]: submits on first poll, resolves to every entry's output.
+#[must_use = "futures do nothing unless polled"]
+pub struct BatchFuture<'ring, T: OpCode> {
+    stage: Stage<'ring, T>,
+}
+
+enum Stage<'ring, T: OpCode> {
+    Building(Batch<'ring, T>),
+    InFlight(BatchInFlight<'ring, T>),
+    Done,
+}
+
+impl<T: OpCode> Unpin for BatchFuture<'_, T> {}
+
+impl<'ring, T: OpCode> IntoFuture for Batch<'ring, T> {
+    type Output = Vec<T::Output>;
+    type IntoFuture = BatchFuture<'ring, T>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        BatchFuture {
+            stage: Stage::Building(self),
+        }
+    }
+}
+
+impl<'ring, T: OpCode> IntoFuture for BatchInFlight<'ring, T> {
+    type Output = Vec<T::Output>;
+    type IntoFuture = BatchFuture<'ring, T>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        BatchFuture {
+            stage: Stage::InFlight(self),
+        }
+    }
+}
+
+impl<T: OpCode> Future for BatchFuture<'_, T> {
+    type Output = Vec<T::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Stage::Building(_) = self.stage {
+            let Stage::Building(batch) = std::mem::replace(&mut self.stage, Stage::Done) else {
+                unreachable!("matched")
+            };
+            match batch.submit() {
+                Ok(flight) => self.stage = Stage::InFlight(flight),
+                Err(err) => return Poll::Ready(err.into_output()),
+            }
+        }
+        let Stage::InFlight(flight) = &mut self.stage else {
+            panic!("BatchFuture polled after completion")
+        };
+        let poll = flight.poll_land(Some(cx.waker()));
+        if poll.is_pending() && flight.stalled {
+            flight.ring.wait_for_turn(cx.waker());
+        }
+        if poll.is_ready() {
+            self.stage = Stage::Done;
+        }
+        poll
+    }
+}

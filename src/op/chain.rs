@@ -1,0 +1,392 @@
+//! [`Chain`]: a tuple of operations submitted together as consecutive SQEs — linked
+//! (`IOSQE_IO_LINK`, `IOSQE_IO_HARDLINK`) or not — each owning its buffers, with one typed
+//! result per entry.
+#![allow(unsafe_code)]
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use io_uring::squeue::{Entry, Flags};
+
+use super::landing::{Breaks, Landing, Link};
+use super::{Op, OpCode};
+use crate::error::{Result, SaferRingError, SubmitError};
+use crate::ring::slots::SlotKey;
+use crate::ring::{Ring, is_backpressure};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Operations a [`Chain`] can hold: tuples of 1 to 8 building operations of one ring.
+/// Sealed: the SQEs of a chain are pushed by this crate only.
+pub trait Entries<'ring>: sealed::Sealed + Sized {
+    /// One output per entry, in order (for buffer operations, `(result, buffer)`).
+    type Output;
+    #[doc(hidden)]
+    type InFlight: InFlight<Output = Self::Output>;
+    #[doc(hidden)]
+    type Sqes: AsMut<[Entry]>;
+    #[doc(hidden)]
+    type Keys: AsMut<[SlotKey]> + AsRef<[SlotKey]> + Default;
+    #[doc(hidden)]
+    fn on_ring(&self, ring: &Ring) -> bool;
+    #[doc(hidden)]
+    fn check(&mut self) -> Result<(), (usize, SaferRingError)>;
+    #[doc(hidden)]
+    fn before_submit(&mut self);
+    #[doc(hidden)]
+    fn sqes(&mut self, link: Flags) -> Self::Sqes;
+    #[doc(hidden)]
+    fn into_flight(self, keys: &Self::Keys) -> Self::InFlight;
+    #[doc(hidden)]
+    fn fail(self, at: usize, error: SaferRingError) -> Self::Output;
+}
+
+/// The entries of a submitted chain (tuples of [`Landing`]s). Sealed.
+#[doc(hidden)]
+pub trait InFlight: sealed::Sealed {
+    type Output;
+    const LEN: usize;
+    fn land(&mut self, i: usize, waker: Option<&Waker>, breaks: &mut Breaks, link: Link) -> bool;
+    fn key(&self, i: usize) -> Option<SlotKey>;
+    fn outputs(&mut self) -> Self::Output;
+}
+
+macro_rules! tuple_chain {
+    ($len:literal: $($T:ident . $i:tt),+) => {
+        impl<'ring, $($T: OpCode),+> sealed::Sealed for ($(Op<'ring, $T>,)+) {}
+        impl<'ring, $($T: OpCode),+> sealed::Sealed for ($(Landing<'ring, $T>,)+) {}
+
+        impl<'ring, $($T: OpCode),+> Entries<'ring> for ($(Op<'ring, $T>,)+) {
+            type Output = ($($T::Output,)+);
+            type InFlight = ($(Landing<'ring, $T>,)+);
+            type Sqes = [Entry; $len];
+            type Keys = [SlotKey; $len];
+
+            fn on_ring(&self, ring: &Ring) -> bool {
+                true $(&& std::ptr::eq(self.$i.ring(), ring))+
+            }
+
+            fn check(&mut self) -> Result<(), (usize, SaferRingError)> {
+                $(self.$i.check().map_err(|e| ($i, e))?;)+
+                Ok(())
+            }
+
+            fn before_submit(&mut self) {
+                $(self.$i.before_submit();)+
+            }
+
+            fn sqes(&mut self, link: Flags) -> [Entry; $len] {
+                [$(self.$i.sqe(if $i + 1 < $len { link } else { Flags::empty() })),+]
+            }
+
+            fn into_flight(self, keys: &[SlotKey; $len]) -> Self::InFlight {
+                ($(Landing::Flying(self.$i.into_submitted(keys[$i])),)+)
+            }
+
+            fn fail(self, at: usize, error: SaferRingError) -> Self::Output {
+                let mut error = Some(error);
+                ($(self.$i.fail(match error.take_if(|_| $i == at) {
+                    Some(error) => error,
+                    None => SaferRingError::CancelledByChain { op: $T::NAME, failed_entry: at },
+                }),)+)
+            }
+        }
+
+        impl<'ring, $($T: OpCode),+> InFlight for ($(Landing<'ring, $T>,)+) {
+            type Output = ($($T::Output,)+);
+            const LEN: usize = $len;
+
+            fn land(&mut self, i: usize, waker: Option<&Waker>, breaks: &mut Breaks, link: Link)
+                -> bool {
+                match i {
+                    $($i => self.$i.land(waker, |cqe| breaks.verdict(link, $i, $T::NAME, cqe)),)+
+                    _ => unreachable!("a chain of {} entries has no entry {i}", $len),
+                }
+            }
+
+            fn key(&self, i: usize) -> Option<SlotKey> {
+                match i {
+                    $($i => self.$i.key(),)+
+                    _ => None,
+                }
+            }
+
+            fn outputs(&mut self) -> Self::Output {
+                ($(self.$i.take(),)+)
+            }
+        }
+    };
+}
+
+tuple_chain!(1: A.0);
+tuple_chain!(2: A.0, B.1);
+tuple_chain!(3: A.0, B.1, C.2);
+tuple_chain!(4: A.0, B.1, C.2, D.3);
+tuple_chain!(5: A.0, B.1, C.2, D.3, E.4);
+tuple_chain!(6: A.0, B.1, C.2, D.3, E.4, F.5);
+tuple_chain!(7: A.0, B.1, C.2, D.3, E.4, F.5, G.6);
+tuple_chain!(8: A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7);
+
+/// Operations submitted together: consecutive SQEs reaching the kernel in one
+/// `io_uring_enter`, linked ([`Link::Soft`], the default, or [`Link::Hard`]) or not
+/// ([`Link::None`]). Each entry owns its buffers; the output is a tuple with each entry's own
+/// typed output. Built by [`Ring::chain`].
+///
+/// In a soft chain an entry that fails (or transfers fewer bytes than asked) cancels the rest:
+/// they report [`CancelledByChain`](SaferRingError::CancelledByChain) naming the entry that
+/// broke the chain, with their buffers back. Dropping a submitted chain mid-flight cancels it
+/// and parks every buffer until its own final CQE (invariant 3).
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let ring = safer_ring::Ring::new(8)?;
+/// let file = safer_ring::File::from(tempfile::tempfile()?);
+/// // Write, then read back what was written: the read starts only after the write is done.
+/// let chain = ring.chain((
+///     ring.write_at(&file, b"linked".to_vec(), 0),
+///     ring.read_at(&file, Vec::with_capacity(6), 0),
+/// ));
+/// let ((wrote, _), (read, buf)) = chain.submit()?.wait();
+/// assert_eq!((wrote?, read?), (6, 6));
+/// assert_eq!(buf, b"linked");
+/// # Ok(()) }
+/// ```
+#[must_use = "a chain does nothing until submitted or awaited"]
+pub struct Chain<'ring, E> {
+    ring: &'ring Ring,
+    entries: E,
+    link: Link,
+    /// The entry that was refused, for [`SubmitError::into_output`].
+    refused: usize,
+}
+
+impl<E> std::fmt::Debug for Chain<'_, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain")
+            .field("entries", &std::any::type_name::<E>())
+            .field("link", &self.link)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ring {
+    /// A soft-linked chain of up to 8 operations of this ring (see [`Chain`]); change the
+    /// links with [`Chain::link`].
+    pub fn chain<'ring, E: Entries<'ring>>(&'ring self, entries: E) -> Chain<'ring, E> {
+        Chain {
+            ring: self,
+            entries,
+            link: Link::Soft,
+            refused: 0,
+        }
+    }
+}
+
+impl<'ring, E: Entries<'ring>> Chain<'ring, E> {
+    /// Sets how the entries are linked (builder option).
+    pub fn link(mut self, link: Link) -> Self {
+        self.link = link;
+        self
+    }
+
+    /// Queues every entry, in order, as consecutive SQEs (flushing first if the submission
+    /// queue could not take them all, never between two of them).
+    ///
+    /// # Errors
+    /// The chain comes back whole inside [`SubmitError`] if an entry was refused (its index
+    /// is in [`SubmitError::into_output`]: that entry gets the error, the others
+    /// `CancelledByChain`), an entry belongs to another ring, or the ring has no room for all
+    /// of them now ([`SlotTableFull`](SaferRingError::SlotTableFull)).
+    pub fn submit(mut self) -> Result<ChainInFlight<'ring, E>, SubmitError<Self>> {
+        let ring = self.ring;
+        if !self.entries.on_ring(ring) {
+            let error = SaferRingError::RingMismatch {
+                what: "an entry of the chain",
+            };
+            return Err(SubmitError::new(error, self));
+        }
+        if let Err((at, error)) = self.entries.check() {
+            self.refused = at;
+            return Err(SubmitError::new(error, self));
+        }
+        // User code (buffer hooks) runs before any SQE of the chain is queued (invariant 11).
+        self.entries.before_submit();
+        let mut sqes = self.entries.sqes(self.link.flag());
+        let mut keys = E::Keys::default();
+        // Every SQE was built by its entry's `OpCode::sqe`: it names only memory and fds that
+        // entry owns (the `OpCode` contract). `push_group` runs no user code and queues all of
+        // them or none; on success each entry moves at once into a `Submitted` state, which
+        // keeps it until its final CQE (dropped: parked in its slot; forgotten: leaked).
+        // SAFETY: invariants 1, 2, 6 (memory and fds owned by the entries), 3, 4, 11.
+        match unsafe { ring.push_group(sqes.as_mut(), keys.as_mut()) } {
+            Ok(()) => {
+                let flight = ChainInFlight {
+                    ring,
+                    flight: self.entries.into_flight(&keys),
+                    next: 0,
+                    breaks: Breaks::default(),
+                    link: self.link,
+                };
+                ring.sqes_queued(); // user code: every entry is owned by now
+                Ok(flight)
+            }
+            Err(error) => Err(SubmitError::new(error, self)),
+        }
+    }
+}
+
+impl<'ring, E: Entries<'ring>> SubmitError<Chain<'ring, E>> {
+    /// Every entry's output as if the chain had run and the refused entry had failed with
+    /// this error: that entry gets the error, the others `CancelledByChain`; every buffer
+    /// comes back.
+    pub fn into_output(self) -> E::Output {
+        let (error, chain) = self.into_parts();
+        chain.entries.fail(chain.refused, error)
+    }
+}
+
+/// A submitted [`Chain`]: [`wait`](Self::wait) for it or `.await` it. Dropping it mid-flight
+/// cancels every entry still in the kernel; their buffers stay parked in their slots until
+/// each one's final CQE.
+#[must_use = "dropping a submitted chain cancels it"]
+pub struct ChainInFlight<'ring, E: Entries<'ring>> {
+    ring: &'ring Ring,
+    flight: E::InFlight,
+    /// Entries before this one have landed (CQEs are taken in order: what broke a chain
+    /// is known by the time the entries it cancelled are taken).
+    next: usize,
+    breaks: Breaks,
+    link: Link,
+}
+
+impl<'ring, E: Entries<'ring>> ChainInFlight<'ring, E> {
+    /// Takes every entry's CQE that arrived, in order; ready once all have.
+    fn poll_land(&mut self, waker: Option<&Waker>) -> Poll<E::Output> {
+        while self.next < E::InFlight::LEN {
+            if !self
+                .flight
+                .land(self.next, waker, &mut self.breaks, self.link)
+            {
+                return Poll::Pending;
+            }
+            self.next += 1;
+        }
+        Poll::Ready(self.flight.outputs())
+    }
+
+    /// Blocks the thread until every entry completed; returns their outputs.
+    ///
+    /// # Panics
+    /// If `io_uring_enter` fails for a reason other than an interruption (a broken ring).
+    pub fn wait(mut self) -> E::Output {
+        loop {
+            if let Poll::Ready(output) = self.poll_land(None) {
+                return output;
+            }
+            if let Err(e) = self.ring.turn(true) {
+                panic!("cannot wait for a chain: {e}");
+            }
+        }
+    }
+
+    /// Cancels every entry still in the kernel (in a soft chain the rest follow by link);
+    /// [`wait`](Self::wait) or `.await` then hands back what each entry did.
+    pub fn cancel(self) -> Self {
+        for i in self.next..E::InFlight::LEN {
+            if let Some(key) = self.flight.key(i) {
+                self.ring.cancel_op(key);
+            }
+        }
+        self
+    }
+}
+
+impl<'ring, E: Entries<'ring>> std::fmt::Debug for ChainInFlight<'ring, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainInFlight")
+            .field("landed", &self.next)
+            .field("link", &self.link)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future of a [`Chain`]: submits on first poll (waiting for room while the ring is at
+/// its limit), resolves to every entry's output.
+#[must_use = "futures do nothing unless polled"]
+pub struct ChainFuture<'ring, E: Entries<'ring>> {
+    stage: Stage<'ring, E>,
+}
+
+enum Stage<'ring, E: Entries<'ring>> {
+    Building(Chain<'ring, E>),
+    InFlight(ChainInFlight<'ring, E>),
+    Done,
+}
+
+// No field is structurally pinned: every entry's memory is on the heap.
+impl<'ring, E: Entries<'ring>> Unpin for ChainFuture<'ring, E> {}
+
+impl<'ring, E: Entries<'ring>> IntoFuture for Chain<'ring, E> {
+    type Output = E::Output;
+    type IntoFuture = ChainFuture<'ring, E>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        ChainFuture {
+            stage: Stage::Building(self),
+        }
+    }
+}
+
+impl<'ring, E: Entries<'ring>> IntoFuture for ChainInFlight<'ring, E> {
+    type Output = E::Output;
+    type IntoFuture = ChainFuture<'ring, E>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        ChainFuture {
+            stage: Stage::InFlight(self),
+        }
+    }
+}
+
+impl<'ring, E: Entries<'ring>> ChainFuture<'ring, E> {
+    /// Submits the chain; `Some` is the poll's result when it could not be.
+    fn start(&mut self, cx: &mut Context<'_>) -> Option<Poll<E::Output>> {
+        let Stage::Building(chain) = std::mem::replace(&mut self.stage, Stage::Done) else {
+            unreachable!("start is called on building chains only")
+        };
+        let ring = chain.ring;
+        match chain.submit() {
+            Ok(flight) => {
+                self.stage = Stage::InFlight(flight);
+                None
+            }
+            Err(err) if is_backpressure(err.error()) => {
+                self.stage = Stage::Building(err.into_inner());
+                ring.wait_for_turn(cx.waker());
+                Some(Poll::Pending)
+            }
+            Err(err) => Some(Poll::Ready(err.into_output())),
+        }
+    }
+}
+
+impl<'ring, E: Entries<'ring>> Future for ChainFuture<'ring, E> {
+    type Output = E::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<E::Output> {
+        if matches!(self.stage, Stage::Building(_)) {
+            if let Some(poll) = self.start(cx) {
+                return poll;
+            }
+        }
+        let Stage::InFlight(flight) = &mut self.stage else {
+            panic!("ChainFuture polled after completion")
+        };
+        let output = std::task::ready!(flight.poll_land(Some(cx.waker())));
+        self.stage = Stage::Done;
+        Poll::Ready(output)
+    }
+}

@@ -1,0 +1,125 @@
+//! [`Landing`]: one entry of a chain or batch on its way back — in flight, landed with its
+//! output, or taken — and [`Breaks`], the rule that says which entries a broken link cancelled.
+#![forbid(unsafe_code)]
+
+use std::task::Waker;
+
+use io_uring::squeue::Flags;
+
+use super::{OpCode, Operation, Submitted};
+use crate::error::SaferRingError;
+use crate::ring::slots::{CqeResult, SlotKey};
+
+/// How the entries of a chain depend on each other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Link {
+    /// No links: the entries are only submitted together, in order (one `io_uring_enter`),
+    /// and run independently.
+    None,
+    /// `IOSQE_IO_LINK`: each entry starts when the one before it completed in full; a
+    /// failure or a short count cancels the rest
+    /// ([`CancelledByChain`](SaferRingError::CancelledByChain)).
+    #[default]
+    Soft,
+    /// `IOSQE_IO_HARDLINK`: each entry starts when the one before it completed, whatever
+    /// its result.
+    Hard,
+}
+
+impl Link {
+    /// The SQE flag linking an entry to the next.
+    pub(crate) fn flag(self) -> Flags {
+        match self {
+            Self::None => Flags::empty(),
+            Self::Soft => Flags::IO_LINK,
+            Self::Hard => Flags::IO_HARDLINK,
+        }
+    }
+}
+
+/// Which entry broke a soft chain, as its CQEs are taken in order.
+///
+/// In a soft chain the kernel completes every entry after a failed (or short) one with
+/// `-ECANCELED`; an entry cancelled like that reports the index of the entry that broke the
+/// chain — the last one before it that was not itself cancelled by the chain. (An entry the
+/// user cancelled after its predecessor had completed looks the same to the kernel and is
+/// reported the same way.)
+#[derive(Debug, Default)]
+pub struct Breaks {
+    broken_at: Option<usize>,
+}
+
+impl Breaks {
+    /// The error entry `index` (named `op`) gets instead of its own result, if the chain had
+    /// broken before it.
+    pub(crate) fn verdict(
+        &mut self,
+        link: Link,
+        index: usize,
+        op: &'static str,
+        cqe: CqeResult,
+    ) -> Option<SaferRingError> {
+        if link != Link::Soft || index == 0 || cqe.res() != -libc::ECANCELED {
+            return None;
+        }
+        let failed_entry = *self.broken_at.get_or_insert(index - 1);
+        Some(SaferRingError::CancelledByChain { op, failed_entry })
+    }
+}
+
+/// One entry of a chain or batch after submission.
+pub enum Landing<'ring, T: OpCode> {
+    /// In the kernel (its slot owns nothing yet: the operation does).
+    Flying(Operation<'ring, Submitted<T>>),
+    /// Its final CQE was taken and turned into its output.
+    Landed(T::Output),
+    /// Its output was handed out.
+    Taken,
+}
+
+impl<T: OpCode> Landing<'_, T> {
+    /// Takes the entry's CQE if it arrived (else records `waker`) and turns it into the
+    /// output, or into the error `verdict` makes of it (with the buffers back). `true` once
+    /// landed. The operation leaves its `Submitted` state before the output is made, so a
+    /// panic while making it cannot abandon a slot that is already free.
+    pub(crate) fn land(
+        &mut self,
+        waker: Option<&Waker>,
+        verdict: impl FnOnce(CqeResult) -> Option<SaferRingError>,
+    ) -> bool {
+        let Landing::Flying(op) = self else {
+            return true;
+        };
+        let Some(cqe) = op.ring().poll_op(op.key(), waker) else {
+            return false;
+        };
+        let Landing::Flying(op) = std::mem::replace(self, Landing::Taken) else {
+            unreachable!("matched as flying")
+        };
+        *self = Landing::Landed(match verdict(cqe) {
+            None => op.finish(cqe),
+            Some(error) => op.finish_as(error),
+        });
+        true
+    }
+
+    /// The slot of an entry still in flight.
+    pub(crate) fn key(&self) -> Option<SlotKey> {
+        match self {
+            Landing::Flying(op) => Some(op.key()),
+            _ => None,
+        }
+    }
+
+    /// The output of a landed entry.
+    ///
+    /// # Panics
+    /// If the entry has not landed, or its output was taken.
+    pub(crate) fn take(&mut self) -> T::Output {
+        match std::mem::replace(self, Landing::Taken) {
+            Landing::Landed(output) => output,
+            _ => panic!("output of {} taken before it landed, or twice", T::NAME),
+        }
+    }
+}

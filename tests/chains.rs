@@ -1,0 +1,209 @@
+//! Chains and batches against the real kernel: link semantics (a broken soft link cancels the
+//! rest, a hard link runs on), one `io_uring_enter` per batch, every buffer back, and a chain
+//! dropped mid-flight freeing nothing before its CQEs (run under ASan in CI).
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::{Sentinel, feed, pipe};
+use safer_ring::op::Link;
+use safer_ring::{File, Ring, SaferRingError};
+
+/// A read-only handle on a temporary file holding `data`: writes to it fail with `EBADF` in
+/// the kernel (not before: the ring cannot know the fd's mode).
+fn read_only(data: &[u8]) -> (File, tempfile::NamedTempFile) {
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), data).unwrap();
+    (File::from(std::fs::File::open(tmp.path()).unwrap()), tmp)
+}
+
+#[test]
+fn a_failed_middle_entry_cancels_the_rest_of_a_soft_chain() {
+    let ring = Ring::new(8).unwrap();
+    let (file, _tmp) = read_only(b"kept");
+    let ((first, buf), (second, wbuf), third) = ring
+        .chain((
+            ring.read_at(&file, Vec::with_capacity(4), 0),
+            ring.write_at(&file, b"refused".to_vec(), 0),
+            ring.nop(),
+        ))
+        .submit()
+        .unwrap()
+        .wait();
+    assert_eq!(first.unwrap(), 4);
+    assert_eq!(buf, b"kept");
+    assert_eq!(second.unwrap_err().raw_os_error(), Some(libc::EBADF));
+    assert_eq!(wbuf, b"refused", "the failed entry's buffer comes back");
+    match third {
+        Err(SaferRingError::CancelledByChain { op, failed_entry }) => {
+            assert_eq!((op, failed_entry), ("nop", 1));
+        }
+        other => panic!("expected cancelled-by-chain, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_short_read_breaks_a_soft_chain_and_names_itself() {
+    let ring = Ring::new(8).unwrap();
+    let (file, _tmp) = read_only(b"abc");
+    let ((read, _), write) = ring
+        .chain((
+            ring.read_at(&file, Vec::with_capacity(16), 0), // 3 of 16 bytes: short
+            ring.nop(),
+        ))
+        .submit()
+        .unwrap()
+        .wait();
+    assert_eq!(read.unwrap(), 3);
+    let err = write.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SaferRingError::CancelledByChain {
+                failed_entry: 0,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.raw_os_error(), Some(libc::ECANCELED));
+    assert!(err.to_string().contains("entry 0"), "{err}");
+}
+
+#[test]
+fn a_hard_link_runs_past_a_failure() {
+    let ring = Ring::new(8).unwrap();
+    let (file, _tmp) = read_only(b"kept");
+    let ((write, _), (read, buf), nop) = ring
+        .chain((
+            ring.write_at(&file, b"refused".to_vec(), 0),
+            ring.read_at(&file, Vec::with_capacity(4), 0),
+            ring.nop(),
+        ))
+        .link(Link::Hard)
+        .submit()
+        .unwrap()
+        .wait();
+    assert_eq!(write.unwrap_err().raw_os_error(), Some(libc::EBADF));
+    assert_eq!((read.unwrap(), buf.as_slice()), (4, &b"kept"[..]));
+    nop.unwrap();
+}
+
+#[test]
+fn a_soft_chain_runs_in_order() {
+    let ring = Ring::new(8).unwrap();
+    let file = File::from(tempfile::tempfile().unwrap());
+    // Each write overwrites the last: only in-order execution leaves "third".
+    let chain = ring.chain((
+        ring.write_at(&file, b"first".to_vec(), 0),
+        ring.write_at(&file, b"secnd".to_vec(), 0),
+        ring.write_at(&file, b"third".to_vec(), 0),
+        ring.read_at(&file, Vec::with_capacity(5), 0),
+    ));
+    let (a, b, c, (read, buf)) = ring.block_on(chain);
+    assert_eq!((a.0.unwrap(), b.0.unwrap(), c.0.unwrap()), (5, 5, 5));
+    assert_eq!((read.unwrap(), buf.as_slice()), (5, &b"third"[..]));
+}
+
+#[test]
+fn a_chain_with_an_invalid_entry_is_refused_whole() {
+    let ring = Ring::new(8).unwrap();
+    let (reader, _writer) = pipe();
+    let other = Ring::new(8).unwrap();
+    let err = ring
+        .chain((
+            ring.read(&reader, vec![0u8; 4]),
+            other.nop(), // another ring's operation
+        ))
+        .submit()
+        .unwrap_err();
+    assert!(matches!(err.error(), SaferRingError::RingMismatch { .. }));
+    let ((res, buf), _) = err.into_output();
+    assert!(res.is_err());
+    assert_eq!(buf.len(), 4, "the buffer comes back");
+    assert_eq!(ring.in_flight(), 0, "nothing queued");
+
+    let tiny = Ring::builder().max_in_flight(2).build().unwrap();
+    let err = tiny
+        .chain((tiny.nop(), tiny.nop(), tiny.nop()))
+        .submit()
+        .unwrap_err();
+    assert!(
+        matches!(err.error(), SaferRingError::InvalidArgument(_)),
+        "a chain that can never fit: {err}"
+    );
+}
+
+#[test]
+fn a_batch_of_256_nops_costs_one_enter() {
+    let ring = Ring::new(256).unwrap();
+    let mut batch = ring.batch();
+    for _ in 0..256 {
+        batch.push(ring.nop());
+    }
+    let before = ring.stats().enters;
+    let results = batch.submit().unwrap().wait();
+    assert_eq!(ring.stats().enters - before, 1, "one io_uring_enter");
+    assert_eq!(results.len(), 256);
+    assert!(results.iter().all(Result::is_ok));
+
+    let before = ring.stats().enters;
+    let chain = ring.chain((ring.nop(), ring.nop(), ring.nop(), ring.nop()));
+    let (a, b, c, d) = chain.link(Link::None).submit().unwrap().wait();
+    assert!(a.is_ok() && b.is_ok() && c.is_ok() && d.is_ok());
+    assert_eq!(ring.stats().enters - before, 1, "a static batch too");
+}
+
+#[test]
+fn a_chain_dropped_mid_flight_frees_nothing_before_its_cqes() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let ring = Ring::new(8).unwrap();
+    let (reader, mut writer) = pipe();
+    let (first, first_token) = Sentinel::new(8, &drops);
+    let (second, second_token) = Sentinel::new(8, &drops);
+    let chain = ring
+        .chain((ring.read(&reader, first), ring.read(&reader, second)))
+        .submit()
+        .unwrap();
+    ring.submit().unwrap();
+    assert_eq!(ring.in_flight(), 2);
+    drop(chain);
+    assert_eq!(ring.stats().abandoned, 2);
+    assert_eq!(
+        (
+            Arc::strong_count(&first_token),
+            Arc::strong_count(&second_token)
+        ),
+        (2, 2),
+        "both buffers parked, not freed"
+    );
+    feed(&mut writer, b"late"); // may land in the first buffer before the cancel
+    while ring.live_slots() > 0 {
+        ring.turn(true).unwrap();
+    }
+    assert_eq!(drops.load(Ordering::SeqCst), 2, "each released once");
+    assert_eq!(Arc::strong_count(&first_token), 1);
+    assert_eq!(Arc::strong_count(&second_token), 1);
+}
+
+#[test]
+fn a_cancelled_chain_hands_every_buffer_back() {
+    let ring = Ring::new(8).unwrap();
+    let (reader, _writer) = pipe();
+    let chain = ring
+        .chain((ring.read(&reader, vec![0u8; 8]), ring.nop()))
+        .submit()
+        .unwrap();
+    let ((read, buf), nop) = chain.cancel().wait();
+    assert_eq!(read.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+    assert_eq!(buf.len(), 8);
+    assert!(matches!(
+        nop,
+        Err(SaferRingError::CancelledByChain {
+            failed_entry: 0,
+            ..
+        })
+    ));
+}
