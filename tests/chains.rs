@@ -282,13 +282,23 @@ fn an_entry_whose_parent_failed_does_not_run() {
     let join = batch.push(ring.write_at(&file, b"z".to_vec(), 1));
     batch.after(join, bad).after(join, ok);
     let out = batch.submit().unwrap().wait();
-    assert_eq!(out[bad.index()].0.as_ref().unwrap_err().raw_os_error(), Some(libc::EBADF));
+    assert_eq!(
+        out[bad.index()].0.as_ref().unwrap_err().raw_os_error(),
+        Some(libc::EBADF)
+    );
     assert_eq!(*out[ok.index()].0.as_ref().unwrap(), 1);
     assert!(matches!(
         out[join.index()].0,
-        Err(SaferRingError::CancelledByChain { failed_entry: 0, .. })
+        Err(SaferRingError::CancelledByChain {
+            failed_entry: 0,
+            ..
+        })
     ));
     assert_eq!(out[join.index()].1, b"z", "its buffer comes back");
     let std = file.try_clone_std().unwrap();
-    assert_eq!(std.metadata().unwrap().len(), 1, "only the independent write ran");
+    assert_eq!(
+        std.metadata().unwrap().len(),
+        1,
+        "only the independent write ran"
+    );
 }

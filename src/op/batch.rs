@@ -3,10 +3,10 @@
 //! with several parents waits in the batch until all of them completed.
 #![allow(unsafe_code)]
 
-use std::future::{Future, IntoFuture};
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::future::IntoFuture;
+use std::task::{Poll, Waker};
 
+use super::group::{self, Group, GroupFuture, InFlightGroup};
 use super::landing::{Landing, Link};
 use super::plan::Plan;
 use super::{Op, OpCode};
@@ -291,7 +291,7 @@ impl<'ring, T: OpCode> BatchInFlight<'ring, T> {
     }
 
     /// Takes every CQE that arrived, run by run in order, and starts what they unblocked.
-    fn poll_land(&mut self, waker: Option<&Waker>) -> Poll<Vec<T::Output>> {
+    fn poll_entries(&mut self, waker: Option<&Waker>) -> Poll<Vec<T::Output>> {
         loop {
             let mut progress = false;
             for run in 0..self.plan.runs() {
@@ -341,40 +341,53 @@ impl<'ring, T: OpCode> BatchInFlight<'ring, T> {
     ///
     /// # Panics
     /// If `io_uring_enter` fails for a reason other than an interruption (a broken ring).
-    pub fn wait(mut self) -> Vec<T::Output> {
-        loop {
-            if let Poll::Ready(outputs) = self.poll_land(None) {
-                return outputs;
-            }
-            if let Err(e) = self.ring.turn(true) {
-                panic!("cannot wait for a batch: {e}");
-            }
-        }
+    pub fn wait(self) -> Vec<T::Output> {
+        group::wait(self, "a batch")
     }
 }
 
-/// The future of a [`Batch`]: submits on first poll, resolves to every entry's output.
-#[must_use = "futures do nothing unless polled"]
-pub struct BatchFuture<'ring, T: OpCode> {
-    stage: Stage<'ring, T>,
+/// The future of a [`Batch`].
+pub type BatchFuture<'ring, T> = GroupFuture<'ring, Batch<'ring, T>>;
+
+impl<'ring, T: OpCode> Group<'ring> for Batch<'ring, T> {
+    type InFlight = BatchInFlight<'ring, T>;
+    type Output = Vec<T::Output>;
+
+    fn ring(&self) -> &'ring Ring {
+        self.ring
+    }
+
+    fn submit_group(self) -> Result<Self::InFlight, SubmitError<Self>> {
+        self.submit()
+    }
+
+    fn refused(err: SubmitError<Self>) -> Self::Output {
+        err.into_output()
+    }
 }
 
-enum Stage<'ring, T: OpCode> {
-    Building(Batch<'ring, T>),
-    InFlight(BatchInFlight<'ring, T>),
-    Done,
-}
+impl<'ring, T: OpCode> InFlightGroup<'ring> for BatchInFlight<'ring, T> {
+    type Output = Vec<T::Output>;
 
-impl<T: OpCode> Unpin for BatchFuture<'_, T> {}
+    fn ring(&self) -> &'ring Ring {
+        self.ring
+    }
+
+    fn poll_land(&mut self, waker: Option<&Waker>) -> Poll<Self::Output> {
+        self.poll_entries(waker)
+    }
+
+    fn stalled(&self) -> bool {
+        self.stalled
+    }
+}
 
 impl<'ring, T: OpCode> IntoFuture for Batch<'ring, T> {
     type Output = Vec<T::Output>;
     type IntoFuture = BatchFuture<'ring, T>;
 
     fn into_future(self) -> Self::IntoFuture {
-        BatchFuture {
-            stage: Stage::Building(self),
-        }
+        GroupFuture::building(self)
     }
 }
 
@@ -383,35 +396,6 @@ impl<'ring, T: OpCode> IntoFuture for BatchInFlight<'ring, T> {
     type IntoFuture = BatchFuture<'ring, T>;
 
     fn into_future(self) -> Self::IntoFuture {
-        BatchFuture {
-            stage: Stage::InFlight(self),
-        }
-    }
-}
-
-impl<T: OpCode> Future for BatchFuture<'_, T> {
-    type Output = Vec<T::Output>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Stage::Building(_) = self.stage {
-            let Stage::Building(batch) = std::mem::replace(&mut self.stage, Stage::Done) else {
-                unreachable!("matched")
-            };
-            match batch.submit() {
-                Ok(flight) => self.stage = Stage::InFlight(flight),
-                Err(err) => return Poll::Ready(err.into_output()),
-            }
-        }
-        let Stage::InFlight(flight) = &mut self.stage else {
-            panic!("BatchFuture polled after completion")
-        };
-        let poll = flight.poll_land(Some(cx.waker()));
-        if poll.is_pending() && flight.stalled {
-            flight.ring.wait_for_turn(cx.waker());
-        }
-        if poll.is_ready() {
-            self.stage = Stage::Done;
-        }
-        poll
+        GroupFuture::in_flight(self)
     }
 }

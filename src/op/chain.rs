@@ -3,17 +3,17 @@
 //! result per entry.
 #![allow(unsafe_code)]
 
-use std::future::{Future, IntoFuture};
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::future::IntoFuture;
+use std::task::{Poll, Waker};
 
 use io_uring::squeue::{Entry, Flags};
 
+use super::group::{self, Group, GroupFuture, InFlightGroup};
 use super::landing::{Breaks, Landing, Link};
 use super::{Op, OpCode};
 use crate::error::{Result, SaferRingError, SubmitError};
+use crate::ring::Ring;
 use crate::ring::slots::SlotKey;
-use crate::ring::{Ring, is_backpressure};
 
 mod sealed {
     pub trait Sealed {}
@@ -263,33 +263,17 @@ pub struct ChainInFlight<'ring, E: Entries<'ring>> {
 }
 
 impl<'ring, E: Entries<'ring>> ChainInFlight<'ring, E> {
-    /// Takes every entry's CQE that arrived, in order; ready once all have.
-    fn poll_land(&mut self, waker: Option<&Waker>) -> Poll<E::Output> {
-        while self.next < E::InFlight::LEN {
-            if !self
-                .flight
-                .land(self.next, waker, &mut self.breaks, self.link)
-            {
-                return Poll::Pending;
-            }
-            self.next += 1;
-        }
-        Poll::Ready(self.flight.outputs())
-    }
-
     /// Blocks the thread until every entry completed; returns their outputs.
     ///
     /// # Panics
     /// If `io_uring_enter` fails for a reason other than an interruption (a broken ring).
-    pub fn wait(mut self) -> E::Output {
-        loop {
-            if let Poll::Ready(output) = self.poll_land(None) {
-                return output;
-            }
-            if let Err(e) = self.ring.turn(true) {
-                panic!("cannot wait for a chain: {e}");
-            }
-        }
+    pub fn wait(self) -> E::Output {
+        group::wait(self, "a chain")
+    }
+
+    /// The entries, still in flight, to be landed by another group type (a timed operation).
+    pub(super) fn into_landings(self) -> E::InFlight {
+        self.flight
     }
 
     /// Cancels every entry still in the kernel (in a soft chain the rest follow by link);
@@ -313,30 +297,54 @@ impl<'ring, E: Entries<'ring>> std::fmt::Debug for ChainInFlight<'ring, E> {
     }
 }
 
-/// The future of a [`Chain`]: submits on first poll (waiting for room while the ring is at
-/// its limit), resolves to every entry's output.
-#[must_use = "futures do nothing unless polled"]
-pub struct ChainFuture<'ring, E: Entries<'ring>> {
-    stage: Stage<'ring, E>,
+/// The future of a [`Chain`].
+pub type ChainFuture<'ring, E> = GroupFuture<'ring, Chain<'ring, E>>;
+
+impl<'ring, E: Entries<'ring>> Group<'ring> for Chain<'ring, E> {
+    type InFlight = ChainInFlight<'ring, E>;
+    type Output = E::Output;
+
+    fn ring(&self) -> &'ring Ring {
+        self.ring
+    }
+
+    fn submit_group(self) -> Result<Self::InFlight, SubmitError<Self>> {
+        self.submit()
+    }
+
+    fn refused(err: SubmitError<Self>) -> E::Output {
+        err.into_output()
+    }
 }
 
-enum Stage<'ring, E: Entries<'ring>> {
-    Building(Chain<'ring, E>),
-    InFlight(ChainInFlight<'ring, E>),
-    Done,
-}
+impl<'ring, E: Entries<'ring>> InFlightGroup<'ring> for ChainInFlight<'ring, E> {
+    type Output = E::Output;
 
-// No field is structurally pinned: every entry's memory is on the heap.
-impl<'ring, E: Entries<'ring>> Unpin for ChainFuture<'ring, E> {}
+    fn ring(&self) -> &'ring Ring {
+        self.ring
+    }
+
+    /// Takes every entry's CQE that arrived, in order; ready once all have.
+    fn poll_land(&mut self, waker: Option<&Waker>) -> Poll<E::Output> {
+        while self.next < E::InFlight::LEN {
+            if !self
+                .flight
+                .land(self.next, waker, &mut self.breaks, self.link)
+            {
+                return Poll::Pending;
+            }
+            self.next += 1;
+        }
+        Poll::Ready(self.flight.outputs())
+    }
+}
 
 impl<'ring, E: Entries<'ring>> IntoFuture for Chain<'ring, E> {
     type Output = E::Output;
     type IntoFuture = ChainFuture<'ring, E>;
 
     fn into_future(self) -> Self::IntoFuture {
-        ChainFuture {
-            stage: Stage::Building(self),
-        }
+        GroupFuture::building(self)
     }
 }
 
@@ -345,48 +353,6 @@ impl<'ring, E: Entries<'ring>> IntoFuture for ChainInFlight<'ring, E> {
     type IntoFuture = ChainFuture<'ring, E>;
 
     fn into_future(self) -> Self::IntoFuture {
-        ChainFuture {
-            stage: Stage::InFlight(self),
-        }
-    }
-}
-
-impl<'ring, E: Entries<'ring>> ChainFuture<'ring, E> {
-    /// Submits the chain; `Some` is the poll's result when it could not be.
-    fn start(&mut self, cx: &mut Context<'_>) -> Option<Poll<E::Output>> {
-        let Stage::Building(chain) = std::mem::replace(&mut self.stage, Stage::Done) else {
-            unreachable!("start is called on building chains only")
-        };
-        let ring = chain.ring;
-        match chain.submit() {
-            Ok(flight) => {
-                self.stage = Stage::InFlight(flight);
-                None
-            }
-            Err(err) if is_backpressure(err.error()) => {
-                self.stage = Stage::Building(err.into_inner());
-                ring.wait_for_turn(cx.waker());
-                Some(Poll::Pending)
-            }
-            Err(err) => Some(Poll::Ready(err.into_output())),
-        }
-    }
-}
-
-impl<'ring, E: Entries<'ring>> Future for ChainFuture<'ring, E> {
-    type Output = E::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<E::Output> {
-        if matches!(self.stage, Stage::Building(_)) {
-            if let Some(poll) = self.start(cx) {
-                return poll;
-            }
-        }
-        let Stage::InFlight(flight) = &mut self.stage else {
-            panic!("ChainFuture polled after completion")
-        };
-        let output = std::task::ready!(flight.poll_land(Some(cx.waker())));
-        self.stage = Stage::Done;
-        Poll::Ready(output)
+        GroupFuture::in_flight(self)
     }
 }

@@ -81,9 +81,11 @@
 //!
 
 mod batch;
+mod cancel;
 mod chain;
 mod exact;
 mod future;
+mod group;
 mod landing;
 mod nop;
 mod opcode;
@@ -91,11 +93,14 @@ mod operation;
 mod options;
 mod plan;
 mod stream;
+mod timed;
 
 pub use batch::{Batch, BatchFuture, BatchInFlight, EntryId};
+pub use cancel::{CancelAll, CancelFd};
 pub use chain::{Chain, ChainFuture, ChainInFlight, Entries};
 pub(crate) use exact::until_done;
 pub use future::OpFuture;
+pub use group::GroupFuture;
 pub use landing::Link;
 pub use nop::Nop;
 pub use opcode::{OpCode, SUPPORTED_OPCODES};
@@ -103,3 +108,4 @@ pub(crate) use opcode::{cqe_result, filled};
 pub use operation::{BufResult, Building, Completed, Op, Operation, State, Submitted};
 pub use options::Positioned;
 pub use stream::{MultiShot, OpStream};
+pub use timed::{LinkTimeout, Timed, TimedFuture, TimedInFlight};

@@ -110,4 +110,5 @@ pub const SUPPORTED_OPCODES: &[(&str, u8)] = &[
     ("async_cancel", opcode::AsyncCancel::CODE),
     ("poll_add", opcode::PollAdd::CODE),
     ("timeout", opcode::Timeout::CODE),
+    ("link_timeout", opcode::LinkTimeout::CODE),
 ];

@@ -15,5 +15,9 @@
 //! ```
 
 mod sleep;
+mod ticks;
+mod timeout;
 
 pub use sleep::Sleep;
+pub use ticks::Ticks;
+pub use timeout::Timeout;
