@@ -9,48 +9,14 @@
 //! Without arguments it makes a 256 MiB file of random-looking bytes, copies it, checks the
 //! copy byte for byte, and says what it did.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use safer_ring::{File, OpenOptions, Ring};
 
-struct Args {
-    src: Option<PathBuf>,
-    dst: Option<PathBuf>,
-    chunk: usize,
-    depth: usize,
-}
+const USAGE: &str = "usage: copy [SRC DST] [--chunk KiB] [--depth N]";
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        src: None,
-        dst: None,
-        chunk: 1 << 20,
-        depth: 8,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut number = |name: &str| -> Result<usize, String> {
-            let v = it.next().ok_or(format!("{name} needs a value"))?;
-            v.parse().map_err(|_| format!("{name}: not a number: {v}"))
-        };
-        match arg.as_str() {
-            "--chunk" => args.chunk = number("--chunk")? << 10,
-            "--depth" => args.depth = number("--depth")?,
-            "-h" | "--help" => return Err(String::new()),
-            _ if args.src.is_none() => args.src = Some(arg.into()),
-            _ if args.dst.is_none() => args.dst = Some(arg.into()),
-            _ => return Err(format!("unexpected argument {arg}")),
-        }
-    }
-    if args.chunk == 0 || args.depth == 0 {
-        return Err("--chunk and --depth must be positive".into());
-    }
-    if args.src.is_some() != args.dst.is_some() {
-        return Err("give both SRC and DST, or neither for the self-test".into());
-    }
-    Ok(args)
-}
+mod common;
+use common::{CopyArgs, Parsed, Progress, make_source, parse_copy_args, refuse_same_file};
 
 /// What one copy did.
 struct Report {
@@ -61,14 +27,22 @@ struct Report {
 }
 
 /// Copies `len` bytes: `depth` workers each own one buffer and take every `depth`-th chunk.
-fn copy(ring: &Ring, src: &File, dst: &File, len: u64, args: &Args) -> safer_ring::Result<Report> {
+fn copy(
+    ring: &Ring,
+    src: &File,
+    dst: &File,
+    len: u64,
+    args: &CopyArgs,
+) -> safer_ring::Result<Report> {
     let start = Instant::now();
     let chunks = len.div_ceil(args.chunk as u64);
-    let progress = Progress::new(len);
+    let progress = Progress::new("copy", len);
     let workers: Vec<_> = (0..args.depth as u64)
         .map(|first| copy_worker(ring, src, dst, len, args, first, &progress))
         .collect();
-    for result in ring.block_on(futures::future::join_all(workers)) {
+    let results = ring.block_on(futures::future::join_all(workers));
+    progress.finish();
+    for result in results {
         result?;
     }
     ring.fdatasync(dst).submit()?.wait()?;
@@ -86,7 +60,7 @@ async fn copy_worker(
     src: &File,
     dst: &File,
     len: u64,
-    args: &Args,
+    args: &CopyArgs,
     first: u64,
     progress: &Progress,
 ) -> safer_ring::Result<()> {
@@ -108,46 +82,7 @@ async fn copy_worker(
     Ok(())
 }
 
-/// Prints progress to stderr about once a second on long copies.
-struct Progress {
-    total: u64,
-    state: std::cell::Cell<(u64, Instant)>,
-}
-
-impl Progress {
-    fn new(total: u64) -> Self {
-        Self {
-            total,
-            state: std::cell::Cell::new((0, Instant::now())),
-        }
-    }
-
-    fn add(&self, bytes: u64) {
-        let (done, last) = self.state.get();
-        let done = done + bytes;
-        if last.elapsed() >= Duration::from_secs(1) && done < self.total {
-            eprintln!("  ... {} / {} MiB", done >> 20, self.total >> 20);
-            self.state.set((done, Instant::now()));
-        } else {
-            self.state.set((done, last));
-        }
-    }
-}
-
-fn make_source(path: &Path, len: usize) -> std::io::Result<()> {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let data: Vec<u8> = (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    std::fs::write(path, data)
-}
-
-fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+fn run(args: CopyArgs) -> Result<(), Box<dyn std::error::Error>> {
     let ring = Ring::builder().entries(64).build()?;
     let scratch;
     let (src_path, dst_path, self_test) = match (args.src.clone(), args.dst.clone()) {
@@ -193,8 +128,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         args.depth,
     );
     if self_test {
-        let same = std::fs::read(&src_path)? == std::fs::read(&dst_path)?;
-        if !same {
+        if !common::same_contents(&src_path, &dst_path)? {
             return Err("self-test FAILED: the copy differs from the source".into());
         }
         println!("verified: the copy is identical to the source");
@@ -202,33 +136,15 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Refuses a destination that is the source itself — the same path, a symlink to it or a
-/// hard link (same device and inode) — before anything truncates it: opening it for writing
-/// would destroy the data about to be read.
-fn refuse_same_file(src: &Path, dst: &Path) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
-    let src_meta =
-        std::fs::metadata(src).map_err(|e| format!("cannot stat {}: {e}", src.display()))?;
-    match std::fs::metadata(dst) {
-        Ok(dst_meta) if (dst_meta.dev(), dst_meta.ino()) == (src_meta.dev(), src_meta.ino()) => {
-            Err(format!(
-                "refusing to copy {} onto itself: {} is the same file; nothing was changed",
-                src.display(),
-                dst.display()
-            ))
-        }
-        _ => Ok(()),
-    }
-}
-
 fn main() {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(msg) => {
-            if !msg.is_empty() {
-                eprintln!("error: {msg}");
-            }
-            eprintln!("usage: copy [SRC DST] [--chunk KiB] [--depth N]");
+    let args = match parse_copy_args(1 << 20, 8) {
+        Parsed::Run(args) => args,
+        Parsed::Help => {
+            println!("{USAGE}");
+            return;
+        }
+        Parsed::Bad(msg) => {
+            eprintln!("error: {msg}\n{USAGE}");
             std::process::exit(2);
         }
     };

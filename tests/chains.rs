@@ -302,3 +302,48 @@ fn an_entry_whose_parent_failed_does_not_run() {
         "only the independent write ran"
     );
 }
+
+#[test]
+fn a_shared_buffer_outlives_every_entry_holding_it() {
+    use safer_ring::buf::SharedBuf;
+    let drops = Arc::new(AtomicUsize::new(0));
+    let ring = Ring::new(8).unwrap();
+    let (reader, mut writer) = pipe();
+    let (buf, token) = Sentinel::new(8, &drops);
+    let shared = SharedBuf::new(buf);
+    let dst = File::from(tempfile::tempfile().unwrap());
+    let chain = ring
+        .chain((
+            ring.read(&reader, shared.clone()),
+            ring.write_at(&dst, shared.clone(), 0),
+        ))
+        .submit()
+        .unwrap();
+    ring.submit().unwrap();
+    let Err(shared) = shared.try_unwrap() else {
+        panic!("two entries hold it")
+    };
+    drop(chain);
+    assert_eq!(
+        Arc::strong_count(&token),
+        2,
+        "parked with the entries, not freed"
+    );
+    let Err(shared) = shared.try_unwrap() else {
+        panic!("still held by the parked entries")
+    };
+    feed(&mut writer, b"x");
+    while ring.live_slots() > 0 {
+        ring.turn(true).unwrap();
+    }
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "our handle keeps it");
+    let Ok(buf) = shared.try_unwrap() else {
+        panic!("every entry is done")
+    };
+    drop(buf);
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "freed once, by the last owner"
+    );
+}

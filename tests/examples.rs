@@ -21,6 +21,42 @@ fn copy_example_copies_a_file_exactly_and_reports() {
 }
 
 #[test]
+fn chain_copy_example_copies_through_linked_chains_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.bin");
+    let dst = dir.path().join("dst.bin");
+    // Not a multiple of the chunk: the last chain breaks on its short read.
+    let data: Vec<u8> = (0..5_000_003u32).map(|i| (i * 13 + i / 5) as u8).collect();
+    std::fs::write(&src, &data).unwrap();
+    let stdout = succeed(
+        example("chain_copy")
+            .args([src.as_os_str(), dst.as_os_str()])
+            .args(["--chunk", "64", "--depth", "4"]),
+    );
+    assert!(
+        stdout.starts_with("chain_copy: 5000003 bytes in "),
+        "{stdout}"
+    );
+    assert!(std::fs::read(&dst).unwrap() == data, "copy differs");
+    let err = example("chain_copy").args([&src, &src]).output().unwrap();
+    assert_eq!(err.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&err.stderr).contains("refusing to copy"));
+    assert_eq!(std::fs::read(&src).unwrap(), data, "source intact");
+}
+
+#[test]
+fn copy_examples_answer_help_with_usage_and_bad_flags_with_exit_2() {
+    for name in ["copy", "chain_copy"] {
+        let help = example(name).arg("--help").output().unwrap();
+        assert_eq!(help.status.code(), Some(0), "{name} --help");
+        assert!(String::from_utf8_lossy(&help.stdout).contains("usage:"));
+        let bad = example(name).args(["--depth", "lots"]).output().unwrap();
+        assert_eq!(bad.status.code(), Some(2), "{name} --depth lots");
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("not a number: lots"));
+    }
+}
+
+#[test]
 fn copy_example_explains_a_missing_source() {
     let out = example("copy")
         .args(["/no/such/file", "/tmp/never-written"])

@@ -27,6 +27,7 @@ mod pinned;
 mod pool;
 mod provided;
 mod region;
+mod shared;
 
 pub use io_buf::{IoBuf, IoBufMut};
 pub use pinned::PinnedBuffer;
@@ -35,6 +36,7 @@ pub use pool::{BufferPool, GetBuffer, PoolStats, PooledBuffer};
 pub(crate) use provided::ArmGate;
 pub(crate) use provided::Inner as BufRingInner;
 pub use provided::{BufChunk, BufRing};
+pub use shared::SharedBuf;
 
 /// A buffer length as an SQE's 32-bit length: clamped to `u32::MAX`, so a buffer of 4 GiB or
 /// more gives an honest short count (as a large `write(2)` does) instead of its length
