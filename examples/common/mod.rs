@@ -43,8 +43,14 @@ pub fn parse_copy_args(chunk: usize, depth: usize) -> Parsed {
             "--chunk" => number("--chunk").map(|kib| args.chunk = kib << 10),
             "--depth" => number("--depth").map(|n| args.depth = n),
             "-h" | "--help" => return Parsed::Help,
-            _ if args.src.is_none() => Ok(args.src = Some(arg.into())),
-            _ if args.dst.is_none() => Ok(args.dst = Some(arg.into())),
+            _ if args.src.is_none() => {
+                args.src = Some(arg.into());
+                Ok(())
+            }
+            _ if args.dst.is_none() => {
+                args.dst = Some(arg.into());
+                Ok(())
+            }
             _ => Err(format!("unexpected argument {arg}")),
         };
         if let Err(msg) = set {
