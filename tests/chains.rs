@@ -347,3 +347,48 @@ fn a_shared_buffer_outlives_every_entry_holding_it() {
         "freed once, by the last owner"
     );
 }
+
+/// With guard-page buffers (released = poisoned, kept mapped): chains dropped right after
+/// submission still get their data, and every buffer is filled before it is released —
+/// never released first (the kernel would then write into poisoned memory, which the log
+/// would show).
+#[test]
+fn dropped_chains_fill_their_guard_buffers_before_releasing_them() {
+    use common::guard::{Event, GuardBuf, Log, written_after_release};
+    let log = Log::default();
+    let ring = Ring::builder().defer_taskrun(false).build().unwrap();
+    let pipes: Vec<_> = (0..8).map(|_| pipe()).collect();
+    let chains: Vec<_> = pipes
+        .iter()
+        .enumerate()
+        .map(|(id, (reader, _))| {
+            let read = ring.read(reader, GuardBuf::new(64, id, &log));
+            ring.chain((read, ring.nop())).submit().unwrap()
+        })
+        .collect();
+    ring.submit().unwrap();
+    drop(chains);
+    for (id, (_, writer)) in pipes.iter().enumerate() {
+        feed(
+            &mut writer.try_clone().unwrap(),
+            format!("chain {id}").as_bytes(),
+        );
+    }
+    let report = ring.shutdown();
+    assert_eq!(report.released, 16, "every entry released at its CQE");
+    let events = log.lock().unwrap().clone();
+    assert_eq!(written_after_release(&events), None);
+    for id in 0..8 {
+        let at = |released: bool| {
+            events.iter().position(|e| match e {
+                Event::Filled { id: i, .. } => !released && *i == id,
+                Event::Released { id: i, .. } => released && *i == id,
+            })
+        };
+        let (filled, released) = (at(false).expect("data delivered"), at(true).unwrap());
+        assert!(
+            filled < released,
+            "buffer {id} released before it was filled"
+        );
+    }
+}

@@ -155,3 +155,30 @@ fn a_multishot_timer_ticks_count_times_a_period_apart() {
     assert!(at[2].1 >= Duration::from_millis(60), "{at:?}");
     assert_eq!(ring.stats().submitted, 1, "one SQE for every tick");
 }
+
+#[test]
+fn link_timeouts_and_chains_work_when_driven_from_tokio() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let ring = Ring::new(8).unwrap();
+    let (reader, mut writer) = pipe();
+    let (timed, chained) = rt
+        .block_on(ring.run_on_tokio(async {
+            let timed = ring
+                .read(&reader, vec![0u8; 8])
+                .timeout(Duration::from_millis(20))
+                .await;
+            feed(&mut writer, b"now");
+            let chained = ring
+                .chain((ring.read(&reader, Vec::with_capacity(8)), ring.nop()))
+                .await;
+            (timed, chained)
+        }))
+        .unwrap();
+    assert!(timed_out(&timed.0.unwrap_err(), "read"));
+    let ((n, buf), nop) = chained;
+    assert_eq!(&buf[..n.unwrap()], b"now");
+    assert!(nop.is_err(), "3 of 8 bytes is short: the link broke");
+}
