@@ -392,3 +392,34 @@ fn dropped_chains_fill_their_guard_buffers_before_releasing_them() {
         );
     }
 }
+
+/// The documented cost of hard links: a dropped hard chain's next entry starts after its
+/// cancelled head (the kernel cannot cancel what it has not started) and stays in flight,
+/// its buffer parked, until it completes; shutdown still cancels it and frees everything.
+#[test]
+fn a_dropped_hard_chain_runs_its_next_entry_until_it_completes() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let ring = Ring::new(8).unwrap();
+    let (a, _wa) = pipe();
+    let (b, mut wb) = pipe();
+    let (first, _) = Sentinel::new(8, &drops);
+    let (second, _) = Sentinel::new(8, &drops);
+    let chain = ring
+        .chain((ring.read(&a, first), ring.read(&b, second)))
+        .link(Link::Hard)
+        .submit()
+        .unwrap();
+    ring.submit().unwrap();
+    drop(chain);
+    for _ in 0..20 {
+        ring.turn(false).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(ring.live_slots(), 1, "the second read runs on after the head's cancel");
+    assert_eq!(drops.load(Ordering::SeqCst), 1, "only the head's buffer released");
+    feed(&mut wb, b"done");
+    while ring.live_slots() > 0 {
+        ring.turn(true).unwrap();
+    }
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+}
