@@ -415,8 +415,16 @@ fn a_dropped_hard_chain_runs_its_next_entry_until_it_completes() {
         ring.turn(false).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-    assert_eq!(ring.live_slots(), 1, "the second read runs on after the head's cancel");
-    assert_eq!(drops.load(Ordering::SeqCst), 1, "only the head's buffer released");
+    assert_eq!(
+        ring.live_slots(),
+        1,
+        "the second read runs on after the head's cancel"
+    );
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "only the head's buffer released"
+    );
     feed(&mut wb, b"done");
     while ring.live_slots() > 0 {
         ring.turn(true).unwrap();
