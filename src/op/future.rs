@@ -87,7 +87,7 @@ impl<T: OpCode> OpFuture<'_, T> {
 impl<T: OpCode> Future for OpFuture<'_, T> {
     type Output = T::Output;
 
-    #[inline]
+    #[inline(always)]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         if matches!(self.stage, Stage::Building(_)) {
             if let Some(poll) = self.start(cx) {

@@ -184,43 +184,41 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
     /// The operation comes back whole inside [`SubmitError`] when the ring is at its
     /// in-flight limit ([`SlotTableFull`](crate::SaferRingError::SlotTableFull)), the queue
     /// cannot be flushed, or an argument is invalid.
-    #[inline]
-    pub fn submit(self) -> Result<Operation<'ring, Submitted<T>>, SubmitError<Self>> {
+    #[inline(always)]
+    pub fn submit(mut self) -> Result<Operation<'ring, Submitted<T>>, SubmitError<Self>> {
         let ring = self.ring;
-        let Building { mut op, opts } = self.into_state();
-        if let Err(error) = check(ring, &mut op) {
-            return Err(Self::refused(ring, op, opts, error));
+        if let Err(error) = self.check() {
+            return Err(Self::refused(error, self));
         }
-        // User code (buffer hooks, `IoBuf` methods) runs only before the push: a panic there
-        // unwinds with nothing queued (invariant 11).
-        op.before_submit();
-        let entry = opts.apply(op.sqe());
+        // Built in place: the operation moves once, into its `Submitted` state. User code
+        // (buffer hooks, `IoBuf` methods) runs only before the push: a panic there unwinds
+        // with nothing queued and drops the building operation (invariant 11).
+        let state = &mut *self.state;
+        state.op.before_submit();
+        let mut entry = state.op.sqe();
+        state.opts.apply(&mut entry);
         // `OpCode`'s contract makes every pointer in `entry` point into heap memory owned by
         // `op`, stable across moves, and every fd a handle `op` holds. `push_op` runs no user
         // code; on success `op` moves at once into the `Submitted` state, which keeps it until
         // the final CQE: its owner completes it, dropping it (also in an unwind) parks `op` in
         // the slot, forgetting it leaks `op` with its memory.
         // SAFETY: invariants 1, 2, 6 (memory and fds owned by `op`), 3, 4 (kept or leaked), 11.
-        match unsafe { ring.push_op(entry) } {
+        match unsafe { ring.push_op(&mut entry) } {
             Ok(key) => {
+                let op = self.into_state().op;
                 let submitted = Operation::new(ring, Submitted { key, op });
                 ring.sqes_queued(); // user code: the operation is owned by now
                 Ok(submitted)
             }
-            Err(error) => Err(Self::refused(ring, op, opts, error)),
+            Err(error) => Err(Self::refused(error, self)),
         }
     }
 
     /// The operation handed back whole with the reason it was not submitted.
     #[cold]
     #[inline(never)]
-    fn refused(
-        ring: &'ring Ring,
-        op: T,
-        opts: SqeOptions,
-        error: crate::SaferRingError,
-    ) -> SubmitError<Self> {
-        SubmitError::new(error, Self::new(ring, Building { op, opts }))
+    fn refused(error: crate::SaferRingError, op: Self) -> SubmitError<Self> {
+        SubmitError::new(error, op)
     }
 
     /// Consumes the operation without submitting it, producing the output it would have had
@@ -231,6 +229,7 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
 
     /// What [`submit`](Self::submit) checks before anything runs: the kernel has the
     /// opcode, the arguments are valid for this ring (and bound to it).
+    #[inline]
     pub(super) fn check(&mut self) -> Result<()> {
         check(self.ring, &mut self.state.op)
     }
@@ -243,7 +242,9 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
 
     /// The operation's SQE with its options and `extra` flags (a link) applied.
     pub(super) fn sqe(&mut self, extra: io_uring::squeue::Flags) -> io_uring::squeue::Entry {
-        self.state.opts.apply(self.state.op.sqe()).flags(extra)
+        let mut entry = self.state.op.sqe();
+        self.state.opts.apply(&mut entry);
+        entry.flags(extra)
     }
 
     /// The operation in flight in `key`'s slot, once its SQE (from [`sqe`](Self::sqe)) was
@@ -291,6 +292,7 @@ impl<T: OpCode> SubmitError<Operation<'_, Building<T>>> {
 }
 
 impl<'ring, T: OpCode> Operation<'ring, Submitted<T>> {
+    #[inline(always)]
     pub(super) fn finish(self, cqe: CqeResult) -> T::Output {
         self.into_state().op.complete(cqe)
     }
@@ -352,7 +354,7 @@ impl<'ring, T: OpCode> Operation<'ring, Submitted<T>> {
     /// # Panics
     /// If `io_uring_enter` fails for a reason other than an interruption — which would mean
     /// the ring itself is broken (safe code cannot cause this).
-    #[inline]
+    #[inline(always)]
     pub fn wait(self) -> T::Output {
         match self.ring.wait_op(self.key()) {
             Ok(cqe) => self.finish(cqe),

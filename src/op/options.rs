@@ -16,14 +16,18 @@ pub(crate) struct SqeOptions {
 impl SqeOptions {
     /// Applies the options to a freshly built SQE.
     #[inline]
-    pub fn apply(self, entry: Entry) -> Entry {
-        if !(self.async_hint || self.drain) {
-            return entry;
+    pub fn apply(self, entry: &mut Entry) {
+        if self.async_hint || self.drain {
+            self.set_flags(entry);
         }
+    }
+
+    #[cold]
+    fn set_flags(self, entry: &mut Entry) {
         let mut flags = Flags::empty();
         flags.set(Flags::ASYNC, self.async_hint);
         flags.set(Flags::IO_DRAIN, self.drain);
-        entry.flags(flags)
+        *entry = entry.clone().flags(flags);
     }
 }
 

@@ -136,7 +136,7 @@ impl<'ring, T: MultiShot> OpStream<'ring, T> {
         // SAFETY: invariants 1–4, 11 — `MultiShot`'s contract makes the SQE point only into
         // memory `op` owns; `op` stays in this stream until the final CQE, moves into the slot
         // when the stream is dropped (invariant 3), or leaks with it (invariant 4).
-        match unsafe { self.ring.push_stream(op.sqe()) } {
+        match unsafe { self.ring.push_stream(&mut op.sqe()) } {
             Ok(key) => {
                 self.key = Some(key);
                 self.ring.sqes_queued();

@@ -221,7 +221,7 @@ impl<K: Kernel> Core<K> {
     /// # Safety
     ///
     /// As [`Core::push_op`].
-    #[inline]
+    #[inline(always)]
     pub unsafe fn try_push_op(&mut self, entry: &mut squeue::Entry) -> Option<SlotKey> {
         #[cfg(feature = "test-hooks")]
         if self.fault_sq_full > 0 {
@@ -251,7 +251,7 @@ impl<K: Kernel> Core<K> {
     /// at an address stable across moves, and the operation must from now on be kept alive
     /// until the slot's final CQE: by its owner, by the slot ([`Core::abandon`]) or leaked
     /// (invariants 1–4); every fd in `entry` must stay open that long (invariant 6).
-    pub unsafe fn push_op(&mut self, entry: squeue::Entry) -> Result<SlotKey> {
+    pub unsafe fn push_op(&mut self, entry: &mut squeue::Entry) -> Result<SlotKey> {
         // SAFETY: forwarded from this function's contract.
         unsafe { self.push_in(entry, SlotTable::insert) }
     }
@@ -261,7 +261,7 @@ impl<K: Kernel> Core<K> {
     /// # Safety
     ///
     /// As [`Core::push_op`], until the CQE without `F_MORE`.
-    pub unsafe fn push_stream(&mut self, entry: squeue::Entry) -> Result<SlotKey> {
+    pub unsafe fn push_stream(&mut self, entry: &mut squeue::Entry) -> Result<SlotKey> {
         if !self.has_stream_capacity() {
             return Err(self.full());
         }
@@ -324,15 +324,16 @@ impl<K: Kernel> Core<K> {
     /// As [`Core::push_op`].
     unsafe fn push_in(
         &mut self,
-        entry: squeue::Entry,
+        entry: &mut squeue::Entry,
         insert: fn(&mut SlotTable) -> SlotKey,
     ) -> Result<SlotKey> {
         if !self.has_capacity() {
             return Err(self.full());
         }
         let key = insert(&mut self.slots);
+        entry.set_user_data(key.user_data());
         // SAFETY: forwarded from this function's contract (invariants 1–4, 6).
-        match unsafe { self.push(&entry.user_data(key.user_data())) } {
+        match unsafe { self.push(entry) } {
             Ok(()) => {
                 self.ops_in_kernel += 1;
                 self.stats.submitted += 1;

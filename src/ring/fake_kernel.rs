@@ -137,12 +137,12 @@ mod tests {
 
     fn push(core: &mut Core<FakeKernel>) -> SlotKey {
         // SAFETY: a NOP names no memory and no fd (and the fake kernel reads nothing).
-        unsafe { core.push_op(nop()) }.expect("room for the op")
+        unsafe { core.push_op(&mut nop()) }.expect("room for the op")
     }
 
     fn push_stream(core: &mut Core<FakeKernel>) -> SlotKey {
         // SAFETY: as `push`.
-        unsafe { core.push_stream(nop()) }.expect("room for the stream")
+        unsafe { core.push_stream(&mut nop()) }.expect("room for the stream")
     }
 
     /// Runs what the core deferred (wakers, releases), as the ring does after its borrow.
@@ -214,7 +214,7 @@ mod tests {
         let a = push(&mut core);
         push(&mut core);
         // SAFETY: as `push`.
-        let refused = unsafe { core.push_op(nop()) };
+        let refused = unsafe { core.push_op(&mut nop()) };
         assert!(matches!(
             refused,
             Err(SaferRingError::SlotTableFull {
@@ -239,7 +239,7 @@ mod tests {
         let streams = (0..6).map(|_| push_stream(&mut core)).count();
         assert_eq!(streams, 6);
         // SAFETY: as `push`.
-        let refused = unsafe { core.push_stream(nop()) };
+        let refused = unsafe { core.push_stream(&mut nop()) };
         assert!(refused.is_err(), "streams stop at 6 of 8");
         push(&mut core);
         push(&mut core);
@@ -414,10 +414,10 @@ mod tests {
                         let stream = matches!(step, Step::PushStream);
                         let key = if stream {
                             // SAFETY: as `push`.
-                            unsafe { core.push_stream(nop()) }
+                            unsafe { core.push_stream(&mut nop()) }
                         } else {
                             // SAFETY: as `push`.
-                            unsafe { core.push_op(nop()) }
+                            unsafe { core.push_op(&mut nop()) }
                         };
                         if let Ok(key) = key {
                             ops.push(Op {

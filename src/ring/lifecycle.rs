@@ -11,16 +11,31 @@ use crate::error::Result;
 
 impl Ring {
     /// Takes the completion for `key` if it arrived; otherwise records `waker`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll_op(&self, key: SlotKey, waker: Option<&Waker>) -> Option<CqeResult> {
+        // Bound first: the borrow must end before the slow path borrows again.
+        let polled = self.core.borrow_mut().poll(key, waker);
+        match polled {
+            Polled::Ready(cqe) => Some(cqe),
+            Polled::Pending => None,
+            Polled::NeedsWaker => self.poll_op_storing(key, waker),
+        }
+    }
+
+    /// [`poll_op`](Self::poll_op) when the slot needs (a new clone of) the waker.
+    #[cold]
+    #[inline(never)]
+    fn poll_op_storing(&self, key: SlotKey, waker: Option<&Waker>) -> Option<CqeResult> {
+        let waker = waker.expect("asked only when a waker was given");
         loop {
-            match self.core.borrow_mut().poll(key, waker) {
+            if self.store_waker(key, waker) {
+                return None;
+            }
+            let polled = self.core.borrow_mut().poll(key, Some(waker));
+            match polled {
                 Polled::Ready(cqe) => return Some(cqe),
                 Polled::Pending => return None,
                 Polled::NeedsWaker => {}
-            }
-            if self.store_waker(key, waker.expect("asked only when a waker was given")) {
-                return None;
             }
         }
     }
@@ -38,13 +53,23 @@ impl Ring {
     }
 
     /// Blocks until the completion for `key` arrives.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn wait_op(&self, key: SlotKey) -> Result<CqeResult> {
+        match self.poll_op(key, None) {
+            Some(cqe) => Ok(cqe),
+            None => self.wait_op_turning(key),
+        }
+    }
+
+    /// [`wait_op`](Self::wait_op) when the completion has not arrived yet: turns the ring
+    /// until it has.
+    #[inline(never)]
+    fn wait_op_turning(&self, key: SlotKey) -> Result<CqeResult> {
         loop {
+            self.turn(true)?;
             if let Some(cqe) = self.poll_op(key, None) {
                 return Ok(cqe);
             }
-            self.turn(true)?;
         }
     }
 

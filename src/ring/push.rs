@@ -17,9 +17,9 @@ impl Ring {
     /// As [`Core::push_op`]: `entry` points only into memory owned by the caller's operation,
     /// which is kept alive (by its owner, its slot, or a leak) until the final CQE.
     #[inline(always)]
-    pub(crate) unsafe fn push_op(&self, mut entry: io_uring::squeue::Entry) -> Result<SlotKey> {
+    pub(crate) unsafe fn push_op(&self, entry: &mut io_uring::squeue::Entry) -> Result<SlotKey> {
         // SAFETY: forwarded from this function's contract.
-        match unsafe { self.core.borrow_mut().try_push_op(&mut entry) } {
+        match unsafe { self.core.borrow_mut().try_push_op(entry) } {
             Some(key) => Ok(key),
             // SAFETY: forwarded from this function's contract.
             None => unsafe { self.push_op_slow(entry) },
@@ -32,7 +32,7 @@ impl Ring {
     ///
     /// As [`Ring::push_op`].
     #[cold]
-    unsafe fn push_op_slow(&self, entry: io_uring::squeue::Entry) -> Result<SlotKey> {
+    unsafe fn push_op_slow(&self, entry: &mut io_uring::squeue::Entry) -> Result<SlotKey> {
         let mut core = self.core.borrow_mut();
         core.make_room()?;
         // SAFETY: forwarded from this function's contract.
@@ -65,7 +65,10 @@ impl Ring {
     ///
     /// As [`Ring::push_op`], until the final CQE (without `F_MORE`).
     /// Runs no user code, as [`Ring::push_op`].
-    pub(crate) unsafe fn push_stream(&self, entry: io_uring::squeue::Entry) -> Result<SlotKey> {
+    pub(crate) unsafe fn push_stream(
+        &self,
+        entry: &mut io_uring::squeue::Entry,
+    ) -> Result<SlotKey> {
         let mut core = self.core.borrow_mut();
         if !core.has_stream_capacity() {
             core.reap_now()?;
