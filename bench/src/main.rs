@@ -16,6 +16,7 @@ mod instr;
 mod machine;
 mod mem;
 mod nop;
+mod peers;
 mod read;
 mod report;
 mod stats;

@@ -1,5 +1,7 @@
 //! `read`: 4 KiB random reads of a page-cached file at queue depth 1 and 32 — safe and raw
-//! io-uring, each plain and with fixed buffers + registered file; `std` pread; `tokio::fs`.
+//! io-uring, each plain and with fixed buffers + registered file; monoio, tokio-uring and
+//! compio (`peers.rs`: as many tasks as the queue depth, each looping `read_at`); `std`
+//! pread; `tokio::fs`.
 
 use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
@@ -10,6 +12,7 @@ use safer_ring::fs::opcodes::Read;
 use safer_ring::fs::opcodes::ReadFixed;
 use safer_ring::{BufferPool, File, Operation, Ring, Submitted};
 
+use crate::peers;
 use crate::report::{Report, Row};
 use crate::stats::{Samples, measure};
 
@@ -186,6 +189,8 @@ pub fn run(report: &mut Report, rounds: usize, quick: bool) -> safer_ring::Resul
         let mut raw_plain = RawReader::new(std_file.as_raw_fd(), qd, false)?;
         let mut raw_fixed = RawReader::new(std_file.as_raw_fd(), qd, true)?;
         let n = offs.len() as u64;
+        let shared: std::rc::Rc<[u64]> = offs.iter().copied().collect();
+        let mut peer_samples: [Samples; 3] = Default::default();
         let mut s: [Samples; 4] = Default::default();
         let (mut p, mut t) = (Samples::default(), Samples::default());
         for _ in 0..rounds {
@@ -193,6 +198,10 @@ pub fn run(report: &mut Report, rounds: usize, quick: bool) -> safer_ring::Resul
             measure(&mut s[1], n, || safe_fixed(&ring, &fixed, &pool, &offs, qd));
             measure(&mut s[2], n, || raw_plain.run(&offs));
             measure(&mut s[3], n, || raw_fixed.run(&offs));
+            let [mono, tu, comp] = &mut peer_samples;
+            measure(mono, n, || peers::monoio_reads(tmp.path(), &shared, qd));
+            measure(tu, n, || peers::tokio_uring_reads(tmp.path(), &shared, qd));
+            measure(comp, n, || peers::compio_reads(tmp.path(), &shared, qd));
             if qd == 1 {
                 measure(&mut p, n, || pread(&std_file, &offs));
                 measure(&mut t, n / 10, || {
@@ -202,11 +211,15 @@ pub fn run(report: &mut Report, rounds: usize, quick: bool) -> safer_ring::Resul
         }
         let case = format!("QD{qd}");
         let [safe, fixed_s, raw_s, raw_fixed_s] = s;
+        let [mono, tu, comp] = peer_samples;
         let mut rows = vec![
             ("safe", safe),
             ("safe fixed", fixed_s),
             ("raw io-uring", raw_s),
             ("raw fixed", raw_fixed_s),
+            ("monoio", mono),
+            ("tokio-uring", tu),
+            ("compio", comp),
         ];
         if qd == 1 {
             rows.push(("std pread", p));

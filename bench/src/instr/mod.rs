@@ -7,8 +7,6 @@
 //! (process start, ring setup, registration) cancelled out. The read also runs on the peers
 //! (`peers.rs`: monoio, tokio-uring, compio), in their cheapest idiomatic form.
 
-mod peers;
-
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::Command;
@@ -16,10 +14,11 @@ use std::process::Command;
 use io_uring::IoUring;
 use safer_ring::{File, Ring};
 
+use crate::peers;
 use crate::report::Report;
 use crate::work::{self, BLOCK};
 
-pub(crate) const BATCH: usize = 32;
+const BATCH: usize = 32;
 const FILE_BLOCKS: u64 = 64;
 const WORKER: &str = "__instr-worker";
 
@@ -107,9 +106,11 @@ pub fn worker_if_asked() {
                 work::raw_reads(&mut ring, fd, &mut bufs, |k| offset(b, k));
             }
         }
-        ("read-monoio", Some(_)) => peers::monoio_reads(Path::new(&args[3]), n),
-        ("read-tokio-uring", Some(_)) => peers::tokio_uring_reads(Path::new(&args[3]), n),
-        ("read-compio", Some(_)) => peers::compio_reads(Path::new(&args[3]), n),
+        ("read-monoio", Some(_)) => peers::monoio_reads(Path::new(&args[3]), &offsets(n), BATCH),
+        ("read-tokio-uring", Some(_)) => {
+            peers::tokio_uring_reads(Path::new(&args[3]), &offsets(n), BATCH);
+        }
+        ("read-compio", Some(_)) => peers::compio_reads(Path::new(&args[3]), &offsets(n), BATCH),
         _ => {
             eprintln!(
                 "usage: {WORKER} nop-safe|nop-await|nop-raw|read-safe|read-await|read-raw|\
@@ -133,7 +134,15 @@ fn spare_bufs() -> Vec<Vec<u8>> {
     (0..BATCH).map(|_| Vec::with_capacity(BLOCK)).collect()
 }
 
-pub(crate) fn offset(batch: u64, k: usize) -> u64 {
+/// The offsets of `n` reads in batch order (the k-th of a batch at `offset(batch, k)`), for
+/// the peers' tasks to share.
+fn offsets(n: u64) -> std::rc::Rc<[u64]> {
+    (0..n)
+        .map(|i| offset(i / BATCH as u64, (i % BATCH as u64) as usize))
+        .collect()
+}
+
+fn offset(batch: u64, k: usize) -> u64 {
     ((batch * BATCH as u64 + k as u64) % FILE_BLOCKS) * BLOCK as u64
 }
 

@@ -1,31 +1,32 @@
-//! The peers' cheapest idiomatic form of the `instr` read: 32 tasks, each looping `read_at`
-//! of 4 KiB into its own reused `Vec` on one shared file — monoio, tokio-uring and compio, each
-//! on its own io_uring runtime. Run inside the callgrind worker, like the safe and raw paths.
+//! The peers' cheapest idiomatic form of a 4 KiB read at queue depth `tasks`: that many tasks,
+//! each looping `read_at` into its own reused `Vec` on one shared file — monoio, tokio-uring
+//! and compio, each on its own io_uring runtime (built per call: microseconds, against the
+//! hundreds of milliseconds of reads measured). Used by the `instr` and `read` suites.
 
 use std::path::Path;
 use std::rc::Rc;
 
-use super::{BATCH, offset};
 use crate::work::BLOCK;
 
-/// The reads task `task` of 32 does when the worker does `n` in all.
-fn task_offsets(task: usize, n: u64) -> impl Iterator<Item = u64> {
-    (0..n / BATCH as u64).map(move |round| offset(round, task))
+/// The offsets task `task` of `tasks` reads: every `tasks`-th of `offs`, from its own index.
+fn task_offsets(offs: &[u64], task: usize, tasks: usize) -> impl Iterator<Item = u64> + '_ {
+    offs.iter().skip(task).step_by(tasks).copied()
 }
 
-pub fn monoio_reads(path: &Path, n: u64) {
+pub fn monoio_reads(path: &Path, offs: &Rc<[u64]>, tasks: usize) {
     let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
         .with_entries(64)
         .build()
         .expect("monoio runtime");
     rt.block_on(async {
         let file = Rc::new(monoio::fs::File::open(path).await.expect("open"));
-        let tasks: Vec<_> = (0..BATCH)
+        let handles: Vec<_> = (0..tasks)
             .map(|task| {
                 let file = file.clone();
+                let offs = offs.clone();
                 monoio::spawn(async move {
                     let mut buf = vec![0u8; BLOCK];
-                    for at in task_offsets(task, n) {
+                    for at in task_offsets(&offs, task, tasks) {
                         let (res, back) = file.read_at(buf, at).await;
                         assert_eq!(res.expect("read"), BLOCK);
                         buf = back;
@@ -33,21 +34,22 @@ pub fn monoio_reads(path: &Path, n: u64) {
                 })
             })
             .collect();
-        for task in tasks {
-            task.await;
+        for handle in handles {
+            handle.await;
         }
     });
 }
 
-pub fn tokio_uring_reads(path: &Path, n: u64) {
+pub fn tokio_uring_reads(path: &Path, offs: &Rc<[u64]>, tasks: usize) {
     tokio_uring::builder().entries(64).start(async {
         let file = Rc::new(tokio_uring::fs::File::open(path).await.expect("open"));
-        let tasks: Vec<_> = (0..BATCH)
+        let handles: Vec<_> = (0..tasks)
             .map(|task| {
                 let file = file.clone();
+                let offs = offs.clone();
                 tokio_uring::spawn(async move {
                     let mut buf = vec![0u8; BLOCK];
-                    for at in task_offsets(task, n) {
+                    for at in task_offsets(&offs, task, tasks) {
                         let (res, back) = file.read_at(buf, at).await;
                         assert_eq!(res.expect("read"), BLOCK);
                         buf = back;
@@ -55,25 +57,26 @@ pub fn tokio_uring_reads(path: &Path, n: u64) {
                 })
             })
             .collect();
-        for task in tasks {
-            task.await.expect("task");
+        for handle in handles {
+            handle.await.expect("task");
         }
     });
 }
 
-pub fn compio_reads(path: &Path, n: u64) {
+pub fn compio_reads(path: &Path, offs: &Rc<[u64]>, tasks: usize) {
     use compio::io::AsyncReadAt;
     let rt = compio::runtime::RuntimeBuilder::new()
         .build()
         .expect("compio runtime");
     rt.block_on(async {
         let file = Rc::new(compio::fs::File::open(path).await.expect("open"));
-        let tasks: Vec<_> = (0..BATCH)
+        let handles: Vec<_> = (0..tasks)
             .map(|task| {
                 let file = file.clone();
+                let offs = offs.clone();
                 compio::runtime::spawn(async move {
                     let mut buf = vec![0u8; BLOCK];
-                    for at in task_offsets(task, n) {
+                    for at in task_offsets(&offs, task, tasks) {
                         let compio::BufResult(res, back) = file.read_at(buf, at).await;
                         assert_eq!(res.expect("read"), BLOCK);
                         buf = back;
@@ -81,8 +84,8 @@ pub fn compio_reads(path: &Path, n: u64) {
                 })
             })
             .collect();
-        for task in tasks {
-            task.await.expect("task");
+        for handle in handles {
+            handle.await.expect("task");
         }
     });
 }
