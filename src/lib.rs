@@ -84,4 +84,7 @@ pub use runtime::Drive;
 #[cfg(safer_ring_loom)]
 #[doc(hidden)]
 pub use runtime::WakeFlag;
-pub use runtime::{JoinError, JoinHandle, spawn};
+pub use runtime::{
+    JoinError, JoinHandle, Placement, PoolError, PoolHandle, RingPool, RingPoolBuilder,
+    WorkerStats, spawn,
+};

@@ -5,6 +5,7 @@
 mod block_on;
 #[cfg(feature = "tokio")]
 mod driver_hook;
+mod pool;
 mod tasks;
 #[cfg(feature = "tokio")]
 mod tokio;
@@ -12,6 +13,7 @@ mod wake_flag;
 
 #[cfg(feature = "tokio")]
 pub use self::tokio::Drive;
+pub use pool::{Placement, PoolError, PoolHandle, RingPool, RingPoolBuilder, WorkerStats};
 pub use tasks::{JoinError, JoinHandle, spawn};
 #[cfg(safer_ring_loom)]
 pub use wake_flag::WakeFlag;

@@ -1,0 +1,304 @@
+//! [`RingPool`]: rings on many cores — worker threads with a ring and executor each.
+#![forbid(unsafe_code)]
+
+mod handle;
+mod inbox;
+mod worker;
+
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+
+pub use handle::{PoolError, PoolHandle};
+use inbox::{Inbox, Job};
+use worker::Metrics;
+
+use crate::error::Result;
+use crate::{Ring, RingBuilder};
+
+/// Which worker [`RingPool::spawn`] picks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Placement {
+    /// Each in turn.
+    #[default]
+    RoundRobin,
+    /// The one with the fewest live tasks (ties: the lowest index).
+    LeastLoaded,
+}
+
+/// What one worker has done, for spotting imbalance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerStats {
+    /// Tasks started on the worker.
+    pub spawned: u64,
+    /// Tasks that ended (finished or panicked).
+    pub finished: u64,
+    /// Tasks running now.
+    pub live: usize,
+    /// Operations its ring completed, as of the last task that ended there.
+    pub ops_completed: u64,
+    /// Operations in its ring's kernel queue, as of the last task that ended there.
+    pub in_flight: usize,
+}
+
+/// Builds a [`RingPool`].
+#[derive(Clone, Debug)]
+pub struct RingPoolBuilder {
+    workers: usize,
+    ring: RingBuilder,
+    pin: bool,
+    placement: Placement,
+}
+
+impl RingPoolBuilder {
+    /// Number of worker threads (default: the CPUs this process may use).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// How each worker's ring is built (entries, flags, limits).
+    pub fn ring(mut self, ring: RingBuilder) -> Self {
+        self.ring = ring;
+        self
+    }
+
+    /// Pins worker `i` to CPU `i` modulo the CPU count (default: no pinning).
+    pub fn pin_cpus(mut self, pin: bool) -> Self {
+        self.pin = pin;
+        self
+    }
+
+    /// How `spawn` picks a worker (default: round-robin).
+    pub fn placement(mut self, placement: Placement) -> Self {
+        self.placement = placement;
+        self
+    }
+
+    /// Starts the workers, each building its ring.
+    ///
+    /// # Errors
+    /// The first worker's ring error (io_uring unavailable, memlock, ...) or a thread that
+    /// could not start; no worker is left running.
+    pub fn build(self) -> Result<RingPool> {
+        if self.workers == 0 {
+            return Err(crate::SaferRingError::InvalidArgument(
+                "a ring pool needs at least one worker",
+            ));
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let mut pool = RingPool {
+            workers: Vec::with_capacity(self.workers),
+            next: AtomicUsize::new(0),
+            placement: self.placement,
+        };
+        for index in 0..self.workers {
+            let cpu = self.pin.then_some(index % cpus);
+            pool.workers
+                .push(Worker::start(index, self.ring.clone(), cpu)?);
+        }
+        Ok(pool)
+    }
+}
+
+/// One worker as the pool sees it.
+struct Worker {
+    inbox: Arc<Inbox>,
+    metrics: Arc<Metrics>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Worker {
+    /// Starts worker `index`, waiting until its ring is built (or failed to be).
+    fn start(index: usize, builder: RingBuilder, cpu: Option<usize>) -> Result<Self> {
+        let inbox = Arc::new(Inbox::default());
+        let metrics = Arc::new(Metrics::default());
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (thread_inbox, thread_metrics) = (inbox.clone(), metrics.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("safer-ring-{index}"))
+            .spawn(move || {
+                if let Some(cpu) = cpu {
+                    let _ = crate::sys::pin_to_cpu(cpu); // best effort: a hint
+                }
+                let ring = match builder.build() {
+                    Ok(ring) => Rc::new(ring),
+                    Err(e) => return drop(ready_tx.send(Err(e))),
+                };
+                let _ = ready_tx.send(Ok(()));
+                worker::run(&ring, &thread_inbox, &thread_metrics);
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Self {
+                inbox,
+                metrics,
+                thread: Mutex::new(Some(thread)),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => Err(crate::SaferRingError::os(
+                "ring pool worker",
+                std::io::Error::other("the worker thread died while building its ring"),
+            )),
+        }
+    }
+
+    /// Closes the inbox and waits for the thread: every task ended, the ring dropped (which
+    /// drains it, invariant 5).
+    fn stop(&self) {
+        self.inbox.close();
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Rings on many cores. N worker threads, each with its own ring and built-in
+/// executor; [`RingPool::spawn`] runs a task on one of them from any thread and returns a
+/// `Send` [`PoolHandle`] — so ring I/O works from tokio's multi-thread runtime, from
+/// `std::thread`s, from anywhere.
+///
+/// A task is made on its worker: the closure given to `spawn` is `Send` and receives the
+/// worker's ring (`Rc<Ring>`); the future it returns stays on that thread and need not be
+/// `Send`, so it can hold operations, buffers and the ring itself.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::RingPool;
+/// let pool = RingPool::new(2)?;
+/// let handles: Vec<_> = (0..8u64)
+///     .map(|i| pool.spawn(move |ring| async move {
+///         ring.nop().await.unwrap();
+///         i * i
+///     }))
+///     .collect();
+/// let squares: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+/// assert_eq!(squares, [0, 1, 4, 9, 16, 25, 36, 49]);
+/// pool.shutdown(); // every task finished, every ring drained
+/// # Ok(()) }
+/// ```
+///
+/// `RingPool` is `Send + Sync`: share it (`Arc`) between threads or tokio tasks. Dropping it,
+/// or [`shutdown`](Self::shutdown), stops taking tasks, waits for every running task to end
+/// and drains every ring.
+pub struct RingPool {
+    workers: Vec<Worker>,
+    next: AtomicUsize,
+    placement: Placement,
+}
+
+impl std::fmt::Debug for RingPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RingPool")
+            .field("workers", &self.workers.len())
+            .field("placement", &self.placement)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RingPool {
+    /// A pool of `workers` threads with default rings.
+    ///
+    /// # Errors
+    /// As [`RingPoolBuilder::build`].
+    pub fn new(workers: usize) -> Result<Self> {
+        Self::builder().workers(workers).build()
+    }
+
+    /// A builder with defaults: one worker per available CPU, default rings, round-robin.
+    pub fn builder() -> RingPoolBuilder {
+        RingPoolBuilder {
+            workers: std::thread::available_parallelism().map_or(1, usize::from),
+            ring: Ring::builder(),
+            pin: false,
+            placement: Placement::default(),
+        }
+    }
+
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Runs a task on a worker picked by the pool's [`Placement`]: `make` is called there
+    /// with the worker's ring and the future it returns runs there (it need not be `Send`).
+    pub fn spawn<F, Fut>(&self, make: F) -> PoolHandle<Fut::Output>
+    where
+        F: FnOnce(Rc<Ring>) -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        self.spawn_on(self.pick(), make)
+    }
+
+    /// As [`spawn`](Self::spawn), on worker `worker` (modulo the number of workers).
+    pub fn spawn_on<F, Fut>(&self, worker: usize, make: F) -> PoolHandle<Fut::Output>
+    where
+        F: FnOnce(Rc<Ring>) -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let worker = &self.workers[worker % self.workers.len()];
+        let (handle, completer) = handle::pair();
+        let job: Job = Box::new(move |ring| {
+            Box::pin(async move { completer.complete(worker::catching(make, ring).await) })
+        });
+        if worker.inbox.push(job).is_err() {
+            let (refused, completer) = handle::pair();
+            completer.complete(Err(PoolError::ShutDown));
+            return refused;
+        }
+        worker.metrics.spawned.fetch_add(1, Ordering::Relaxed);
+        handle
+    }
+
+    fn pick(&self) -> usize {
+        match self.placement {
+            Placement::RoundRobin => self.next.fetch_add(1, Ordering::Relaxed),
+            Placement::LeastLoaded => (0..self.workers.len())
+                .min_by_key(|&i| self.workers[i].metrics.live.load(Ordering::Relaxed))
+                .unwrap_or(0),
+        }
+    }
+
+    /// What each worker has done so far, by index.
+    pub fn stats(&self) -> Vec<WorkerStats> {
+        self.workers
+            .iter()
+            .map(|w| {
+                let m = &w.metrics;
+                WorkerStats {
+                    spawned: m.spawned.load(Ordering::Relaxed),
+                    finished: m.finished.load(Ordering::Relaxed),
+                    live: m.live.load(Ordering::Relaxed),
+                    ops_completed: m.ops_completed.load(Ordering::Relaxed),
+                    in_flight: m.in_flight.load(Ordering::Relaxed),
+                }
+            })
+            .collect()
+    }
+
+    /// Stops taking tasks, waits for every running task to end and drains every ring (what
+    /// dropping the pool does, made explicit).
+    pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+impl Drop for RingPool {
+    fn drop(&mut self) {
+        for worker in &self.workers {
+            worker.inbox.close();
+        }
+        for worker in &self.workers {
+            worker.stop();
+        }
+    }
+}

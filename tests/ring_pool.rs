@@ -1,0 +1,258 @@
+//! The ring pool against the real kernel: many tasks from many threads, each on a worker's
+//! ring, all with the right result; a shutdown with thousands of operations in flight drains
+//! every ring (run under ASan in CI); a panicking task is reported and its worker goes on;
+//! placement; and the pool used from tokio's multi-thread runtime (file reads, TCP echo).
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{Sentinel, pipe};
+use safer_ring::net::{ListenOptions, TcpListener};
+use safer_ring::{File, Placement, PoolError, Ring, RingPool, SaferRingError};
+
+fn data_file() -> (tempfile::NamedTempFile, Vec<u8>) {
+    let data: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), &data).unwrap();
+    (tmp, data)
+}
+
+#[test]
+fn ten_thousand_tasks_from_four_threads_on_two_workers_all_complete() {
+    let pool = Arc::new(RingPool::new(2).unwrap());
+    let (tmp, data) = data_file();
+    let path = Arc::new(tmp.path().to_owned());
+    let spawners: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (pool, path) = (pool.clone(), path.clone());
+            std::thread::spawn(move || {
+                let handles: Vec<_> = (0..2_500u64)
+                    .map(|i| {
+                        let (path, id) = (path.clone(), t * 10_000 + i);
+                        pool.spawn(move |ring| async move {
+                            let file = File::from(std::fs::File::open(&*path).unwrap());
+                            let at = id % 64 * 1024;
+                            let (n, buf) = ring.read_at(&file, Vec::with_capacity(8), at).await;
+                            (id, n.unwrap(), buf)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut seen = 0;
+    for spawner in spawners {
+        for (id, n, buf) in spawner.join().unwrap() {
+            let at = (id % 64 * 1024) as usize;
+            assert_eq!((n, buf.as_slice()), (8, &data[at..at + 8]), "task {id}");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 10_000);
+    let stats = pool.stats();
+    assert_eq!(stats.iter().map(|s| s.finished).sum::<u64>(), 10_000);
+    assert!(
+        stats.iter().all(|s| s.spawned == 5_000),
+        "round-robin: {stats:?}"
+    );
+    Arc::into_inner(pool).unwrap().shutdown();
+}
+
+#[test]
+fn shutdown_with_a_thousand_operations_in_flight_per_worker_drains_every_ring() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let pool = RingPool::builder()
+        .workers(2)
+        .ring(Ring::builder().entries(256).max_in_flight(2048))
+        .build()
+        .unwrap();
+    let started = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..2)
+        .map(|w| {
+            let (drops, started) = (drops.clone(), started.clone());
+            pool.spawn_on(w, move |ring| async move {
+                // 1,000 timers in flight at once; the task ends when all have fired.
+                let sleeps: Vec<_> = (0..1_000)
+                    .map(|_| ring.sleep(Duration::from_millis(200)).submit().unwrap())
+                    .collect();
+                // And reads left in flight on idle pipes, dropped: parked in the ring until
+                // its shutdown cancels them.
+                let (reader, writer) = pipe();
+                for _ in 0..8 {
+                    let (buf, _) = Sentinel::new(16, &drops);
+                    drop(ring.read(&reader, buf).submit().unwrap());
+                }
+                ring.submit().unwrap();
+                started.fetch_add(1, Ordering::SeqCst);
+                for sleep in sleeps {
+                    sleep.await.unwrap();
+                }
+                drop(writer);
+                ring.stats().completed
+            })
+        })
+        .collect();
+    while started.load(Ordering::SeqCst) < 2 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let in_flight: usize = pool.stats().iter().map(|s| s.live).sum();
+    assert_eq!(in_flight, 2, "both tasks still running at shutdown");
+    pool.shutdown();
+    for handle in handles {
+        assert!(handle.join().unwrap() >= 1_000, "every timer completed");
+    }
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        16,
+        "every parked buffer released once"
+    );
+}
+
+#[test]
+fn a_panicking_task_is_reported_and_its_worker_goes_on() {
+    let pool = RingPool::new(1).unwrap();
+    let bad = pool.spawn(|ring| async move {
+        ring.nop().await.unwrap();
+        panic!("task failed on purpose");
+    });
+    assert_eq!(
+        bad.join(),
+        Err(PoolError::Panicked("task failed on purpose".into()))
+    );
+    let early = pool.spawn(|_ring| -> std::future::Ready<()> { panic!("before its future") });
+    assert!(matches!(early.join(), Err(PoolError::Panicked(m)) if m == "before its future"));
+    let good = pool.spawn(|ring| async move { ring.nop().await.is_ok() });
+    assert_eq!(good.join(), Ok(true));
+}
+
+#[test]
+fn least_loaded_placement_avoids_the_busy_worker() {
+    let pool = RingPool::builder()
+        .workers(2)
+        .placement(Placement::LeastLoaded)
+        .build()
+        .unwrap();
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    let reader = Arc::new(std::sync::Mutex::new(Some(reader)));
+    let busy = pool.spawn_on(0, move |ring| async move {
+        let fd = File::from(std::os::fd::OwnedFd::from(
+            reader.lock().unwrap().take().unwrap(),
+        ));
+        ring.read(&fd, vec![0u8; 1]).await.0.unwrap()
+    });
+    while pool.stats()[0].live == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let quick: Vec<_> = (0..10)
+        .map(|_| pool.spawn(|ring| async move { ring.nop().await.unwrap() }))
+        .collect();
+    quick.into_iter().for_each(|h| h.join().unwrap());
+    assert_eq!(pool.stats()[1].spawned, 10, "{:?}", pool.stats());
+    std::io::Write::write_all(&mut writer, b"x").unwrap();
+    assert_eq!(busy.join().unwrap(), 1);
+}
+
+#[test]
+fn a_pool_whose_rings_cannot_be_built_says_why_and_leaves_no_worker() {
+    let err = RingPool::builder()
+        .workers(2)
+        .ring(Ring::builder().entries(0))
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, SaferRingError::InvalidArgument(_)), "{err}");
+    let err = RingPool::new(0).unwrap_err();
+    assert!(err.to_string().contains("at least one worker"), "{err}");
+}
+
+#[test]
+fn the_pool_serves_tokio_multi_thread_tasks_file_reads_and_tcp_echo() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let pool = Arc::new(RingPool::new(2).unwrap());
+    let (tmp, data) = data_file();
+    let path = Arc::new(tmp.path().to_owned());
+    let listener =
+        TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let listener = Arc::new(std::sync::Mutex::new(Some(listener)));
+    // The echo server: one pool task accepting 8 connections, echoing each on its worker.
+    let server = pool.spawn(move |ring| async move {
+        let listener = listener.lock().unwrap().take().unwrap();
+        for _ in 0..8 {
+            let (conn, _) = ring.accept(&listener).await.unwrap();
+            let ring2 = ring.clone();
+            drop(safer_ring::spawn(async move {
+                let mut buf = Vec::with_capacity(4096);
+                loop {
+                    let (n, back) = ring2.recv(&conn, buf).await;
+                    if n.unwrap() == 0 {
+                        return;
+                    }
+                    let (sent, back) = ring2.send_all(&conn, back).await;
+                    sent.unwrap();
+                    buf = back;
+                    buf.clear();
+                }
+            }));
+        }
+    });
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for i in 0..64u64 {
+            let (pool, path) = (pool.clone(), path.clone());
+            tasks.push(tokio::spawn(async move {
+                let at = i * 512;
+                let (n, buf) = pool
+                    .spawn(move |ring| async move {
+                        let file = File::from(std::fs::File::open(&*path).unwrap());
+                        let (n, buf) = ring.read_at(&file, Vec::with_capacity(64), at).await;
+                        (n.unwrap(), buf)
+                    })
+                    .await
+                    .unwrap();
+                (at as usize, n, buf)
+            }));
+        }
+        for task in tasks {
+            let (at, n, buf) = task.await.unwrap();
+            assert_eq!(&buf[..n], &data[at..at + 64]);
+        }
+
+        let clients: Vec<_> = (0..8u8)
+            .map(|c| {
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    let msg = vec![c; 10_000];
+                    s.write_all(&msg).await.unwrap();
+                    let mut back = vec![0u8; msg.len()];
+                    s.read_exact(&mut back).await.unwrap();
+                    assert_eq!(back, msg, "client {c}");
+                })
+            })
+            .collect();
+        for client in clients {
+            client.await.unwrap();
+        }
+    });
+    server.join().unwrap();
+    Arc::into_inner(pool).unwrap().shutdown();
+}
+
+#[test]
+fn the_pool_and_its_handles_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<RingPool>();
+    send::<safer_ring::PoolHandle<Vec<u8>>>();
+}
