@@ -57,6 +57,15 @@ fn copy_examples_answer_help_with_usage_and_bad_flags_with_exit_2() {
 }
 
 #[test]
+fn tokio_multi_example_echoes_through_the_ring_pool_from_tokio() {
+    let stdout = succeed(&mut example("tokio_multi"));
+    assert!(
+        stdout.starts_with("tokio_multi: 64 connections, 4194304 bytes echoed by 2 ring workers"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn copy_example_explains_a_missing_source() {
     let out = example("copy")
         .args(["/no/such/file", "/tmp/never-written"])

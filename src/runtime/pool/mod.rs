@@ -187,7 +187,9 @@ impl Worker {
 ///
 /// `RingPool` is `Send + Sync`: share it (`Arc`) between threads or tokio tasks. Dropping it,
 /// or [`shutdown`](Self::shutdown), stops taking tasks, waits for every running task to end
-/// and drains every ring.
+/// and drains every ring — it blocks the calling thread meanwhile, so from async code drop
+/// the last handle inside `tokio::task::spawn_blocking`. `examples/tokio_multi.rs` shows the
+/// whole pattern: tokio accepts, the pool does the socket I/O.
 pub struct RingPool {
     workers: Vec<Worker>,
     next: AtomicUsize,
