@@ -20,13 +20,14 @@ mod peers;
 mod read;
 mod report;
 mod stats;
+mod wake;
 mod work;
 mod write;
 
 use report::Report;
 
 const SUITES: &[&str] = &[
-    "nop", "read", "write", "copy", "echo", "mem", "alloc", "instr",
+    "nop", "read", "write", "copy", "echo", "mem", "alloc", "instr", "wake",
 ];
 
 /// What the numbers mean; printed above the generated tables.
@@ -120,6 +121,7 @@ fn main() {
             "copy" => copy::run(&mut report, rounds, args.quick),
             "alloc" => alloc::run(&mut report, rounds, args.quick),
             "instr" => instr::run(&mut report, rounds, args.quick),
+            "wake" => wake::run(&mut report, rounds, args.quick),
             "echo" => echo::run(&mut report, rounds, args.quick)
                 .map_err(|e| std::io::Error::other(e).into()),
             "mem" => mem::run(&mut report, rounds, args.quick)
