@@ -32,6 +32,18 @@ pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// A close-on-exec duplicate of `fd` (another reference to the same open file).
+pub(crate) fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: `fcntl(F_DUPFD_CLOEXEC)` takes no pointers; a non-negative result is a new fd
+    // we own.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `dup` was just created and is owned by nobody else (invariant 6).
+    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
+}
+
 /// Adds one to an eventfd counter (a wake-up). Errors (counter saturated) are harmless.
 pub(crate) fn eventfd_signal(fd: RawFd) {
     let one: u64 = 1;

@@ -7,11 +7,17 @@
 //! - **MSG_RING**: the waker queues `IORING_OP_MSG_RING` (with `IOSQE_CQE_SKIP_SUCCESS`:
 //!   no CQE for the sender) aimed at the sleeper's ring, which gets a CQE. Each message rides
 //!   on the `io_uring_enter` its sender then sleeps in (what a pool worker does).
+//!
+//! And the same through safer-ring's [`RingPool`]: worker 0 hands tasks one at a time to
+//! worker 1 and awaits each (a hand-off and a reply per round trip), with the pool's
+//! MSG_RING wake-ups on and off.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::mpsc;
 
 use io_uring::{IoUring, opcode, squeue, types};
+
+use safer_ring::RingPool;
 
 use crate::report::{Report, Row};
 use crate::stats::{Samples, measure};
@@ -125,35 +131,70 @@ fn ping_pong(n: u64, by_msg_ring: bool) -> std::io::Result<()> {
         .map_err(|_| std::io::Error::other("peer panicked"))?
 }
 
+/// `n` round trips between two workers of a pool: worker 0 spawns a task on worker 1 and
+/// awaits it.
+fn pool_ping_pong(n: u64, msg_ring: bool) -> safer_ring::Result<()> {
+    let pool = std::sync::Arc::new(RingPool::builder().workers(2).msg_ring(msg_ring).build()?);
+    let driver = pool.clone();
+    let done = pool.spawn_on(0, move |_ring| async move {
+        for i in 0..n {
+            let reply = driver.spawn_on(1, move |_ring| async move { i });
+            assert_eq!(reply.await.expect("worker 1 runs it"), i);
+        }
+    });
+    done.join()
+        .map_err(|e| safer_ring::SaferRingError::os("ring pool", std::io::Error::other(e)))
+}
+
 pub fn run(report: &mut Report, rounds: usize, quick: bool) -> safer_ring::Result<()> {
     let n: u64 = if quick { 5_000 } else { 20_000 };
-    let (mut efd, mut msg) = (Samples::default(), Samples::default());
-    let mut failure = None;
+    let mut samples: [Samples; 4] = Default::default();
+    let mut failure: Option<safer_ring::SaferRingError> = None;
+    let mut keep = |r: safer_ring::Result<()>| {
+        if let Err(e) = r {
+            failure.get_or_insert(e);
+        }
+    };
     for _ in 0..rounds {
         // Two wake-ups per round trip.
-        measure(&mut efd, 2 * n, || {
-            failure = ping_pong(n, false).err().or(failure.take())
-        });
-        measure(&mut msg, 2 * n, || {
-            failure = ping_pong(n, true).err().or(failure.take())
-        });
+        let [efd, msg, pool_efd, pool_msg] = &mut samples;
+        measure(efd, 2 * n, || keep(ping_pong(n, false).map_err(Into::into)));
+        measure(msg, 2 * n, || keep(ping_pong(n, true).map_err(Into::into)));
+        measure(pool_efd, 2 * n, || keep(pool_ping_pong(n, false)));
+        measure(pool_msg, 2 * n, || keep(pool_ping_pong(n, true)));
     }
     if let Some(e) = failure {
-        return Err(e.into());
+        return Err(e);
     }
-    for (contender, samples) in [("eventfd + poll", efd), ("MSG_RING", msg)] {
+    let [efd, msg, pool_efd, pool_msg] = samples;
+    for (case, contender, samples) in [
+        ("cross-thread wake-up", "eventfd + poll", efd),
+        ("cross-thread wake-up", "MSG_RING", msg),
+        ("RingPool hand-off + reply", "eventfd", pool_efd),
+        ("RingPool hand-off + reply", "MSG_RING", pool_msg),
+    ] {
         report.rows.push(Row {
             suite: "wake",
-            case: "cross-thread wake-up".to_owned(),
+            case: case.to_owned(),
             contender,
             samples,
         });
     }
-    report.goal(
-        "wake MSG_RING/eventfd wake-ups per second",
-        ("cross-thread wake-up", "MSG_RING"),
-        ("cross-thread wake-up", "eventfd + poll"),
-        1.0,
-    );
+    for (goal, case, msg, efd) in [
+        (
+            "wake MSG_RING/eventfd wake-ups per second",
+            "cross-thread wake-up",
+            "MSG_RING",
+            "eventfd + poll",
+        ),
+        (
+            "wake RingPool MSG_RING/eventfd hand-offs per second",
+            "RingPool hand-off + reply",
+            "MSG_RING",
+            "eventfd",
+        ),
+    ] {
+        report.goal(goal, (case, msg), (case, efd), 1.0);
+    }
     Ok(())
 }

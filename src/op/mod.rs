@@ -87,6 +87,7 @@ mod exact;
 mod future;
 mod group;
 mod landing;
+mod msg_ring;
 mod nop;
 mod opcode;
 mod operation;

@@ -111,4 +111,5 @@ pub const SUPPORTED_OPCODES: &[(&str, u8)] = &[
     ("poll_add", opcode::PollAdd::CODE),
     ("timeout", opcode::Timeout::CODE),
     ("link_timeout", opcode::LinkTimeout::CODE),
+    ("msg_ring", opcode::MsgRingData::CODE),
 ];

@@ -29,6 +29,8 @@ pub(crate) mod tag {
     pub const CANCEL: u32 = 1;
     /// The executor's wake-up eventfd poll.
     pub const WAKE: u32 = 2;
+    /// A wake-up another ring posted here with `IORING_OP_MSG_RING` (no SQE of ours).
+    pub const MSG_WAKE: u32 = 3;
 }
 
 /// A multishot poll the ring keeps on a wake-up eventfd of the layer above (the built-in
@@ -647,6 +649,8 @@ impl<K: Kernel> Core<K> {
                 }
             }
             tag::CANCEL => *internal -= 1,
+            // The CQE itself woke the ring; whoever sent it marked what to run.
+            tag::MSG_WAKE => stats.msg_ring_wakes += 1,
             _ => stats.stale_cqes += 1,
         }
     }

@@ -1,15 +1,34 @@
 //! The ring's surface for the layers above the driver: the notifier an outside reactor
 //! installs, the state layers keep in the ring, the registration hook the registry borrows,
-//! the executor's wake-up poll, and the completion eventfd for outside reactors.
+//! the executor's wake-up poll, the completion eventfd for outside reactors, and the handle
+//! other rings wake this one through (`IORING_OP_MSG_RING`).
 #![forbid(unsafe_code)]
 
 use std::any::Any;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 
 use super::Ring;
 use crate::error::{Result, SaferRingError};
+
+/// Where another ring's `IORING_OP_MSG_RING` wakes this one: a duplicate of the ring's fd.
+/// It keeps the kernel's ring alive while any message names it, even after the `Ring` is
+/// dropped (a message then lands in a ring nobody reads, never in another that reused the fd
+/// number), so a message holding it is sound at any time (invariant 6).
+#[derive(Clone, Debug)]
+pub(crate) struct MsgTarget(Arc<OwnedFd>);
+
+impl MsgTarget {
+    /// The fd a MSG_RING SQE names.
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// The `user_data` of the CQE a wake-up message posts in its target ring.
+pub(crate) const MSG_WAKE_USER_DATA: u64 =
+    super::slots::SlotKey::internal(super::core::tag::MSG_WAKE);
 
 /// What the ring calls when it queued SQEs: an outside reactor's hook (tokio's, in
 /// `runtime/`), so its next turn submits them. Called with no borrow of the ring held, once
@@ -73,6 +92,13 @@ impl Ring {
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn wake_capacity_waiters(&self) {
         self.with_core(|core| core.wake_slot_waiters_if_capacity());
+    }
+
+    /// The handle through which other rings wake this one (see [`MsgTarget`]).
+    pub(crate) fn msg_target(&self) -> Result<MsgTarget> {
+        crate::sys::dup_cloexec(self.as_raw_fd())
+            .map(|fd| MsgTarget(Arc::new(fd)))
+            .map_err(|e| SaferRingError::os("dup of the ring fd", e))
     }
 
     /// An eventfd the kernel signals whenever this ring has completion work (registered with

@@ -22,4 +22,7 @@ pub struct RingStats {
     /// Reaps that found completions waiting in the kernel's overflow list (more operations
     /// in flight than the CQ holds): they were moved in, none lost.
     pub cq_overflows: u64,
+    /// Wake-ups other rings posted here with `IORING_OP_MSG_RING` (a
+    /// [`RingPool`](crate::RingPool)'s workers waking each other without a syscall).
+    pub msg_ring_wakes: u64,
 }

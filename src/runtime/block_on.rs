@@ -10,18 +10,22 @@ use std::future::IntoFuture;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake};
 
+use super::msg_wake;
 use super::tasks::{Enter, TaskSet};
 use super::wake_flag::WakeFlag;
 use crate::error::Result;
-use crate::ring::Ring;
+use crate::ring::{MsgTarget, Ring};
 
-/// The executor's wake-up channel: a flag, plus an eventfd for when the thread sleeps.
+/// The executor's wake-up channel: a flag, plus an eventfd for when the thread sleeps — or,
+/// for a wake-up from a thread whose ring can message this one, `IORING_OP_MSG_RING`.
 pub(crate) struct Notify {
     flag: WakeFlag,
     fd: OwnedFd,
+    /// Where a MSG_RING wake-up is sent (set for a ring pool's workers).
+    msg: OnceLock<MsgTarget>,
 }
 
 impl Notify {
@@ -45,8 +49,18 @@ impl Wake for Notify {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if self.flag.wake() {
-            crate::sys::eventfd_signal(self.fd.as_raw_fd());
+            let by_message = self.msg.get().is_some_and(|to| msg_wake::send(to, self));
+            if !by_message {
+                self.signal();
+            }
         }
+    }
+}
+
+impl Notify {
+    /// Signals the eventfd the sleeping executor's ring polls.
+    pub(crate) fn signal(&self) {
+        crate::sys::eventfd_signal(self.fd.as_raw_fd());
     }
 }
 
@@ -73,6 +87,7 @@ impl Ring {
         let notify = Arc::new(Notify {
             flag: WakeFlag::new(),
             fd,
+            msg: OnceLock::new(),
         });
         let tasks = Rc::new(TaskSet::new(notify.clone()));
         let state = ExecutorState {
@@ -81,6 +96,14 @@ impl Ring {
         };
         drop(self.layer_or_init(|| state));
         Ok((notify, tasks))
+    }
+
+    /// Lets wake-ups of this ring's executor from threads whose ring can send
+    /// `IORING_OP_MSG_RING` (see [`msg_wake`]) arrive as a message to `target`, this ring.
+    pub(crate) fn accept_msg_wakes(&self, target: MsgTarget) -> Result<()> {
+        let (notify, _) = self.executor()?;
+        let _ = notify.msg.set(target);
+        Ok(())
     }
 
     /// Runs `future` to completion on this thread, sleeping in `io_uring_enter` while it

@@ -5,6 +5,7 @@
 mod block_on;
 #[cfg(feature = "tokio")]
 mod driver_hook;
+mod msg_wake;
 mod pool;
 mod tasks;
 #[cfg(feature = "tokio")]

@@ -257,6 +257,11 @@ thread_local! {
     static CURRENT: RefCell<Option<Rc<TaskSet>>> = const { RefCell::new(None) };
 }
 
+/// Whether a `block_on` is running on this thread (so [`spawn`] may be called).
+pub(crate) fn is_running() -> bool {
+    CURRENT.with(|current| current.borrow().is_some())
+}
+
 /// Makes `tasks` the target of [`spawn`] until dropped; then drops the tasks still running
 /// and restores the outer target.
 pub(crate) struct Enter {

@@ -1,6 +1,6 @@
 //! [`Inbox`]: the jobs other threads hand one worker, and the waker that wakes it — the
 //! worker's ring sleeps in `io_uring_enter`, and the waker (the executor's) signals the
-//! eventfd the ring polls.
+//! eventfd the ring polls, or, called on another worker, posts it an `IORING_OP_MSG_RING`.
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;

@@ -43,6 +43,9 @@ pub struct WorkerStats {
     pub ops_completed: u64,
     /// Operations in its ring's kernel queue, as of the last task that ended there.
     pub in_flight: usize,
+    /// Wake-ups other workers sent its ring by `IORING_OP_MSG_RING`, as of the last task that
+    /// ended there.
+    pub msg_ring_wakes: u64,
 }
 
 /// Builds a [`RingPool`].
@@ -52,6 +55,7 @@ pub struct RingPoolBuilder {
     ring: RingBuilder,
     pin: bool,
     placement: Placement,
+    msg_ring: bool,
 }
 
 impl RingPoolBuilder {
@@ -70,6 +74,15 @@ impl RingPoolBuilder {
     /// Pins worker `i` to CPU `i` modulo the CPU count (default: no pinning).
     pub fn pin_cpus(mut self, pin: bool) -> Self {
         self.pin = pin;
+        self
+    }
+
+    /// Whether a worker wakes another (a task spawned from one worker onto another) with
+    /// `IORING_OP_MSG_RING` — a CQE posted in the other's ring, no syscall on the sender's
+    /// side — where the kernel has it (5.18), instead of the eventfd write every other
+    /// thread uses (default: on).
+    pub fn msg_ring(mut self, on: bool) -> Self {
+        self.msg_ring = on;
         self
     }
 
@@ -98,8 +111,8 @@ impl RingPoolBuilder {
         };
         for index in 0..self.workers {
             let cpu = self.pin.then_some(index % cpus);
-            pool.workers
-                .push(Worker::start(index, self.ring.clone(), cpu)?);
+            let worker = Worker::start(index, self.ring.clone(), cpu, self.msg_ring)?;
+            pool.workers.push(worker);
         }
         Ok(pool)
     }
@@ -114,7 +127,7 @@ struct Worker {
 
 impl Worker {
     /// Starts worker `index`, waiting until its ring is built (or failed to be).
-    fn start(index: usize, builder: RingBuilder, cpu: Option<usize>) -> Result<Self> {
+    fn start(index: usize, builder: RingBuilder, cpu: Option<usize>, msgs: bool) -> Result<Self> {
         let inbox = Arc::new(Inbox::default());
         let metrics = Arc::new(Metrics::default());
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -125,12 +138,17 @@ impl Worker {
                 if let Some(cpu) = cpu {
                     let _ = crate::sys::pin_to_cpu(cpu); // best effort: a hint
                 }
-                let ring = match builder.build() {
-                    Ok(ring) => Rc::new(ring),
+                // Its executor takes wake-ups from other workers as MSG_RING messages.
+                let built = builder.build().and_then(|ring| {
+                    ring.accept_msg_wakes(ring.msg_target()?)?;
+                    Ok(Rc::new(ring))
+                });
+                let ring = match built {
+                    Ok(built) => built,
                     Err(e) => return drop(ready_tx.send(Err(e))),
                 };
                 let _ = ready_tx.send(Ok(()));
-                worker::run(&ring, &thread_inbox, &thread_metrics);
+                worker::run(&ring, msgs, &thread_inbox, &thread_metrics);
             })?;
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(Self {
@@ -221,6 +239,7 @@ impl RingPool {
             ring: Ring::builder(),
             pin: false,
             placement: Placement::default(),
+            msg_ring: true,
         }
     }
 
@@ -282,6 +301,7 @@ impl RingPool {
                     live: m.live.load(Ordering::Relaxed),
                     ops_completed: m.ops_completed.load(Ordering::Relaxed),
                     in_flight: m.in_flight.load(Ordering::Relaxed),
+                    msg_ring_wakes: m.msg_ring_wakes.load(Ordering::Relaxed),
                 }
             })
             .collect()

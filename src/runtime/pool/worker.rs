@@ -13,6 +13,7 @@ use std::task::{Context, Poll, Waker};
 use super::PoolError;
 use super::inbox::Inbox;
 use crate::Ring;
+use crate::runtime::msg_wake::SenderGuard;
 
 /// What a worker publishes for [`RingPool::stats`](super::RingPool::stats).
 #[derive(Default)]
@@ -22,6 +23,7 @@ pub(super) struct Metrics {
     pub live: AtomicUsize,
     pub ops_completed: AtomicU64,
     pub in_flight: AtomicUsize,
+    pub msg_ring_wakes: AtomicU64,
 }
 
 /// Tasks running on this worker, and the worker loop's waker (woken when one ends).
@@ -32,8 +34,11 @@ struct Live {
 }
 
 /// The worker thread's body: `ring` runs the inbox's jobs until it is closed and drained.
-pub(super) fn run(ring: &Rc<Ring>, inbox: &Inbox, metrics: &Arc<Metrics>) {
+/// With `send_msgs`, wake-ups this worker gives other workers go by `IORING_OP_MSG_RING`
+/// (where the kernel has it).
+pub(super) fn run(ring: &Rc<Ring>, send_msgs: bool, inbox: &Inbox, metrics: &Arc<Metrics>) {
     let live = Rc::new(Live::default());
+    let _sender = send_msgs.then(|| SenderGuard::new(ring));
     ring.block_on(std::future::poll_fn(|cx| {
         let taken = inbox.take(cx.waker());
         for job in taken.jobs {
@@ -49,6 +54,9 @@ pub(super) fn run(ring: &Rc<Ring>, inbox: &Inbox, metrics: &Arc<Metrics>) {
                     .ops_completed
                     .store(stats.completed, Ordering::Relaxed);
                 metrics.in_flight.store(ring.in_flight(), Ordering::Relaxed);
+                metrics
+                    .msg_ring_wakes
+                    .store(stats.msg_ring_wakes, Ordering::Relaxed);
                 metrics.live.fetch_sub(1, Ordering::Relaxed);
                 metrics.finished.fetch_add(1, Ordering::Relaxed);
                 if let Some(waker) = live.waker.take() {
