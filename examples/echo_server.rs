@@ -1,5 +1,7 @@
-//! A TCP echo server: one ring per thread (`SO_REUSEPORT`), multishot accept, multishot recv
-//! into a provided-buffer ring, and each received chunk sent back as it is (no copy).
+//! A TCP echo server on a [`RingPool`]: one worker thread per `--threads`, each with its ring
+//! and its own listener on the same port (`RingPool::bind_tcp`, `SO_REUSEPORT`: the kernel
+//! spreads connections over the workers), multishot accept, multishot recv into a
+//! provided-buffer ring, and each received chunk sent back as it is (no copy).
 //!
 //! ```text
 //! cargo run --release --example echo_server -- --addr 127.0.0.1:7878 [--threads N]
@@ -7,9 +9,9 @@
 //!
 //! Every connection is its own task on the ring's built-in executor ([`safer_ring::spawn`]),
 //! so a slow or hostile client (one that sends and never reads, or resets mid-message) holds
-//! up only itself. Ctrl-C (SIGINT) stops accepting, lets the rings shut down, and prints
-//! connections and bytes served. It prints `listening on ADDR` once ready (the address tells the port when 0 was
-//! asked for).
+//! up only itself. Ctrl-C (SIGINT) stops accepting, shuts the pool down, and prints
+//! connections and bytes served, and how many each worker took. It prints `listening on ADDR`
+//! once ready (the address tells the port when 0 was asked for).
 //!
 //! Every connection costs the server one fd, so it raises its soft `RLIMIT_NOFILE` to the
 //! hard limit at start (10,000 connections need more than the usual soft limit of 1,024),
@@ -19,12 +21,12 @@
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 
 use futures::StreamExt;
 use safer_ring::net::{ListenOptions, TcpListener, TcpStream};
-use safer_ring::{BufRing, Ring, spawn};
+use safer_ring::{BufRing, PoolHandle, Ring, RingPool, spawn};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, watch};
 
@@ -32,6 +34,8 @@ use tokio::sync::{Notify, watch};
 #[derive(Default)]
 struct Served {
     connections: AtomicU64,
+    /// Connections accepted by each worker.
+    per_worker: Vec<AtomicU64>,
     bytes: AtomicU64,
     /// Notified when a connection has closed (its fd is free again).
     closed: Notify,
@@ -159,113 +163,131 @@ fn accept_failed(e: &safer_ring::SaferRingError) -> AcceptFailed {
     }
 }
 
-/// One thread: its own ring, listener (same port, `SO_REUSEPORT`) and buffer ring; a task
-/// per connection on the ring's built-in executor (one `io_uring_enter` submits and waits).
-fn serve(
-    addr: SocketAddr,
+/// One worker of the pool: its ring, its listener (same port, `SO_REUSEPORT`) and its buffer
+/// ring; a task per connection on the ring's built-in executor (one `io_uring_enter` submits
+/// and waits). Says on `ready` whether it could start.
+async fn serve(
+    ring: Rc<Ring>,
+    worker: usize,
+    listener: TcpListener,
     served: Arc<Served>,
     mut stop: watch::Receiver<bool>,
-    ready: std::sync::mpsc::Sender<SocketAddr>,
-) -> safer_ring::Result<()> {
-    let ring = Rc::new(Ring::builder().entries(256).cq_entries(4096).build()?);
-    let bufs = ring.register_buf_ring(1024, 4096)?;
+    ready: mpsc::Sender<safer_ring::Result<()>>,
+) {
+    let bufs = match ring.register_buf_ring(1024, 4096) {
+        Ok(bufs) => bufs,
+        Err(e) => return drop(ready.send(Err(e))),
+    };
+    let _ = ready.send(Ok(()));
+    drop(ready); // so a worker that fails later cannot keep `main` waiting
+    // Failed accepts in a row (armed again at once), and waits for a free fd so far.
+    let (mut failures, mut waits) = (0u32, 0u64);
+    'serve: loop {
+        // Listening for closed connections from before this arming, so one that closes
+        // between the failed accept and the wait below is not missed.
+        let mut closed = pin!(served.closed.notified());
+        closed.as_mut().enable();
+        let mut accepts = ring.accept_multi(&listener);
+        let failed = loop {
+            tokio::select! {
+                _ = stop.changed() => break 'serve,
+                conn = accepts.next() => match conn {
+                    Some(Ok(conn)) => {
+                        failures = 0;
+                        let _ = conn.set_nodelay(true);
+                        served.connections.fetch_add(1, Ordering::Relaxed);
+                        served.per_worker[worker].fetch_add(1, Ordering::Relaxed);
+                        let (ring, bufs, served) = (ring.clone(), bufs.clone(), served.clone());
+                        drop(spawn(echo(ring, bufs, conn, served)));
+                    }
+                    Some(Err(e)) => break note_failed_accept(&e, &mut failures, &mut waits),
+                    None => {
+                        failures += 1;
+                        break AcceptFailed::Retry;
+                    }
+                },
+            }
+        };
+        drop(accepts);
+        match failed {
+            AcceptFailed::WaitForClose => tokio::select! {
+                _ = stop.changed() => break 'serve,
+                _ = closed => {}
+            },
+            AcceptFailed::Retry if failures >= GIVE_UP_AFTER => {
+                eprintln!("accept failed {failures} times in a row: no longer accepting");
+                let _ = stop.changed().await;
+                break 'serve;
+            }
+            AcceptFailed::Retry => {}
+        }
+    }
+    // Returning drops the connection tasks' handles; the worker drops the tasks when the
+    // pool shuts down: their streams are cancelled and parked in the ring, which finishes
+    // them when it drops.
+}
+
+/// Counts a failed accept (printing every power of two) and says what to do next.
+fn note_failed_accept(
+    e: &safer_ring::SaferRingError,
+    failures: &mut u32,
+    waits: &mut u64,
+) -> AcceptFailed {
+    let failed = accept_failed(e);
+    if let AcceptFailed::WaitForClose = failed {
+        *waits += 1;
+        if waits.is_power_of_two() {
+            eprintln!("accept: {e}: waiting for a connection to close ({waits} times so far)");
+        }
+    } else {
+        *failures += 1;
+        if failures.is_power_of_two() {
+            eprintln!("accept: {e} ({failures} in a row)");
+        }
+    }
+    failed
+}
+
+/// Starts the pool's workers, one listener each, and waits until every one serves; or
+/// returns the error that stopped one first (io_uring unavailable, bind failed, memlock too
+/// low for the buffer rings).
+fn start(
+    args: &Args,
+    served: &Arc<Served>,
+    stop: &watch::Receiver<bool>,
+) -> safer_ring::Result<(RingPool, Vec<PoolHandle<()>>, SocketAddr)> {
+    let ring = Ring::builder().entries(256).cq_entries(4096);
+    let pool = RingPool::builder()
+        .workers(args.threads)
+        .ring(ring)
+        .build()?;
     let options = ListenOptions {
-        reuse_port: true,
         backlog: max_backlog(),
         ..ListenOptions::default()
     };
-    let listener = TcpListener::bind(addr, options)?;
-    let local_addr = listener.local_addr()?;
-    ring.block_on(async {
-        // Announced from inside `block_on`, so every fd the server keeps (the executor's
-        // wake-up eventfd included) exists by then.
-        let _ = ready.send(local_addr);
-        // Failed accepts in a row (armed again at once), and waits for a free fd so far.
-        let (mut failures, mut waits) = (0u32, 0u64);
-        'serve: loop {
-            // Listening for closed connections from before this arming, so one that closes
-            // between the failed accept and the wait below is not missed.
-            let mut closed = pin!(served.closed.notified());
-            closed.as_mut().enable();
-            let mut accepts = ring.accept_multi(&listener);
-            let failed = loop {
-                tokio::select! {
-                    _ = stop.changed() => break 'serve,
-                    conn = accepts.next() => match conn {
-                        Some(Ok(conn)) => {
-                            failures = 0;
-                            let _ = conn.set_nodelay(true);
-                            served.connections.fetch_add(1, Ordering::Relaxed);
-                            let (ring, bufs, served) =
-                                (ring.clone(), bufs.clone(), served.clone());
-                            drop(spawn(echo(ring, bufs, conn, served)));
-                        }
-                        Some(Err(e)) => {
-                            let failed = accept_failed(&e);
-                            if let AcceptFailed::WaitForClose = failed {
-                                waits += 1;
-                                if waits.is_power_of_two() {
-                                    eprintln!(
-                                        "accept: {e}: waiting for a connection to close \
-                                         ({waits} times so far)"
-                                    );
-                                }
-                            } else {
-                                failures += 1;
-                                if failures.is_power_of_two() {
-                                    eprintln!("accept: {e} ({failures} in a row)");
-                                }
-                            }
-                            break failed;
-                        }
-                        None => {
-                            failures += 1;
-                            break AcceptFailed::Retry;
-                        }
-                    },
-                }
-            };
-            drop(accepts);
-            match failed {
-                AcceptFailed::WaitForClose => tokio::select! {
-                    _ = stop.changed() => break 'serve,
-                    _ = closed => {}
-                },
-                AcceptFailed::Retry if failures >= GIVE_UP_AFTER => {
-                    eprintln!("accept failed {failures} times in a row: no longer accepting");
-                    let _ = stop.changed().await;
-                    break 'serve;
-                }
-                AcceptFailed::Retry => {}
+    let listeners = pool.bind_tcp(args.addr, options)?;
+    let addr = listeners[0].local_addr()?;
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let workers = listeners
+        .into_iter()
+        .enumerate()
+        .map(|(i, listener)| {
+            let (served, stop, ready) = (served.clone(), stop.clone(), ready_tx.clone());
+            pool.spawn_on(i, move |ring| serve(ring, i, listener, served, stop, ready))
+        })
+        .collect();
+    drop(ready_tx); // the workers hold the only senders: `recv` fails if one dies unready
+    for _ in 0..args.threads {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                let died = std::io::Error::other("a worker stopped before it was ready");
+                return Err(safer_ring::SaferRingError::os("echo_server", died));
             }
         }
-    });
-    // Returning from `block_on` dropped the connection tasks: their streams were cancelled
-    // and parked in the ring, which finishes them when it drops.
-    Ok(())
-}
-
-type ServeThread = std::thread::JoinHandle<safer_ring::Result<()>>;
-
-/// Starts a serving thread on `addr` and waits until it listens, returning it and the address
-/// it got; or the error that stopped it first (bind failed, io_uring unavailable, memlock too
-/// low). Each thread has its own ready channel, so a thread that fails before announcing
-/// itself closes it and this returns, instead of waiting forever.
-fn start(
-    addr: SocketAddr,
-    served: &Arc<Served>,
-    stop: &watch::Receiver<bool>,
-) -> Result<(ServeThread, SocketAddr), safer_ring::SaferRingError> {
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let (served, stop) = (served.clone(), stop.clone());
-    let thread = std::thread::spawn(move || serve(addr, served, stop, ready_tx));
-    match ready_rx.recv() {
-        Ok(addr) => Ok((thread, addr)),
-        Err(_) => Err(thread
-            .join()
-            .expect("server thread panicked")
-            .expect_err("a thread that never announced itself failed")),
     }
+    Ok((pool, workers, addr))
 }
 
 /// Prints the error (with its advice) and exits with status 1.
@@ -283,20 +305,12 @@ fn main() {
         }
     };
     raise_fd_limit();
-    let served = Arc::new(Served::default());
+    let served = Arc::new(Served {
+        per_worker: (0..args.threads).map(|_| AtomicU64::new(0)).collect(),
+        ..Served::default()
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
-    // The first thread binds the asked-for address; the others bind the port it got.
-    let (first, addr) = start(args.addr, &served, &stop_rx).unwrap_or_else(|e| fail(&e));
-    let mut threads = vec![first];
-    for _ in 1..args.threads {
-        match start(addr, &served, &stop_rx) {
-            Ok((thread, _)) => threads.push(thread),
-            Err(e) => {
-                let _ = stop_tx.send(true);
-                fail(&e)
-            }
-        }
-    }
+    let (pool, workers, addr) = start(&args, &served, &stop_rx).unwrap_or_else(|e| fail(&e));
     // Register for SIGINT before saying we are ready, so everything the server holds open
     // exists by then (tests compare its fds before and after a load).
     let signal_rt = tokio::runtime::Builder::new_current_thread()
@@ -306,17 +320,25 @@ fn main() {
     let mut sigint = signal_rt
         .block_on(async { signal(SignalKind::interrupt()) })
         .expect("SIGINT handler");
-    println!("listening on {addr} with {} thread(s)", args.threads);
+    println!("listening on {addr} with {} worker(s)", args.threads);
     signal_rt.block_on(sigint.recv());
     let _ = stop_tx.send(true);
-    for t in threads {
-        if let Err(e) = t.join().expect("server thread panicked") {
-            eprintln!("server thread: {e}");
+    for worker in workers {
+        if let Err(e) = worker.join() {
+            eprintln!("server worker: {e}");
         }
     }
+    pool.shutdown(); // every connection task dropped, every ring drained
     println!(
-        "shut down cleanly: served {} connections, {} bytes echoed",
+        "shut down cleanly: served {} connections, {} bytes echoed; connections per worker: {:?}",
         served.connections.load(Ordering::Relaxed),
-        served.bytes.load(Ordering::Relaxed)
+        served.bytes.load(Ordering::Relaxed),
+        per_worker(&served)
     );
+}
+
+/// `[a, b, ...]`: connections each worker accepted.
+fn per_worker(served: &Served) -> Vec<u64> {
+    let counts = served.per_worker.iter();
+    counts.map(|c| c.load(Ordering::Relaxed)).collect()
 }

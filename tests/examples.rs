@@ -165,7 +165,7 @@ fn buffer_pool_example_reads_through_a_registered_pool_and_reports() {
 }
 
 #[test]
-fn echo_server_serves_verified_load_despite_hostile_clients_and_stops_on_sigint() {
+fn echo_server_on_two_workers_serves_verified_load_despite_hostile_clients_and_stops_on_sigint() {
     use std::io::Write;
     use std::process::Stdio;
     let mut server = example("echo_server")
@@ -201,7 +201,7 @@ fn echo_server_serves_verified_load_despite_hostile_clients_and_stops_on_sigint(
         "--addr",
         &addr,
         "--connections",
-        "16",
+        "64",
         "--size",
         "512",
         "--seconds",
@@ -212,4 +212,15 @@ fn echo_server_serves_verified_load_despite_hostile_clients_and_stops_on_sigint(
     drop(idle);
     let rest = common::server::interrupt(&mut server);
     assert!(rest.contains("shut down cleanly: served"), "{rest}");
+    // 67 connections over two SO_REUSEPORT listeners: both workers took some (the kernel
+    // hashes each connection to one; all on one worker has odds of 2^-66).
+    let per_worker: Vec<u64> = rest
+        .split("connections per worker: [")
+        .nth(1)
+        .and_then(|s| s.split(']').next())
+        .map(|s| s.split(", ").map(|n| n.parse().unwrap()).collect())
+        .unwrap_or_else(|| panic!("no per-worker counts in {rest}"));
+    assert_eq!(per_worker.len(), 2, "{rest}");
+    assert!(per_worker.iter().all(|&n| n > 0), "{rest}");
+    assert!(per_worker.iter().sum::<u64>() >= 67, "{rest}");
 }

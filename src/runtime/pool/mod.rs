@@ -3,6 +3,7 @@
 
 mod handle;
 mod inbox;
+mod listen;
 mod worker;
 
 use std::future::Future;
