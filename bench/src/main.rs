@@ -27,7 +27,7 @@ mod write;
 use report::Report;
 
 const SUITES: &[&str] = &[
-    "nop", "read", "write", "copy", "echo", "mem", "alloc", "instr", "wake",
+    "nop", "read", "write", "copy", "echo", "scale", "mem", "alloc", "instr", "wake",
 ];
 
 /// What the numbers mean; printed above the generated tables.
@@ -123,6 +123,8 @@ fn main() {
             "instr" => instr::run(&mut report, rounds, args.quick),
             "wake" => wake::run(&mut report, rounds, args.quick),
             "echo" => echo::run(&mut report, rounds, args.quick)
+                .map_err(|e| std::io::Error::other(e).into()),
+            "scale" => echo::scale::run(&mut report, rounds, args.quick)
                 .map_err(|e| std::io::Error::other(e).into()),
             "mem" => mem::run(&mut report, rounds, args.quick)
                 .map_err(|e| std::io::Error::other(e).into()),

@@ -8,6 +8,7 @@
 
 mod buf_ring;
 pub mod client;
+pub mod scale;
 pub mod servers;
 
 use std::io::{BufRead, BufReader, Read};
@@ -66,7 +67,8 @@ const MIN_BUSY: f64 = 0.95;
 const SERVER_CPU: usize = 0;
 const CLIENT_CPU: usize = 1;
 
-/// A server process pinned to CPU 0; killed (SIGINT, then SIGKILL) when dropped.
+/// A server process, pinned to CPU 0 unless started otherwise; killed (SIGINT, then SIGKILL)
+/// when dropped.
 pub(crate) struct Server {
     pub(crate) child: Child,
     stdout: BufReader<ChildStdout>,
@@ -75,16 +77,16 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    fn start(mut cmd: Command) -> Result<Server, String> {
+    fn start(mut cmd: Command, cpu: Option<usize>) -> Result<Server, String> {
         cmd.stdin(Stdio::null()).stdout(Stdio::piped());
         // SAFETY: the closure runs in the forked child before exec and only makes
         // async-signal-safe system calls (sigaction through signal, sched_setaffinity).
         unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
                 // SIGINT stops every server, even if this harness was started with it ignored
                 // (as a shell does for background jobs).
                 libc::signal(libc::SIGINT, libc::SIG_DFL);
-                client::pin_to(SERVER_CPU)
+                cpu.map_or(Ok(()), client::pin_to)
             });
         }
         let mut child = cmd.spawn().map_err(|e| format!("spawn {cmd:?}: {e}"))?;
@@ -249,7 +251,7 @@ pub(crate) fn start_at(
         }
     };
     cmd.stderr(Stdio::inherit());
-    Server::start(cmd)
+    Server::start(cmd, Some(SERVER_CPU))
 }
 
 /// One round against one server.
@@ -267,6 +269,7 @@ fn round(
     case: &Case,
     warmup: Duration,
     window: Duration,
+    client_cpu: Option<usize>,
 ) -> Result<Round, String> {
     let streams = client::connect(server.addr, case.connections)
         .map_err(|e| format!("connect to {}: {e}", server.addr))?;
@@ -275,7 +278,7 @@ fn round(
     let client = std::thread::spawn({
         let progress = progress.clone();
         move || {
-            client::pin_to(CLIENT_CPU)?;
+            client_cpu.map_or(Ok(()), client::pin_to)?;
             client::run(streams, size, &progress)
         }
     });
@@ -378,7 +381,7 @@ pub fn run(report: &mut Report, rounds: usize, quick: bool) -> Result<(), String
                     // Rotate who goes first, so no contender always follows the same one.
                     for k in 0..CONTENDERS.len() {
                         let i = (k + r) % CONTENDERS.len();
-                        let m = round(&servers[i], case, warmup, window)
+                        let m = round(&servers[i], case, warmup, window, Some(CLIENT_CPU))
                             .map_err(|e| format!("{} {}: {e}", case.name, CONTENDERS[i].0))?;
                         let s = &mut samples[i];
                         if !case.latency && m.busy < MIN_BUSY {
