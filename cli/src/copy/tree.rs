@@ -65,8 +65,7 @@ pub fn copy(ring: &Ring, src: &Path, dst: &Path, args: &CopyArgs) -> Result<Tota
 fn refuse(src: &Path, dst: &Path) -> Result<(), Failure> {
     if std::fs::symlink_metadata(dst).is_ok() {
         return Err(Failure::Failed(format!(
-            "copy: {} already exists; -r copies a tree only to a new name (it does not merge); \
-             nothing was changed",
+            "copy: {} already exists; -r copies a tree only to a new name (it does not merge)",
             dst.display()
         )));
     }
@@ -80,7 +79,7 @@ fn refuse(src: &Path, dst: &Path) -> Result<(), Failure> {
     };
     if parent_abs.starts_with(&src_abs) {
         return Err(Failure::Failed(format!(
-            "copy: {} is inside {}: a tree cannot be copied into itself; nothing was changed",
+            "copy: {} is inside {}: a tree cannot be copied into itself",
             dst.display(),
             src.display()
         )));
