@@ -18,7 +18,10 @@ fn probe_reports_usable_with_the_kernel_version() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-    assert!(text.contains(&format!("kernel: Linux {}", release.trim())), "{text}");
+    assert!(
+        text.contains(&format!("kernel: Linux {}", release.trim())),
+        "{text}"
+    );
     assert!(text.contains("io_uring: usable"), "{text}");
     assert!(text.contains("IORING_SETUP_DEFER_TASKRUN"), "{text}");
     assert!(text.contains("NODROP"), "{text}");
