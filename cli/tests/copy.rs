@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{bin, copy, fnv, names, pattern, run, stderr, stdout};
+use common::{bin, copy, fnv, in_mount_namespace, names, pattern, run, stderr, stdout};
 
 fn mkfifo(path: &Path) {
     let status = Command::new("mkfifo").arg(path).status().unwrap();
@@ -228,24 +228,6 @@ fn help_exits_0_and_a_bad_flag_exits_2() {
     ] {
         assert_eq!(run(args).status.code(), Some(2), "{args:?}");
     }
-}
-
-/// Runs `script` as root of a private mount namespace (`unshare -rm`), or `None` if
-/// `unshare` is missing (the reason is printed).
-fn in_mount_namespace(script: &str) -> Option<String> {
-    let out = match Command::new("unshare")
-        .args(["-rm", "sh", "-c", script])
-        .output()
-    {
-        Ok(out) => out,
-        Err(e) => {
-            println!("SKIPPED: unshare (util-linux) is not available: {e}");
-            return None;
-        }
-    };
-    let text = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(out.status.success(), "the namespace script failed: {text}");
-    Some(text)
 }
 
 #[test]

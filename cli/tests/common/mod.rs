@@ -64,3 +64,21 @@ pub fn names(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Runs `script` as root of a private mount namespace (`unshare -rm`), or `None` if
+/// `unshare` is missing (the reason is printed).
+pub fn in_mount_namespace(script: &str) -> Option<String> {
+    let out = match Command::new("unshare")
+        .args(["-rm", "sh", "-c", script])
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            println!("SKIPPED: unshare (util-linux) is not available: {e}");
+            return None;
+        }
+    };
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "the namespace script failed: {text}");
+    Some(text)
+}
