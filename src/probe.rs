@@ -51,8 +51,11 @@ impl OpcodeSet {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Features(u32);
 
+/// Whether a ring's setup parameters report one feature.
+type HasFeature = fn(&io_uring::Parameters) -> bool;
+
 /// Every feature [`Features`] knows, by name (without `IORING_FEAT_`), with its test.
-const FEATURES: &[(&str, fn(&io_uring::Parameters) -> bool)] = &[
+const FEATURES: &[(&str, HasFeature)] = &[
     ("SINGLE_MMAP", io_uring::Parameters::is_feature_single_mmap),
     ("NODROP", io_uring::Parameters::is_feature_nodrop),
     (

@@ -61,7 +61,7 @@ async fn fill(
     ends: Ends<'_>,
     args: &CopyArgs,
 ) -> Result<u64, Failure> {
-    let regular = stx.is_file() && stx.len() > 0;
+    let regular = stx.is_file() && !stx.is_empty();
     let progress = match regular {
         true => Progress::bytes(stx.len(), args.quiet),
         false => Progress::bytes(0, args.quiet),
