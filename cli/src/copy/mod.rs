@@ -29,6 +29,23 @@ pub struct Totals {
     pub files: u64,
 }
 
+impl std::ops::Add for Totals {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            bytes: self.bytes + other.bytes,
+            files: self.files + other.files,
+        }
+    }
+}
+
+impl std::iter::Sum for Totals {
+    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+        iter.fold(Self::default(), |a, b| a + b)
+    }
+}
+
 /// Runs `copy`: resolves the destination, copies, prints the summary.
 pub fn run(args: &CopyArgs) -> Result<(), Failure> {
     interrupt::install()?;

@@ -11,9 +11,9 @@
 //! Symlinks are copied as symlinks (never followed); hard links become separate files;
 //! FIFOs, sockets and devices are skipped with a warning.
 
-use std::cell::Cell;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use safer_ring::{File, OpenOptions, Ring};
 
@@ -24,8 +24,10 @@ use super::tempfile::Temp;
 use super::{CopyArgs, Totals};
 use crate::{Failure, progress::Progress};
 
-/// Files copied at once.
+/// Files copied at once on each ring.
 const JOBS: usize = 64;
+/// The most threads (one ring each).
+const THREADS: usize = 4;
 /// Files up to this size are copied with one read and one write through a buffer.
 const SMALL: u64 = 256 << 10;
 
@@ -34,8 +36,15 @@ const SMALL: u64 = 256 << 10;
 struct Plan {
     /// Directories, parents before children (the root is not listed).
     dirs: Vec<PathBuf>,
-    files: Vec<PathBuf>,
+    files: Vec<Entry>,
     links: Vec<PathBuf>,
+}
+
+/// A file to copy: its path under the root, its size and metadata when walked.
+struct Entry {
+    rel: PathBuf,
+    len: u64,
+    meta: Meta,
 }
 
 /// Copies the tree `src` to `dst`, which must not exist.
@@ -47,13 +56,7 @@ pub fn copy(ring: &Ring, src: &Path, dst: &Path, args: &CopyArgs) -> Result<Tota
     let root = temp.path().to_owned();
     make_dirs_and_links(&plan, src, &root)?;
     let progress = Progress::files(plan.files.len() as u64, args.quiet);
-    let totals = ring.block_on(copy_files(
-        ring,
-        &plan.files,
-        (src, &root, dst),
-        args,
-        &progress,
-    ));
+    let totals = copy_files(ring, &plan.files, (src, &root, dst), args, &progress);
     progress.finish();
     let totals = totals?;
     finish_dirs(&plan.dirs, src, &root, args.preserve)?;
@@ -105,7 +108,14 @@ fn walk(src: &Path) -> Result<Plan, Failure> {
                 plan.dirs.push(path.clone());
                 pending.push(path);
             } else if kind.is_file() {
-                plan.files.push(path);
+                let meta = entry.metadata().map_err(|e| {
+                    Failure::io("copy: reading the metadata of", &src.join(&path), e)
+                })?;
+                plan.files.push(Entry {
+                    rel: path,
+                    len: meta.len(),
+                    meta: Meta::from_std(&meta),
+                });
             } else if kind.is_symlink() {
                 plan.links.push(path);
             } else {
@@ -146,33 +156,103 @@ fn make_dirs_and_links(plan: &Plan, src: &Path, root: &Path) -> Result<(), Failu
     Ok(())
 }
 
-/// Copies every file with [`JOBS`] workers; the first failure stops the others.
-async fn copy_files(
+/// The files, shared by every worker of every thread, cut into one contiguous segment per
+/// thread: files of one directory sit together in the walk's order, so threads working on
+/// their own segments create files in different directories and do not contend for a
+/// directory's lock. A thread done with its segment helps with the others.
+struct Queue<'a> {
+    files: &'a [Entry],
+    /// Per segment: the next index to hand out, and the segment's end.
+    segments: Vec<(AtomicUsize, usize)>,
+}
+
+impl<'a> Queue<'a> {
+    fn new(files: &'a [Entry], segments: usize) -> Self {
+        let size = files.len().div_ceil(segments.max(1));
+        let segments = (0..segments)
+            .map(|i| {
+                (
+                    AtomicUsize::new(i * size),
+                    ((i + 1) * size).min(files.len()),
+                )
+            })
+            .collect();
+        Self { files, segments }
+    }
+
+    /// The next file nobody took yet, from segment `home` first.
+    fn claim(&self, home: usize) -> Option<&'a Entry> {
+        let n = self.segments.len();
+        (0..n).find_map(|k| {
+            let (next, end) = &self.segments[(home + k) % n];
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            (i < *end).then(|| &self.files[i])
+        })
+    }
+
+    /// Hands out nothing more (after a failure or SIGINT).
+    fn stop(&self) {
+        for (next, end) in &self.segments {
+            next.store(*end, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Copies every file: one thread per core (up to [`THREADS`]), each with its own ring and
+/// [`JOBS`] workers on it. The first failure stops them all.
+fn copy_files(
     ring: &Ring,
-    files: &[PathBuf],
+    files: &[Entry],
     roots: (&Path, &Path, &Path),
     args: &CopyArgs,
     progress: &Progress,
 ) -> Result<Totals, Failure> {
-    let next = Cell::new(0);
-    let claim = || {
-        let i = next.get();
-        next.set(i + 1);
-        files.get(i)
-    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(THREADS));
+    let queue = Queue::new(files, threads);
+    std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads)
+            .map(|home| {
+                let queue = &queue;
+                scope.spawn(move || {
+                    let ring = Ring::builder()
+                        .entries(256)
+                        .build()
+                        .map_err(Failure::ring)?;
+                    ring.block_on(copy_on_ring(&ring, (queue, home), roots, args, progress))
+                })
+            })
+            .collect();
+        let mine = ring.block_on(copy_on_ring(ring, (&queue, 0), roots, args, progress));
+        let theirs = others
+            .into_iter()
+            .map(|t| t.join().expect("a copy thread panicked"));
+        [mine].into_iter().chain(theirs).sum()
+    })
+}
+
+/// [`JOBS`] workers on `ring` copying files from `queue` (segment `home` first) until it is
+/// empty.
+async fn copy_on_ring(
+    ring: &Ring,
+    (queue, home): (&Queue<'_>, usize),
+    roots: (&Path, &Path, &Path),
+    args: &CopyArgs,
+    progress: &Progress,
+) -> Result<Totals, Failure> {
     let workers = (0..JOBS).map(|_| async {
         let mut totals = Totals::default();
-        while let Some(rel) = claim() {
+        let mut buf = Vec::with_capacity(SMALL as usize + 1);
+        while let Some(entry) = queue.claim(home) {
             if crate::interrupt::interrupted() {
-                next.set(files.len());
+                queue.stop();
                 return Err(Failure::Interrupted("interrupted".into()));
             }
-            match copy_one(ring, rel, roots, args).await {
-                Ok(bytes) => {
-                    (totals.bytes, totals.files) = (totals.bytes + bytes, totals.files + 1)
-                }
+            let copied;
+            (copied, buf) = copy_one(ring, entry, roots, buf, args).await;
+            match copied {
+                Ok(bytes) => totals = totals + Totals { bytes, files: 1 },
                 Err(e) => {
-                    next.set(files.len());
+                    queue.stop();
                     return Err(e);
                 }
             }
@@ -180,87 +260,95 @@ async fn copy_files(
         }
         Ok(totals)
     });
-    let mut totals = Totals::default();
-    for result in futures::future::join_all(workers).await {
-        let t = result?;
-        (totals.bytes, totals.files) = (totals.bytes + t.bytes, totals.files + t.files);
-    }
-    Ok(totals)
+    futures::future::join_all(workers).await.into_iter().sum()
 }
 
-/// Copies the file `rel` from the source root to the temporary root. Errors name the file
-/// where it will be (under the destination), not the temporary.
+/// Copies one file from the source root to the temporary root, small ones through `buf`
+/// (handed back). Errors name the file where it will be (under the destination), not the
+/// temporary. The walk's metadata is used: a `statx` on the ring costs a worker-thread hop.
 async fn copy_one(
     ring: &Ring,
-    rel: &Path,
+    entry: &Entry,
     (src_root, temp_root, dst_root): (&Path, &Path, &Path),
+    buf: Vec<u8>,
     args: &CopyArgs,
-) -> Result<u64, Failure> {
-    let (src, dst, shown) = (src_root.join(rel), temp_root.join(rel), dst_root.join(rel));
-    let from = ring
-        .open(&src, OpenOptions::new())
-        .await
-        .map_err(|e| ring_failure("opening", &src, e))?;
-    let stx = ring
-        .statx_file(&from)
-        .await
-        .map_err(|e| ring_failure("reading the metadata of", &src, e))?;
-    let meta = Meta::from_statx(stx.raw());
+) -> (Result<u64, Failure>, Vec<u8>) {
+    let (src, dst, shown) = (
+        src_root.join(&entry.rel),
+        temp_root.join(&entry.rel),
+        dst_root.join(&entry.rel),
+    );
+    let from = match ring.open(&src, OpenOptions::new()).await {
+        Ok(from) => from,
+        Err(e) => return (Err(ring_failure("opening", &src, e)), buf),
+    };
     let opts = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(meta.mode());
-    let to = ring
-        .open(&dst, opts)
-        .await
-        .map_err(|e| ring_failure("creating", &shown, e))?;
+        .mode(entry.meta.mode());
+    let to = match ring.open(&dst, opts).await {
+        Ok(to) => to,
+        Err(e) => return (Err(ring_failure("creating", &shown, e)), buf),
+    };
     let ends = Ends {
         src: &src,
         dst: &shown,
     };
-    let hidden = Progress::bytes(0, true);
-    let bytes = match stx.len() {
-        0 => data::stream(ring, (&from, &to), ends, &hidden).await?,
-        len if len <= SMALL => small(ring, (&from, &to), len, ends).await?,
-        len => data::regular(ring, (&from, &to), len, ends, &hidden).await?,
+    let (bytes, buf) = match entry.len {
+        len if len <= SMALL => small(ring, (&from, &to), buf, len == 0, ends).await,
+        len => (
+            data::regular(ring, (&from, &to), len, ends, &Progress::bytes(0, true)).await,
+            buf,
+        ),
     };
-    if args.preserve {
-        let out = to
-            .try_clone_std()
-            .map_err(|e| Failure::io("copy: duplicating", &shown, e))?;
-        meta.apply(&out, true)
-            .map_err(|e| Failure::io("copy: setting the owner, mode or times of", &shown, e))?;
-    }
-    if let Ok(close) = ring.close(from) {
-        let _ = close.await; // a read-only file's close has nothing to report
-    }
-    finish(ring, to, &shown, args.sync).await?;
-    Ok(bytes)
+    let done = async {
+        let bytes = bytes?;
+        if args.preserve {
+            let out = to
+                .try_clone_std()
+                .map_err(|e| Failure::io("copy: duplicating", &shown, e))?;
+            entry
+                .meta
+                .apply(&out, true)
+                .map_err(|e| Failure::io("copy: setting the owner, mode or times of", &shown, e))?;
+        }
+        if let Ok(close) = ring.close(from) {
+            let _ = close.await; // a read-only file's close has nothing to report
+        }
+        finish(ring, to, &shown, args.sync).await?;
+        Ok(bytes)
+    };
+    (done.await, buf)
 }
 
-/// A small file: reads of `len + 1` bytes (a short one is the end) each written at once.
+/// A small file: reads into `buf`, each written at once, until one comes up short (the end of
+/// a regular file), or with `until_zero` (a file that says its size is 0, as in `/proc`,
+/// where short reads are normal) until one reads nothing.
 async fn small(
     ring: &Ring,
     (src, dst): (&File, &File),
-    len: u64,
+    mut buf: Vec<u8>,
+    until_zero: bool,
     ends: Ends<'_>,
-) -> Result<u64, Failure> {
-    let room = len as usize + 1;
-    let mut buf = Vec::with_capacity(room);
+) -> (Result<u64, Failure>, Vec<u8>) {
     let mut offset = 0;
     loop {
+        buf.clear();
+        let room = buf.capacity();
         let (read, back) = ring.read_at(src, buf, offset).await;
-        let n = read.map_err(|e| ends.reading(offset, e))?;
-        if n == 0 {
-            return Ok(offset);
+        let n = match read {
+            Ok(0) => return (Ok(offset), back),
+            Ok(n) => n,
+            Err(e) => return (Err(ends.reading(offset, e)), back),
+        };
+        let (wrote, back) = ring.write_all_at(dst, back, offset).await;
+        if let Err(e) = wrote {
+            return (Err(ends.writing(offset, e)), back);
         }
-        let (wrote, mut back) = ring.write_all_at(dst, back, offset).await;
-        wrote.map_err(|e| ends.writing(offset, e))?;
         offset += n as u64;
-        if n < room {
-            return Ok(offset);
+        if n < room && !until_zero {
+            return (Ok(offset), back);
         }
-        back.clear();
         buf = back;
     }
 }
