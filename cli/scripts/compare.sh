@@ -6,7 +6,8 @@
 # In WORKDIR (pick the filesystem to measure; it needs ~2 GiB + 80 MiB per round and tool):
 #   1. a 1 GiB file of random bytes: `safer-ring copy` vs `cp`, neither ending in fsync
 #      (`cp` uses copy_file_range; the copy splices through pipes on the ring);
-#   2. the same with fdatasync: `safer-ring copy --sync` vs `cp && sync -d DST`;
+#   2. the same with fdatasync: `safer-ring copy --sync` vs `cp && sync -d DST`, each after a
+#      `sync` (untimed), so neither waits for the other's writeback;
 #   3. a tree of 20 directories x 1,000 files of 4 KiB: `safer-ring copy -r` vs `cp -r`,
 #      no fsync.
 # The source is read once first (page cache warm). Every round writes to new names and
@@ -51,7 +52,9 @@ for r in $(seq 1 "$rounds"); do
     echo "round $r"
     time_it sr-file "$sr" copy -q big.src "big.sr.$r"
     time_it cp-file cp big.src "big.cp.$r"
+    sync  # the fsync rounds start with nothing else dirty to write back
     time_it cp-file-sync cp_sync big.src "big.cps.$r"
+    sync
     time_it sr-file-sync "$sr" copy -q --sync big.src "big.srs.$r"
     time_it cp-tree cp -r tree.src "tree.cp.$r"
     time_it sr-tree "$sr" copy -q -r tree.src "tree.sr.$r"
