@@ -73,7 +73,7 @@ pub use error::{Result, SaferRingError, SubmitError, Unavailable};
 pub use fd::{AsTarget, RegisteredFd, Target};
 pub use fs::{File, Metadata, OpenOptions};
 pub use op::{BufResult, Building, Completed, OpCode, OpFuture, Operation, Submitted};
-pub use probe::OpcodeSet;
+pub use probe::{Features, OpcodeSet};
 pub use ring::slots::CqeResult;
 pub use ring::{
     DEFAULT_MAX_IN_FLIGHT, Ring, RingBuilder, RingId, RingStats, SetupFlags, ShutdownReport,

@@ -35,6 +35,93 @@ impl OpcodeSet {
     }
 }
 
+/// The `IORING_FEAT_*` flags the kernel reported when a ring was set up, by name
+/// ([`Ring::features`](crate::Ring::features)).
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let ring = safer_ring::Ring::new(4)?;
+/// let features = ring.features();
+/// assert!(features.contains("NODROP")); // Linux 5.5
+/// for (name, on) in features.iter() {
+///     println!("IORING_FEAT_{name}: {on}");
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Features(u32);
+
+/// Whether a ring's setup parameters report one feature.
+type HasFeature = fn(&io_uring::Parameters) -> bool;
+
+/// Every feature [`Features`] knows, by name (without `IORING_FEAT_`), with its test.
+const FEATURES: &[(&str, HasFeature)] = &[
+    ("SINGLE_MMAP", io_uring::Parameters::is_feature_single_mmap),
+    ("NODROP", io_uring::Parameters::is_feature_nodrop),
+    (
+        "SUBMIT_STABLE",
+        io_uring::Parameters::is_feature_submit_stable,
+    ),
+    ("RW_CUR_POS", io_uring::Parameters::is_feature_rw_cur_pos),
+    (
+        "CUR_PERSONALITY",
+        io_uring::Parameters::is_feature_cur_personality,
+    ),
+    ("FAST_POLL", io_uring::Parameters::is_feature_fast_poll),
+    ("POLL_32BITS", io_uring::Parameters::is_feature_poll_32bits),
+    (
+        "SQPOLL_NONFIXED",
+        io_uring::Parameters::is_feature_sqpoll_nonfixed,
+    ),
+    ("EXT_ARG", io_uring::Parameters::is_feature_ext_arg),
+    (
+        "NATIVE_WORKERS",
+        io_uring::Parameters::is_feature_native_workers,
+    ),
+    (
+        "RSRC_TAGS",
+        io_uring::Parameters::is_feature_resource_tagging,
+    ),
+    (
+        "CQE_SKIP",
+        io_uring::Parameters::is_feature_skip_cqe_on_success,
+    ),
+    ("LINKED_FILE", io_uring::Parameters::is_feature_linked_file),
+    (
+        "RECVSEND_BUNDLE",
+        io_uring::Parameters::is_feature_recvsend_bundle,
+    ),
+    ("MIN_TIMEOUT", io_uring::Parameters::is_feature_min_timeout),
+    ("NO_IOWAIT", io_uring::Parameters::is_feature_no_iowait),
+];
+
+impl Features {
+    /// The features of a ring set up with `params`.
+    pub(crate) fn from_params(params: &io_uring::Parameters) -> Self {
+        let bits = FEATURES
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, has))| has(params))
+            .fold(0, |bits, (i, _)| bits | 1 << i);
+        Self(bits)
+    }
+
+    /// Every known feature by name (without the `IORING_FEAT_` prefix) and whether the
+    /// kernel has it, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, bool)> + '_ {
+        FEATURES
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| (*name, self.0 & 1 << i != 0))
+    }
+
+    /// Whether the kernel reported the feature `name` (without `IORING_FEAT_`); `false` for
+    /// names this library does not know.
+    pub fn contains(&self, name: &str) -> bool {
+        self.iter().any(|(n, on)| on && n == name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -300,6 +300,49 @@ unsafe impl OpCode for Fallocate {
     }
 }
 
+/// `splice`: moves up to `len` bytes from `fd_in` to `fd_out`, one of them a pipe, inside
+/// the kernel (no copy through user memory). An offset of `-1` means "the fd's position"
+/// (required for the pipe's side).
+pub struct Splice {
+    pub(crate) fd_in: Target,
+    pub(crate) off_in: i64,
+    pub(crate) fd_out: Target,
+    pub(crate) off_out: i64,
+    pub(crate) len: u32,
+}
+
+// SAFETY: invariant 6 — names only the two fds `fd_in` and `fd_out` hold open; no memory.
+unsafe impl OpCode for Splice {
+    type Output = Result<usize>;
+    const NAME: &'static str = "splice";
+    const CODE: u8 = opcode::Splice::CODE;
+
+    fn sqe(&mut self) -> Entry {
+        let (off_in, off_out, len) = (self.off_in, self.off_out, self.len);
+        with_target!(self.fd_in, |fd_in| with_target!(self.fd_out, |fd_out| {
+            opcode::Splice::new(fd_in, off_in, fd_out, off_out, len).build()
+        }))
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        cqe_result(Self::NAME, cqe).map(|n| n as usize)
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        Err(error)
+    }
+
+    fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
+        if self.off_in < -1 || self.off_out < -1 {
+            return Err(SaferRingError::InvalidArgument(
+                "splice offset past i64::MAX",
+            ));
+        }
+        self.fd_in.bind(ring)?;
+        self.fd_out.bind(ring)
+    }
+}
+
 /// A path for the kernel: NUL-terminated, on the heap. A path with an interior NUL is kept
 /// as an error and refused at submission.
 pub(crate) struct KernelPath(std::result::Result<CString, ()>);

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use super::opcodes::{
-    CURRENT_POSITION, Close, Fallocate, Fsync, KernelPath, OpenAt, Read, ReadFixed, Readv, Statx,
-    Write, WriteFixed, Writev,
+    CURRENT_POSITION, Close, Fallocate, Fsync, KernelPath, OpenAt, Read, ReadFixed, Readv, Splice,
+    Statx, Write, WriteFixed, Writev,
 };
 use super::{File, OpenOptions};
 use crate::buf::PooledBuffer;
@@ -213,6 +213,47 @@ impl Ring {
                 offset,
                 len,
                 mode,
+            },
+        )
+    }
+
+    /// Moves up to `len` bytes from `from` to `to` inside the kernel (`splice`); one of the
+    /// two must be a pipe. `None` for an offset means the fd's current position (required for
+    /// the pipe). Returns the bytes moved; 0 at end of input. Linked after another splice
+    /// (see [`Ring::chain`]), a short splice cancels the next entry.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::io::Read;
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// ring.write_at(&file, b"spliced".to_vec(), 0).submit()?.wait().0?;
+    /// let (mut rx, tx) = std::io::pipe()?;
+    /// let tx = safer_ring::File::from(std::os::fd::OwnedFd::from(tx));
+    /// assert_eq!(ring.splice(&file, Some(0), &tx, None, 64).submit()?.wait()?, 7);
+    /// drop(tx);
+    /// let mut out = String::new();
+    /// rx.read_to_string(&mut out)?;
+    /// assert_eq!(out, "spliced");
+    /// # Ok(()) }
+    /// ```
+    pub fn splice(
+        &self,
+        from: &impl AsTarget,
+        from_offset: Option<u64>,
+        to: &impl AsTarget,
+        to_offset: Option<u64>,
+        len: u32,
+    ) -> Op<'_, Splice> {
+        let offset = |o: Option<u64>| o.map_or(-1, |o| i64::try_from(o).unwrap_or(i64::MIN));
+        Operation::build(
+            self,
+            Splice {
+                fd_in: from.target(),
+                off_in: offset(from_offset),
+                fd_out: to.target(),
+                off_out: offset(to_offset),
+                len,
             },
         )
     }

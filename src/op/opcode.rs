@@ -96,6 +96,7 @@ pub const SUPPORTED_OPCODES: &[(&str, u8)] = &[
     ("close", opcode::Close::CODE),
     ("statx", opcode::Statx::CODE),
     ("fallocate", opcode::Fallocate::CODE),
+    ("splice", opcode::Splice::CODE),
     ("accept", opcode::Accept::CODE),
     ("accept_multishot", opcode::AcceptMulti::CODE),
     ("connect", opcode::Connect::CODE),

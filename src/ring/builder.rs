@@ -150,9 +150,15 @@ impl RingBuilder {
         for mut flags in SetupFlags::candidates(self.defer_taskrun) {
             match self.try_build(cq, flags) {
                 Ok(uring) => {
+                    let features = crate::probe::Features::from_params(uring.params());
                     let core = Core::new(super::kernel::Uring::new(uring), self.max_in_flight);
                     flags.registered_fd = core.fd_registered();
-                    return Ok(Ring::from_parts(core, flags, self.shutdown_timeout));
+                    return Ok(Ring::from_parts(
+                        core,
+                        flags,
+                        features,
+                        self.shutdown_timeout,
+                    ));
                 }
                 // A flag this kernel does not know: try the next set.
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),

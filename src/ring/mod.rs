@@ -83,6 +83,7 @@ pub struct Ring {
     id: RingId,
     flags: SetupFlags,
     opcodes: crate::probe::OpcodeSet,
+    features: crate::probe::Features,
     shutdown_timeout: Duration,
     shut_down: Cell<bool>,
     /// Eventfd registered with the ring for outside reactors; dropped after the ring fd.
@@ -111,10 +112,16 @@ impl Ring {
         RingBuilder::default()
     }
 
-    fn from_parts(core: Core, flags: SetupFlags, shutdown_timeout: Duration) -> Self {
+    fn from_parts(
+        core: Core,
+        flags: SetupFlags,
+        features: crate::probe::Features,
+        shutdown_timeout: Duration,
+    ) -> Self {
         let opcodes = crate::probe::OpcodeSet::probe(&core.submitter());
         Self {
             opcodes,
+            features,
             core: RefCell::new(core),
             id: RingId::next(),
             flags,
@@ -142,6 +149,11 @@ impl Ring {
     /// The opcodes this ring's kernel supports.
     pub fn opcodes(&self) -> crate::probe::OpcodeSet {
         self.opcodes
+    }
+
+    /// The `IORING_FEAT_*` flags the kernel reported when this ring was set up.
+    pub fn features(&self) -> crate::probe::Features {
+        self.features
     }
 
     /// Counters of the ring's work so far.

@@ -1,0 +1,167 @@
+//! `safer-ring copy -r`: a tree arrives whole and equal (checksums), or not at all.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use common::{copy, fnv, names, pattern, stderr, stdout};
+
+/// Every entry under `root` by relative path: a file's size, mode and checksum, a symlink's
+/// target, a directory's mode.
+fn manifest(root: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    let mut pending = vec![root.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let rel = path.strip_prefix(root).unwrap().to_owned();
+            let what = if meta.is_symlink() {
+                format!("link -> {}", std::fs::read_link(&path).unwrap().display())
+            } else if meta.is_dir() {
+                pending.push(path.clone());
+                format!("dir {:o}", meta.mode() & 0o7777)
+            } else {
+                let data = std::fs::read(&path).unwrap();
+                format!(
+                    "file {} {:o} {:x}",
+                    data.len(),
+                    meta.mode() & 0o7777,
+                    fnv(&data)
+                )
+            };
+            out.insert(rel, what);
+        }
+    }
+    out
+}
+
+/// A tree: nested directories, a few hundred files (some empty, some large, one sparse),
+/// odd modes, a relative and an absolute symlink.
+fn make_tree(root: &Path) -> usize {
+    let mut files = 0;
+    for (d, dir) in ["", "a", "a/b", "a/b/c", "d", "d/e"].iter().enumerate() {
+        let dir = root.join(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..60 {
+            let len = match i % 6 {
+                0 => 0,
+                1 => 1,
+                2 => 4096,
+                3 => 70_000,
+                _ => i * 100 + d,
+            };
+            std::fs::write(
+                dir.join(format!("f{i}")),
+                pattern(len, (d * 100 + i) as u64),
+            )
+            .unwrap();
+            files += 1;
+        }
+    }
+    std::fs::write(root.join("a/big"), pattern(3 << 20, 77)).unwrap();
+    let sparse = std::fs::File::create(root.join("d/sparse")).unwrap();
+    sparse.set_len(64 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&sparse, b"tail", (64 << 20) - 4).unwrap();
+    std::fs::set_permissions(root.join("a/f2"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(root.join("d/f3"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+    std::fs::set_permissions(root.join("d/e"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    std::os::unix::fs::symlink("../f1", root.join("a/rel-link")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", root.join("abs-link")).unwrap();
+    files + 2
+}
+
+#[test]
+fn a_tree_arrives_equal_by_checksums_with_modes_and_symlinks_as_symlinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let files = make_tree(&src);
+    let dst = dir.path().join("dst");
+    let out = copy(&src, &dst, &["-r"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(manifest(&dst), manifest(&src));
+    assert!(
+        std::fs::symlink_metadata(dst.join("a/rel-link"))
+            .unwrap()
+            .is_symlink()
+    );
+    let sparse = std::fs::metadata(dst.join("d/sparse")).unwrap();
+    assert!(
+        sparse.blocks() < 1024,
+        "the sparse file took {} blocks",
+        sparse.blocks()
+    );
+    assert!(
+        stdout(&out).contains(&format!("{files} files")),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(names(dir.path()), ["dst", "src"], "no temporary left");
+}
+
+#[test]
+fn a_tree_into_an_existing_directory_goes_under_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    make_tree(&src);
+    let into = dir.path().join("into");
+    std::fs::create_dir(&into).unwrap();
+    let out = copy(&src, &into, &["-r", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(manifest(&into.join("src")), manifest(&src));
+}
+
+#[test]
+fn a_tree_is_not_merged_into_an_existing_one_nor_copied_into_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    make_tree(&src);
+    let before = manifest(&src);
+    let into = dir.path().join("into");
+    std::fs::create_dir_all(into.join("src")).unwrap();
+    let out = copy(&src, &into, &["-r"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    assert!(names(&into.join("src")).is_empty());
+    let out = copy(&src, &src.join("a/inside"), &["-r"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot be copied into itself"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(manifest(&src), before);
+}
+
+#[test]
+fn a_tree_that_does_not_fit_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    make_tree(&src);
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let (bin, src, mnt) = (
+        env!("CARGO_BIN_EXE_safer-ring"),
+        src.display(),
+        mnt.display(),
+    );
+    let script = format!(
+        "mount -t tmpfs -o size=1m none {mnt} && {{ {bin} copy -r {src} {mnt}/tree; \
+         echo rc=$?; echo listing:; ls -A {mnt}; echo end; }}"
+    );
+    let Some(text) = common::in_mount_namespace(&script) else {
+        return;
+    };
+    assert!(text.contains("rc=1"), "{text}");
+    assert!(text.contains("No space left on device"), "{text}");
+    assert!(
+        text.contains(&format!("{mnt}/tree was not created")),
+        "{text}"
+    );
+    assert!(
+        text.contains("listing:\nend"),
+        "nothing left on the tmpfs: {text}"
+    );
+}
