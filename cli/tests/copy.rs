@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{bin, copy, fnv, in_mount_namespace, names, pattern, run, stderr, stdout};
+use common::{bin, copy, fnv, names, on_small_tmpfs, pattern, run, stderr, stdout};
 
 fn mkfifo(path: &Path) {
     let status = Command::new("mkfifo").arg(path).status().unwrap();
@@ -235,19 +235,15 @@ fn enospc_on_a_small_tmpfs_leaves_no_partial_destination() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("two-mib");
     std::fs::write(&src, pattern(2 << 20, 5)).unwrap();
-    let mnt = dir.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let (bin, src, mnt) = (
-        env!("CARGO_BIN_EXE_safer-ring"),
-        src.display(),
-        mnt.display(),
-    );
-    let script = format!(
-        "mount -t tmpfs -o size=1m none {mnt} && printf 'old bytes' > {mnt}/existing && \
-         {{ {bin} copy {src} {mnt}/new; echo rc=$?; {bin} copy {src} {mnt}/existing; echo rc=$?; \
-         echo listing:; ls -A {mnt}; echo; echo content:; cat {mnt}/existing; echo; df -k {mnt}; }}"
-    );
-    let Some(text) = in_mount_namespace(&script) else {
+    let src = src.display();
+    let run = on_small_tmpfs(dir.path(), |bin, mnt| {
+        format!(
+            "printf 'old bytes' > {mnt}/existing && {bin} copy {src} {mnt}/new; echo rc=$?; \
+             {bin} copy {src} {mnt}/existing; echo rc=$?; echo listing:; ls -A {mnt}; echo; \
+             echo content:; cat {mnt}/existing; echo; df -k {mnt}"
+        )
+    });
+    let Some((text, mnt)) = run else {
         return;
     };
     assert_eq!(text.matches("rc=1").count(), 2, "{text}");

@@ -140,18 +140,11 @@ fn a_tree_that_does_not_fit_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     make_tree(&src);
-    let mnt = dir.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let (bin, src, mnt) = (
-        env!("CARGO_BIN_EXE_safer-ring"),
-        src.display(),
-        mnt.display(),
-    );
-    let script = format!(
-        "mount -t tmpfs -o size=1m none {mnt} && {{ {bin} copy -r {src} {mnt}/tree; \
-         echo rc=$?; echo listing:; ls -A {mnt}; echo end; }}"
-    );
-    let Some(text) = common::in_mount_namespace(&script) else {
+    let src = src.display();
+    let run = common::on_small_tmpfs(dir.path(), |bin, mnt| {
+        format!("{bin} copy -r {src} {mnt}/tree; echo rc=$?; echo listing:; ls -A {mnt}; echo end")
+    });
+    let Some((text, mnt)) = run else {
         return;
     };
     assert!(text.contains("rc=1"), "{text}");

@@ -65,6 +65,21 @@ pub fn names(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Runs `body(bin, mnt)`'s shell commands with a 1 MiB tmpfs mounted at `DIR/mnt`, in a
+/// private mount namespace; returns their output and the mount point as text, or `None` if
+/// `unshare` is missing.
+pub fn on_small_tmpfs(
+    dir: &Path,
+    body: impl FnOnce(&str, &str) -> String,
+) -> Option<(String, String)> {
+    let mnt = dir.join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mnt = mnt.display().to_string();
+    let commands = body(env!("CARGO_BIN_EXE_safer-ring"), &mnt);
+    let script = format!("mount -t tmpfs -o size=1m none {mnt} && {{ {commands}; }}");
+    in_mount_namespace(&script).map(|text| (text, mnt))
+}
+
 /// Runs `script` as root of a private mount namespace (`unshare -rm`), or `None` if
 /// `unshare` is missing (the reason is printed).
 pub fn in_mount_namespace(script: &str) -> Option<String> {
