@@ -86,7 +86,9 @@ impl<T> Completer<T> {
 }
 
 impl<T> PoolHandle<T> {
-    /// Blocks the thread until the task ends.
+    /// Blocks the thread until the task ends. Inside a pool task, `.await` the handle
+    /// instead: blocking stops the worker's whole executor (its other tasks, and the wake-up
+    /// messages it would send other workers).
     ///
     /// # Errors
     /// [`PoolError::Panicked`] if it panicked, [`PoolError::ShutDown`] if the pool had shut
