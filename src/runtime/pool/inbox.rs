@@ -5,13 +5,17 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::rc::Rc;
 use std::sync::Mutex;
 use std::task::Waker;
 
-/// A job for a worker: given the worker's ring on its thread, makes the task to run there
-/// (running no user code until the task is first polled).
+use super::worker::TaskEnd;
+
+/// A job for a worker: given the worker's ring on its thread and the task's bookkeeping
+/// (dropped when the task ends), makes the task to run there (running no user code until the
+/// task is first polled).
 pub(super) type Job =
-    Box<dyn FnOnce(std::rc::Rc<crate::Ring>) -> std::pin::Pin<Box<dyn Future<Output = ()>>> + Send>;
+    Box<dyn FnOnce(Rc<crate::Ring>, TaskEnd) -> std::pin::Pin<Box<dyn Future<Output = ()>>> + Send>;
 
 #[derive(Default)]
 struct State {
@@ -107,7 +111,7 @@ mod tests {
     }
 
     fn job() -> Job {
-        Box::new(|_ring| Box::pin(async {}))
+        Box::new(|_ring, _end| Box::pin(async {}))
     }
 
     #[test]

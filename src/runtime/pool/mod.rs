@@ -26,7 +26,8 @@ pub enum Placement {
     /// Each in turn.
     #[default]
     RoundRobin,
-    /// The one with the fewest live tasks (ties: the lowest index).
+    /// The one with the fewest tasks handed to it and not yet ended, queued or running
+    /// (ties: the lowest index).
     LeastLoaded,
 }
 
@@ -34,11 +35,12 @@ pub enum Placement {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WorkerStats {
-    /// Tasks started on the worker.
+    /// Tasks handed to the worker.
     pub spawned: u64,
-    /// Tasks that ended (finished or panicked).
+    /// Tasks that ended (finished or panicked); a task is counted here before its handle
+    /// resolves.
     pub finished: u64,
-    /// Tasks running now.
+    /// Tasks running now (started and not ended).
     pub live: usize,
     /// Operations its ring completed, as of the last task that ended there.
     pub ops_completed: u64,
@@ -269,15 +271,21 @@ impl RingPool {
     {
         let worker = &self.workers[worker % self.workers.len()];
         let (handle, completer) = handle::pair();
-        let job: Job = Box::new(move |ring| {
-            Box::pin(async move { completer.complete(worker::catching(make, ring).await) })
+        let job: Job = Box::new(move |ring, end| {
+            Box::pin(async move {
+                let output = worker::catching(make, ring).await;
+                drop(end); // counted as finished before anyone can see it finished
+                completer.complete(output);
+            })
         });
+        // Counted before it can start (and end), so `finished` never passes `spawned`.
+        worker.metrics.spawned.fetch_add(1, Ordering::Relaxed);
         if worker.inbox.push(job).is_err() {
+            worker.metrics.spawned.fetch_sub(1, Ordering::Relaxed);
             let (refused, completer) = handle::pair();
             completer.complete(Err(PoolError::ShutDown));
             return refused;
         }
-        worker.metrics.spawned.fetch_add(1, Ordering::Relaxed);
         handle
     }
 
@@ -285,7 +293,7 @@ impl RingPool {
         match self.placement {
             Placement::RoundRobin => self.next.fetch_add(1, Ordering::Relaxed),
             Placement::LeastLoaded => (0..self.workers.len())
-                .min_by_key(|&i| self.workers[i].metrics.live.load(Ordering::Relaxed))
+                .min_by_key(|&i| self.workers[i].metrics.load())
                 .unwrap_or(0),
         }
     }

@@ -26,11 +26,65 @@ pub(super) struct Metrics {
     pub msg_ring_wakes: AtomicU64,
 }
 
+impl Metrics {
+    /// Tasks handed over and not yet ended (queued or running).
+    pub fn load(&self) -> u64 {
+        let finished = self.finished.load(Ordering::Relaxed);
+        self.spawned
+            .load(Ordering::Relaxed)
+            .saturating_sub(finished)
+    }
+}
+
 /// Tasks running on this worker, and the worker loop's waker (woken when one ends).
 #[derive(Default)]
 struct Live {
     count: Cell<usize>,
     waker: RefCell<Option<Waker>>,
+}
+
+/// One task's bookkeeping on its worker: counted live from the job's start; on drop (the
+/// task's future ended — or was dropped), the worker's metrics are brought up to date. A job
+/// drops it *before* completing its handle, so a caller that joined a task sees it counted.
+pub(super) struct TaskEnd {
+    ring: Rc<Ring>,
+    live: Rc<Live>,
+    metrics: Arc<Metrics>,
+}
+
+impl TaskEnd {
+    fn start(ring: &Rc<Ring>, live: &Rc<Live>, metrics: &Arc<Metrics>) -> Self {
+        live.count.set(live.count.get() + 1);
+        metrics.live.fetch_add(1, Ordering::Relaxed);
+        let (ring, live, metrics) = (ring.clone(), live.clone(), metrics.clone());
+        Self {
+            ring,
+            live,
+            metrics,
+        }
+    }
+}
+
+impl Drop for TaskEnd {
+    fn drop(&mut self) {
+        let (stats, metrics) = (self.ring.stats(), &self.metrics);
+        metrics
+            .ops_completed
+            .store(stats.completed, Ordering::Relaxed);
+        metrics
+            .in_flight
+            .store(self.ring.in_flight(), Ordering::Relaxed);
+        metrics
+            .msg_ring_wakes
+            .store(stats.msg_ring_wakes, Ordering::Relaxed);
+        metrics.live.fetch_sub(1, Ordering::Relaxed);
+        metrics.finished.fetch_add(1, Ordering::Relaxed);
+        self.live.count.set(self.live.count.get() - 1);
+        let waker = self.live.waker.take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
 }
 
 /// The worker thread's body: `ring` runs the inbox's jobs until it is closed and drained.
@@ -42,27 +96,8 @@ pub(super) fn run(ring: &Rc<Ring>, send_msgs: bool, inbox: &Inbox, metrics: &Arc
     ring.block_on(std::future::poll_fn(|cx| {
         let taken = inbox.take(cx.waker());
         for job in taken.jobs {
-            live.count.set(live.count.get() + 1);
-            metrics.live.fetch_add(1, Ordering::Relaxed);
-            let task = job(ring.clone());
-            let (ring, live, metrics) = (ring.clone(), live.clone(), metrics.clone());
-            drop(crate::spawn(async move {
-                task.await;
-                live.count.set(live.count.get() - 1);
-                let stats = ring.stats();
-                metrics
-                    .ops_completed
-                    .store(stats.completed, Ordering::Relaxed);
-                metrics.in_flight.store(ring.in_flight(), Ordering::Relaxed);
-                metrics
-                    .msg_ring_wakes
-                    .store(stats.msg_ring_wakes, Ordering::Relaxed);
-                metrics.live.fetch_sub(1, Ordering::Relaxed);
-                metrics.finished.fetch_add(1, Ordering::Relaxed);
-                if let Some(waker) = live.waker.take() {
-                    waker.wake();
-                }
-            }));
+            let end = TaskEnd::start(ring, &live, metrics);
+            drop(crate::spawn(job(ring.clone(), end)));
         }
         if taken.closed && live.count.get() == 0 {
             return Poll::Ready(());
