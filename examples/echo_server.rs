@@ -5,7 +5,14 @@
 //!
 //! ```text
 //! cargo run --release --example echo_server -- --addr 127.0.0.1:7878 [--threads N]
+//!     [--accept reuseport|handoff]
 //! ```
+//!
+//! `--accept handoff` has one listener instead: worker 0 accepts every connection and hands
+//! each in turn to a worker — its own, or another's by `IORING_OP_MSG_RING`
+//! (`Ring::send_file` into that worker's `FileMailbox`: the kernel installs the socket in the
+//! worker's file table, and the worker serves it as a registered file). The `scale` suite of
+//! the benchmark harness measures both under connection churn.
 //!
 //! Every connection is its own task on the ring's built-in executor ([`safer_ring::spawn`]),
 //! so a slow or hostile client (one that sends and never reads, or resets mid-message) holds
@@ -26,9 +33,9 @@ use std::sync::{Arc, mpsc};
 
 use futures::StreamExt;
 use safer_ring::net::{ListenOptions, TcpListener, TcpStream};
-use safer_ring::{BufRing, PoolHandle, Ring, RingPool, spawn};
+use safer_ring::{AsTarget, BufRing, FileMailbox, PoolHandle, RegisteredFd, Ring, RingPool, spawn};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, oneshot, watch};
 
 /// Totals across threads.
 #[derive(Default)]
@@ -41,15 +48,26 @@ struct Served {
     closed: Notify,
 }
 
+/// How connections reach the workers.
+#[derive(Clone, Copy, PartialEq)]
+enum Accept {
+    /// A listener per worker on the same port: the kernel picks the worker.
+    ReusePort,
+    /// One listener on worker 0, which hands connections round-robin to every worker.
+    Handoff,
+}
+
 struct Args {
     addr: SocketAddr,
     threads: usize,
+    accept: Accept,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         addr: "127.0.0.1:7878".parse().unwrap(),
         threads: 1,
+        accept: Accept::ReusePort,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -61,7 +79,18 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--threads {value}: {e}"))?
             }
-            other => return Err(format!("unknown flag {other} (--addr, --threads)")),
+            "--accept" => {
+                args.accept = match value.as_str() {
+                    "reuseport" => Accept::ReusePort,
+                    "handoff" => Accept::Handoff,
+                    _ => return Err(format!("--accept {value}: reuseport or handoff")),
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unknown flag {other} (--addr, --threads, --accept)"
+                ));
+            }
         }
     }
     if args.threads == 0 {
@@ -124,8 +153,27 @@ impl Drop for Tally {
     }
 }
 
+/// A connection a worker serves: a socket it accepted, or one another worker handed it
+/// (a registered file, closed by unregistering it).
+trait Conn: AsTarget + 'static {
+    fn close(self, ring: &Ring);
+}
+
+impl Conn for TcpStream {
+    fn close(self, _ring: &Ring) {}
+}
+
+impl Conn for RegisteredFd {
+    fn close(self, ring: &Ring) {
+        // Unused by now: the connection's operations have all completed.
+        if let Err(e) = ring.unregister_file(&self) {
+            eprintln!("closing a handed-over connection: {e}");
+        }
+    }
+}
+
 /// Echoes one connection until the peer closes it or fails.
-async fn echo(ring: Rc<Ring>, bufs: BufRing, conn: TcpStream, served: Arc<Served>) {
+async fn echo(ring: Rc<Ring>, bufs: BufRing, conn: impl Conn, served: Arc<Served>) {
     let mut tally = Tally { bytes: 0, served };
     {
         let mut chunks = ring.recv_multi(&conn, &bufs);
@@ -139,7 +187,7 @@ async fn echo(ring: Rc<Ring>, bufs: BufRing, conn: TcpStream, served: Arc<Served
             tally.bytes += n;
         }
     }
-    drop(conn); // its fd is closed before `tally` says so
+    conn.close(&ring); // its fd is closed before `tally` says so
 }
 
 /// What a failed accept means for the listener. The accept stream skips connections that
@@ -163,23 +211,149 @@ fn accept_failed(e: &safer_ring::SaferRingError) -> AcceptFailed {
     }
 }
 
-/// One worker of the pool: its ring, its listener (same port, `SO_REUSEPORT`) and its buffer
-/// ring; a task per connection on the ring's built-in executor (one `io_uring_enter` submits
-/// and waits). Says on `ready` whether it could start.
+/// What a worker does with connections.
+enum Role {
+    /// Accepts on its own listener (`SO_REUSEPORT`) and serves what it accepts.
+    Listen(TcpListener),
+    /// Accepts on the one listener and hands connections round-robin to every worker (itself
+    /// included), once it has the other workers' mailboxes.
+    Acceptor(TcpListener, oneshot::Receiver<Vec<FileMailbox>>),
+    /// Serves the connections the acceptor hands it.
+    Receive,
+}
+
+/// What a worker says when it is ready: its index and, if it receives connections, its
+/// mailbox.
+type Ready = mpsc::Sender<(usize, safer_ring::Result<Option<FileMailbox>>)>;
+
+/// One worker's share of the server.
+struct Worker {
+    ring: Rc<Ring>,
+    index: usize,
+    bufs: BufRing,
+    served: Arc<Served>,
+}
+
+impl Worker {
+    /// Serves `conn` on this worker, as a task of its ring's executor.
+    fn take(&self, conn: impl Conn) {
+        self.served.connections.fetch_add(1, Ordering::Relaxed);
+        self.served.per_worker[self.index].fetch_add(1, Ordering::Relaxed);
+        let (ring, bufs, served) = (self.ring.clone(), self.bufs.clone(), self.served.clone());
+        drop(spawn(echo(ring, bufs, conn, served)));
+    }
+}
+
+/// Slots of a receiving worker's file table, all of them its mailbox: connections handed
+/// to it and still open.
+const MAILBOX_SLOTS: u32 = 4096;
+/// Slots of the acceptor's table: hand-offs in flight at once (more are served locally).
+const ACCEPTOR_SLOTS: u32 = 64;
+
+/// Sets up a worker's ring: its buffer ring and, in hand-off mode, its file table (and
+/// mailbox, if it receives).
+fn set_up(ring: &Ring, role: &Role) -> safer_ring::Result<(BufRing, Option<FileMailbox>)> {
+    let bufs = ring.register_buf_ring(1024, 4096)?;
+    let mailbox = match role {
+        Role::Listen(_) => None,
+        Role::Acceptor(..) => {
+            ring.register_files(ACCEPTOR_SLOTS)?;
+            None
+        }
+        Role::Receive => {
+            ring.register_files(MAILBOX_SLOTS)?;
+            Some(ring.open_file_mailbox(MAILBOX_SLOTS)?)
+        }
+    };
+    Ok((bufs, mailbox))
+}
+
+/// One worker of the pool: sets up, says so on `ready`, and serves in its role until
+/// `stop`; a task per connection on the ring's built-in executor (one `io_uring_enter`
+/// submits and waits).
 async fn serve(
     ring: Rc<Ring>,
-    worker: usize,
-    listener: TcpListener,
+    index: usize,
+    role: Role,
     served: Arc<Served>,
     mut stop: watch::Receiver<bool>,
-    ready: mpsc::Sender<safer_ring::Result<()>>,
+    ready: Ready,
 ) {
-    let bufs = match ring.register_buf_ring(1024, 4096) {
-        Ok(bufs) => bufs,
-        Err(e) => return drop(ready.send(Err(e))),
+    let bufs = match set_up(&ring, &role) {
+        Ok((bufs, mailbox)) => {
+            let _ = ready.send((index, Ok(mailbox)));
+            bufs
+        }
+        Err(e) => return drop(ready.send((index, Err(e)))),
     };
-    let _ = ready.send(Ok(()));
     drop(ready); // so a worker that fails later cannot keep `main` waiting
+    let worker = Worker {
+        ring,
+        index,
+        bufs,
+        served,
+    };
+    match role {
+        Role::Listen(listener) => accept(&worker, &listener, &mut stop, |c| worker.take(c)).await,
+        Role::Acceptor(listener, mailboxes) => {
+            let Ok(mailboxes) = mailboxes.await else {
+                return;
+            };
+            let mut next = 0;
+            let hand = |conn| hand_off(&worker, &mailboxes, &mut next, conn);
+            accept(&worker, &listener, &mut stop, hand).await;
+        }
+        Role::Receive => loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                conn = worker.ring.receive_file() => worker.take(conn),
+            }
+        },
+    }
+    // Returning drops the connection tasks' handles; the worker drops the tasks when the
+    // pool shuts down: their streams are cancelled and parked in the ring, which finishes
+    // them when it drops.
+}
+
+/// Hands `conn` to the next worker in turn: served here if that is this worker, or if the
+/// hand-off fails (nothing is lost; the failure is printed).
+fn hand_off(worker: &Worker, mailboxes: &[FileMailbox], next: &mut usize, conn: TcpStream) {
+    let to = *next % (mailboxes.len() + 1);
+    *next += 1;
+    let Some(mailbox) = to.checked_sub(1).map(|i| mailboxes[i].clone()) else {
+        return worker.take(conn);
+    };
+    let ring = worker.ring.clone();
+    let fixed = match ring.register_file(&conn) {
+        Ok(fixed) => fixed,
+        Err(_) => return worker.take(conn), // every acceptor slot in flight: serve it here
+    };
+    let (bufs, served) = (worker.bufs.clone(), worker.served.clone());
+    let here = Worker {
+        ring,
+        index: worker.index,
+        bufs,
+        served,
+    };
+    drop(spawn(async move {
+        let sent = here.ring.send_file(&fixed, &mailbox).await;
+        let _ = here.ring.unregister_file(&fixed);
+        if let Err(e) = sent {
+            eprintln!("handing a connection to worker {to}: {e}; serving it on worker 0");
+            here.take(conn);
+        }
+    }));
+}
+
+/// Accepts on `listener` until `stop`, giving each connection to `on_conn`; failed accepts
+/// are retried, or wait for a connection to close when out of fds.
+async fn accept(
+    worker: &Worker,
+    listener: &TcpListener,
+    stop: &mut watch::Receiver<bool>,
+    mut on_conn: impl FnMut(TcpStream),
+) {
+    let served = &worker.served;
     // Failed accepts in a row (armed again at once), and waits for a free fd so far.
     let (mut failures, mut waits) = (0u32, 0u64);
     'serve: loop {
@@ -187,7 +361,7 @@ async fn serve(
         // between the failed accept and the wait below is not missed.
         let mut closed = pin!(served.closed.notified());
         closed.as_mut().enable();
-        let mut accepts = ring.accept_multi(&listener);
+        let mut accepts = worker.ring.accept_multi(listener);
         let failed = loop {
             tokio::select! {
                 _ = stop.changed() => break 'serve,
@@ -195,10 +369,7 @@ async fn serve(
                     Some(Ok(conn)) => {
                         failures = 0;
                         let _ = conn.set_nodelay(true);
-                        served.connections.fetch_add(1, Ordering::Relaxed);
-                        served.per_worker[worker].fetch_add(1, Ordering::Relaxed);
-                        let (ring, bufs, served) = (ring.clone(), bufs.clone(), served.clone());
-                        drop(spawn(echo(ring, bufs, conn, served)));
+                        on_conn(conn);
                     }
                     Some(Err(e)) => break note_failed_accept(&e, &mut failures, &mut waits),
                     None => {
@@ -222,9 +393,6 @@ async fn serve(
             AcceptFailed::Retry => {}
         }
     }
-    // Returning drops the connection tasks' handles; the worker drops the tasks when the
-    // pool shuts down: their streams are cancelled and parked in the ring, which finishes
-    // them when it drops.
 }
 
 /// Counts a failed accept (printing every power of two) and says what to do next.
@@ -248,9 +416,39 @@ fn note_failed_accept(
     failed
 }
 
-/// Starts the pool's workers, one listener each, and waits until every one serves; or
-/// returns the error that stopped one first (io_uring unavailable, bind failed, memlock too
-/// low for the buffer rings).
+/// Each worker's role and the address served: a listener per worker (`SO_REUSEPORT`), or
+/// one on worker 0; plus where to send worker 0 the mailboxes (hand-off mode).
+type Roles = (
+    Vec<Role>,
+    SocketAddr,
+    Option<oneshot::Sender<Vec<FileMailbox>>>,
+);
+
+fn roles(args: &Args, pool: &RingPool) -> safer_ring::Result<Roles> {
+    let options = ListenOptions {
+        backlog: max_backlog(),
+        ..ListenOptions::default()
+    };
+    if args.accept == Accept::ReusePort {
+        let listeners = pool.bind_tcp(args.addr, options)?;
+        let addr = listeners[0].local_addr()?;
+        return Ok((
+            listeners.into_iter().map(Role::Listen).collect(),
+            addr,
+            None,
+        ));
+    }
+    let listener = TcpListener::bind(args.addr, options)?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel();
+    let mut roles = vec![Role::Acceptor(listener, rx)];
+    roles.extend((1..args.threads).map(|_| Role::Receive));
+    Ok((roles, addr, Some(tx)))
+}
+
+/// Starts the pool's workers and waits until every one serves; or returns the error that
+/// stopped one first (io_uring unavailable, bind failed, memlock too low for the buffer
+/// rings or the file tables).
 fn start(
     args: &Args,
     served: &Arc<Served>,
@@ -261,31 +459,30 @@ fn start(
         .workers(args.threads)
         .ring(ring)
         .build()?;
-    let options = ListenOptions {
-        backlog: max_backlog(),
-        ..ListenOptions::default()
-    };
-    let listeners = pool.bind_tcp(args.addr, options)?;
-    let addr = listeners[0].local_addr()?;
+    let (roles, addr, to_acceptor) = roles(args, &pool)?;
     let (ready_tx, ready_rx) = mpsc::channel();
-    let workers = listeners
+    let workers = roles
         .into_iter()
         .enumerate()
-        .map(|(i, listener)| {
+        .map(|(i, role)| {
             let (served, stop, ready) = (served.clone(), stop.clone(), ready_tx.clone());
-            pool.spawn_on(i, move |ring| serve(ring, i, listener, served, stop, ready))
+            pool.spawn_on(i, move |ring| serve(ring, i, role, served, stop, ready))
         })
         .collect();
     drop(ready_tx); // the workers hold the only senders: `recv` fails if one dies unready
+    let mut mailboxes = vec![None; args.threads];
     for _ in 0..args.threads {
         match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
+            Ok((i, Ok(mailbox))) => mailboxes[i] = mailbox,
+            Ok((_, Err(e))) => return Err(e),
             Err(_) => {
                 let died = std::io::Error::other("a worker stopped before it was ready");
                 return Err(safer_ring::SaferRingError::os("echo_server", died));
             }
         }
+    }
+    if let Some(to_acceptor) = to_acceptor {
+        let _ = to_acceptor.send(mailboxes.into_iter().flatten().collect());
     }
     Ok((pool, workers, addr))
 }
@@ -300,7 +497,10 @@ fn main() {
     let args = match parse_args() {
         Ok(args) => args,
         Err(msg) => {
-            eprintln!("error: {msg}\nusage: echo_server [--addr IP:PORT] [--threads N]");
+            eprintln!(
+                "error: {msg}\nusage: echo_server [--addr IP:PORT] [--threads N] \
+                 [--accept reuseport|handoff]"
+            );
             std::process::exit(2);
         }
     };

@@ -74,6 +74,7 @@ pub use fd::{AsTarget, RegisteredFd, Target};
 pub use fs::{File, Metadata, OpenOptions};
 pub use op::{BufResult, Building, Completed, OpCode, OpFuture, Operation, Submitted};
 pub use probe::{Features, OpcodeSet};
+pub use registry::FileMailbox;
 pub use ring::slots::CqeResult;
 pub use ring::{
     DEFAULT_MAX_IN_FLIGHT, Ring, RingBuilder, RingId, RingStats, SetupFlags, ShutdownReport,

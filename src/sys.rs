@@ -111,6 +111,38 @@ pub(crate) fn unregister_ring_fd(ring_fd: RawFd, index: u32) -> io::Result<()> {
     ring_fds_op(ring_fd, IORING_UNREGISTER_RING_FDS, &mut update)
 }
 
+/// `IORING_REGISTER_FILE_ALLOC_RANGE` (Linux 6.0).
+const IORING_REGISTER_FILE_ALLOC_RANGE: libc::c_uint = 25;
+
+/// `struct io_uring_file_index_range`.
+#[repr(C)]
+struct FileIndexRange {
+    off: u32,
+    len: u32,
+    resv: u64,
+}
+
+/// Restricts the slots the kernel picks for `IORING_FILE_INDEX_ALLOC` in `ring_fd`'s file
+/// table to `off..off + len`.
+pub(crate) fn register_file_alloc_range(ring_fd: RawFd, off: u32, len: u32) -> io::Result<()> {
+    let range = FileIndexRange { off, len, resv: 0 };
+    // SAFETY: the kernel reads one `io_uring_file_index_range`, a live local; `ring_fd` is a
+    // ring the caller keeps open.
+    let res = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            ring_fd as libc::c_long,
+            IORING_REGISTER_FILE_ALLOC_RANGE as libc::c_long,
+            std::ptr::from_ref(&range),
+            0 as libc::c_long,
+        )
+    };
+    if res < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// `IORING_ENTER_EXT_ARG`: the last two arguments are an `io_uring_getevents_arg`.
 const IORING_ENTER_EXT_ARG: u32 = 1 << 3;
 

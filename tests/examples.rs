@@ -166,10 +166,27 @@ fn buffer_pool_example_reads_through_a_registered_pool_and_reports() {
 
 #[test]
 fn echo_server_on_two_workers_serves_verified_load_despite_hostile_clients_and_stops_on_sigint() {
+    let per_worker = two_workers_under_hostile_load("reuseport");
+    // 67 connections over two SO_REUSEPORT listeners: both workers took some (the kernel
+    // hashes each connection to one; all on one worker has odds of 2^-66).
+    assert!(per_worker.iter().all(|&n| n > 0), "{per_worker:?}");
+}
+
+#[test]
+fn echo_server_handing_connections_over_by_msg_ring_serves_the_same_load() {
+    let per_worker = two_workers_under_hostile_load("handoff");
+    // Worker 0 accepts all 67 and hands every other one to worker 1.
+    let (a, b) = (per_worker[0], per_worker[1]);
+    assert!(a.abs_diff(b) <= 1, "round-robin: {per_worker:?}");
+}
+
+/// Runs `echo_server --threads 2 --accept MODE` against hostile clients and 64 verified
+/// ones, stops it with SIGINT; returns the connections each worker served.
+fn two_workers_under_hostile_load(mode: &str) -> Vec<u64> {
     use std::io::Write;
     use std::process::Stdio;
     let mut server = example("echo_server")
-        .args(["--addr", "127.0.0.1:0", "--threads", "2"])
+        .args(["--addr", "127.0.0.1:0", "--threads", "2", "--accept", mode])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -212,8 +229,6 @@ fn echo_server_on_two_workers_serves_verified_load_despite_hostile_clients_and_s
     drop(idle);
     let rest = common::server::interrupt(&mut server);
     assert!(rest.contains("shut down cleanly: served"), "{rest}");
-    // 67 connections over two SO_REUSEPORT listeners: both workers took some (the kernel
-    // hashes each connection to one; all on one worker has odds of 2^-66).
     let per_worker: Vec<u64> = rest
         .split("connections per worker: [")
         .nth(1)
@@ -221,6 +236,6 @@ fn echo_server_on_two_workers_serves_verified_load_despite_hostile_clients_and_s
         .map(|s| s.split(", ").map(|n| n.parse().unwrap()).collect())
         .unwrap_or_else(|| panic!("no per-worker counts in {rest}"));
     assert_eq!(per_worker.len(), 2, "{rest}");
-    assert!(per_worker.iter().all(|&n| n > 0), "{rest}");
     assert!(per_worker.iter().sum::<u64>() >= 67, "{rest}");
+    per_worker
 }

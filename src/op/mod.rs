@@ -103,6 +103,7 @@ pub(crate) use exact::until_done;
 pub use future::OpFuture;
 pub use group::GroupFuture;
 pub use landing::Link;
+pub use msg_ring::SendFile;
 pub use nop::Nop;
 pub use opcode::{OpCode, SUPPORTED_OPCODES};
 pub(crate) use opcode::{cqe_result, filled};

@@ -1,6 +1,7 @@
 //! `IORING_OP_MSG_RING`: a wake-up posted from this ring into another — a CQE appears in the
 //! target ring, waking it if it sleeps in `io_uring_enter`, with no syscall of the sender's
-//! beyond the `io_uring_enter` it makes anyway. The ring pool's workers wake each other so.
+//! beyond the `io_uring_enter` it makes anyway. The ring pool's workers wake each other so,
+//! and rings send each other registered files ([`SendFile`]) the same way.
 #![allow(unsafe_code)]
 
 use io_uring::opcode;
@@ -10,8 +11,10 @@ use io_uring::types;
 use super::opcode::cqe_result;
 use super::{Op, OpCode, Operation};
 use crate::error::{Result, SaferRingError};
+use crate::fd::{Claim, RegisteredFd};
+use crate::registry::FileMailbox;
 use crate::ring::slots::CqeResult;
-use crate::ring::{MSG_WAKE_USER_DATA, MsgTarget, Ring};
+use crate::ring::{FILE_IN_USER_DATA, MSG_WAKE_USER_DATA, MsgTarget, Ring, RingId};
 
 /// Posts a wake-up CQE in the ring behind a [`MsgTarget`].
 pub(crate) struct MsgWake {
@@ -33,6 +36,77 @@ unsafe impl OpCode for MsgWake {
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
         cqe_result(Self::NAME, cqe).map(drop)
+    }
+
+    fn fail(self, error: SaferRingError) -> Self::Output {
+        Err(error)
+    }
+}
+
+/// Sends a registered file to another ring's [`FileMailbox`]: what
+/// [`Ring::send_file`] builds. The output is `Ok(())` once the kernel installed the file there.
+pub struct SendFile {
+    file: RegisteredFd,
+    /// The use count on `file`'s slot, taken on the submitting ring by `validate`.
+    claim: Option<Claim>,
+    to: MsgTarget,
+    to_ring: RingId,
+}
+
+impl SendFile {
+    pub(crate) fn new(file: &RegisteredFd, to: &FileMailbox) -> Self {
+        Self {
+            file: file.clone(),
+            claim: None,
+            to: to.target.clone(),
+            to_ring: to.ring,
+        }
+    }
+}
+
+// SAFETY: the SQE names no memory; it names the sender's registered slot, held registered
+// by the claim `validate` binds until the final CQE (invariant 8), and the target ring's fd
+// duplicate, held open by `self.to` (invariant 6). The kernel installs the file only in a
+// slot of the target's mailbox range, which that ring never hands out itself, and posts
+// there a CQE with a fixed internal `user_data` that names no slot.
+unsafe impl OpCode for SendFile {
+    type Output = Result<()>;
+    const NAME: &'static str = "send_file";
+    const CODE: u8 = opcode::MsgRingSendFd::CODE;
+
+    fn validate(&mut self, ring: &Ring) -> Result<()> {
+        if self.to_ring == ring.id() {
+            return Err(SaferRingError::InvalidArgument(
+                "send_file: a ring cannot send a file to its own mailbox",
+            ));
+        }
+        self.claim = None; // an earlier attempt's
+        self.claim = Some(ring.acquire_file(&self.file)?);
+        Ok(())
+    }
+
+    fn sqe(&mut self) -> Entry {
+        let slot = self
+            .claim
+            .as_ref()
+            .expect("validated before its SQE is built");
+        opcode::MsgRingSendFd::new(
+            types::Fd(self.to.raw_fd()),
+            types::Fixed(slot.index()),
+            types::DestinationSlot::auto_target(),
+            FILE_IN_USER_DATA,
+        )
+        .build()
+    }
+
+    fn complete(self, cqe: CqeResult) -> Self::Output {
+        match cqe.res {
+            res if res == -libc::ENFILE => Err(SaferRingError::os(
+                "send_file (every slot of the target's mailbox holds a file not yet unregistered)",
+                std::io::Error::from_raw_os_error(libc::ENFILE),
+            )),
+            _ => cqe_result(Self::NAME, cqe).map(drop),
+        }
     }
 
     fn fail(self, error: SaferRingError) -> Self::Output {

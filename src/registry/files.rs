@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 use std::cell::{Cell, RefCell};
+use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd};
 use std::rc::Rc;
 
@@ -22,6 +23,9 @@ struct Slot {
 struct Table {
     epoch: u64,
     slots: Vec<Slot>,
+    /// The slots kept for files other rings send here (a [`FileMailbox`](super::FileMailbox)):
+    /// only the kernel fills them; `register_file` never picks one.
+    inbound: Option<Range<u32>>,
 }
 
 /// The table.
@@ -30,7 +34,11 @@ pub(crate) struct FileTable(RefCell<Table>);
 impl FileTable {
     fn new(capacity: u32, epoch: u64) -> Self {
         let slots = (0..capacity).map(|_| Slot::default()).collect();
-        Self(RefCell::new(Table { epoch, slots }))
+        Self(RefCell::new(Table {
+            epoch,
+            slots,
+            inbound: None,
+        }))
     }
 
     fn check(&self, ring: RingId, fd: &RegisteredFd) -> Result<()> {
@@ -64,6 +72,53 @@ impl FileTable {
     fn busy(&self) -> bool {
         self.0.borrow().slots.iter().any(|s| s.users.get() > 0)
     }
+
+    /// Keeps the last `len` slots for incoming files (they must be empty and unused) if
+    /// `apply` (which tells the kernel) succeeds.
+    pub(super) fn reserve_inbound(
+        &self,
+        len: u32,
+        apply: impl FnOnce(&Range<u32>) -> Result<()>,
+    ) -> Result<()> {
+        let mut table = self.0.borrow_mut();
+        if table.inbound.is_some() {
+            return Err(SaferRingError::InvalidArgument(
+                "this ring's file mailbox is already open",
+            ));
+        }
+        let end = table.slots.len() as u32;
+        let start =
+            end.checked_sub(len)
+                .filter(|_| len > 0)
+                .ok_or(SaferRingError::InvalidArgument(
+                    "a mailbox needs 1 to capacity slots of the table",
+                ))?;
+        let taken = table.slots[start as usize..]
+            .iter()
+            .any(|s| s.registered || s.users.get() > 0);
+        if taken {
+            return Err(SaferRingError::InUse {
+                what: "the table's last slots (wanted for the file mailbox)",
+            });
+        }
+        apply(&(start..end))?;
+        table.inbound = Some(start..end);
+        Ok(())
+    }
+
+    /// Records that the kernel installed a file from another ring in `index`.
+    pub(super) fn arrived(&self, ring: RingId, index: u32) -> Option<RegisteredFd> {
+        let mut table = self.0.borrow_mut();
+        let epoch = table.epoch;
+        let slot = table.slots.get_mut(index as usize)?;
+        slot.registered = true;
+        Some(RegisteredFd {
+            ring,
+            epoch,
+            index,
+            generation: slot.generation,
+        })
+    }
 }
 
 pub(crate) fn reg_err(op: &'static str) -> impl FnOnce(std::io::Error) -> SaferRingError {
@@ -77,8 +132,8 @@ impl Ring {
     /// Creates an empty (sparse) table of `capacity` registered-file slots.
     ///
     /// # Errors
-    /// [`InUse`](SaferRingError::InUse) if a table exists and an operation uses it; the
-    /// kernel's error otherwise. Replacing a table makes every old handle stale — also when
+    /// [`InUse`](SaferRingError::InUse) if a table exists and an operation uses it, or it
+    /// has a [file mailbox](Ring::open_file_mailbox); the kernel's error otherwise. Replacing a table makes every old handle stale — also when
     /// the new registration then fails (the old table is gone either way).
     pub fn register_files(&self, capacity: u32) -> Result<()> {
         let resources = Resources::of(self);
@@ -86,6 +141,15 @@ impl Ring {
         if files.as_ref().is_some_and(FileTable::busy) {
             return Err(SaferRingError::InUse {
                 what: "registered file table",
+            });
+        }
+        if files
+            .as_ref()
+            .is_some_and(|t| t.0.borrow().inbound.is_some())
+        {
+            // Other rings may be installing files in it right now.
+            return Err(SaferRingError::InUse {
+                what: "registered file table (it has a file mailbox)",
             });
         }
         // A new epoch before anything can fail: no handle of an earlier table can ever match
@@ -120,8 +184,11 @@ impl Ring {
             .as_ref()
             .ok_or(SaferRingError::InvalidArgument("register_files first"))?;
         let mut inner = table.0.borrow_mut();
-        let index = inner
-            .slots
+        let ours = inner
+            .inbound
+            .as_ref()
+            .map_or(inner.slots.len(), |r| r.start as usize);
+        let index = inner.slots[..ours]
             .iter()
             .position(|s| !s.registered && s.users.get() == 0)
             .ok_or(SaferRingError::InvalidArgument(

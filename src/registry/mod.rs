@@ -29,7 +29,9 @@
 mod buf_rings;
 mod buffers;
 mod files;
+mod mailbox;
 mod resources;
 mod target;
 
 pub use crate::fd::RegisteredFd;
+pub use mailbox::{FileMailbox, ReceiveFile};

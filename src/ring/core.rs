@@ -31,6 +31,17 @@ pub(crate) mod tag {
     pub const WAKE: u32 = 2;
     /// A wake-up another ring posted here with `IORING_OP_MSG_RING` (no SQE of ours).
     pub const MSG_WAKE: u32 = 3;
+    /// A file another ring installed in this ring's file table with `IORING_OP_MSG_RING`
+    /// (the CQE's result is the slot).
+    pub const FILE_IN: u32 = 4;
+}
+
+/// Files other rings installed in this ring's table: their slots, in arrival order, and the
+/// waker of the one who waits for the next.
+#[derive(Default)]
+struct FilesIn {
+    slots: VecDeque<u32>,
+    waker: Option<Waker>,
 }
 
 /// A multishot poll the ring keeps on a wake-up eventfd of the layer above (the built-in
@@ -63,6 +74,7 @@ pub(crate) struct Core<K: Kernel = Uring> {
     /// Work the last reap or abandon left for after the borrow (see [`AfterReap`]).
     scratch: AfterReap,
     wake: WakePoll,
+    files_in: FilesIn,
     /// Test hook: this many upcoming pushes see a full submission queue.
     #[cfg(feature = "test-hooks")]
     fault_sq_full: u32,
@@ -121,6 +133,7 @@ impl<K: Kernel> Core<K> {
             stats: RingStats::default(),
             scratch: AfterReap::with_room(),
             wake: WakePoll::default(),
+            files_in: FilesIn::default(),
             #[cfg(feature = "test-hooks")]
             fault_sq_full: 0,
             #[cfg(feature = "test-hooks")]
@@ -588,6 +601,7 @@ impl<K: Kernel> Core<K> {
                     &mut self.internal_in_kernel,
                     &mut self.wake,
                     &mut self.stats,
+                    (&mut self.files_in, &mut self.scratch),
                     key,
                     result,
                 );
@@ -636,6 +650,7 @@ impl<K: Kernel> Core<K> {
         internal: &mut usize,
         wake: &mut WakePoll,
         stats: &mut RingStats,
+        (files_in, scratch): (&mut FilesIn, &mut AfterReap),
         key: SlotKey,
         cqe: CqeResult,
     ) {
@@ -651,8 +666,24 @@ impl<K: Kernel> Core<K> {
             tag::CANCEL => *internal -= 1,
             // The CQE itself woke the ring; whoever sent it marked what to run.
             tag::MSG_WAKE => stats.msg_ring_wakes += 1,
+            tag::FILE_IN if cqe.res >= 0 => {
+                stats.msg_ring_files += 1;
+                files_in.slots.push_back(cqe.res as u32);
+                scratch.wakers.extend(files_in.waker.take());
+            }
             _ => stats.stale_cqes += 1,
         }
+    }
+
+    /// The slot of the oldest file another ring installed here and nobody took yet.
+    pub fn take_file_in(&mut self) -> Option<u32> {
+        self.files_in.slots.pop_front()
+    }
+
+    /// Who to wake when a file arrives; returns the waker it replaces (for the caller to drop
+    /// outside the borrow: dropping a waker runs user code).
+    pub fn set_file_in_waker(&mut self, waker: Waker) -> Option<Waker> {
+        self.files_in.waker.replace(waker)
     }
 
     /// Wakes every future waiting for a slot if capacity is free (called before sleeping, so

@@ -1,13 +1,14 @@
 //! The ring's surface for the layers above the driver: the notifier an outside reactor
 //! installs, the state layers keep in the ring, the registration hook the registry borrows,
 //! the executor's wake-up poll, the completion eventfd for outside reactors, and the handle
-//! other rings wake this one through (`IORING_OP_MSG_RING`).
+//! other rings wake this one through (`IORING_OP_MSG_RING`), and the files they send it.
 #![forbid(unsafe_code)]
 
 use std::any::Any;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Waker;
 
 use super::Ring;
 use crate::error::{Result, SaferRingError};
@@ -29,6 +30,10 @@ impl MsgTarget {
 /// The `user_data` of the CQE a wake-up message posts in its target ring.
 pub(crate) const MSG_WAKE_USER_DATA: u64 =
     super::slots::SlotKey::internal(super::core::tag::MSG_WAKE);
+
+/// The `user_data` of the CQE a file sent by another ring posts here (its result: the slot).
+pub(crate) const FILE_IN_USER_DATA: u64 =
+    super::slots::SlotKey::internal(super::core::tag::FILE_IN);
 
 /// What the ring calls when it queued SQEs: an outside reactor's hook (tokio's, in
 /// `runtime/`), so its next turn submits them. Called with no borrow of the ring held, once
@@ -80,6 +85,19 @@ impl Ring {
             core.wake_slot_waiters_if_capacity();
             core.arm_wake_poll(|| fd.clone())
         })
+    }
+
+    /// The slot of the next file another ring sent here ([`Ring::send_file`]), if one came;
+    /// otherwise `waker` (if given) is woken when one does.
+    pub(crate) fn poll_file_in(&self, waker: Option<&Waker>) -> Option<u32> {
+        let taken = self.core.borrow_mut().take_file_in();
+        if taken.is_some() {
+            return taken;
+        }
+        let waker = waker?.clone(); // user code: outside the borrow
+        let replaced = self.core.borrow_mut().set_file_in_waker(waker);
+        drop(replaced);
+        None
     }
 
     /// Wake-up poll CQEs since the last call.

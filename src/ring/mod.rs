@@ -47,7 +47,7 @@ use std::time::Duration;
 
 pub(crate) use after_reap::Panic;
 pub use builder::{DEFAULT_MAX_IN_FLIGHT, RingBuilder, SetupFlags};
-pub(crate) use hooks::{MSG_WAKE_USER_DATA, MsgTarget, Notifier};
+pub(crate) use hooks::{FILE_IN_USER_DATA, MSG_WAKE_USER_DATA, MsgTarget, Notifier};
 pub use shutdown::ShutdownReport;
 pub use stats::RingStats;
 

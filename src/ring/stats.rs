@@ -25,4 +25,7 @@ pub struct RingStats {
     /// Wake-ups other rings posted here with `IORING_OP_MSG_RING` (a
     /// [`RingPool`](crate::RingPool)'s workers waking each other without a syscall).
     pub msg_ring_wakes: u64,
+    /// Registered files other rings sent here with `IORING_OP_MSG_RING`
+    /// ([`Ring::send_file`](crate::Ring::send_file)).
+    pub msg_ring_files: u64,
 }
