@@ -7,6 +7,7 @@
 //! and counted as dropped.
 
 mod buf_ring;
+mod churn;
 pub mod client;
 pub mod scale;
 pub mod servers;
@@ -112,7 +113,7 @@ impl Server {
     }
 
     /// CPU time the server's threads have had so far, in nanoseconds.
-    fn cpu_ns(&self) -> u64 {
+    pub(crate) fn cpu_ns(&self) -> u64 {
         let pid = self.child.id();
         let mut total = 0;
         if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {

@@ -3,21 +3,40 @@
 //! CPU per request. This machine has 2 cores and the load client needs one too, so 2 workers
 //! cannot double the rate here; the CPU per request is what carries over to a bigger machine,
 //! and the suite prints the estimate for 16 cores it implies, with the arithmetic.
+//!
+//! Then connection churn at 2 workers (`churn.rs`: connect, echo 64 B, reset, in a loop from
+//! 8 client threads), `--accept reuseport` (a listener per worker, the kernel picks) against
+//! `--accept handoff` (worker 0 accepts everything and hands every other connection to
+//! worker 1 by `IORING_OP_MSG_RING`): which way of spreading connections wins.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::{CASES, Server, example_binary, round};
+use super::{CASES, Server, churn, example_binary, round};
 use crate::report::{Report, Row};
 use crate::stats::Samples;
 
 const WORKERS: [(&str, usize); 2] = [("1 worker", 1), ("2 workers", 2)];
 const CASE: &str = "echo 64×64 B, unpinned";
 
-fn start(example: &std::path::Path, workers: usize) -> Result<Server, String> {
+const ACCEPTS: [(&str, &str); 2] = [
+    ("reuseport, 2 workers", "reuseport"),
+    ("handoff, 2 workers", "handoff"),
+];
+const CHURN: &str = "churn: connect+64 B+reset";
+
+fn start(example: &std::path::Path, workers: usize, accept: &str) -> Result<Server, String> {
     let mut cmd = Command::new(example);
-    cmd.args(["--addr", "127.0.0.1:0", "--threads", &workers.to_string()])
-        .stderr(Stdio::inherit());
+    let workers = workers.to_string();
+    cmd.args([
+        "--addr",
+        "127.0.0.1:0",
+        "--threads",
+        &workers,
+        "--accept",
+        accept,
+    ])
+    .stderr(Stdio::inherit());
     Server::start(cmd, None)
 }
 
@@ -30,7 +49,7 @@ pub fn run(report: &mut Report, rounds: usize, quick: bool) -> Result<(), String
     let example = example_binary()?;
     let servers = WORKERS
         .iter()
-        .map(|&(_, n)| start(&example, n))
+        .map(|&(_, n)| start(&example, n, "reuseport"))
         .collect::<Result<Vec<_>, _>>()?;
     let mut samples = vec![Samples::default(); WORKERS.len()];
     for r in 0..rounds {
@@ -56,7 +75,62 @@ pub fn run(report: &mut Report, rounds: usize, quick: bool) -> Result<(), String
         });
     }
     report.notes.push(estimate(cpu[0], cpu[1]));
+    churn_rows(report, &example, rounds, (warmup, window))
+}
+
+/// The churn rows: reuseport against hand-off, interleaved round by round, and a note
+/// saying which won.
+fn churn_rows(
+    report: &mut Report,
+    example: &std::path::Path,
+    rounds: usize,
+    (warmup, window): (Duration, Duration),
+) -> Result<(), String> {
+    let servers = ACCEPTS
+        .iter()
+        .map(|&(_, mode)| start(example, 2, mode))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut samples = vec![Samples::default(); ACCEPTS.len()];
+    for r in 0..rounds {
+        for k in 0..ACCEPTS.len() {
+            let i = (k + r) % ACCEPTS.len();
+            let m = churn::round(&servers[i], warmup, window)
+                .map_err(|e| format!("{CHURN} {}: {e}", ACCEPTS[i].0))?;
+            samples[i].rates.push(m.rate);
+            samples[i].cpu_us.push(m.cpu_us);
+        }
+    }
+    drop(servers);
+    let rates: Vec<f64> = samples.iter().map(Samples::median).collect();
+    let cpu: Vec<f64> = samples.iter().map(Samples::cpu_median).collect();
+    for (&(contender, _), samples) in ACCEPTS.iter().zip(samples) {
+        report.rows.push(Row {
+            suite: "scale",
+            case: CHURN.to_owned(),
+            contender,
+            samples,
+        });
+    }
+    report.notes.push(churn_note(&rates, &cpu));
     Ok(())
+}
+
+/// Which way of spreading connections won the churn rounds, by rate and by server CPU.
+fn churn_note(rates: &[f64], cpu: &[f64]) -> String {
+    let (winner, loser) = if rates[0] >= rates[1] { (0, 1) } else { (1, 0) };
+    format!(
+        "scale churn: {} wins, {:.0} vs {:.0} connections/s ({:.2}×), server CPU per \
+         connection {:.1} µs vs {:.1} µs. Hand-off costs the acceptor a file registration and \
+         its removal per connection (two io_uring_register calls) on one core, and every \
+         handed connection a message; SO_REUSEPORT accepts on every worker at once with no \
+         cross-ring traffic, but spreads connections by hash (unevenly for few clients).",
+        ACCEPTS[winner].1,
+        rates[winner],
+        rates[loser],
+        rates[winner] / rates[loser],
+        cpu[winner],
+        cpu[loser],
+    )
 }
 
 /// The 16-core estimate from the measured server CPU per request at 1 and 2 workers.
