@@ -17,7 +17,7 @@ use crate::report::{Report, Row};
 use crate::stats::{Samples, measure};
 
 const MIB: u64 = 1 << 20;
-const CONTENDERS: [&str; 2] = ["ring adapters", "tokio"];
+const CONTENDERS: [&str; 3] = ["ring adapters", "ring, copy_buf", "tokio"];
 
 fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().expect("an address")
@@ -51,17 +51,22 @@ fn consumer() -> (SocketAddr, JoinHandle<u64>) {
     (addr, counting)
 }
 
-/// One relay through the ring adapters; the bytes copied.
-async fn ring_relay(ring: &Rc<Ring>, mib: u64, sink: SocketAddr) -> u64 {
+/// One relay through the ring adapters, by `tokio::io::copy` (or `copy_buf` if `buffered`:
+/// straight from the reader's buffer, one copy less); the bytes copied.
+async fn ring_relay(ring: &Rc<Ring>, mib: u64, sink: SocketAddr, buffered: bool) -> u64 {
     let listener = TcpListener::bind(loopback(), ListenOptions::default()).expect("bind");
     let sending = producer(listener.local_addr().expect("address"), mib);
     let (from, _) = ring.accept(&listener).await.expect("accept");
     let to = ring.connect(sink).await.expect("connect");
     let (mut from, mut to) = (RingIo::new(ring, from), RingIo::new(ring, to));
-    let n = tokio::io::copy(&mut from, &mut to).await.expect("copy");
+    let n = if buffered {
+        tokio::io::copy_buf(&mut from, &mut to).await
+    } else {
+        tokio::io::copy(&mut from, &mut to).await
+    };
     to.shutdown().await.expect("shutdown");
     sending.join().expect("producer");
-    n
+    n.expect("copy")
 }
 
 /// One relay between plain tokio sockets; the bytes copied.
@@ -82,8 +87,8 @@ async fn tokio_relay(mib: u64, sink: SocketAddr) -> u64 {
 fn round(rt: &tokio::runtime::Runtime, ring: &Rc<Ring>, contender: usize, mib: u64) {
     let (sink, counting) = consumer();
     let copied = match contender {
-        0 => rt
-            .block_on(ring.run_on_tokio(ring_relay(ring, mib, sink)))
+        0 | 1 => rt
+            .block_on(ring.run_on_tokio(ring_relay(ring, mib, sink, contender == 1)))
             .expect("drive the ring"),
         _ => rt.block_on(tokio_relay(mib, sink)),
     };
@@ -97,7 +102,7 @@ pub fn run(report: &mut Report, rounds: usize, quick: bool) -> safer_ring::Resul
         .enable_io()
         .build()?;
     let ring = Rc::new(Ring::new(64)?);
-    let mut samples = [Samples::default(), Samples::default()];
+    let mut samples = [Samples::default(), Samples::default(), Samples::default()];
     for r in 0..rounds {
         for i in 0..CONTENDERS.len() {
             let c = (i + r) % CONTENDERS.len(); // the starting one rotates each round
