@@ -8,11 +8,11 @@
 //! The kernel never sees the caller's buffers: an adapter owns its own (reused, so the
 //! steady path allocates nothing) and copies.
 //!
-//! - **Reads** keep one `recv` (file: `read` at the adapter's offset) in flight into the
-//!   adapter's buffer, and what it brought until the caller takes it
-//!   (`AsyncBufRead::poll_fill_buf` shows it without a copy). The read belongs to the
-//!   adapter, not to the caller's future: a `read` future dropped by `tokio::select!` or a
-//!   timeout loses no data — the next read gets it.
+//! - **Reads** go into the adapter's buffer; what a read brought waits there until the
+//!   caller takes it (`AsyncBufRead::poll_fill_buf` shows it without a copy), and meanwhile
+//!   the next read is already in flight into a second buffer. The read in flight belongs to
+//!   the adapter, not to the caller's future: a `read` future dropped by `tokio::select!` or
+//!   a timeout loses no data — the next read gets it.
 //! - **Writes** are write-behind: `poll_write` copies into the adapter's buffer, hands it to
 //!   the kernel if nothing is in flight, and returns at once; it waits only when the buffer
 //!   filling and the one in flight are both full (bounded memory: back-pressure).
