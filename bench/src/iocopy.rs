@@ -1,4 +1,4 @@
-//! `iocopy`: `tokio::io::copy` of N MiB (1 GiB, 256 MiB with `--quick`) relayed over
+//! `iocopy`: `tokio::io::copy` (and `copy_buf`) of N MiB (1 GiB, 256 MiB with `--quick`) relayed over
 //! loopback on a tokio current-thread runtime — between two ring sockets through the
 //! `RingIo` adapters (the ring driven by `Ring::drive`) vs between two plain tokio sockets.
 //! A std thread sends the bytes and another counts them, the same for both contenders.
@@ -109,7 +109,7 @@ pub fn run(report: &mut Report, rounds: usize, quick: bool) -> safer_ring::Resul
             measure(&mut samples[c], mib, || round(&rt, &ring, c, mib));
         }
     }
-    let case = format!("copy {mib} MiB, op = 1 MiB");
+    let case = format!("{mib} MiB, op = 1 MiB");
     for (contender, s) in CONTENDERS.into_iter().zip(samples) {
         report.metric(
             "iocopy",
