@@ -1,7 +1,8 @@
-//! `iocopy`: `tokio::io::copy` (and `copy_buf`) of N MiB (1 GiB, 256 MiB with `--quick`) relayed over
+//! `iocopy`: `tokio::io::copy` of N MiB (1 GiB, 256 MiB with `--quick`) relayed over
 //! loopback on a tokio current-thread runtime — between two ring sockets through the
-//! `RingIo` adapters (the ring driven by `Ring::drive`) vs between two plain tokio sockets.
-//! A std thread sends the bytes and another counts them, the same for both contenders.
+//! `RingIo` adapters (the ring driven by `Ring::drive`; also by `copy_buf`, straight from the
+//! adapter's read buffer) vs between two plain tokio sockets. A std thread sends the bytes
+//! and another counts them, the same for every contender.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -134,8 +135,9 @@ pub fn run(report: &mut Report, rounds: usize, quick: bool) -> safer_ring::Resul
     report.notes.push(format!(
         "iocopy: tokio::io::copy relaying {mib} MiB over loopback on a current-thread runtime, \
          a std thread sending and another counting (checked: every byte); `ring adapters` \
-         copies between two ring TcpStreams through RingIo (64 KiB buffers, the ring driven \
-         by Ring::drive), `tokio` between two tokio TcpStreams. op = 1 MiB, so op/s is MiB/s \
+         copies between two ring TcpStreams through RingIo (default 16 KiB buffers, the ring \
+         driven by Ring::drive), `ring, copy_buf` the same by tokio::io::copy_buf (from the \
+         adapter's read buffer, one copy less), `tokio` between two tokio TcpStreams. op = 1 MiB, so op/s is MiB/s \
          and CPU is µs per MiB (the whole process, sender and counter included)."
     ));
     Ok(())
