@@ -10,7 +10,7 @@ use std::task::{Context, Poll, ready};
 
 use super::reader::Reader;
 use super::target::IoTarget;
-use super::writer::Writer;
+use super::writer::{StartWrite, Writer};
 use crate::fs::File;
 use crate::net::opcodes::ShutdownOp;
 use crate::op::OwnedOp;
@@ -123,20 +123,15 @@ impl<S: IoTarget> RingIo<S> {
         if S::POSITIONED && !self.reader.is_empty() {
             self.reader.discard();
         }
-        let (ring, io) = (&self.ring, &self.io);
-        let n = ready!(self.writer.poll_write(cx, data, self.pos, |buf, from, at| {
-            OwnedOp::new(ring, io.write_op(buf, from, at))
-        }))?;
+        let start = writes(&self.ring, &self.io);
+        let n = ready!(self.writer.poll_write(cx, data, self.pos, start))?;
         self.pos += n as u64;
         Poll::Ready(Ok(n))
     }
 
     /// Ready once every accepted byte is written, or with the error that stopped it.
     pub(super) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let (ring, io) = (&self.ring, &self.io);
-        self.writer.poll_flush(cx, |buf, from, at| {
-            OwnedOp::new(ring, io.write_op(buf, from, at))
-        })
+        self.writer.poll_flush(cx, writes(&self.ring, &self.io))
     }
 
     /// Flushes, then closes the write side of a socket (the peer reads end of stream).
@@ -159,6 +154,11 @@ impl<S: IoTarget> RingIo<S> {
             }
         }
     }
+}
+
+/// How the writer starts a write of `io` on `ring`.
+fn writes<'a, S: IoTarget>(ring: &'a Rc<Ring>, io: &'a S) -> impl StartWrite<S::Write> + 'a {
+    |buf, from, at| OwnedOp::new(ring, io.write_op(buf, from, at))
 }
 
 impl RingIo<File> {

@@ -110,8 +110,8 @@ impl<W: OpCode<Output = BufResult<usize, Vec<u8>>>> Writer<W> {
                     let (res, buf) = ready!(Pin::new(op).poll(cx));
                     match res {
                         Ok(n) if n > 0 && done + n < buf.len() => {
-                            let (done, op) =
-                                (done + n, start(buf, done + n, at + (done + n) as u64));
+                            let done = done + n; // a short write: the rest, from there on
+                            let op = start(buf, done, at + done as u64);
                             self.flight = Flight::Writing { op, done, at };
                         }
                         Ok(n) if n > 0 => self.idle(buf),
