@@ -38,6 +38,8 @@
 //!   multishot streams ([`op::OpStream`]).
 //! - [`registry`]: registered files ([`RegisteredFd`]) and a registered pool (fixed buffers).
 //! - [`fs`]: [`File`] and the file operations; [`net`]: sockets and network operations.
+//! - [`io`]: [`RingIo`](io::RingIo), tokio's (and `futures-io`'s) `AsyncRead`/`AsyncWrite`
+//!   for ring sockets and files.
 //! - [`time`]: kernel timers ([`Ring::sleep`], [`Ring::sleep_until`]).
 //! - [`probe`]: what the kernel supports.
 //! - `runtime`: [`Ring::block_on`] with tasks ([`spawn`]) and tokio integration
@@ -58,6 +60,7 @@ pub mod buf;
 pub mod error;
 mod fd;
 pub mod fs;
+pub mod io;
 pub mod net;
 pub mod op;
 pub mod probe;

@@ -13,6 +13,7 @@ mod copy;
 mod echo;
 mod extra;
 mod instr;
+mod iocopy;
 mod machine;
 mod mem;
 mod nop;
@@ -27,7 +28,7 @@ mod write;
 use report::Report;
 
 const SUITES: &[&str] = &[
-    "nop", "read", "write", "copy", "echo", "scale", "mem", "alloc", "instr", "wake",
+    "nop", "read", "write", "copy", "iocopy", "echo", "scale", "mem", "alloc", "instr", "wake",
 ];
 
 /// What the numbers mean; printed above the generated tables.
@@ -119,6 +120,7 @@ fn main() {
             "read" => read::run(&mut report, rounds, args.quick),
             "write" => write::run(&mut report, rounds, args.quick),
             "copy" => copy::run(&mut report, rounds, args.quick),
+            "iocopy" => iocopy::run(&mut report, rounds, args.quick),
             "alloc" => alloc::run(&mut report, rounds, args.quick),
             "instr" => instr::run(&mut report, rounds, args.quick),
             "wake" => wake::run(&mut report, rounds, args.quick),

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::{Building, OpCode, Operation, Submitted};
-use crate::ring::is_backpressure;
+use crate::ring::{Ring, is_backpressure};
 
 /// The future of an operation: submits on first poll, resolves to the operation's output.
 ///
@@ -22,6 +22,15 @@ enum Stage<'ring, T: OpCode> {
     Building(Operation<'ring, Building<T>>),
     Submitted(Operation<'ring, Submitted<T>>),
     Done,
+}
+
+/// An [`OpFuture`]'s state without its ring borrow, kept by [`OwnedOp`](super::OwnedOp)
+/// between polls. A submitted one owns what the kernel uses, so it must go back into a
+/// future before it is dropped (then dropping the future parks it, invariant 3): only
+/// `OwnedOp` holds one, and its `Drop` puts it back.
+pub(super) enum Parts<T: OpCode> {
+    Building(Building<T>),
+    Submitted(Submitted<T>),
 }
 
 // No field is structurally pinned: the operation's memory lives on the heap.
@@ -49,7 +58,25 @@ impl<'ring, T: OpCode> IntoFuture for Operation<'ring, Submitted<T>> {
     }
 }
 
-impl<T: OpCode> OpFuture<'_, T> {
+impl<'ring, T: OpCode> OpFuture<'ring, T> {
+    /// The future of `parts` on `ring`, the ring they were built on.
+    pub(super) fn from_parts(ring: &'ring Ring, parts: Parts<T>) -> Self {
+        let stage = match parts {
+            Parts::Building(state) => Stage::Building(Operation::new(ring, state)),
+            Parts::Submitted(state) => Stage::Submitted(Operation::new(ring, state)),
+        };
+        Self { stage }
+    }
+
+    /// Takes the future apart for [`from_parts`](Self::from_parts); `None` once it is done.
+    pub(super) fn into_parts(self) -> Option<Parts<T>> {
+        match self.stage {
+            Stage::Building(op) => Some(Parts::Building(op.into_state())),
+            Stage::Submitted(op) => Some(Parts::Submitted(op.into_state())),
+            Stage::Done => None,
+        }
+    }
+
     /// Submits a building operation. `None` once it is submitted; otherwise the poll result:
     /// pending while the ring has no room, or the operation's failure.
     fn start(&mut self, cx: &mut Context<'_>) -> Option<Poll<T::Output>> {

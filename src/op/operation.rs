@@ -90,7 +90,7 @@ pub struct Operation<'ring, S: State> {
 
 impl<'ring, S: State> Operation<'ring, S> {
     #[inline]
-    fn new(ring: &'ring Ring, state: S) -> Self {
+    pub(super) fn new(ring: &'ring Ring, state: S) -> Self {
         Self {
             ring,
             state: ManuallyDrop::new(state),
@@ -99,7 +99,7 @@ impl<'ring, S: State> Operation<'ring, S> {
 
     /// Consumes the operation for a transition: its state moves on, nothing is abandoned.
     #[inline]
-    fn into_state(self) -> S {
+    pub(super) fn into_state(self) -> S {
         let mut this = ManuallyDrop::new(self);
         // SAFETY: invariants 3 and 4 — the state owns every resource the kernel may use, so
         // it must move out exactly once. `this` is never dropped nor used again, so this is

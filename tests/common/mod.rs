@@ -16,6 +16,7 @@ use safer_ring::{File, IoBuf, IoBufMut};
 pub mod bomb;
 pub mod guard;
 pub mod model;
+pub mod on_tokio;
 pub mod server;
 
 /// A pipe as (read end for the ring, write end for std).
