@@ -25,8 +25,10 @@ use crate::error::{Result, SaferRingError};
 
 /// Tags for the ring's own SQEs (`user_data` with the internal slot index).
 pub(crate) mod tag {
-    /// An async cancel issued for an abandoned operation or at shutdown.
+    /// An async cancel issued at shutdown.
     pub const CANCEL: u32 = 1;
+    /// Set in the tag of an async cancel of one operation; the other bits are its slot index.
+    pub const CANCEL_OF: u32 = 1 << 31;
     /// The executor's wake-up eventfd poll.
     pub const WAKE: u32 = 2;
     /// A wake-up another ring posted here with `IORING_OP_MSG_RING` (no SQE of ours).
@@ -34,6 +36,41 @@ pub(crate) mod tag {
     /// A file another ring installed in this ring's file table with `IORING_OP_MSG_RING`
     /// (the CQE's result is the slot).
     pub const FILE_IN: u32 = 4;
+}
+
+/// The `user_data` of an async cancel of `key`'s operation: internal, naming its slot.
+fn cancel_user_data(key: SlotKey) -> u64 {
+    debug_assert!(key.index() < tag::CANCEL_OF, "slot indexes fit in 31 bits");
+    SlotKey::internal(tag::CANCEL_OF | key.index())
+}
+
+/// Cancels that found nothing to cancel while their operation was still in flight.
+#[derive(Default)]
+struct MissedCancels {
+    /// Slots whose cancel came back `ENOENT` since the last reap.
+    slots: Vec<u32>,
+    /// Abandoned operations cancelled again, and how often.
+    retried: Vec<(SlotKey, u8)>,
+}
+
+impl MissedCancels {
+    /// Retries per operation: enough for a request to settle in a queue a cancel searches.
+    const RETRIES: u8 = 8;
+
+    /// Counts a retry for `key`; `false` once it had its share.
+    fn may_retry(&mut self, key: SlotKey) -> bool {
+        match self.retried.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) if *n >= Self::RETRIES => false,
+            Some((_, n)) => {
+                *n += 1;
+                true
+            }
+            None => {
+                self.retried.push((key, 1));
+                true
+            }
+        }
+    }
 }
 
 /// Files other rings installed in this ring's table: their slots, in arrival order, and the
@@ -68,6 +105,8 @@ pub(crate) struct Core<K: Kernel = Uring> {
     limit: usize,
     /// Cancels that found no SQ space; pushed at the next flush.
     pending_cancels: Vec<SlotKey>,
+    /// Slots whose cancel found no request (`ENOENT`), and the cancels retried per slot.
+    missed_cancels: MissedCancels,
     /// Futures waiting for an operation slot to free up.
     slot_waiters: VecDeque<Waker>,
     stats: RingStats,
@@ -129,6 +168,7 @@ impl<K: Kernel> Core<K> {
             internal_in_kernel: 0,
             limit,
             pending_cancels: Vec::new(),
+            missed_cancels: MissedCancels::default(),
             slot_waiters: VecDeque::new(),
             stats: RingStats::default(),
             scratch: AfterReap::with_room(),
@@ -405,11 +445,41 @@ impl<K: Kernel> Core<K> {
     pub fn cancel(&mut self, key: SlotKey) {
         let entry = opcode::AsyncCancel::new(key.user_data())
             .build()
-            .user_data(SlotKey::internal(tag::CANCEL));
+            .user_data(cancel_user_data(key));
         match self.push_internal(entry) {
             Ok(()) => self.stats.cancels += 1,
             Err(_) => self.pending_cancels.push(key),
         }
+    }
+
+    /// Cancels again the abandoned operations whose cancel missed them: a request moving
+    /// between the kernel's queues (a poll that fired, on its way to a worker thread) is
+    /// invisible to a cancel for that moment, and one that then blocks in a worker (a pipe
+    /// read on Linux 6.1) would hold its slot until its file does something. A few retries
+    /// per operation, each at the next submit; an operation the kernel already finished has
+    /// left its abandoned state and is not retried.
+    fn retry_missed_cancels(&mut self) {
+        for index in std::mem::take(&mut self.missed_cancels.slots) {
+            let Some((key, stream)) = self.slots.abandoned_at(index) else {
+                continue;
+            };
+            if !self.missed_cancels.may_retry(key) {
+                continue;
+            }
+            self.stats.cancel_retries += 1;
+            if stream {
+                self.cancel_all_of(key);
+            } else {
+                self.cancel(key);
+            }
+        }
+        let slots = &self.slots;
+        let retried = &mut self.missed_cancels.retried;
+        retried.retain(|(key, _)| {
+            slots
+                .abandoned_at(key.index())
+                .is_some_and(|(k, _)| k == *key)
+        });
     }
 
     /// Pushes a cancel of every request carrying `key` (multishot streams).
@@ -417,7 +487,7 @@ impl<K: Kernel> Core<K> {
         let entry =
             opcode::AsyncCancel2::new(types::CancelBuilder::user_data(key.user_data()).all())
                 .build()
-                .user_data(SlotKey::internal(tag::CANCEL));
+                .user_data(cancel_user_data(key));
         match self.push_internal(entry) {
             Ok(()) => self.stats.cancels += 1,
             Err(_) => self.pending_cancels.push(key),
@@ -574,6 +644,9 @@ impl<K: Kernel> Core<K> {
     #[inline]
     pub fn reap(&mut self) -> usize {
         let mut seen = self.reap_cq();
+        if !self.missed_cancels.slots.is_empty() {
+            self.retry_missed_cancels();
+        }
         // Completions that found the CQ full wait in the kernel's overflow list (no drop:
         // `IORING_FEAT_NODROP`); an enter with GETEVENTS moves them in as room frees up.
         while self.kernel.cq_overflow() {
@@ -601,7 +674,11 @@ impl<K: Kernel> Core<K> {
                     &mut self.internal_in_kernel,
                     &mut self.wake,
                     &mut self.stats,
-                    (&mut self.files_in, &mut self.scratch),
+                    (
+                        &mut self.files_in,
+                        &mut self.scratch,
+                        &mut self.missed_cancels.slots,
+                    ),
                     key,
                     result,
                 );
@@ -650,7 +727,7 @@ impl<K: Kernel> Core<K> {
         internal: &mut usize,
         wake: &mut WakePoll,
         stats: &mut RingStats,
-        (files_in, scratch): (&mut FilesIn, &mut AfterReap),
+        (files_in, scratch, missed): (&mut FilesIn, &mut AfterReap, &mut Vec<u32>),
         key: SlotKey,
         cqe: CqeResult,
     ) {
@@ -664,6 +741,12 @@ impl<K: Kernel> Core<K> {
                 }
             }
             tag::CANCEL => *internal -= 1,
+            t if t & tag::CANCEL_OF != 0 => {
+                *internal -= 1;
+                if cqe.res == -libc::ENOENT {
+                    missed.push(t & !tag::CANCEL_OF);
+                }
+            }
             // The CQE itself woke the ring; whoever sent it marked what to run.
             tag::MSG_WAKE => stats.msg_ring_wakes += 1,
             tag::FILE_IN if cqe.res >= 0 => {

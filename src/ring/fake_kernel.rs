@@ -290,6 +290,63 @@ mod tests {
     }
 
     #[test]
+    fn a_cancel_that_missed_its_abandoned_operation_is_retried_a_bounded_number_of_times() {
+        let mut core = core(8, 8, 64);
+        let key = push(&mut core);
+        core.flush().unwrap();
+        core.abandon(key, park_fn(|_| ()), false);
+        run_deferred(&mut core);
+        let mut cancels = 0;
+        // The kernel keeps answering "no such request" while the operation is in flight.
+        loop {
+            core.flush().unwrap();
+            let Some(&cancel) = core.kernel().submitted.last() else {
+                break;
+            };
+            if !SlotKey::from_user_data(cancel).is_internal() || cancels > 20 {
+                break;
+            }
+            core.kernel().submitted.clear();
+            cancels += 1;
+            core.kernel().complete(cancel, -libc::ENOENT, 0);
+            core.reap();
+        }
+        assert_eq!(
+            cancels,
+            1 + 8,
+            "the first cancel and 8 retries, then it waits"
+        );
+        assert_eq!(core.stats().cancel_retries, 8);
+        assert!(
+            core.anything_in_kernel(),
+            "the operation is still held: never freed early"
+        );
+        core.kernel().complete(key.user_data(), -libc::EINTR, 0);
+        core.reap();
+        run_deferred(&mut core);
+        assert_eq!(core.live_slots(), 0);
+    }
+
+    #[test]
+    fn a_cancel_that_missed_an_operation_already_finished_is_not_retried() {
+        let mut core = core(8, 8, 64);
+        let key = push(&mut core);
+        core.flush().unwrap();
+        core.abandon(key, park_fn(|_| ()), false);
+        run_deferred(&mut core);
+        core.flush().unwrap();
+        let cancel = *core.kernel().submitted.last().unwrap();
+        core.kernel().complete(key.user_data(), 0, 0);
+        core.kernel().complete(cancel, -libc::ENOENT, 0);
+        core.reap();
+        run_deferred(&mut core);
+        core.kernel().submitted.clear();
+        core.flush().unwrap();
+        assert!(core.kernel().submitted.is_empty(), "nothing left to cancel");
+        assert_eq!(core.stats().cancel_retries, 0);
+    }
+
+    #[test]
     fn an_abandoned_stream_hands_every_later_cqe_to_its_resources() {
         let mut core = core(8, 8, 64);
         let key = push_stream(&mut core);

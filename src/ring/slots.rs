@@ -83,6 +83,12 @@ impl SlotKey {
         ((tag as u64) << 32) | INTERNAL_INDEX as u64
     }
 
+    /// The slot's index in the table.
+    #[inline]
+    pub(crate) fn index(self) -> u32 {
+        self.index
+    }
+
     /// Whether this key is one of the ring's internal tags.
     #[inline]
     pub(crate) fn is_internal(self) -> bool {
@@ -229,6 +235,19 @@ impl SlotTable {
     /// Slots currently in use (submitted, waiting, completed-not-taken or abandoned).
     pub fn live(&self) -> usize {
         self.live
+    }
+
+    /// The key of slot `index` if its owner abandoned it and the kernel still holds it, and
+    /// whether it is a stream.
+    pub fn abandoned_at(&self, index: u32) -> Option<(SlotKey, bool)> {
+        let slot = self.slots.get(index as usize)?;
+        let stream = match &slot.state {
+            State::Abandoned(_) => false,
+            State::AbandonedStream(_) => true,
+            _ => return None,
+        };
+        let generation = slot.generation;
+        Some((SlotKey { index, generation }, stream))
     }
 
     /// Keys of every slot the kernel may still hold (submitted, waiting or abandoned).

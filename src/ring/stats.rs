@@ -15,6 +15,9 @@ pub struct RingStats {
     pub released: u64,
     /// Async cancels pushed (for abandoned operations and at shutdown).
     pub cancels: u64,
+    /// Cancels pushed again because the first found no request while the operation was
+    /// still in flight (it was moving between the kernel's queues).
+    pub cancel_retries: u64,
     /// Completions whose `user_data` named no live slot of that generation: ignored.
     pub stale_cqes: u64,
     /// `io_uring_enter` calls made.
