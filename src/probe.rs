@@ -1,10 +1,17 @@
-//! What the running kernel supports: opcodes, setup flags, features.
+//! What the running kernel supports: opcodes, setup flags, features, and the
+//! [`Capabilities`] they add up to.
 //!
 //! Each ring probes its kernel once when built (`IORING_REGISTER_PROBE`). An operation whose
 //! opcode the kernel lacks is refused at submission with
 //! [`SaferRingError::Unsupported`](crate::SaferRingError::Unsupported), naming it, instead of
 //! failing later with a bare `EINVAL`.
 #![forbid(unsafe_code)]
+
+mod capabilities;
+mod kernel_version;
+
+pub use capabilities::{Capabilities, Capability, CapabilitySet};
+pub use kernel_version::KernelVersion;
 
 /// Opcodes the kernel supports, as a bitmap (opcodes are `u8`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -62,7 +62,7 @@ done
 {
     echo '#!/bin/sh'
     echo 'mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev'
-    echo 'mount -t tmpfs tmp /tmp; ip link set lo up'
+    echo 'mount -t tmpfs tmp /tmp; ip link set lo up; ulimit -n 20000'
     echo '[ -f /lib/tls.ko ] && insmod /lib/tls.ko'
     echo 'echo "guest kernel: $(uname -r), ULPs: $(cat /proc/sys/net/ipv4/tcp_available_ulp)"'
     echo 'export TMPDIR=/tmp RUST_BACKTRACE=1 SAFER_RING_GUEST_KERNEL=1; rc=0'

@@ -54,8 +54,9 @@ where
 }
 
 impl Ring {
-    /// Creates a socket through the ring (`IORING_OP_SOCKET`, Linux 5.19); always
-    /// close-on-exec. [`TcpListener::bind_with`] builds a listener on it.
+    /// Creates a socket through the ring (`IORING_OP_SOCKET`, Linux 5.19; before, and
+    /// without [`SocketOp`](crate::probe::Capability::SocketOp), by `socket(2)` when
+    /// submitted); always close-on-exec. [`TcpListener::bind_with`] builds a listener on it.
     pub fn socket(&self, domain: Domain, ty: Type) -> Op<'_, SocketOp> {
         Operation::build(
             self,
@@ -63,6 +64,7 @@ impl Ring {
                 domain: domain.into(),
                 ty: ty.into(),
                 protocol: 0,
+                made: None,
             },
         )
     }
@@ -103,6 +105,7 @@ impl Ring {
         OpStream::new(
             self,
             AcceptMulti {
+                multishot: true,
                 fd: listener.shared(),
             },
         )
@@ -186,7 +189,9 @@ impl Ring {
     /// Sends `buf` without copying it (`IORING_OP_SEND_ZC`): the kernel reads its pages
     /// directly, so the buffer comes back only after the kernel's notification that it is
     /// done with them — which, on a connection whose peer is not reading, can be much later
-    /// than the send itself. Worth it for large buffers.
+    /// than the send itself. Worth it for large buffers. Without
+    /// [`SendZc`](crate::probe::Capability::SendZc) (before Linux 6.0, or masked), a plain
+    /// `send`: the same result, the bytes copied.
     ///
     /// ```
     /// # fn main() -> safer_ring::Result<()> {
@@ -206,6 +211,9 @@ impl Ring {
     /// # Ok(()) }
     /// ```
     pub async fn send_zc<B: IoBuf>(&self, socket: &impl AsTarget, buf: B) -> BufResult<usize, B> {
+        if !self.has(crate::probe::Capability::SendZc) {
+            return self.send(socket, buf).await; // the same bytes, copied by the kernel
+        }
         let mut events = self.send_zc_events(socket, buf);
         loop {
             let next = std::future::poll_fn(|cx| {
@@ -258,6 +266,7 @@ impl Ring {
         OpStream::new(
             self,
             RecvMulti {
+                multishot: true,
                 fd: socket.target(),
                 bufs: bufs.inner().clone(),
                 gate: crate::buf::ArmGate::new(bufs.inner()),

@@ -41,6 +41,13 @@ pub unsafe trait OpCode: 'static {
         Ok(())
     }
 
+    /// The opcode this submission uses, asked after [`validate`](OpCode::validate): `CODE`,
+    /// unless the operation chose a fallback for this ring (a `socket(2)` made in
+    /// `validate`, completed by a NOP).
+    fn opcode(&self) -> u8 {
+        Self::CODE
+    }
+
     /// Called right before the SQE is queued, after [`validate`](OpCode::validate), on each
     /// attempt to submit (buffers advance their generation here). A panic here is safe:
     /// nothing has reached the kernel yet.

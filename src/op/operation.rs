@@ -259,10 +259,11 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
 /// The checks before a push: the kernel has the opcode, `op`'s arguments are valid on `ring`.
 #[inline]
 fn check<T: OpCode>(ring: &Ring, op: &mut T) -> Result<()> {
-    if !ring.opcodes().contains(T::CODE) {
+    op.validate(ring)?;
+    if !ring.opcodes().contains(op.opcode()) {
         return Err(crate::SaferRingError::Unsupported { op: T::NAME });
     }
-    op.validate(ring)
+    Ok(())
 }
 
 impl<T: OpCode> SubmitError<Operation<'_, Building<T>>> {

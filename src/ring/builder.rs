@@ -8,6 +8,7 @@ use io_uring::IoUring;
 use super::Ring;
 use super::core::Core;
 use crate::error::{Result, SaferRingError};
+use crate::probe::{Capability, CapabilitySet};
 
 /// The setup flags a ring was built with (what the kernel accepted).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,12 +28,13 @@ pub struct SetupFlags {
 }
 
 impl SetupFlags {
-    /// The flag sets to try, best first: each kernel takes the first it knows.
-    fn candidates(defer_taskrun: bool) -> impl Iterator<Item = Self> {
+    /// The flag sets to try, best first: each kernel takes the first it knows. Flags the
+    /// builder was told to do without are never asked for.
+    fn candidates(defer_taskrun: bool, without: CapabilitySet) -> impl Iterator<Item = Self> {
         let all = Self {
-            single_issuer: defer_taskrun,
-            defer_taskrun,
-            no_sqarray: true,
+            single_issuer: defer_taskrun && !without.contains(Capability::SingleIssuer),
+            defer_taskrun: defer_taskrun && !without.contains(Capability::DeferTaskrun),
+            no_sqarray: !without.contains(Capability::NoSqArray),
             registered_fd: false,
         };
         let without_sqarray = Self {
@@ -65,6 +67,7 @@ pub struct RingBuilder {
     max_in_flight: usize,
     defer_taskrun: bool,
     shutdown_timeout: Duration,
+    without: CapabilitySet,
 }
 
 /// The default of [`RingBuilder::max_in_flight`].
@@ -78,6 +81,7 @@ impl Default for RingBuilder {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             defer_taskrun: true,
             shutdown_timeout: Duration::from_secs(10),
+            without: CapabilitySet::default(),
         }
     }
 }
@@ -123,10 +127,21 @@ impl RingBuilder {
         self
     }
 
+    /// Pretend the kernel lacks `capability`: the ring takes the path it takes on a kernel
+    /// without it (see [`Capability`]'s variants), with the same API. For tests of the
+    /// degraded paths, and for fleets of mixed kernels that want one behaviour everywhere.
+    /// The environment variable `SAFER_RING_WITHOUT` (comma-separated
+    /// [names](Capability::name)) adds to what this asks, for every ring the process builds.
+    pub fn without(mut self, capability: Capability) -> Self {
+        self.without = self.without.with(capability);
+        self
+    }
+
     /// Builds the ring.
     ///
     /// # Errors
-    /// [`SaferRingError::InvalidArgument`] for zero entries;
+    /// [`SaferRingError::InvalidArgument`] for zero entries, or an unknown name in
+    /// `SAFER_RING_WITHOUT`;
     /// [`SaferRingError::Unavailable`] when io_uring is missing, forbidden, or short of locked
     /// memory, with what to do about it.
     pub fn build(self) -> Result<Ring> {
@@ -146,19 +161,18 @@ impl RingBuilder {
                 "cq_entries must be at least the submission entries",
             ));
         }
+        let without = self.without_from_env()?;
         let mut last = None;
-        for mut flags in SetupFlags::candidates(self.defer_taskrun) {
+        for mut flags in SetupFlags::candidates(self.defer_taskrun, without) {
             match self.try_build(cq, flags) {
                 Ok(uring) => {
                     let features = crate::probe::Features::from_params(uring.params());
-                    let core = Core::new(super::kernel::Uring::new(uring), self.max_in_flight);
+                    let register = !without.contains(Capability::RegisteredRingFd);
+                    let uring = super::kernel::Uring::new(uring, register);
+                    let core = Core::new(uring, self.max_in_flight);
                     flags.registered_fd = core.fd_registered();
-                    return Ok(Ring::from_parts(
-                        core,
-                        flags,
-                        features,
-                        self.shutdown_timeout,
-                    ));
+                    let rest = (without, self.shutdown_timeout);
+                    return Ok(Ring::from_parts(core, flags, features, rest));
                 }
                 // A flag this kernel does not know: try the next set.
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
@@ -168,6 +182,15 @@ impl RingBuilder {
         Err(SaferRingError::from_setup(
             last.expect("at least one flag set was tried"),
         ))
+    }
+
+    /// What to do without: this builder's mask and `SAFER_RING_WITHOUT`'s.
+    fn without_from_env(&self) -> Result<CapabilitySet> {
+        let env = CapabilitySet::from_env()?;
+        Ok(Capability::ALL
+            .into_iter()
+            .filter(|c| env.contains(*c))
+            .fold(self.without, CapabilitySet::with))
     }
 
     fn try_build(&self, cq: u32, flags: SetupFlags) -> std::io::Result<IoUring> {

@@ -58,10 +58,12 @@ pub(crate) struct Uring {
 }
 
 impl Uring {
-    /// Wraps `uring`, registering its fd for this thread where the kernel allows (Linux 5.18;
-    /// not past 16 rings on one thread: then the plain fd).
-    pub fn new(uring: IoUring) -> Self {
-        let registered_index = crate::sys::register_ring_fd(uring.as_raw_fd()).ok();
+    /// Wraps `uring`, registering its fd for this thread if `register` and the kernel allows
+    /// (Linux 5.18; not past 16 rings on one thread: then the plain fd).
+    pub fn new(uring: IoUring, register: bool) -> Self {
+        let registered_index = register
+            .then(|| crate::sys::register_ring_fd(uring.as_raw_fd()).ok())
+            .flatten();
         Self {
             uring,
             registered_index,

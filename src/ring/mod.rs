@@ -84,6 +84,9 @@ pub struct Ring {
     flags: SetupFlags,
     opcodes: crate::probe::OpcodeSet,
     features: crate::probe::Features,
+    kernel: crate::probe::KernelVersion,
+    /// What the builder was told to do without.
+    without: crate::probe::CapabilitySet,
     shutdown_timeout: Duration,
     shut_down: Cell<bool>,
     /// Eventfd registered with the ring for outside reactors; dropped after the ring fd.
@@ -116,12 +119,14 @@ impl Ring {
         core: Core,
         flags: SetupFlags,
         features: crate::probe::Features,
-        shutdown_timeout: Duration,
+        (without, shutdown_timeout): (crate::probe::CapabilitySet, Duration),
     ) -> Self {
         let opcodes = crate::probe::OpcodeSet::probe(&core.submitter());
         Self {
             opcodes,
             features,
+            kernel: crate::probe::KernelVersion::running(),
+            without,
             core: RefCell::new(core),
             id: RingId::next(),
             flags,
@@ -154,6 +159,26 @@ impl Ring {
     /// The `IORING_FEAT_*` flags the kernel reported when this ring was set up.
     pub fn features(&self) -> crate::probe::Features {
         self.features
+    }
+
+    /// What io_uring can do for this ring, by name (see [`Capabilities`]): operations whose
+    /// capability is missing fall back to what the kernel has.
+    ///
+    /// [`Capabilities`]: crate::probe::Capabilities
+    pub fn capabilities(&self) -> crate::probe::Capabilities {
+        crate::probe::Capabilities {
+            kernel: self.kernel,
+            opcodes: self.opcodes,
+            features: self.features,
+            setup: self.flags,
+            without: self.without,
+        }
+    }
+
+    /// Whether this ring has `capability` (shorthand for `capabilities().has(..)`).
+    #[inline]
+    pub(crate) fn has(&self, capability: crate::probe::Capability) -> bool {
+        self.capabilities().has(capability)
     }
 
     /// Counters of the ring's work so far.

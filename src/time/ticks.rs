@@ -19,6 +19,9 @@ pub struct Ticks {
     timespec: Box<Timespec>,
     count: u32,
     fired: u32,
+    /// Whether the arming ring has multishot timeouts (set by `validate`); without, each
+    /// tick is a one-shot timeout the stream re-arms.
+    multishot: bool,
 }
 
 // SAFETY: invariant 1 — the SQE points at the boxed timespec `self` owns (a stable heap
@@ -29,10 +32,19 @@ unsafe impl MultiShot for Ticks {
     const CODE: u8 = opcode::Timeout::CODE;
 
     fn sqe(&mut self) -> Entry {
-        opcode::Timeout::new(&raw const *self.timespec)
+        let timeout = opcode::Timeout::new(&raw const *self.timespec);
+        if !self.multishot {
+            return timeout.build();
+        }
+        timeout
             .count(self.count.saturating_sub(self.fired))
             .flags(TimeoutFlags::MULTISHOT)
             .build()
+    }
+
+    fn validate(&mut self, ring: &Ring) -> crate::Result<()> {
+        self.multishot = ring.has(crate::probe::Capability::MultishotTimeout);
+        Ok(())
     }
 
     fn item(&mut self, cqe: CqeResult) -> Option<Self::Item> {
@@ -59,8 +71,9 @@ unsafe impl MultiShot for Ticks {
 
 impl Ring {
     /// A repeating kernel timer: a stream yielding `Ok(n)` every `period`, `count` times (0:
-    /// forever), for the cost of one SQE (Linux 6.4; older kernels report `EINVAL`).
-    /// Dropping the stream cancels the timer.
+    /// forever), for the cost of one SQE (Linux 6.4; before, and without
+    /// [`MultishotTimeout`](crate::probe::Capability::MultishotTimeout), a one-shot timeout
+    /// re-armed after each tick). Dropping the stream cancels the timer.
     ///
     /// ```
     /// # fn main() -> safer_ring::Result<()> {
@@ -76,6 +89,7 @@ impl Ring {
             timespec: Box::new(Timespec::from(period)),
             count,
             fired: 0,
+            multishot: true,
         };
         OpStream::new(self, timer)
     }

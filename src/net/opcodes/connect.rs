@@ -134,25 +134,47 @@ pub struct SocketOp {
     pub(crate) domain: i32,
     pub(crate) ty: i32,
     pub(crate) protocol: i32,
+    /// The socket `socket(2)` made, on a ring without the opcode (or told to do without):
+    /// the submission is then a NOP that hands it over.
+    pub(crate) made: Option<std::io::Result<OwnedFd>>,
 }
 
-// SAFETY: names no memory and no fd.
+// SAFETY: names no memory and no fd (the fallback's NOP neither).
 unsafe impl OpCode for SocketOp {
     type Output = Result<OwnedFd>;
     const NAME: &'static str = "socket";
     const CODE: u8 = opcode::Socket::CODE;
 
+    fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
+        if self.made.is_none() && !ring.has(crate::probe::Capability::SocketOp) {
+            let (domain, ty) = (self.domain.into(), self.ty.into());
+            let made = socket2::Socket::new(domain, ty, Some(self.protocol.into()));
+            self.made = Some(made.map(OwnedFd::from));
+        }
+        Ok(())
+    }
+
+    fn opcode(&self) -> u8 {
+        match self.made {
+            Some(_) => opcode::Nop::CODE,
+            None => Self::CODE,
+        }
+    }
+
     fn sqe(&mut self) -> Entry {
-        opcode::Socket::new(self.domain, self.ty | libc::SOCK_CLOEXEC, self.protocol).build()
+        match self.made {
+            Some(_) => opcode::Nop::new().build(),
+            None => opcode::Socket::new(self.domain, self.ty | libc::SOCK_CLOEXEC, self.protocol)
+                .build(),
+        }
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
-        let fd = cqe_result(Self::NAME, cqe).map_err(|e| match e.raw_os_error() {
-            Some(errno @ (libc::EMFILE | libc::ENFILE)) => {
-                crate::net::bind_err(std::io::Error::from_raw_os_error(errno))
-            }
-            _ => e,
-        })?;
+        if let Some(made) = self.made {
+            return made.map_err(socket_err(Self::NAME));
+        }
+        let fd = u32::try_from(cqe.res)
+            .map_err(|_| socket_err(Self::NAME)(std::io::Error::from_raw_os_error(-cqe.res)))?;
         // SAFETY: invariant 6 — a successful socket CQE carries a new fd nobody else owns;
         // owning it closes it exactly once, also when the operation was abandoned.
         Ok(unsafe { crate::sys::own_fd(fd as i32) })
@@ -160,5 +182,13 @@ unsafe impl OpCode for SocketOp {
 
     fn fail(self, error: SaferRingError) -> Self::Output {
         Err(error)
+    }
+}
+
+/// The error of a `socket(2)` made in place of the opcode, as the opcode's would read.
+fn socket_err(op: &'static str) -> impl FnOnce(std::io::Error) -> SaferRingError {
+    move |e| match e.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE) => crate::net::bind_err(e),
+        _ => SaferRingError::os(op, e),
     }
 }

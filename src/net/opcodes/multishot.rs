@@ -12,22 +12,40 @@ use crate::ring::slots::CqeResult;
 use crate::fd::SharedFd;
 use crate::net::TcpStream;
 use crate::op::MultiShot;
+use crate::probe::Capability;
 
-/// Multishot `accept`: one SQE, a connection per CQE.
+/// Multishot `accept`: one SQE, a connection per CQE — or, on a ring without
+/// [`MultishotAccept`](Capability::MultishotAccept), a one-shot accept the stream re-arms
+/// after each connection.
 pub struct AcceptMulti {
     pub(crate) fd: SharedFd,
+    /// Whether the arming ring has multishot accept (set by `validate`).
+    pub(crate) multishot: bool,
 }
 
-// SAFETY: invariant 6 — names only the listener's fd, held open by `self.fd`; no memory.
+// SAFETY: invariant 6 — names only the listener's fd, held open by `self.fd`; no memory (the
+// one-shot form asks for no peer address).
 unsafe impl MultiShot for AcceptMulti {
     type Item = Result<TcpStream>;
     const NAME: &'static str = "accept_multishot";
     const CODE: u8 = opcode::AcceptMulti::CODE;
 
     fn sqe(&mut self) -> Entry {
-        opcode::AcceptMulti::new(self.fd.target())
+        let fd = self.fd.target();
+        if !self.multishot {
+            let none = (std::ptr::null_mut(), std::ptr::null_mut());
+            return opcode::Accept::new(fd, none.0, none.1)
+                .flags(libc::SOCK_CLOEXEC)
+                .build();
+        }
+        opcode::AcceptMulti::new(fd)
             .flags(libc::SOCK_CLOEXEC)
             .build()
+    }
+
+    fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
+        self.multishot = ring.has(Capability::MultishotAccept);
+        Ok(())
     }
 
     fn item(&mut self, cqe: CqeResult) -> Option<Self::Item> {
@@ -70,10 +88,14 @@ unsafe impl MultiShot for AcceptMulti {
     }
 }
 
-/// Multishot `recv` into a provided-buffer ring: a [`BufChunk`] per CQE.
+/// Multishot `recv` into a provided-buffer ring: a [`BufChunk`] per CQE — or, on a ring
+/// without [`MultishotRecv`](Capability::MultishotRecv), a one-shot receive from the buffer
+/// ring that the stream re-arms after each message.
 ///
 /// [`BufChunk`]: crate::buf::BufChunk
 pub struct RecvMulti {
+    /// Whether the arming ring has multishot receive (set by `validate`).
+    pub(crate) multishot: bool,
     pub(crate) fd: Target,
     pub(crate) bufs: std::rc::Rc<crate::buf::BufRingInner>,
     /// When to arm: not again into `ENOBUFS` before a buffer is provided back.
@@ -90,6 +112,14 @@ unsafe impl MultiShot for RecvMulti {
 
     fn sqe(&mut self) -> Entry {
         let bgid = self.bufs.bgid();
+        if !self.multishot {
+            // Length 0 with a selected buffer: the kernel takes the buffer's length.
+            let none = std::ptr::null_mut();
+            let recv = with_target!(self.fd, |fd| opcode::Recv::new(fd, none, 0)
+                .buf_group(bgid)
+                .build());
+            return recv.flags(io_uring::squeue::Flags::BUFFER_SELECT);
+        }
         with_target!(self.fd, |fd| opcode::RecvMulti::new(fd, bgid).build())
     }
 
@@ -118,6 +148,7 @@ unsafe impl MultiShot for RecvMulti {
 
     fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
         self.fd.bind(ring)?;
+        self.multishot = ring.has(Capability::MultishotRecv);
         if self.bufs.ring_id() != ring.id() {
             return Err(SaferRingError::RingMismatch {
                 what: "buffer ring",

@@ -13,6 +13,7 @@ use crate::buf::{IoBuf, clamp_len};
 use crate::op::MultiShot;
 
 /// What a zero-copy send reports, CQE by CQE.
+#[derive(Debug)]
 pub enum ZcEvent<B> {
     /// The send completed; the kernel may still read the buffer (a notification follows).
     Sent,
@@ -73,6 +74,9 @@ unsafe impl<B: IoBuf> MultiShot for SendZc<B> {
     }
 
     fn validate(&mut self, ring: &crate::Ring) -> Result<()> {
+        if !ring.has(crate::probe::Capability::SendZc) {
+            return Err(SaferRingError::Unsupported { op: Self::NAME });
+        }
         self.fd.bind(ring)
     }
 

@@ -1,0 +1,77 @@
+//! [`KernelVersion`]: the running Linux release, from `uname(2)`.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+
+/// A Linux release: `6.1.0-47-amd64` is 6.1.0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KernelVersion {
+    /// The major version.
+    pub major: u16,
+    /// The minor version.
+    pub minor: u16,
+    /// The patch level.
+    pub patch: u16,
+}
+
+impl KernelVersion {
+    /// A version from its parts.
+    pub const fn new(major: u16, minor: u16, patch: u16) -> Self {
+        Self {
+            major,
+            minor,
+            patch,
+        }
+    }
+
+    /// The running kernel's version (0.0.0 if its release string cannot be read).
+    pub fn running() -> Self {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok();
+        release
+            .as_deref()
+            .and_then(Self::parse)
+            .unwrap_or(Self::new(0, 0, 0))
+    }
+
+    /// Parses a release string such as `6.18.44-fc-v1045` or `6.1.0-47-amd64`.
+    pub fn parse(release: &str) -> Option<Self> {
+        let mut parts = release.trim().split(['.', '-', '+']).map(|p| {
+            let digits = p.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("");
+            digits.parse::<u16>().ok()
+        });
+        let major = parts.next()??;
+        let minor = parts.next()??;
+        let patch = parts.next().flatten().unwrap_or(0);
+        Some(Self::new(major, minor, patch))
+    }
+}
+
+impl fmt::Display for KernelVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_strings_parse_to_their_version() {
+        assert_eq!(
+            KernelVersion::parse("6.18.44-fc-v1045"),
+            Some(KernelVersion::new(6, 18, 44))
+        );
+        assert_eq!(
+            KernelVersion::parse("6.1.0-47-amd64\n"),
+            Some(KernelVersion::new(6, 1, 0))
+        );
+        assert_eq!(
+            KernelVersion::parse("5.4"),
+            Some(KernelVersion::new(5, 4, 0))
+        );
+        assert_eq!(KernelVersion::parse("garbage"), None);
+        assert!(KernelVersion::new(6, 1, 0) < KernelVersion::new(6, 4, 0));
+        assert!(KernelVersion::running() >= KernelVersion::new(5, 1, 0));
+    }
+}
