@@ -349,9 +349,9 @@ fn a_shared_buffer_outlives_every_entry_holding_it() {
 }
 
 /// With guard-page buffers (released = poisoned, kept mapped): chains dropped right after
-/// submission still get their data, and every buffer is filled before it is released —
-/// never released first (the kernel would then write into poisoned memory, which the log
-/// would show).
+/// submission, then fed: each read either gets its data or is cancelled first (the kernel's
+/// race), and a buffer that is filled is filled before it is released — never released
+/// first (the kernel would then write into poisoned memory, which the log would show).
 #[test]
 fn dropped_chains_fill_their_guard_buffers_before_releasing_them() {
     use common::guard::{Event, GuardBuf, Log, written_after_release};
@@ -385,23 +385,26 @@ fn dropped_chains_fill_their_guard_buffers_before_releasing_them() {
                 Event::Released { id: i, .. } => released && *i == id,
             })
         };
-        let (filled, released) = (at(false).expect("data delivered"), at(true).unwrap());
-        assert!(
-            filled < released,
-            "buffer {id} released before it was filled"
-        );
+        let released = at(true).expect("every buffer released");
+        if let Some(filled) = at(false) {
+            assert!(
+                filled < released,
+                "buffer {id} released before it was filled"
+            );
+        }
     }
 }
 
-/// The documented cost of hard links: a dropped hard chain's next entry starts after its
-/// cancelled head (the kernel cannot cancel what it has not started) and stays in flight,
-/// its buffer parked, until it completes; shutdown still cancels it and frees everything.
+/// Dropping a hard chain cancels all of it, also the entries the kernel had not started
+/// when the cancels went in: their cancel finds nothing (`ENOENT`) while the entry waits
+/// behind its head, so the ring cancels again once it has started (`cancel_retries`), and
+/// nothing stays in flight waiting for data that may never come.
 #[test]
-fn a_dropped_hard_chain_runs_its_next_entry_until_it_completes() {
+fn a_dropped_hard_chain_is_cancelled_entry_by_entry_even_past_its_head() {
     let drops = Arc::new(AtomicUsize::new(0));
     let ring = Ring::new(8).unwrap();
     let (a, _wa) = pipe();
-    let (b, mut wb) = pipe();
+    let (b, _wb) = pipe();
     let (first, _) = Sentinel::new(8, &drops);
     let (second, _) = Sentinel::new(8, &drops);
     let chain = ring
@@ -411,23 +414,21 @@ fn a_dropped_hard_chain_runs_its_next_entry_until_it_completes() {
         .unwrap();
     ring.submit().unwrap();
     drop(chain);
-    for _ in 0..20 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while ring.live_slots() > 0 && std::time::Instant::now() < deadline {
         ring.turn(false).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     assert_eq!(
         ring.live_slots(),
-        1,
-        "the second read runs on after the head's cancel"
+        0,
+        "both entries cancelled: {:?}",
+        ring.stats()
     );
     assert_eq!(
         drops.load(Ordering::SeqCst),
-        1,
-        "only the head's buffer released"
+        2,
+        "both buffers freed, once each"
     );
-    feed(&mut wb, b"done");
-    while ring.live_slots() > 0 {
-        ring.turn(true).unwrap();
-    }
-    assert_eq!(drops.load(Ordering::SeqCst), 2);
+    assert!(ring.stats().cancel_retries >= 1, "{:?}", ring.stats());
 }

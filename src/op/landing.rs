@@ -23,11 +23,12 @@ pub enum Link {
     #[default]
     Soft,
     /// `IOSQE_IO_HARDLINK`: each entry starts when the one before it completed, whatever
-    /// its result — a cancel included. So cancelling or dropping a hard chain cancels the
-    /// entry the kernel is running, and the next one then starts anyway (the kernel cannot
-    /// cancel an entry it has not started): an entry that can wait forever (a read of an
-    /// idle pipe) stays in flight, its buffer parked, until it completes or the ring shuts
-    /// down. Use [`Soft`](Link::Soft) links for chains that may be abandoned.
+    /// its result — a cancel included. So cancelling a hard chain cancels the entry the
+    /// kernel is running, and the next one then starts anyway (the kernel cannot cancel an
+    /// entry it has not started): an entry that can wait forever (a read of an idle pipe)
+    /// runs until it completes. *Dropping* the chain cancels each entry again once it has
+    /// started (a cancel that found nothing is retried for abandoned operations), so nothing
+    /// of it stays in flight; [`Soft`](Link::Soft) links stop at the first cancel instead.
     Hard,
 }
 
