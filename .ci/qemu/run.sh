@@ -24,14 +24,15 @@ missing=()
 need qemu-system-x86_64 qemu-system-x86
 need busybox busybox-static
 need cpio cpio
+apt_get() { apt-get "$@" >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get "$@" >/dev/null; }; }
 if [[ ${#missing[@]} -gt 0 ]]; then
-    apt-get install -y -q "${missing[@]}" >/dev/null
+    apt_get install -y -q "${missing[@]}"
 fi
 
 kdir="$cache/$kernel_pkg"
 if [[ ! -d $kdir/root ]]; then
     mkdir -p "$kdir"
-    (cd "$kdir" && apt-get download "$kernel_pkg" 2>/dev/null && dpkg -x ./*.deb root && rm ./*.deb)
+    (cd "$kdir" && apt_get download "$kernel_pkg" && dpkg -x ./*.deb root && rm ./*.deb)
 fi
 vmlinuz=$(ls "$kdir"/root/boot/vmlinuz-*)
 release=${vmlinuz##*/vmlinuz-}
