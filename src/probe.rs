@@ -24,7 +24,7 @@ impl OpcodeSet {
     pub(crate) fn probe(kernel: &io_uring::Submitter<'_>) -> Self {
         let mut probe = io_uring::Probe::new();
         if kernel.register_probe(&mut probe).is_err() {
-            return Self([u64::MAX; 4]);
+            return Self::all();
         }
         let mut set = Self::default();
         for code in 0..=u8::MAX {
@@ -33,6 +33,11 @@ impl OpcodeSet {
             }
         }
         set
+    }
+
+    /// Every opcode.
+    pub(crate) const fn all() -> Self {
+        Self([u64::MAX; 4])
     }
 
     /// Whether the kernel supports `opcode`.

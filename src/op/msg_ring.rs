@@ -12,7 +12,6 @@ use super::opcode::cqe_result;
 use super::{Op, OpCode, Operation};
 use crate::error::{Result, SaferRingError};
 use crate::fd::{Claim, RegisteredFd};
-use crate::registry::FileMailbox;
 use crate::ring::slots::CqeResult;
 use crate::ring::{FILE_IN_USER_DATA, MSG_WAKE_USER_DATA, MsgTarget, Ring, RingId};
 
@@ -43,7 +42,7 @@ unsafe impl OpCode for MsgWake {
     }
 }
 
-/// Sends a registered file to another ring's [`FileMailbox`]: what
+/// Sends a registered file to another ring's [`FileMailbox`](crate::FileMailbox): what
 /// [`Ring::send_file`] builds. The output is `Ok(())` once the kernel installed the file there.
 pub struct SendFile {
     file: RegisteredFd,
@@ -54,12 +53,13 @@ pub struct SendFile {
 }
 
 impl SendFile {
-    pub(crate) fn new(file: &RegisteredFd, to: &FileMailbox) -> Self {
+    /// Sends `file` to the mailbox of ring `to_ring`, reached through `to`.
+    pub(crate) fn new(file: &RegisteredFd, to: MsgTarget, to_ring: RingId) -> Self {
         Self {
             file: file.clone(),
             claim: None,
-            to: to.target.clone(),
-            to_ring: to.ring,
+            to,
+            to_ring,
         }
     }
 }

@@ -7,7 +7,6 @@ use io_uring::opcode;
 
 use super::{Features, KernelVersion, OpcodeSet};
 use crate::error::{Result, SaferRingError};
-use crate::ring::SetupFlags;
 
 /// One thing io_uring may or may not do on a machine. Operations that use one fall back to
 /// what the machine has when it is missing (see each variant); [`Capabilities::has`] says.
@@ -155,7 +154,8 @@ pub struct Capabilities {
     pub(crate) kernel: KernelVersion,
     pub(crate) opcodes: OpcodeSet,
     pub(crate) features: Features,
-    pub(crate) setup: SetupFlags,
+    /// The setup capabilities the kernel granted the ring (flags and registered fd).
+    pub(crate) setup: CapabilitySet,
     pub(crate) without: CapabilitySet,
 }
 
@@ -170,10 +170,10 @@ impl Capabilities {
         let recent = self.kernel >= capability.since();
         let op = |code| self.opcodes.contains(code);
         match capability {
-            Capability::SingleIssuer => self.setup.single_issuer,
-            Capability::DeferTaskrun => self.setup.defer_taskrun,
-            Capability::NoSqArray => self.setup.no_sqarray,
-            Capability::RegisteredRingFd => self.setup.registered_fd,
+            Capability::SingleIssuer
+            | Capability::DeferTaskrun
+            | Capability::NoSqArray
+            | Capability::RegisteredRingFd => self.setup.contains(capability),
             Capability::MultishotAccept => recent && op(opcode::Accept::CODE),
             Capability::MultishotRecv => recent && op(opcode::RecvMulti::CODE),
             Capability::SendZc => op(opcode::SendZc::CODE),
@@ -227,14 +227,26 @@ mod tests {
 
     #[test]
     fn a_masked_capability_is_missing_whatever_the_kernel_has() {
-        let ring = crate::Ring::new(4).unwrap();
-        let caps = ring.capabilities();
-        assert!(caps.has(Capability::SendZc), "Linux 6.0+ here");
+        let caps = Capabilities {
+            kernel: KernelVersion::new(6, 18, 0),
+            opcodes: OpcodeSet::all(),
+            features: Features::default(),
+            setup: CapabilitySet::default().with(Capability::NoSqArray),
+            without: CapabilitySet::default(),
+        };
+        assert!(caps.has(Capability::SendZc) && caps.has(Capability::NoSqArray));
+        assert!(!caps.has(Capability::DeferTaskrun), "not granted");
         let masked = Capabilities {
             without: CapabilitySet::default().with(Capability::SendZc),
             ..caps
         };
         assert!(!masked.has(Capability::SendZc));
         assert!(masked.has(Capability::SocketOp));
+        let old = Capabilities {
+            kernel: KernelVersion::new(6, 1, 0),
+            ..caps
+        };
+        assert!(!old.has(Capability::MultishotTimeout), "6.4+");
+        assert!(old.has(Capability::MultishotRecv), "6.0+");
     }
 }

@@ -94,7 +94,7 @@ impl Ring {
     /// its receiver has not unregistered yet, and with `InvalidArgument` when `to` is this
     /// ring's own mailbox.
     pub fn send_file(&self, file: &RegisteredFd, to: &FileMailbox) -> Op<'_, SendFile> {
-        Operation::build(self, SendFile::new(file, to))
+        Operation::build(self, SendFile::new(file, to.target.clone(), to.ring))
     }
 
     /// The next file another ring sent to this ring's mailbox, if one arrived.

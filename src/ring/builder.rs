@@ -28,6 +28,19 @@ pub struct SetupFlags {
 }
 
 impl SetupFlags {
+    /// The flags as the capabilities they grant.
+    pub(crate) fn granted(self) -> CapabilitySet {
+        [
+            (self.single_issuer, Capability::SingleIssuer),
+            (self.defer_taskrun, Capability::DeferTaskrun),
+            (self.no_sqarray, Capability::NoSqArray),
+            (self.registered_fd, Capability::RegisteredRingFd),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .fold(CapabilitySet::default(), |set, (_, c)| set.with(c))
+    }
+
     /// The flag sets to try, best first: each kernel takes the first it knows. Flags the
     /// builder was told to do without are never asked for.
     fn candidates(defer_taskrun: bool, without: CapabilitySet) -> impl Iterator<Item = Self> {

@@ -170,7 +170,7 @@ impl Ring {
             kernel: self.kernel,
             opcodes: self.opcodes,
             features: self.features,
-            setup: self.flags,
+            setup: self.flags.granted(),
             without: self.without,
         }
     }
