@@ -10,27 +10,16 @@ use safer_ring::probe::{Capability, KernelVersion};
 fn this_kernel_grants_every_setup_flag_it_has_and_the_ring_works_without_the_rest() {
     let ring = Ring::new(8).unwrap();
     let (flags, kernel) = (ring.setup_flags(), KernelVersion::running());
-    let expect = |c: Capability| kernel >= c.since();
-    assert_eq!(
-        flags.single_issuer,
-        expect(Capability::SingleIssuer),
-        "{flags:?} on {kernel}"
-    );
-    assert_eq!(
-        flags.defer_taskrun,
-        expect(Capability::DeferTaskrun),
-        "{flags:?} on {kernel}"
-    );
-    assert_eq!(
-        flags.no_sqarray,
-        expect(Capability::NoSqArray),
-        "{flags:?} on {kernel}"
-    );
-    assert_eq!(
-        flags.registered_fd,
-        expect(Capability::RegisteredRingFd),
-        "{flags:?} on {kernel}"
-    );
+    let granted = [
+        (flags.single_issuer, Capability::SingleIssuer),
+        (flags.defer_taskrun, Capability::DeferTaskrun),
+        (flags.no_sqarray, Capability::NoSqArray),
+        (flags.registered_fd, Capability::RegisteredRingFd),
+    ];
+    for (on, capability) in granted {
+        let expected = kernel >= capability.since();
+        assert_eq!(on, expected, "{capability:?}: {flags:?} on {kernel}");
+    }
     ring.nop().submit().unwrap().wait().unwrap();
 }
 
