@@ -60,6 +60,7 @@ pub mod buf;
 pub mod error;
 mod fd;
 pub mod fs;
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
 pub mod io;
 pub mod net;
 pub mod op;

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::{Building, OpCode, Operation, Submitted};
-use crate::ring::{Ring, is_backpressure};
+use crate::ring::is_backpressure;
 
 /// The future of an operation: submits on first poll, resolves to the operation's output.
 ///
@@ -28,6 +28,7 @@ enum Stage<'ring, T: OpCode> {
 /// between polls. A submitted one owns what the kernel uses, so it must go back into a
 /// future before it is dropped (then dropping the future parks it, invariant 3): only
 /// `OwnedOp` holds one, and its `Drop` puts it back.
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
 pub(super) enum Parts<T: OpCode> {
     Building(Building<T>),
     Submitted(Submitted<T>),
@@ -58,9 +59,10 @@ impl<'ring, T: OpCode> IntoFuture for Operation<'ring, Submitted<T>> {
     }
 }
 
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
 impl<'ring, T: OpCode> OpFuture<'ring, T> {
     /// The future of `parts` on `ring`, the ring they were built on.
-    pub(super) fn from_parts(ring: &'ring Ring, parts: Parts<T>) -> Self {
+    pub(super) fn from_parts(ring: &'ring crate::Ring, parts: Parts<T>) -> Self {
         let stage = match parts {
             Parts::Building(state) => Stage::Building(Operation::new(ring, state)),
             Parts::Submitted(state) => Stage::Submitted(Operation::new(ring, state)),
@@ -76,7 +78,9 @@ impl<'ring, T: OpCode> OpFuture<'ring, T> {
             Stage::Done => None,
         }
     }
+}
 
+impl<'ring, T: OpCode> OpFuture<'ring, T> {
     /// Submits a building operation. `None` once it is submitted; otherwise the poll result:
     /// pending while the ring has no room, or the operation's failure.
     fn start(&mut self, cx: &mut Context<'_>) -> Option<Poll<T::Output>> {

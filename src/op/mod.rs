@@ -92,6 +92,7 @@ mod nop;
 mod opcode;
 mod operation;
 mod options;
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
 mod owned;
 mod plan;
 mod stream;
@@ -110,6 +111,7 @@ pub use opcode::{OpCode, SUPPORTED_OPCODES};
 pub(crate) use opcode::{cqe_result, filled};
 pub use operation::{BufResult, Building, Completed, Op, Operation, State, Submitted};
 pub use options::Positioned;
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
 pub(crate) use owned::OwnedOp;
 pub use stream::{MultiShot, OpStream};
 pub use timed::{LinkTimeout, Timed, TimedFuture, TimedInFlight};
