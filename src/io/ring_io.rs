@@ -32,7 +32,8 @@ pub struct RingIo<S: IoTarget> {
     reader: Reader<S::Read>,
     writer: Writer<S::Write>,
     close: Close,
-    /// The seek `AsyncSeek::start_seek` asked for, until `poll_complete` does it.
+    /// The seek tokio's `AsyncSeek::start_seek` asked for, until `poll_complete` does it.
+    #[cfg(feature = "tokio")]
     pub(super) seek: Option<SeekFrom>,
 }
 
@@ -65,6 +66,7 @@ impl<S: IoTarget> RingIo<S> {
             reader: Reader::new(read),
             writer: Writer::new(write),
             close: Close::Open,
+            #[cfg(feature = "tokio")]
             seek: None,
         }
     }
