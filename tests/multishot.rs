@@ -194,6 +194,7 @@ fn dropping_recv_multi_while_traffic_continues_returns_every_buffer() {
 
 #[test]
 fn buffer_ring_of_another_ring_is_refused() {
+    let _serial = serial(); // its rings' fds would disturb the fd counts of the tests above
     let a = Ring::new(8).unwrap();
     let b = Ring::new(8).unwrap();
     let bufs = a.register_buf_ring(4, 64).unwrap();
