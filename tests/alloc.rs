@@ -4,20 +4,22 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use safer_ring::io::RingIo;
 use safer_ring::{File, Ring};
 
 struct Counting;
 
-static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 /// Net bytes allocated by threads that opted in (see `NET`).
 static NET_BYTES: AtomicI64 = AtomicI64::new(0);
 
 thread_local! {
     static NET: Cell<bool> = const { Cell::new(false) };
+    /// Allocations are counted on the thread measuring only: the test harness's own threads
+    /// (printing another test's result) allocate whenever they like.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The tests here measure process-wide counters: one at a time.
@@ -32,7 +34,7 @@ fn net_add(bytes: i64) {
 // SAFETY: forwards to the system allocator; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
+        if COUNTING.with(Cell::get) {
             ALLOCS.fetch_add(1, Ordering::Relaxed);
         }
         net_add(layout.size() as i64);
@@ -45,7 +47,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
+        if COUNTING.with(Cell::get) {
             ALLOCS.fetch_add(1, Ordering::Relaxed);
         }
         net_add(new_size as i64 - layout.size() as i64);
@@ -59,9 +61,9 @@ static GLOBAL: Counting = Counting;
 
 fn count<R>(f: impl FnOnce() -> R) -> (R, u64) {
     ALLOCS.store(0, Ordering::SeqCst);
-    COUNTING.store(true, Ordering::SeqCst);
+    COUNTING.with(|c| c.set(true));
     let r = f();
-    COUNTING.store(false, Ordering::SeqCst);
+    COUNTING.with(|c| c.set(false));
     (r, ALLOCS.load(Ordering::SeqCst))
 }
 
