@@ -51,29 +51,19 @@ pub fn run(report: &mut Report, rounds: usize, quick: bool) -> Result<(), String
         .iter()
         .map(|&(_, n)| start(&example, n, "reuseport"))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut samples = vec![Samples::default(); WORKERS.len()];
-    for r in 0..rounds {
-        for k in 0..WORKERS.len() {
-            let i = (k + r) % WORKERS.len();
-            let m = round(&servers[i], &CASES[0], warmup, window, None)
-                .map_err(|e| format!("{CASE} {}: {e}", WORKERS[i].0))?;
-            let s = &mut samples[i];
-            s.rates.push(m.rate);
-            s.cpu_us.push(m.cpu_us);
-            s.push_extra("server cores", m.busy);
-            s.push_extra("client cores", m.client_busy);
-        }
-    }
+    let names: Vec<_> = WORKERS.iter().map(|w| w.0).collect();
+    let samples = interleaved(&servers, &names, rounds, |server, s| {
+        let m = round(server, &CASES[0], warmup, window, None)?;
+        s.rates.push(m.rate);
+        s.cpu_us.push(m.cpu_us);
+        s.push_extra("server cores", m.busy);
+        s.push_extra("client cores", m.client_busy);
+        Ok(())
+    })
+    .map_err(|e| format!("{CASE}, {e}"))?;
     drop(servers);
     let cpu: Vec<f64> = samples.iter().map(Samples::cpu_median).collect();
-    for (&(contender, _), samples) in WORKERS.iter().zip(samples) {
-        report.rows.push(Row {
-            suite: "scale",
-            case: CASE.to_owned(),
-            contender,
-            samples,
-        });
-    }
+    push_rows(report, CASE, &names, samples);
     report.notes.push(estimate(cpu[0], cpu[1]));
     churn_rows(report, &example, rounds, (warmup, window))
 }
@@ -90,29 +80,50 @@ fn churn_rows(
         .iter()
         .map(|&(_, mode)| start(example, 2, mode))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut samples = vec![Samples::default(); ACCEPTS.len()];
-    for r in 0..rounds {
-        for k in 0..ACCEPTS.len() {
-            let i = (k + r) % ACCEPTS.len();
-            let m = churn::round(&servers[i], warmup, window)
-                .map_err(|e| format!("{CHURN} {}: {e}", ACCEPTS[i].0))?;
-            samples[i].rates.push(m.rate);
-            samples[i].cpu_us.push(m.cpu_us);
-        }
-    }
+    let names: Vec<_> = ACCEPTS.iter().map(|a| a.0).collect();
+    let samples = interleaved(&servers, &names, rounds, |server, s| {
+        let m = churn::round(server, warmup, window)?;
+        s.rates.push(m.rate);
+        s.cpu_us.push(m.cpu_us);
+        Ok(())
+    })
+    .map_err(|e| format!("{CHURN}, {e}"))?;
     drop(servers);
     let rates: Vec<f64> = samples.iter().map(Samples::median).collect();
     let cpu: Vec<f64> = samples.iter().map(Samples::cpu_median).collect();
-    for (&(contender, _), samples) in ACCEPTS.iter().zip(samples) {
+    push_rows(report, CHURN, &names, samples);
+    report.notes.push(churn_note(&rates, &cpu));
+    Ok(())
+}
+
+/// Measures each server `rounds` times, interleaved: round `r` starts with server `r`, so
+/// drift over the run falls on every server alike. An error names the server.
+fn interleaved(
+    servers: &[Server],
+    names: &[&str],
+    rounds: usize,
+    mut measure: impl FnMut(&Server, &mut Samples) -> Result<(), String>,
+) -> Result<Vec<Samples>, String> {
+    let mut samples = vec![Samples::default(); servers.len()];
+    for r in 0..rounds {
+        for k in 0..servers.len() {
+            let i = (k + r) % servers.len();
+            measure(&servers[i], &mut samples[i]).map_err(|e| format!("{}: {e}", names[i]))?;
+        }
+    }
+    Ok(samples)
+}
+
+/// One `scale` row per contender, in order.
+fn push_rows(report: &mut Report, case: &str, contenders: &[&'static str], samples: Vec<Samples>) {
+    for (&contender, samples) in contenders.iter().zip(samples) {
         report.rows.push(Row {
             suite: "scale",
-            case: CHURN.to_owned(),
+            case: case.to_owned(),
             contender,
             samples,
         });
     }
-    report.notes.push(churn_note(&rates, &cpu));
-    Ok(())
 }
 
 /// Which way of spreading connections won the churn rounds, by rate and by server CPU.
