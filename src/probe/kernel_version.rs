@@ -24,13 +24,15 @@ impl KernelVersion {
         }
     }
 
-    /// The running kernel's version (0.0.0 if its release string cannot be read).
+    /// The running kernel's version (0.0.0 if its release string cannot be read). Read once
+    /// per process: rings built after the first make no syscall for it.
     pub fn running() -> Self {
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok();
-        release
-            .as_deref()
-            .and_then(Self::parse)
-            .unwrap_or(Self::new(0, 0, 0))
+        static RUNNING: std::sync::OnceLock<KernelVersion> = std::sync::OnceLock::new();
+        *RUNNING.get_or_init(|| {
+            let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok();
+            let parsed = release.as_deref().and_then(Self::parse);
+            parsed.unwrap_or(Self::new(0, 0, 0))
+        })
     }
 
     /// Parses a release string such as `6.18.44-fc-v1045` or `6.1.0-47-amd64`.
