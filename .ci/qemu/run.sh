@@ -26,13 +26,16 @@ need qemu-system-x86_64 qemu-system-x86
 need busybox busybox-static
 need cpio cpio
 if [[ ${#missing[@]} -gt 0 ]]; then
-    apt-get install -y -q "${missing[@]}" >/dev/null
+    apt-get install -y -q "${missing[@]}" >/dev/null \
+        || { apt-get update -q >/dev/null && apt-get install -y -q "${missing[@]}" >/dev/null; }
 fi
 
 kdir="$cache/$kernel_pkg"
 if [[ ! -d $kdir/root ]]; then
     mkdir -p "$kdir"
-    (cd "$kdir" && apt-get download "$kernel_pkg" 2>/dev/null && dpkg -x ./*.deb root && rm ./*.deb)
+    (cd "$kdir" && { apt-get download "$kernel_pkg" 2>/dev/null \
+        || { apt-get update -q >/dev/null && apt-get download "$kernel_pkg"; }; } \
+        && dpkg -x ./*.deb root && rm ./*.deb)
 fi
 vmlinuz=$(ls "$kdir"/root/boot/vmlinuz-*)
 release=${vmlinuz##*/vmlinuz-}
