@@ -43,7 +43,7 @@ struct Kernel<'a> {
 
 impl Transport for Kernel<'_> {
     async fn read(&mut self, into: &mut Vec<u8>) -> io::Result<usize> {
-        let buf = std::mem::replace(&mut self.spare, Vec::new());
+        let buf = std::mem::take(&mut self.spare);
         let (res, buf) = self.ring.recv(&self.conn, buf).await;
         self.spare = buf;
         match res {
