@@ -105,7 +105,7 @@ impl Ring {
 
     /// Waits for the next file another ring sends to this ring's mailbox
     /// ([`open_file_mailbox`](Ring::open_file_mailbox) has an example). Bound it with
-    /// [`time::timeout`](crate::time::timeout) where the sender may never come.
+    /// [`Ring::timeout`](Ring::timeout) where the sender may never come.
     pub fn receive_file(&self) -> ReceiveFile<'_> {
         ReceiveFile { ring: self }
     }
