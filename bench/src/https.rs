@@ -34,7 +34,8 @@ impl Site {
         let dir = tempfile::tempdir()?;
         std::fs::create_dir(dir.path().join("www"))?;
         std::fs::write(dir.path().join("www").join(FILE), vec![b'x'; FILE_LEN])?;
-        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).map_err(std::io::Error::other)?;
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .map_err(std::io::Error::other)?;
         std::fs::write(dir.path().join("cert.pem"), made.cert.pem())?;
         std::fs::write(dir.path().join("key.pem"), made.key_pair.serialize_pem())?;
         Ok(Self { dir })
@@ -58,7 +59,10 @@ fn tokio_server(site: &Site) -> SocketAddr {
     let key = PrivateKeyDer::from_pem_file(site.path("key.pem")).expect("the key just written");
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_no_client_auth().with_single_cert(vec![site.cert()], key))
+        .and_then(|b| {
+            b.with_no_client_auth()
+                .with_single_cert(vec![site.cert()], key)
+        })
         .expect("a server config");
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
@@ -66,13 +70,18 @@ fn tokio_server(site: &Site) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("address");
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .expect("runtime");
         let local = tokio::task::LocalSet::new();
         local.block_on(&rt, async move {
             listener.set_nonblocking(true).expect("nonblocking");
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
                 let _ = tcp.set_nodelay(true);
                 let (acceptor, root) = (acceptor.clone(), root.clone());
                 tokio::task::spawn_local(async move {
@@ -87,7 +96,10 @@ fn tokio_server(site: &Site) -> SocketAddr {
 }
 
 /// Keep-alive GETs on one connection: the head read up to its blank line, the file sent.
-async fn tokio_connection(mut tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>, root: &Path) -> std::io::Result<()> {
+async fn tokio_connection(
+    mut tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    root: &Path,
+) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(4096);
     loop {
         while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -95,12 +107,24 @@ async fn tokio_connection(mut tls: tokio_rustls::server::TlsStream<tokio::net::T
                 return Ok(());
             }
         }
-        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").expect("found above") + 4;
+        let end = buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("found above")
+            + 4;
         let head = String::from_utf8_lossy(&buf[..end]).into_owned();
         buf.drain(..end);
-        let path = head.split(' ').nth(1).unwrap_or("/").trim_start_matches('/');
+        let path = head
+            .split(' ')
+            .nth(1)
+            .unwrap_or("/")
+            .trim_start_matches('/');
         let body = std::fs::read(root.join(path)).unwrap_or_default();
-        let mut out = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n", body.len()).into_bytes();
+        let mut out = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
         out.extend_from_slice(&body);
         tls.write_all(&out).await?;
         tls.flush().await?;
@@ -116,7 +140,11 @@ fn load(addr: SocketAddr, cert: &CertificateDer<'static>, connections: usize, se
         .expect("versions")
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let (config, done, count) = (Arc::new(config), Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let (config, done, count) = (
+        Arc::new(config),
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
     let clients: Vec<_> = (0..connections)
         .map(|_| {
             let (config, done, count) = (config.clone(), done.clone(), count.clone());
@@ -125,19 +153,30 @@ fn load(addr: SocketAddr, cert: &CertificateDer<'static>, connections: usize, se
         .collect();
     std::thread::sleep(Duration::from_secs_f64(secs));
     done.store(true, Ordering::Relaxed);
-    clients.into_iter().for_each(|c| c.join().expect("a load client"));
+    clients
+        .into_iter()
+        .for_each(|c| c.join().expect("a load client"));
     count.load(Ordering::Relaxed)
 }
 
-fn client(addr: SocketAddr, config: Arc<rustls::ClientConfig>, done: &AtomicBool, count: &AtomicU64) {
-    let conn = rustls::ClientConnection::new(config, ServerName::try_from("localhost").expect("name")).expect("client");
+fn client(
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    done: &AtomicBool,
+    count: &AtomicU64,
+) {
+    let conn =
+        rustls::ClientConnection::new(config, ServerName::try_from("localhost").expect("name"))
+            .expect("client");
     let tcp = std::net::TcpStream::connect(addr).expect("connect");
     tcp.set_nodelay(true).expect("nodelay");
     let mut tls = BufReader::new(rustls::StreamOwned::new(conn, tcp));
     let req = format!("GET /{FILE} HTTP/1.1\r\nHost: localhost\r\n\r\n");
     let mut body = vec![0u8; FILE_LEN];
     while !done.load(Ordering::Relaxed) {
-        tls.get_mut().write_all(req.as_bytes()).expect("send a request");
+        tls.get_mut()
+            .write_all(req.as_bytes())
+            .expect("send a request");
         let mut line = String::new();
         let mut len = 0;
         loop {
@@ -181,12 +220,23 @@ pub fn run(report: &mut Report, rounds: usize, quick: bool) -> std::io::Result<(
             samples[c].cpu_us.push(cpu.as_secs_f64() * 1e6 / done);
         }
     }
-    drop(ring.stop());
+    let served = ring.stop();
+    assert!(served.requests > 0, "the https_server answered: {served:?}");
     let case = format!("{connections} conns, 1 KiB");
     for (contender, s) in CONTENDERS.into_iter().zip(samples) {
-        report.rows.push(Row { suite: "https", case: case.clone(), contender, samples: s });
+        report.rows.push(Row {
+            suite: "https",
+            case: case.clone(),
+            contender,
+            samples: s,
+        });
     }
-    report.goal("https https_server/tokio-rustls", (&case, "https_server"), (&case, "tokio-rustls"), 0.9);
+    report.goal(
+        "https https_server/tokio-rustls",
+        (&case, "https_server"),
+        (&case, "tokio-rustls"),
+        0.9,
+    );
     report.notes.push(format!(
         "https: GET of a 1 KiB file over loopback, keep-alive, {connections} rustls client threads for {secs} s a round; \
          `https_server` is the example's server (safer-ring serve, here with {ktls}), `tokio-rustls` a plain tokio + \
