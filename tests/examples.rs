@@ -239,3 +239,46 @@ fn two_workers_under_hostile_load(mode: &str) -> Vec<u64> {
     assert!(per_worker.iter().sum::<u64>() >= 67, "{rest}");
     per_worker
 }
+
+#[test]
+fn https_server_serves_a_file_and_says_why_it_exits_when_its_port_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.txt"), b"hello over TLS").unwrap();
+    let mut server = example("https_server")
+        .args(["--addr", "127.0.0.1:0", "--dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = listening_addr(&mut server);
+    let curl = std::process::Command::new("curl")
+        .args(["--insecure", "--silent", "--fail"])
+        .arg(format!("https://{addr}/hello.txt"))
+        .output()
+        .expect("curl runs");
+    assert_eq!(curl.stdout, b"hello over TLS");
+    let rest = common::server::interrupt(&mut server);
+    assert!(
+        rest.contains("stopped: served 1 requests on 1 connections"),
+        "{rest}"
+    );
+    // The port is now in use by a plain listener: a clear error and exit 1 within a second.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let started = std::time::Instant::now();
+    let out = example("https_server")
+        .args(["--addr", &taken.local_addr().unwrap().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot listen on") && stderr.contains("in use"),
+        "{stderr}"
+    );
+}

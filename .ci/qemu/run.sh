@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs test binaries of this crate under a real older kernel: Debian's Linux 6.1 booted by
 # qemu (software emulation: no KVM needed) from a busybox initramfs that carries the test
-# binaries, the shared libraries they load and the kernel's `tls` module.
+# binaries, the shared libraries they load, and the kernel's `tls` module with the AEAD
+# modules kTLS asks for (AES-GCM, ChaCha20-Poly1305: modules in Debian's build).
 #
 #   .ci/qemu/run.sh [--kernel-deb PKG] [--] TEST_BINARY[::FILTER]...
 #
@@ -36,7 +37,10 @@ if [[ ! -d $kdir/root ]]; then
 fi
 vmlinuz=$(ls "$kdir"/root/boot/vmlinuz-*)
 release=${vmlinuz##*/vmlinuz-}
-tls_ko="$kdir/root/lib/modules/$release/kernel/net/tls/tls.ko"
+# In load order (each after what it depends on); tls last.
+modules=(crypto/gf128mul crypto/ghash-generic crypto/ctr crypto/gcm lib/crypto/libchacha
+    crypto/chacha_generic lib/crypto/libpoly1305 crypto/poly1305_generic
+    crypto/chacha20poly1305 net/tls/tls)
 
 # The initramfs: busybox, the test binaries and their libraries, the tls module, an init.
 initrd_dir=$(mktemp -d "$cache/initrd.XXXXXX")
@@ -46,7 +50,10 @@ cp "$(command -v busybox)" "$initrd_dir/bin/busybox"
 for tool in sh mount mkdir ip insmod poweroff cat echo sleep seq uname; do
     ln -s busybox "$initrd_dir/bin/$tool"
 done
-[[ -f $tls_ko ]] && cp "$tls_ko" "$initrd_dir/lib/tls.ko"
+for m in "${modules[@]}"; do
+    ko="$kdir/root/lib/modules/$release/kernel/$m.ko"
+    [[ -f $ko ]] && cp "$ko" "$initrd_dir/lib/${m##*/}.ko"
+done
 runs=()
 for arg in "$@"; do
     bin=${arg%%::*}
@@ -64,7 +71,9 @@ done
     echo '#!/bin/sh'
     echo 'mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev'
     echo 'mount -t tmpfs tmp /tmp; ip link set lo up; ulimit -n 20000'
-    echo '[ -f /lib/tls.ko ] && insmod /lib/tls.ko'
+    for m in "${modules[@]}"; do
+        echo "[ -f /lib/${m##*/}.ko ] && insmod /lib/${m##*/}.ko"
+    done
     echo 'echo "guest kernel: $(uname -r), ULPs: $(cat /proc/sys/net/ipv4/tcp_available_ulp)"'
     echo 'export TMPDIR=/tmp RUST_BACKTRACE=1 SAFER_RING_GUEST_KERNEL=1; rc=0'
     for ((i = 0; i < ${#runs[@]}; i += 2)); do

@@ -12,6 +12,7 @@ mod conns;
 mod copy;
 mod echo;
 mod extra;
+mod https;
 mod instr;
 mod iocopy;
 mod machine;
@@ -28,7 +29,8 @@ mod write;
 use report::Report;
 
 const SUITES: &[&str] = &[
-    "nop", "read", "write", "copy", "iocopy", "echo", "scale", "mem", "alloc", "instr", "wake",
+    "nop", "read", "write", "copy", "iocopy", "https", "echo", "scale", "mem", "alloc", "instr",
+    "wake",
 ];
 
 /// What the numbers mean; printed above the generated tables.
@@ -121,6 +123,7 @@ fn main() {
             "write" => write::run(&mut report, rounds, args.quick),
             "copy" => copy::run(&mut report, rounds, args.quick),
             "iocopy" => iocopy::run(&mut report, rounds, args.quick),
+            "https" => https::run(&mut report, rounds, args.quick).map_err(Into::into),
             "alloc" => alloc::run(&mut report, rounds, args.quick),
             "instr" => instr::run(&mut report, rounds, args.quick),
             "wake" => wake::run(&mut report, rounds, args.quick),

@@ -2,9 +2,9 @@
 //!
 //! - `safer-ring probe`: is io_uring usable here; if not, why and what to do.
 //! - `safer-ring copy SRC DST`: a copy through the ring that never loses data.
+//! - `safer-ring serve`: a directory over HTTPS, with kernel TLS where the kernel has it.
 
 mod copy;
-mod failure;
 mod interrupt;
 mod probe;
 mod progress;
@@ -14,7 +14,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use failure::Failure;
+pub use safer_ring_cli::Failure;
+use safer_ring_cli::serve;
 
 /// The exit codes, shown in every command's long help.
 const EXIT_CODES: &str = "\
@@ -56,6 +57,17 @@ enum Command {
     /// skipped with a warning.
     #[command(after_long_help = EXIT_CODES)]
     Copy(CopyArgs),
+    /// Serves a directory over HTTPS/1.1 (keep-alive) through io_uring.
+    ///
+    /// TLS is rustls's; with kernel TLS (--ktls auto where the kernel has the "tls" ULP, or
+    /// --ktls on) the session keys go to the kernel after the handshake, and the ring sends
+    /// and receives plaintext that the kernel encrypts and decrypts. Otherwise it says so
+    /// once and serves with rustls in user space over the ring. GET and HEAD of the files
+    /// under --dir only ("..": 400, missing: 404, other methods: 405). Prints `listening on
+    /// ADDR (kTLS: yes|no)` when ready; Ctrl-C stops it, printing the requests served and
+    /// how many connections used kTLS.
+    #[command(after_long_help = serve::EXIT_CODES)]
+    Serve(serve::ServeArgs),
 }
 
 /// The arguments of `copy`.
@@ -84,6 +96,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Probe => probe::run(),
         Command::Copy(args) => copy::run(&args),
+        Command::Serve(args) => serve::main(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
