@@ -2,8 +2,11 @@
 //!
 //! - `safer-ring probe`: is io_uring usable here; if not, why and what to do.
 //! - `safer-ring copy SRC DST`: a copy through the ring that never loses data.
+//! - `safer-ring echo`: a TCP echo server on a pool of rings, one per worker thread.
 //! - `safer-ring serve`: a directory over HTTPS, with kernel TLS where the kernel has it.
+//! - `safer-ring bench`: the benchmark harness (`safer-ring-bench`), side by side with peers.
 
+mod bench;
 mod copy;
 mod interrupt;
 mod probe;
@@ -15,7 +18,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub use safer_ring_cli::Failure;
-use safer_ring_cli::serve;
+use safer_ring_cli::{echo, serve};
 
 /// The exit codes, shown in every command's long help.
 const EXIT_CODES: &str = "\
@@ -68,6 +71,22 @@ enum Command {
     /// how many connections used kTLS.
     #[command(after_long_help = serve::EXIT_CODES)]
     Serve(serve::ServeArgs),
+    /// A TCP echo server on a pool of rings (one worker thread each), until Ctrl-C.
+    ///
+    /// Multishot accept and multishot receive into a provided-buffer ring; each chunk is sent
+    /// back as it is. With --accept reuseport (the default) every worker has its own
+    /// SO_REUSEPORT listener on the same port; with --accept handoff worker 0 accepts and
+    /// hands connections to the others by IORING_OP_MSG_RING. Prints `listening on ADDR with
+    /// N worker(s)` when ready; Ctrl-C prints the connections and bytes served.
+    #[command(after_long_help = echo::EXIT_CODES)]
+    Echo(echo::EchoArgs),
+    /// Runs the benchmark harness: this library vs raw io_uring, std, tokio and peer crates.
+    ///
+    /// Everything after `bench` goes to `safer-ring-bench` (`safer-ring bench -- --help` lists
+    /// its suites and flags; e.g. `safer-ring bench nop read --quick`). It is the binary next
+    /// to this one, or, in a source checkout, `cargo run --release -p safer-ring-bench`.
+    #[command(after_long_help = bench::EXIT_CODES)]
+    Bench(bench::BenchArgs),
 }
 
 /// The arguments of `copy`.
@@ -97,6 +116,8 @@ fn main() -> ExitCode {
         Command::Probe => probe::run(),
         Command::Copy(args) => copy::run(&args),
         Command::Serve(args) => serve::main(&args),
+        Command::Echo(args) => echo::main(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -175,7 +175,7 @@ impl Drop for Server {
 }
 
 /// The `echo_server` example next to this binary, built first if it is missing or older
-/// than the library or example sources.
+/// than the library or example sources (the server is the CLI's `echo`).
 pub(crate) fn example_binary() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let dir = exe.parent().ok_or("current_exe has no directory")?;
@@ -184,6 +184,7 @@ pub(crate) fn example_binary() -> Result<PathBuf, String> {
     let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
     let sources = newest(&root.join("src"))
         .max(newest(&root.join("examples").join("echo_server.rs")))
+        .max(newest(&root.join("cli").join("src").join("echo")))
         .max(newest(&root.join("Cargo.toml")));
     if built.is_none_or(|b| b < sources) {
         eprintln!(

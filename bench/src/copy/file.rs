@@ -1,47 +1,22 @@
-//! `copy`: copying a page-cached file (1 GiB, 256 MiB with `--quick`) — the `copy` example
-//! (reads and writes through the ring, 8 × 1 MiB in flight, then `fdatasync`) vs
-//! `std::io::copy` (which on Linux hands file-to-file copies to `copy_file_range`, an in-kernel
-//! copy) vs `cp`. Every contender ends with `fdatasync` of the destination, so all three pay
-//! for the same write-back.
+//! The file case of `copy`: a page-cached file (1 GiB, 256 MiB with `--quick`) copied by
+//! `safer-ring copy --sync` (the CLI: linked splice pairs on the ring), the `copy` example
+//! (reads and writes through the ring, 8 × 1 MiB in flight, then `fdatasync`),
+//! `std::io::copy` (which on Linux hands file-to-file copies to `copy_file_range`, an
+//! in-kernel copy) and `cp`. Every contender ends with `fdatasync` of the destination, so all
+//! pay for the same write-back.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
+use super::{cli_binary, release_binary, run_child, timed};
 use crate::report::{Report, Row};
-use crate::stats::{Samples, cpu_time};
+use crate::stats::Samples;
 
 const MIB: u64 = 1 << 20;
 
-/// CPU time (user + system) of the waited-for children of this process.
-fn children_cpu() -> Duration {
-    // SAFETY: `rusage` is plain data; all zeroes is a valid value.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: writes into a live local.
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
-
-/// Runs one copy of `mib` MiB and records MiB/s and CPU µs per MiB (this process and its
-/// children).
-fn timed(
-    samples: &mut Samples,
-    mib: u64,
-    work: impl FnOnce() -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let (cpu0, child0, t0) = (cpu_time(), children_cpu(), Instant::now());
-    work()?;
-    let wall = t0.elapsed();
-    let cpu = (cpu_time() - cpu0) + (children_cpu() - child0);
-    samples.rates.push(mib as f64 / wall.as_secs_f64());
-    samples.cpu_us.push(cpu.as_secs_f64() * 1e6 / mib as f64);
-    Ok(())
-}
-
-fn xorshift_fill(state: &mut u64, buf: &mut [u8]) {
+pub(super) fn xorshift_fill(state: &mut u64, buf: &mut [u8]) {
     for chunk in buf.chunks_mut(8) {
         *state ^= *state << 13;
         *state ^= *state >> 7;
@@ -88,19 +63,6 @@ fn verify(src: &Path, dst: &Path, len: u64, who: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-fn run_child(cmd: &mut Command) -> std::io::Result<()> {
-    let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output()?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(std::io::Error::other(format!(
-            "{cmd:?} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
-    }
-}
-
 fn fdatasync(path: &Path) -> std::io::Result<()> {
     std::fs::OpenOptions::new()
         .write(true)
@@ -108,49 +70,20 @@ fn fdatasync(path: &Path) -> std::io::Result<()> {
         .sync_data()
 }
 
-/// The built `copy` example beside this binary (`target/release/examples/copy`), built with
-/// `cargo build --release --example copy` if it is missing. Returns it and what was done.
-fn copy_example() -> std::io::Result<(PathBuf, String)> {
-    let exe = std::env::current_exe()?;
-    let dir = exe.parent().expect("an executable has a directory");
-    let example = dir.join("examples").join("copy");
-    if example.exists() {
-        let shown = example.display().to_string();
-        return Ok((example, shown));
-    }
-    eprintln!(
-        "copy: {} is missing; building it with `cargo build --release --example copy`",
-        example.display()
-    );
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(&root)
-        .args(["build", "--release", "--example", "copy"]);
-    let status = cmd.status()?;
-    if !status.success() || !example.exists() {
-        return Err(std::io::Error::other(format!(
-            "could not build the copy example ({status}); expected {}",
-            example.display()
-        )));
-    }
-    Ok((
-        example.clone(),
-        format!("{} (built by this run)", example.display()),
-    ))
-}
-
-const CONTENDERS: [&str; 3] = ["copy example", "std::io::copy", "cp"];
+const CONTENDERS: [&str; 4] = ["safer-ring copy", "copy example", "std::io::copy", "cp"];
 
 pub fn run(report: &mut Report, rounds: usize, quick: bool) -> safer_ring::Result<()> {
     let mib: u64 = if quick { 256 } else { 1024 };
     let len = mib * MIB;
-    let (example, example_note) = copy_example()?;
+    let (cli, cli_note) = cli_binary()?;
+    let (example, example_note) =
+        release_binary("examples/copy", &["--example", "copy", "-p", "safer-ring"])?;
     let dir = tempfile::tempdir()?;
     let src = dir.path().join("source.bin");
     let dst = dir.path().join("copy.bin");
     eprintln!("copy: writing and caching a {mib} MiB source file...");
     make_source(&src, len)?;
-    let mut samples = [Samples::default(), Samples::default(), Samples::default()];
+    let mut samples: [Samples; 4] = Default::default();
     for round in 0..rounds {
         // Each round starts with a different contender: none always follows the same one.
         for i in (0..CONTENDERS.len()).map(|j| (round + j) % CONTENDERS.len()) {
@@ -159,9 +92,15 @@ pub fn run(report: &mut Report, rounds: usize, quick: bool) -> safer_ring::Resul
                 std::fs::remove_file(&dst)?;
             }
             timed(s, mib, || match i {
-                // Opens both files through the ring, copies, fdatasyncs the destination.
-                0 => run_child(Command::new(&example).arg(&src).arg(&dst)),
-                1 => {
+                // Both open the files through the ring, copy, and fdatasync the destination.
+                0 => run_child(
+                    Command::new(&cli)
+                        .args(["copy", "-q", "--sync"])
+                        .arg(&src)
+                        .arg(&dst),
+                ),
+                1 => run_child(Command::new(&example).arg(&src).arg(&dst)),
+                2 => {
                     let mut from = std::fs::File::open(&src)?;
                     let mut to = std::fs::File::create(&dst)?;
                     std::io::copy(&mut from, &mut to)?;
@@ -188,6 +127,12 @@ pub fn run(report: &mut Report, rounds: usize, quick: bool) -> safer_ring::Resul
         report.metric("copy", &case, contender, "bytes/s", bytes_per_s);
     }
     report.goal(
+        "safer-ring copy/cp",
+        (&case, "safer-ring copy"),
+        (&case, "cp"),
+        0.9,
+    );
+    report.goal(
         "copy example/cp",
         (&case, "copy example"),
         (&case, "cp"),
@@ -195,9 +140,12 @@ pub fn run(report: &mut Report, rounds: usize, quick: bool) -> safer_ring::Resul
     );
     report.notes.push(format!(
         "copy: a {mib} MiB{} page-cached file of random-looking bytes on the same filesystem, \
-         contenders interleaved with the starting one rotating each round, output removed between runs and checked (size and four 64 KiB samples); op = 1 MiB, so \
-         op/s is MiB/s and CPU is µs per MiB (this process plus waited-for children). All three \
-         end with fdatasync of the destination: `copy example` is {example_note} with its \
+         contenders interleaved with the starting one rotating each round, output removed \
+         between runs and checked (size and four 64 KiB samples); op = 1 MiB, so op/s is \
+         MiB/s and CPU is µs per MiB (this process plus waited-for children). All end with \
+         fdatasync of the destination: `safer-ring copy` is {cli_note} `copy -q --sync` (the \
+         CLI: linked splice pairs file → pipe → file on the ring, into a temporary renamed \
+         into place, mode kept); `copy example` is {example_note} with its \
          defaults (1 MiB chunks, 8 in flight, reads and writes through the ring into user \
          buffers, its own fdatasync, process start included); `std::io::copy` runs \
          in-process, and std hands a file-to-file copy to copy_file_range (an in-kernel copy, \
