@@ -158,3 +158,76 @@ fn a_tree_that_does_not_fit_leaves_nothing_behind() {
         "nothing left on the tmpfs: {text}"
     );
 }
+
+/// A tree of `dirs` × `files` small files, quick to write.
+fn many_files(root: &Path, dirs: usize, files: usize) {
+    let data = pattern(4096, 7);
+    for d in 0..dirs {
+        let dir = root.join(format!("d{d}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in 0..files {
+            std::fs::write(dir.join(format!("f{f}")), &data).unwrap();
+        }
+    }
+}
+
+/// The temporary tree next to `dst` (`.NAME.safer-ring-…`), once it holds a copied file.
+fn temporary_with_files(parent: &Path) -> Option<PathBuf> {
+    let temp = std::fs::read_dir(parent)
+        .ok()?
+        .flatten()
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".new.safer-ring-")
+        })?
+        .path();
+    let has_files = std::fs::read_dir(temp.join("d0")).ok()?.next().is_some();
+    has_files.then_some(temp)
+}
+
+#[test]
+fn sigint_mid_tree_leaves_no_partial_tree_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("src"), dir.path().join("new"));
+    many_files(&src, 10, 1000);
+    let mut child = common::bin()
+        .arg("copy")
+        .arg("-r")
+        .arg(&src)
+        .arg(&dst)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let temp = loop {
+        if let Some(temp) = temporary_with_files(dir.path()) {
+            break temp;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no temporary tree filled in 20 s"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the copy ended before it was interrupted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    // SAFETY: kill takes integers; the child is ours and not yet reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let msg = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "interrupted mid-tree: {msg}");
+    assert!(
+        msg.contains(&format!("{} was not created", dst.display())),
+        "{msg}"
+    );
+    assert!(
+        !temp.exists(),
+        "the temporary tree {} is left",
+        temp.display()
+    );
+    assert_eq!(names(dir.path()), ["src"], "no partial tree, no temporary");
+}

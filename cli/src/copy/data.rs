@@ -65,8 +65,7 @@ pub async fn regular(
         .try_clone_std()
         .map_err(|e| Failure::io("copy: duplicating", ends.src, e))?;
     let extents = sparse::data_extents(&std_src, len);
-    let splice = safer_ring::io_uring::opcode::Splice::CODE;
-    let copied = match ring.opcodes().contains(splice) {
+    let copied = match can_splice(ring) {
         true => match spliced(ring, (src, dst), &extents, ends, progress).await {
             Err(Spliced::Refused) => buffered(ring, (src, dst), &extents, ends, progress).await,
             Err(Spliced::Failed(f)) => Err(f),
@@ -127,18 +126,26 @@ enum Spliced {
 }
 
 /// A pipe for splicing, as ring files.
-struct Pipe {
+pub struct Pipe {
     rx: File,
     tx: File,
     size: u64,
 }
 
 impl Pipe {
-    fn new() -> std::io::Result<Self> {
+    /// A pipe of [`PIPE_SIZE`] (`large`) or of the default 64 KiB. Many large pipes would
+    /// pass the per-user soft limit of pipe pages, after which the kernel makes new pipes
+    /// tiny: the tree copy's many workers take default ones.
+    pub fn new(large: bool) -> std::io::Result<Self> {
         let (rx, tx) = std::io::pipe()?;
-        // SAFETY: fcntl(F_SETPIPE_SZ) takes an int and touches no memory of ours; the fd is
-        // open (owned by `tx`). It returns the new size; a refusal (-1) keeps the default.
-        let asked = unsafe { libc::fcntl(tx.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE as i32) };
+        let asked = if large {
+            // SAFETY: fcntl(F_SETPIPE_SZ) takes an int and touches no memory of ours; the fd
+            // is open (owned by `tx`). It returns the new size; a refusal (-1) keeps the
+            // default.
+            unsafe { libc::fcntl(tx.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE as i32) }
+        } else {
+            -1
+        };
         // The default pipe size is 64 KiB (16 pages).
         let size = if asked > 0 { asked } else { 1 << 16 };
         Ok(Self {
@@ -158,7 +165,7 @@ async fn spliced(
     progress: &Progress,
 ) -> Result<u64, Spliced> {
     let pipes: Vec<Pipe> = (0..PIPES)
-        .map(|_| Pipe::new())
+        .map(|_| Pipe::new(true))
         .collect::<Result<_, _>>()
         .map_err(|e| Spliced::Failed(Failure::Failed(format!("copy: creating a pipe: {e}"))))?;
     let chunks = Chunks::new(extents, pipes[0].size);
@@ -180,6 +187,30 @@ async fn spliced(
     });
     let results = futures::future::join_all(workers).await;
     results.into_iter().sum()
+}
+
+/// Copies the first `len` bytes of the regular file `src` into the empty `dst` through
+/// `pipe` (one linked splice pair when they fit in it): one copy in the kernel, none through
+/// user memory. `None` when the kernel refuses to splice these files (nothing was written:
+/// use buffers).
+pub async fn splice_whole(
+    ring: &Ring,
+    pipe: &Pipe,
+    files: (&File, &File),
+    len: u64,
+    ends: Ends<'_>,
+) -> Option<Result<u64, Failure>> {
+    match splice_chunk(ring, pipe, files, (0, len), ends).await {
+        Ok(n) => Some(Ok(n)),
+        Err(Spliced::Refused) => None,
+        Err(Spliced::Failed(f)) => Some(Err(f)),
+    }
+}
+
+/// Whether `ring`'s kernel has the splice opcode.
+pub fn can_splice(ring: &Ring) -> bool {
+    ring.opcodes()
+        .contains(safer_ring::io_uring::opcode::Splice::CODE)
 }
 
 /// Splices one chunk through `pipe`; returns its bytes (fewer if the source ended early).

@@ -2,9 +2,11 @@
 //!
 //! The source is walked first (`readdir`; file types from the directory entries, no `stat`
 //! per file); the directories and symlinks are made under a temporary directory next to the
-//! destination; then [`JOBS`] workers copy the files, each `openat` → `statx` → `openat`
-//! (create) → `read` → `write` → `close` on the ring, so [`JOBS`] files' operations are in
-//! flight together. Directory modes (and with `--preserve` owners and times) are set last,
+//! destination; then [`JOBS`] workers per ring copy the files, each `openat` → `openat`
+//! (create) → a linked pair of splices through the worker's pipe (source → pipe →
+//! destination: one copy in the kernel, as `cp`'s `copy_file_range`, where a read and a
+//! write would copy twice through user memory) → `close` on the ring, so [`JOBS`] files'
+//! operations are in flight together. Directory modes (and with `--preserve` owners and times) are set last,
 //! deepest first, and the temporary directory is renamed to the destination: the tree
 //! appears whole or not at all.
 //!
@@ -17,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use safer_ring::{File, OpenOptions, Ring};
 
-use super::data::{self, Ends};
+use super::data::{self, Ends, Pipe};
 use super::file::{finish, ring_failure};
 use super::meta::Meta;
 use super::tempfile::Temp;
@@ -44,6 +46,8 @@ struct Plan {
 struct Entry {
     rel: PathBuf,
     len: u64,
+    /// Fewer blocks than its length needs: it has holes, which the sparse-aware path keeps.
+    sparse: bool,
     meta: Meta,
 }
 
@@ -114,6 +118,7 @@ fn walk(src: &Path) -> Result<Plan, Failure> {
                 plan.files.push(Entry {
                     rel: path,
                     len: meta.len(),
+                    sparse: std::os::unix::fs::MetadataExt::blocks(&meta) * 512 < meta.len(),
                     meta: Meta::from_std(&meta),
                 });
             } else if kind.is_symlink() {
@@ -242,13 +247,17 @@ async fn copy_on_ring(
     let workers = (0..JOBS).map(|_| async {
         let mut totals = Totals::default();
         let mut buf = Vec::with_capacity(SMALL as usize + 1);
+        // Without one (out of fds, or no splice opcode), small files go through `buf`.
+        let pipe = data::can_splice(ring)
+            .then(|| Pipe::new(false).ok())
+            .flatten();
         while let Some(entry) = queue.claim(home) {
             if crate::interrupt::interrupted() {
                 queue.stop();
                 return Err(Failure::Interrupted("interrupted".into()));
             }
             let copied;
-            (copied, buf) = copy_one(ring, entry, roots, buf, args).await;
+            (copied, buf) = copy_one(ring, entry, roots, (buf, pipe.as_ref()), args).await;
             match copied {
                 Ok(bytes) => totals = totals + Totals { bytes, files: 1 },
                 Err(e) => {
@@ -263,14 +272,14 @@ async fn copy_on_ring(
     futures::future::join_all(workers).await.into_iter().sum()
 }
 
-/// Copies one file from the source root to the temporary root, small ones through `buf`
-/// (handed back). Errors name the file where it will be (under the destination), not the
+/// Copies one file from the source root to the temporary root, small ones through `pipe`,
+/// or through `buf` (handed back) where the kernel cannot splice them. Errors name the file where it will be (under the destination), not the
 /// temporary. The walk's metadata is used: a `statx` on the ring costs a worker-thread hop.
 async fn copy_one(
     ring: &Ring,
     entry: &Entry,
     (src_root, temp_root, dst_root): (&Path, &Path, &Path),
-    buf: Vec<u8>,
+    (buf, pipe): (Vec<u8>, Option<&Pipe>),
     args: &CopyArgs,
 ) -> (Result<u64, Failure>, Vec<u8>) {
     let (src, dst, shown) = (
@@ -294,9 +303,16 @@ async fn copy_one(
         src: &src,
         dst: &shown,
     };
-    let (bytes, buf) = match entry.len {
-        len if len <= SMALL => small(ring, (&from, &to), buf, len == 0, ends).await,
-        len => (
+    let spliced = match (pipe, entry.len) {
+        (Some(pipe), len @ 1..=SMALL) if !entry.sparse => {
+            data::splice_whole(ring, pipe, (&from, &to), len, ends).await
+        }
+        _ => None,
+    };
+    let (bytes, buf) = match (spliced, entry.len) {
+        (Some(copied), _) => (copied, buf),
+        (None, len) if len <= SMALL => small(ring, (&from, &to), buf, len == 0, ends).await,
+        (None, len) => (
             data::regular(ring, (&from, &to), len, ends, &Progress::bytes(0, true)).await,
             buf,
         ),
