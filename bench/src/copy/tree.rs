@@ -119,7 +119,9 @@ pub fn run(report: &mut Report, rounds: usize) -> safer_ring::Result<()> {
          (ext4 slows inode allocation next to recent deletions); op = 1 file, so op/s is \
          files/s and CPU is µs per file (this process plus children). `safer-ring copy -r` is \
          {cli_note} `copy -q -r` (the tree built under a temporary directory renamed into \
-         place); `cp -r` is coreutils cp as a process. Neither syncs."
+         place); `cp -r` is coreutils cp as a process. Neither syncs. Both run on the filesystem of \
+         $TMPDIR (default /tmp): how fast it allocates inodes depends on its history, so \
+         measure a fresh one too (e.g. an ext4 loop device: TMPDIR=/mnt/fresh)."
     ));
     Ok(())
 }
