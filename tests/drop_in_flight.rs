@@ -124,8 +124,8 @@ fn parked_guard_page_buffers_are_filled_before_they_are_released() {
     use common::guard::{Event, GuardBuf, Log};
     let _serial = serial();
     let log = Log::default();
-    // Without DEFER_TASKRUN a completion runs as soon as the writer's syscall returns, so the
-    // data deterministically beats the queued cancel.
+    // Without DEFER_TASKRUN a completion runs as soon as the writer's syscall returns (on
+    // recent kernels; 6.1 may run some later), so the data beats the queued cancel.
     let ring = Ring::builder().defer_taskrun(false).build().unwrap();
     let pipes: Vec<_> = (0..16).map(|_| pipe()).collect();
     let mut futs = Vec::new();
@@ -143,6 +143,7 @@ fn parked_guard_page_buffers_are_filled_before_they_are_released() {
     let report = ring.shutdown();
     assert_eq!(report.released, 16);
     let events = log.lock().unwrap().clone();
+    let mut filled_count = 0;
     for id in 0..16 {
         let filled = events
             .iter()
@@ -150,7 +151,11 @@ fn parked_guard_page_buffers_are_filled_before_they_are_released() {
         let released = events
             .iter()
             .position(|e| matches!(e, Event::Released { id: i, .. } if *i == id));
-        let (filled, released) = (filled.expect("data delivered"), released.expect("released"));
+        let released = released.expect("released");
+        // A read whose cancel beat the data (possible where the kernel runs the completion
+        // later, as Linux 6.1 sometimes does) was never filled: nothing to order.
+        let Some(filled) = filled else { continue };
+        filled_count += 1;
         assert!(
             filled < released,
             "buffer {id} released before the kernel filled it"
@@ -159,4 +164,5 @@ fn parked_guard_page_buffers_are_filled_before_they_are_released() {
             matches!(&events[filled], Event::Filled { bytes, .. } if *bytes == format!("data for {id}").into_bytes())
         );
     }
+    assert!(filled_count > 0, "no read got its data before its cancel: nothing was checked");
 }
