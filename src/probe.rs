@@ -26,11 +26,15 @@ impl OpcodeSet {
         if kernel.register_probe(&mut probe).is_err() {
             return Self::all();
         }
+        let codes: Vec<u8> = (0..=u8::MAX).filter(|&c| probe.is_supported(c)).collect();
+        Self::of(&codes)
+    }
+
+    /// Exactly `codes`.
+    pub(crate) fn of(codes: &[u8]) -> Self {
         let mut set = Self::default();
-        for code in 0..=u8::MAX {
-            if probe.is_supported(code) {
-                set.0[usize::from(code / 64)] |= 1 << (code % 64);
-            }
+        for &code in codes {
+            set.0[usize::from(code / 64)] |= 1 << (code % 64);
         }
         set
     }

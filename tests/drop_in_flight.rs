@@ -164,5 +164,8 @@ fn parked_guard_page_buffers_are_filled_before_they_are_released() {
             matches!(&events[filled], Event::Filled { bytes, .. } if *bytes == format!("data for {id}").into_bytes())
         );
     }
-    assert!(filled_count > 0, "no read got its data before its cancel: nothing was checked");
+    assert!(
+        filled_count > 0,
+        "no read got its data before its cancel: nothing was checked"
+    );
 }

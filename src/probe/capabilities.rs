@@ -98,6 +98,13 @@ impl Capability {
 pub struct CapabilitySet(u32);
 
 impl CapabilitySet {
+    /// Every capability (what the fallback backend does without).
+    pub fn all() -> Self {
+        Capability::ALL
+            .into_iter()
+            .fold(Self::default(), Self::with)
+    }
+
     /// The set with `capability` added.
     pub fn with(self, capability: Capability) -> Self {
         Self(self.0 | capability.bit())

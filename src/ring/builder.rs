@@ -6,7 +6,10 @@ use std::time::Duration;
 use io_uring::IoUring;
 
 use super::Ring;
+use super::backend::BackendMode;
 use super::core::Core;
+use super::emulated::Emulated;
+use super::kernel::Backend as Kernels;
 use crate::error::{Result, SaferRingError};
 use crate::probe::{Capability, CapabilitySet};
 
@@ -81,6 +84,7 @@ pub struct RingBuilder {
     defer_taskrun: bool,
     shutdown_timeout: Duration,
     without: CapabilitySet,
+    backend: BackendMode,
 }
 
 /// The default of [`RingBuilder::max_in_flight`].
@@ -95,6 +99,7 @@ impl Default for RingBuilder {
             defer_taskrun: true,
             shutdown_timeout: Duration::from_secs(10),
             without: CapabilitySet::default(),
+            backend: BackendMode::Auto,
         }
     }
 }
@@ -150,6 +155,14 @@ impl RingBuilder {
         self
     }
 
+    /// Which backend to run on (default [`BackendMode::Auto`]: io_uring, or the fallback
+    /// where io_uring cannot be set up). The environment variable `SAFER_RING_BACKEND`
+    /// (`auto`, `io_uring`, `fallback`) overrides it.
+    pub fn backend(mut self, mode: BackendMode) -> Self {
+        self.backend = mode;
+        self
+    }
+
     /// Builds the ring.
     ///
     /// # Errors
@@ -175,6 +188,36 @@ impl RingBuilder {
             ));
         }
         let without = self.without_from_env()?;
+        let mode = BackendMode::from_env()?.unwrap_or(self.backend);
+        if mode == BackendMode::Fallback {
+            return self.build_fallback(without);
+        }
+        match self.build_uring(cq, without) {
+            Err(e) if mode.falls_back_on(&e) => self.build_fallback(without),
+            built => built,
+        }
+    }
+
+    /// A ring on the fallback backend: nothing of what it cannot emulate is a capability.
+    fn build_fallback(&self, without: CapabilitySet) -> Result<Ring> {
+        let emulated = Emulated::new(self.entries)
+            .map_err(|e| SaferRingError::os("setting up the fallback backend", e))?;
+        let core = Core::new(Kernels::Emulated(emulated), self.max_in_flight);
+        let without = Capability::ALL
+            .into_iter()
+            .fold(without, CapabilitySet::with);
+        let rest = (without, self.shutdown_timeout);
+        let features = crate::probe::Features::default();
+        Ok(Ring::from_parts(
+            core,
+            SetupFlags::default(),
+            features,
+            rest,
+        ))
+    }
+
+    /// A ring on io_uring, with the best setup flags the kernel takes.
+    fn build_uring(&self, cq: u32, without: CapabilitySet) -> Result<Ring> {
         let mut last = None;
         for mut flags in SetupFlags::candidates(self.defer_taskrun, without) {
             match self.try_build(cq, flags) {
@@ -182,7 +225,7 @@ impl RingBuilder {
                     let features = crate::probe::Features::from_params(uring.params());
                     let register = !without.contains(Capability::RegisteredRingFd);
                     let uring = super::kernel::Uring::new(uring, register);
-                    let core = Core::new(uring, self.max_in_flight);
+                    let core = Core::new(Kernels::Uring(uring), self.max_in_flight);
                     flags.registered_fd = core.fd_registered();
                     let rest = (without, self.shutdown_timeout);
                     return Ok(Ring::from_parts(core, flags, features, rest));

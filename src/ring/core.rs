@@ -17,7 +17,7 @@ use std::time::Duration;
 use io_uring::{opcode, squeue, types};
 
 use super::after_reap::AfterReap;
-use super::kernel::{Kernel, Uring};
+use super::kernel::{Backend, Kernel};
 use super::parked::Parked;
 use super::slots::{Abandon, CqeResult, Delivery, Polled, SlotKey, SlotTable};
 use super::stats::RingStats;
@@ -94,7 +94,7 @@ struct WakePoll {
     cqes: u32,
 }
 
-pub(crate) struct Core<K: Kernel = Uring> {
+pub(crate) struct Core<K: Kernel = Backend> {
     kernel: K,
     slots: SlotTable,
     /// Operations (not internal SQEs) the kernel holds: what back-pressure counts.
@@ -123,16 +123,16 @@ pub(crate) struct Core<K: Kernel = Uring> {
 }
 
 impl Core {
-    /// A core around the real kernel, taking up to `max_in_flight` operations (the CQ size on
+    /// A core around its backend, taking up to `max_in_flight` operations (the CQ size on
     /// a kernel that could drop overflowing CQEs).
-    pub fn new(uring: Uring, max_in_flight: usize) -> Self {
-        let (cq, nodrop) = uring.cq_entries();
+    pub fn new(backend: Backend, max_in_flight: usize) -> Self {
+        let (cq, nodrop) = backend.cq_entries();
         let limit = if nodrop {
             max_in_flight
         } else {
             max_in_flight.min(cq)
         };
-        Self::with_kernel(uring, limit, cq)
+        Self::with_kernel(backend, limit, cq)
     }
 
     /// Whether the ring fd is registered for this thread.
@@ -145,9 +145,20 @@ impl Core {
         self.kernel.fd()
     }
 
-    /// The kernel's registration interface (`io_uring_register`), lent to the registry.
-    pub fn submitter(&self) -> io_uring::Submitter<'_> {
+    /// The kernel's registration interface (`io_uring_register`), lent to the registry;
+    /// the fallback backend has none.
+    pub fn submitter(&self) -> Option<io_uring::Submitter<'_>> {
         self.kernel.submitter()
+    }
+
+    /// The opcodes the backend runs.
+    pub fn opcodes(&self) -> crate::probe::OpcodeSet {
+        self.kernel.opcodes()
+    }
+
+    /// Whether this is the fallback backend.
+    pub fn is_emulated(&self) -> bool {
+        matches!(self.kernel, Backend::Emulated(_))
     }
 }
 

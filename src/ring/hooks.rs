@@ -73,9 +73,20 @@ impl Ring {
     }
 
     /// Lends the kernel's registration interface (`io_uring_register`) to the registry.
-    /// `f` must not re-enter the ring (it is library code, never user code).
-    pub(crate) fn registration<R>(&self, f: impl FnOnce(&io_uring::Submitter<'_>) -> R) -> R {
-        f(&self.core.borrow().submitter())
+    /// `f` must not re-enter the ring (it is library code, never user code). On the fallback
+    /// backend there is none: `Unsupported`.
+    pub(crate) fn registration<R>(
+        &self,
+        f: impl FnOnce(&io_uring::Submitter<'_>) -> std::io::Result<R>,
+    ) -> std::io::Result<R> {
+        match self.core.borrow().submitter() {
+            Some(submitter) => f(&submitter),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "not available on the fallback backend (io_uring is not in use: registered \
+                 files, buffers and buffer rings need it)",
+            )),
+        }
     }
 
     /// Arms the ring's wake-up poll on `fd` (the built-in executor's eventfd) unless armed.
@@ -125,9 +136,15 @@ impl Ring {
         if let Some(fd) = self.completion_fd.get() {
             return Ok(fd.as_raw_fd());
         }
-        let fd = crate::sys::eventfd().map_err(|e| SaferRingError::os("eventfd", e))?;
-        self.registration(|kernel| kernel.register_eventfd(fd.as_raw_fd()))
-            .map_err(|e| SaferRingError::os("io_uring_register(EVENTFD)", e))?;
+        let fd = if self.core.borrow().is_emulated() {
+            // The fallback's stand-in for the ring fd is that eventfd already.
+            crate::sys::dup_cloexec(self.as_raw_fd()).map_err(|e| SaferRingError::os("dup", e))?
+        } else {
+            let fd = crate::sys::eventfd().map_err(|e| SaferRingError::os("eventfd", e))?;
+            self.registration(|kernel| kernel.register_eventfd(fd.as_raw_fd()))
+                .map_err(|e| SaferRingError::os("io_uring_register(EVENTFD)", e))?;
+            fd
+        };
         Ok(self.completion_fd.get_or_init(|| fd).as_raw_fd())
     }
 }

@@ -1,7 +1,9 @@
 //! The kernel as the driver core sees it: a submission queue to push to, one `enter` call,
 //! a completion queue to drain. [`Uring`] is the real one (an `io_uring` instance, its fd
-//! registered for this thread where the kernel allows); the core's own tests drive the same
-//! core through a fake completion source (`ring/fake_kernel.rs`), with no kernel at all.
+//! registered for this thread where the kernel allows); [`Emulated`] the fallback backend
+//! (`ring/emulated/`: the same contract run by worker threads with plain system calls), and
+//! [`Backend`] whichever of the two a ring was built with. The core's own tests drive the
+//! same core through a fake completion source (`ring/fake_kernel.rs`), with no kernel at all.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -10,6 +12,7 @@ use std::time::Duration;
 
 use io_uring::{EnterFlags, IoUring, squeue};
 
+use super::emulated::Emulated;
 use super::slots::CqeResult;
 
 /// What the core needs from a kernel.
@@ -158,6 +161,111 @@ impl Drop for Uring {
     fn drop(&mut self) {
         if let Some(index) = self.registered_index.take() {
             let _ = crate::sys::unregister_ring_fd(self.uring.as_raw_fd(), index);
+        }
+    }
+}
+
+/// The kernel a ring was built with: io_uring, or the fallback backend.
+#[allow(clippy::large_enum_variant)] // one per ring; a box would put a pointer chase on every push
+pub(crate) enum Backend {
+    Uring(Uring),
+    Emulated(Emulated),
+}
+
+impl Backend {
+    /// Completion-queue entries, and whether overflowing CQEs are kept, not dropped.
+    pub fn cq_entries(&self) -> (usize, bool) {
+        match self {
+            Self::Uring(uring) => uring.cq_entries(),
+            // Its queue grows as needed: twice the SQ, as io_uring's default, sizes the table.
+            Self::Emulated(emulated) => (2 * emulated.sq_room_total(), true),
+        }
+    }
+
+    /// Whether the ring fd is registered.
+    pub fn fd_registered(&self) -> bool {
+        matches!(self, Self::Uring(uring) if uring.fd_registered())
+    }
+
+    /// The ring's fd; for the fallback, an eventfd readable while CQEs wait.
+    pub fn fd(&self) -> RawFd {
+        match self {
+            Self::Uring(uring) => uring.fd(),
+            Self::Emulated(emulated) => emulated.fd(),
+        }
+    }
+
+    /// The kernel's registration interface; the fallback has none.
+    pub fn submitter(&self) -> Option<io_uring::Submitter<'_>> {
+        match self {
+            Self::Uring(uring) => Some(uring.submitter()),
+            Self::Emulated(_) => None,
+        }
+    }
+
+    /// The opcodes this backend runs.
+    pub fn opcodes(&self) -> crate::probe::OpcodeSet {
+        match self {
+            Self::Uring(uring) => crate::probe::OpcodeSet::probe(&uring.submitter()),
+            Self::Emulated(_) => super::emulated::opcodes(),
+        }
+    }
+}
+
+impl Kernel for Backend {
+    #[inline]
+    unsafe fn push(&mut self, entry: &squeue::Entry) -> bool {
+        match self {
+            // SAFETY: forwarded from this function's contract (invariants 1–6).
+            Self::Uring(k) => unsafe { k.push(entry) },
+            // SAFETY: as above.
+            Self::Emulated(k) => unsafe { k.push(entry) },
+        }
+    }
+
+    #[inline]
+    fn queued(&mut self) -> u32 {
+        match self {
+            Self::Uring(k) => k.queued(),
+            Self::Emulated(k) => k.queued(),
+        }
+    }
+
+    fn sq_room(&mut self) -> (usize, usize) {
+        match self {
+            Self::Uring(k) => k.sq_room(),
+            Self::Emulated(k) => k.sq_room(),
+        }
+    }
+
+    unsafe fn enter(
+        &mut self,
+        to_submit: u32,
+        min_complete: u32,
+        get_events: bool,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        match self {
+            // SAFETY: forwarded from this function's contract (invariants 1–6).
+            Self::Uring(k) => unsafe { k.enter(to_submit, min_complete, get_events, timeout) },
+            // SAFETY: as above.
+            Self::Emulated(k) => unsafe { k.enter(to_submit, min_complete, get_events, timeout) },
+        }
+    }
+
+    #[inline]
+    fn cq_overflow(&mut self) -> bool {
+        match self {
+            Self::Uring(k) => k.cq_overflow(),
+            Self::Emulated(k) => k.cq_overflow(),
+        }
+    }
+
+    #[inline]
+    fn drain(&mut self, f: impl FnMut(u64, CqeResult)) {
+        match self {
+            Self::Uring(k) => k.drain(f),
+            Self::Emulated(k) => k.drain(f),
         }
     }
 }

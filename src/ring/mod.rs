@@ -24,8 +24,10 @@
 //! ```
 
 mod after_reap;
+mod backend;
 mod builder;
 mod core;
+mod emulated;
 #[cfg(test)]
 mod fake_kernel;
 mod hooks;
@@ -46,6 +48,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub(crate) use after_reap::Panic;
+pub use backend::{Backend, BackendMode};
 pub use builder::{DEFAULT_MAX_IN_FLIGHT, RingBuilder, SetupFlags};
 pub(crate) use hooks::{FILE_IN_USER_DATA, MSG_WAKE_USER_DATA, MsgTarget, Notifier};
 pub use shutdown::ShutdownReport;
@@ -121,7 +124,7 @@ impl Ring {
         features: crate::probe::Features,
         (without, shutdown_timeout): (crate::probe::CapabilitySet, Duration),
     ) -> Self {
-        let opcodes = crate::probe::OpcodeSet::probe(&core.submitter());
+        let opcodes = core.opcodes();
         Self {
             opcodes,
             features,
@@ -179,6 +182,15 @@ impl Ring {
     #[inline]
     pub(crate) fn has(&self, capability: crate::probe::Capability) -> bool {
         self.capabilities().has(capability)
+    }
+
+    /// The backend this ring runs on: io_uring, or the fallback where io_uring could not be
+    /// set up (see [`BackendMode`]).
+    pub fn backend(&self) -> Backend {
+        match self.core.borrow().is_emulated() {
+            true => Backend::Fallback,
+            false => Backend::IoUring,
+        }
     }
 
     /// Counters of the ring's work so far.

@@ -1,0 +1,527 @@
+//! One SQE run as the kernel would, by plain system calls on a worker thread: the emulated
+//! backend's only contact with memory it does not own. Every wait is a `ppoll` that also
+//! watches the worker's cancel eventfd, so a cancel (or a deadline) ends it, as the kernel's
+//! cancel ends a request parked on a socket or pipe.
+#![allow(unsafe_code)]
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use io_uring::opcode;
+
+use super::sqe::{Sqe, flags};
+
+/// What may end a wait early: a cancel (signalled on `efd`, confirmed by `cancelled`) or
+/// the deadline of a linked timeout.
+pub(super) struct Interrupt<'a> {
+    pub efd: RawFd,
+    pub cancelled: &'a AtomicBool,
+    pub deadline: Option<Instant>,
+}
+
+/// Why a wait ended.
+#[derive(PartialEq, Eq)]
+enum Woke {
+    Ready,
+    Cancelled,
+    TimedOut,
+}
+
+impl Interrupt<'_> {
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `fd` (if any) has `events`, the operation is cancelled, or the deadline.
+    fn wait(&self, fd: Option<RawFd>, events: i16) -> Woke {
+        loop {
+            if self.is_cancelled() {
+                return Woke::Cancelled;
+            }
+            let left = self
+                .deadline
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            if left == Some(Duration::ZERO) {
+                return Woke::TimedOut;
+            }
+            let mut fds = [
+                libc::pollfd {
+                    fd: self.efd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: fd.unwrap_or(-1),
+                    events,
+                    revents: 0,
+                },
+            ];
+            let ts = left.map(|d| libc::timespec {
+                tv_sec: d.as_secs() as libc::time_t,
+                tv_nsec: d.subsec_nanos() as libc::c_long,
+            });
+            let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const _);
+            // SAFETY: `fds` and `ts` are live locals; a negative fd is ignored by ppoll.
+            let n = unsafe { libc::ppoll(fds.as_mut_ptr(), 2, ts_ptr, std::ptr::null()) };
+            if n > 0 && fds[0].revents != 0 {
+                crate::sys::eventfd_drain(self.efd); // maybe another op's late cancel
+                continue;
+            }
+            if n > 0 {
+                return Woke::Ready;
+            }
+        }
+    }
+
+    /// Runs `call` (a non-blocking attempt) until it stops saying `EAGAIN`, waiting for
+    /// `events` on `fd` in between; a cancel gives `-ECANCELED`, the deadline `-ECANCELED`
+    /// too (the linked timeout reports `-ETIME`).
+    fn retry(&self, fd: RawFd, events: i16, mut call: impl FnMut() -> isize) -> i32 {
+        loop {
+            let res = result(call());
+            if res != -libc::EAGAIN {
+                return res;
+            }
+            if self.wait(Some(fd), events) != Woke::Ready {
+                return -libc::ECANCELED;
+            }
+        }
+    }
+
+    /// Waits for `events` on `fd`, then runs `call` once (for fds that cannot be asked not
+    /// to block, such as regular files, which poll as always ready).
+    fn after(&self, fd: RawFd, events: i16, call: impl FnOnce() -> isize) -> i32 {
+        match self.wait(Some(fd), events) {
+            Woke::Ready => result(call()),
+            Woke::Cancelled | Woke::TimedOut => -libc::ECANCELED,
+        }
+    }
+}
+
+/// A system call's return as a CQE result: the count, or the negated errno.
+fn result(ret: isize) -> i32 {
+    if ret < 0 {
+        -std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO)
+    } else {
+        ret.min(i32::MAX as isize) as i32
+    }
+}
+
+/// `u64::MAX` as an offset means "the file position" (a NULL offset for splice).
+fn offset_ptr(off: &mut u64) -> *mut libc::loff_t {
+    if *off == u64::MAX {
+        std::ptr::null_mut()
+    } else {
+        (off as *mut u64).cast()
+    }
+}
+
+/// Runs `sqe` and returns its CQE result. The operations here are the ones the emulated
+/// backend's opcode set lists; anything else is `-EINVAL`, as an unknown opcode is.
+///
+/// # Safety
+///
+/// As for the kernel: every pointer in `sqe` names memory its submitter keeps valid (and
+/// unaliased, for what the operation writes) until the CQE is posted, and every fd stays
+/// open until then (invariants 1–6).
+pub(super) unsafe fn run(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
+    if sqe.flags & (flags::FIXED_FILE | flags::BUFFER_SELECT) != 0 {
+        return -libc::EINVAL; // no registered files or provided buffers on this backend
+    }
+    let direct = sqe.splice_fd_in != 0; // a direct descriptor (file table slot): none here
+    // Every arm: SAFETY: forwarded from this function's contract (invariants 1–6).
+    match sqe.opcode {
+        opcode::Nop::CODE => 0,
+        // SAFETY: see above.
+        opcode::Read::CODE | opcode::ReadFixed::CODE => unsafe { read(sqe, intr) },
+        // SAFETY: see above.
+        opcode::Write::CODE | opcode::WriteFixed::CODE => unsafe { write(sqe, intr) },
+        // SAFETY: see above.
+        opcode::Readv::CODE | opcode::Writev::CODE => unsafe { vectored(sqe, intr) },
+        opcode::Fsync::CODE | opcode::Fallocate::CODE | opcode::Shutdown::CODE => file_call(sqe),
+        // SAFETY: see above.
+        opcode::OpenAt::CODE | opcode::Statx::CODE if !direct => unsafe { path_call(sqe) },
+        // SAFETY: see above; the fd is the submitter's to close (ownership passed with it).
+        opcode::Close::CODE if !direct => result(unsafe { libc::close(sqe.fd) } as isize),
+        // SAFETY: see above.
+        opcode::Splice::CODE => unsafe { splice(sqe, intr) },
+        // SAFETY: see above.
+        opcode::Timeout::CODE => unsafe { timeout(sqe, intr) },
+        opcode::PollAdd::CODE => poll(sqe, intr),
+        // SAFETY: see above.
+        opcode::Accept::CODE if sqe.ioprio == 0 && !direct => unsafe { accept(sqe, intr) },
+        // SAFETY: see above.
+        opcode::Connect::CODE => unsafe { connect(sqe.fd, sqe.addr as *const _, sqe.off, intr) },
+        // SAFETY: see above.
+        opcode::Send::CODE | opcode::Recv::CODE => unsafe { send_recv(sqe, intr) },
+        // SAFETY: see above.
+        opcode::SendMsg::CODE | opcode::RecvMsg::CODE => unsafe { msg(sqe, intr) },
+        _ => -libc::EINVAL,
+    }
+}
+
+/// `IORING_OP_READ` (`off` of `u64::MAX`: at the file position).
+///
+/// # Safety
+///
+/// As [`run`]: `addr` names `len` writable bytes until the CQE.
+unsafe fn read(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
+    let (fd, buf, len) = (sqe.fd, sqe.addr as *mut libc::c_void, sqe.len as usize);
+    intr.after(fd, libc::POLLIN, || match sqe.off {
+        // SAFETY: invariant 1 — the buffer is the submitter's until the CQE.
+        u64::MAX => unsafe { libc::read(fd, buf, len) },
+        // SAFETY: as above.
+        off => unsafe { libc::pread(fd, buf, len, off as libc::off_t) },
+    })
+}
+
+/// `IORING_OP_WRITE`.
+///
+/// # Safety
+///
+/// As [`run`]: `addr` names `len` readable bytes until the CQE.
+unsafe fn write(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
+    let (fd, buf, len) = (sqe.fd, sqe.addr as *const libc::c_void, sqe.len as usize);
+    intr.after(fd, libc::POLLOUT, || match sqe.off {
+        // SAFETY: invariant 1 — the buffer is the submitter's until the CQE.
+        u64::MAX => unsafe { libc::write(fd, buf, len) },
+        // SAFETY: as above.
+        off => unsafe { libc::pwrite(fd, buf, len, off as libc::off_t) },
+    })
+}
+
+/// `IORING_OP_READV` / `IORING_OP_WRITEV`.
+///
+/// # Safety
+///
+/// As [`run`]: `addr` names `len` iovecs, each naming memory valid until the CQE.
+unsafe fn vectored(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
+    let (fd, iov, n) = (sqe.fd, sqe.addr as *const libc::iovec, sqe.len as i32);
+    let off = sqe.off as libc::off_t;
+    if sqe.opcode == opcode::Readv::CODE {
+        return intr.after(fd, libc::POLLIN, || match sqe.off {
+            // SAFETY: invariant 1 — the iovecs and their buffers are the submitter's.
+            u64::MAX => unsafe { libc::readv(fd, iov, n) },
+            // SAFETY: as above.
+            _ => unsafe { libc::preadv(fd, iov, n, off) },
+        });
+    }
+    intr.after(fd, libc::POLLOUT, || match sqe.off {
+        // SAFETY: invariant 1 — the iovecs and their buffers are the submitter's.
+        u64::MAX => unsafe { libc::writev(fd, iov, n) },
+        // SAFETY: as above.
+        _ => unsafe { libc::pwritev(fd, iov, n, off) },
+    })
+}
+
+/// `fsync`/`fdatasync`, `fallocate`, `shutdown`: calls on an fd alone.
+fn file_call(sqe: &Sqe) -> i32 {
+    let (fd, off) = (sqe.fd, sqe.off as libc::off_t);
+    let ret = match sqe.opcode {
+        // SAFETY: no memory is named; the fd is the submitter's (invariant 6).
+        opcode::Fsync::CODE if sqe.op_flags & 1 == 0 => unsafe { libc::fsync(fd) },
+        // SAFETY: as above.
+        opcode::Fsync::CODE => unsafe { libc::fdatasync(fd) },
+        // SAFETY: as above (fallocate's length travels in `addr`, its mode in `len`).
+        opcode::Fallocate::CODE => unsafe {
+            libc::fallocate(fd, sqe.len as i32, off, sqe.addr as libc::off_t)
+        },
+        // SAFETY: as above.
+        _ => unsafe { libc::shutdown(fd, sqe.len as i32) },
+    };
+    result(ret as isize)
+}
+
+/// `openat` and `statx`: calls on a path.
+///
+/// # Safety
+///
+/// As [`run`]: `addr` names a NUL-terminated path, and for `statx`, `off` a `statx` buffer,
+/// until the CQE.
+unsafe fn path_call(sqe: &Sqe) -> i32 {
+    let path = sqe.addr as *const libc::c_char;
+    let ret = match sqe.opcode {
+        // SAFETY: by this function's contract (invariant 1).
+        opcode::OpenAt::CODE => unsafe { libc::openat(sqe.fd, path, sqe.op_flags as i32, sqe.len) },
+        // SAFETY: as above; the buffer is the submitter's, unaliased until the CQE.
+        _ => unsafe {
+            libc::statx(
+                sqe.fd,
+                path,
+                sqe.op_flags as i32,
+                sqe.len,
+                sqe.off as *mut libc::statx,
+            )
+        },
+    };
+    result(ret as isize)
+}
+
+/// `IORING_OP_ACCEPT` (one shot): the connection comes blocking, as the kernel's does.
+///
+/// # Safety
+///
+/// As [`run`]: `addr`/`off` are null or name a socket address buffer and its length.
+unsafe fn accept(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
+    let (peer, peer_len) = (sqe.addr as *mut libc::sockaddr, sqe.off as *mut u32);
+    let flags = sqe.op_flags as i32 | libc::SOCK_NONBLOCK;
+    intr.retry(sqe.fd, libc::POLLIN, || {
+        // SAFETY: by this function's contract (invariant 1).
+        let conn = unsafe { libc::accept4(sqe.fd, peer, peer_len, flags) };
+        if conn >= 0 {
+            set_blocking(conn);
+        }
+        conn as isize
+    })
+}
+
+/// `IORING_OP_SEND` / `IORING_OP_RECV`.
+///
+/// # Safety
+///
+/// As [`run`]: `addr` names `len` bytes (writable, for a receive) until the CQE.
+unsafe fn send_recv(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
+    let (fd, len) = (sqe.fd, sqe.len as usize);
+    let all = sqe.op_flags as i32 & libc::MSG_WAITALL != 0;
+    let flags = (sqe.op_flags as i32 | libc::MSG_DONTWAIT) & !libc::MSG_WAITALL;
+    if sqe.opcode == opcode::Send::CODE {
+        return stream(fd, libc::POLLOUT, len, all, intr, |done| {
+            let buf = (sqe.addr as *const u8).wrapping_add(done).cast();
+            // SAFETY: invariant 1 — `done < len` bytes into the submitter's buffer.
+            unsafe { libc::send(fd, buf, len - done, flags) }
+        });
+    }
+    stream(fd, libc::POLLIN, len, all, intr, |done| {
+        let buf = (sqe.addr as *mut u8).wrapping_add(done).cast();
+        // SAFETY: invariant 1 — `done < len` bytes into the submitter's buffer.
+        unsafe { libc::recv(fd, buf, len - done, flags) }
+    })
+}
+
+/// `IORING_OP_SENDMSG` / `IORING_OP_RECVMSG`.
+///
+/// # Safety
+///
+/// As [`run`]: `addr` names a `msghdr` (and all it points to) valid until the CQE.
+unsafe fn msg(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
+    let (fd, flags) = (sqe.fd, sqe.op_flags as i32 | libc::MSG_DONTWAIT);
+    if sqe.opcode == opcode::SendMsg::CODE {
+        // SAFETY: invariant 1 — the message is the submitter's until the CQE.
+        return intr.retry(fd, libc::POLLOUT, || unsafe {
+            libc::sendmsg(fd, sqe.addr as *const libc::msghdr, flags)
+        });
+    }
+    // SAFETY: as above.
+    intr.retry(fd, libc::POLLIN, || unsafe {
+        libc::recvmsg(fd, sqe.addr as *mut libc::msghdr, flags)
+    })
+}
+
+/// A send or receive on a stream: once, or with `MSG_WAITALL` until all `len` bytes moved
+/// (or the peer closed, or an error after some bytes: their count).
+fn stream(
+    fd: RawFd,
+    events: i16,
+    len: usize,
+    all: bool,
+    intr: &Interrupt<'_>,
+    mut call: impl FnMut(usize) -> isize,
+) -> i32 {
+    let mut done = 0;
+    loop {
+        let res = intr.retry(fd, events, || call(done));
+        match res {
+            n if n > 0 && all && done + (n as usize) < len => done += n as usize,
+            n if n >= 0 => return (done + n as usize).min(i32::MAX as usize) as i32,
+            err if done == 0 => return err,
+            _ => return done.min(i32::MAX as usize) as i32,
+        }
+    }
+}
+
+/// Clears `O_NONBLOCK` on `fd`.
+fn set_blocking(fd: RawFd) {
+    let fl = fcntl_flags(fd);
+    if fl >= 0 {
+        set_fcntl_flags(fd, fl & !libc::O_NONBLOCK);
+    }
+}
+
+/// `fcntl(F_GETFL)`.
+fn fcntl_flags(fd: RawFd) -> i32 {
+    // SAFETY: fcntl names no memory; an fd of the submitter's (or just accepted).
+    unsafe { libc::fcntl(fd, libc::F_GETFL) }
+}
+
+/// `fcntl(F_SETFL)`.
+fn set_fcntl_flags(fd: RawFd, flags: i32) {
+    // SAFETY: as [`fcntl_flags`].
+    unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+}
+
+/// `connect` that a cancel can end: the socket is non-blocking while it connects.
+///
+/// # Safety
+///
+/// `addr` points to `addr_len` bytes of a socket address, valid until this returns.
+unsafe fn connect(
+    fd: RawFd,
+    addr: *const libc::sockaddr,
+    addr_len: u64,
+    intr: &Interrupt<'_>,
+) -> i32 {
+    let fl = fcntl_flags(fd);
+    if fl < 0 {
+        return result(fl as isize);
+    }
+    set_fcntl_flags(fd, fl | libc::O_NONBLOCK);
+    // SAFETY: by this function's contract.
+    let mut res = result(unsafe { libc::connect(fd, addr, addr_len as u32) } as isize);
+    if res == -libc::EINPROGRESS {
+        res = match intr.wait(Some(fd), libc::POLLOUT) {
+            Woke::Ready => -socket_error(fd),
+            _ => -libc::ECANCELED,
+        };
+    }
+    set_fcntl_flags(fd, fl);
+    res
+}
+
+/// `SO_ERROR` of a socket: how its non-blocking connect ended (0: connected).
+fn socket_error(fd: RawFd) -> i32 {
+    let mut err: libc::c_int = 0;
+    let mut n = std::mem::size_of::<libc::c_int>() as u32;
+    // SAFETY: writes `err` and `n`, live locals of the sizes given.
+    unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&raw mut err).cast(),
+            &mut n,
+        )
+    };
+    err
+}
+
+/// `splice`, non-blocking on its pipe end and retried when an end is ready.
+///
+/// # Safety
+///
+/// As [`run`].
+unsafe fn splice(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
+    let (fd_in, fd_out) = (sqe.splice_fd_in, sqe.fd);
+    let (mut off_in, mut off_out) = (sqe.addr, sqe.off);
+    let flags = sqe.op_flags | libc::SPLICE_F_NONBLOCK;
+    if flags & (1 << 31) != 0 {
+        return -libc::EINVAL; // SPLICE_F_FD_IN_FIXED: no registered files here
+    }
+    loop {
+        // SAFETY: the fds are the submitter's, open until the CQE; the offsets are locals.
+        let ret = unsafe {
+            libc::splice(
+                fd_in,
+                offset_ptr(&mut off_in),
+                fd_out,
+                offset_ptr(&mut off_out),
+                sqe.len as usize,
+                flags,
+            )
+        };
+        let res = result(ret);
+        if res != -libc::EAGAIN {
+            return res;
+        }
+        // Which end is not ready is not said: wait for either to change.
+        let mut fds = [
+            libc::pollfd {
+                fd: fd_in,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: fd_out,
+                events: libc::POLLOUT,
+                revents: 0,
+            },
+        ];
+        // SAFETY: a live local array; a short timeout so a cancel is seen soon.
+        unsafe { libc::poll(fds.as_mut_ptr(), 2, 10) };
+        if intr.is_cancelled() {
+            return -libc::ECANCELED;
+        }
+    }
+}
+
+/// `IORING_OP_TIMEOUT` (relative or `IORING_TIMEOUT_ABS` on the monotonic clock): `-ETIME`
+/// when it fires, `-ECANCELED` when cancelled first.
+///
+/// # Safety
+///
+/// `sqe.addr` points to a `__kernel_timespec` valid until the CQE.
+unsafe fn timeout(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
+    // SAFETY: by this function's contract.
+    let ts = unsafe { *(sqe.addr as *const libc::timespec) };
+    let Some(deadline) = deadline_of(&ts, sqe.op_flags & 1 != 0) else {
+        return -libc::EINVAL;
+    };
+    let timer = Interrupt {
+        deadline: Some(deadline),
+        ..*intr
+    };
+    match timer.wait(None, 0) {
+        Woke::Cancelled => -libc::ECANCELED,
+        _ => -libc::ETIME,
+    }
+}
+
+/// When a timespec fires: `ts` from now, or at `ts` on the monotonic clock if `absolute`.
+pub(super) fn deadline_of(ts: &libc::timespec, absolute: bool) -> Option<Instant> {
+    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+        return None;
+    }
+    let dur = Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+    if !absolute {
+        return Some(Instant::now() + dur);
+    }
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes a live local.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    let now = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
+    Some(Instant::now() + dur.saturating_sub(now))
+}
+
+/// `IORING_OP_POLL_ADD`, one shot: the events that are ready.
+fn poll(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
+    let events = sqe.op_flags as i16;
+    match intr.wait(Some(sqe.fd), events) {
+        Woke::Ready => {
+            let mut fd = libc::pollfd {
+                fd: sqe.fd,
+                events,
+                revents: 0,
+            };
+            // SAFETY: a live local.
+            unsafe { libc::poll(&mut fd, 1, 0) };
+            i32::from(fd.revents as u16)
+        }
+        _ => -libc::ECANCELED,
+    }
+}
+
+/// When the `IORING_OP_LINK_TIMEOUT` `timer` fires (`None` for a bad timespec).
+///
+/// # Safety
+///
+/// `timer.addr` points to a `__kernel_timespec` valid now.
+pub(super) unsafe fn link_deadline(timer: &Sqe) -> Option<Instant> {
+    // SAFETY: by this function's contract.
+    let ts = unsafe { *(timer.addr as *const libc::timespec) };
+    deadline_of(&ts, timer.op_flags & 1 != 0)
+}

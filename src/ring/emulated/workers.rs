@@ -1,0 +1,359 @@
+//! The emulated backend's worker threads, its completion queue, and the requests in flight
+//! that a cancel finds.
+#![allow(unsafe_code)] // running an SQE (`exec::run`) on the core's contract
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use io_uring::opcode;
+
+use super::exec::{self, Interrupt};
+use super::sqe::{Sqe, flags};
+use super::{CQE_F_MORE, POLL_ADD_MULTI, breaks_link};
+use crate::ring::slots::CqeResult;
+
+/// Most worker threads one ring starts (each blocks in one wait at a time).
+const MAX_THREADS: usize = 1024;
+/// A worker's stack: the system calls it makes need little.
+const STACK: usize = 128 << 10;
+
+/// One request's cancel state, shared by the worker running it and the cancels finding it.
+#[derive(Default)]
+pub(super) struct OpState {
+    cancelled: AtomicBool,
+    /// The eventfd of the worker running it (-1 while queued).
+    worker_efd: AtomicI32,
+}
+
+/// A request in flight, as a cancel finds it: by `user_data` or by fd.
+pub(super) struct InFlight {
+    user_data: u64,
+    fd: i32,
+    state: Arc<OpState>,
+}
+
+/// A chain of SQEs run in order by one worker (one SQE when nothing links).
+pub(super) struct Job {
+    chain: Vec<Sqe>,
+    states: Vec<Arc<OpState>>,
+}
+
+impl Job {
+    /// Whether it waits for everything submitted before it (`IOSQE_IO_DRAIN`).
+    pub fn drains(&self) -> bool {
+        self.chain[0].flags & flags::IO_DRAIN != 0
+    }
+}
+
+#[derive(Default)]
+struct Pool {
+    jobs: VecDeque<Job>,
+    idle: usize,
+    threads: usize,
+    shut_down: bool,
+}
+
+/// What the ring thread and the workers share.
+pub(super) struct Workers {
+    /// Signalled whenever a CQE is posted: the ring fd's stand-in for outside reactors.
+    notify: OwnedFd,
+    cq: Mutex<VecDeque<(u64, CqeResult)>>,
+    cq_posted: Condvar,
+    pool: Mutex<Pool>,
+    job_ready: Condvar,
+    in_flight: Mutex<Vec<InFlight>>,
+    /// Multishot polls between two arms (re-armed at the ring's next enter).
+    parked: Mutex<Vec<(Sqe, Arc<OpState>)>>,
+    /// Jobs dispatched and not finished; whether one of them drains.
+    active: AtomicUsize,
+    draining: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Workers {
+    pub fn new() -> io::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            notify: crate::sys::eventfd()?,
+            cq: Mutex::default(),
+            cq_posted: Condvar::new(),
+            pool: Mutex::default(),
+            job_ready: Condvar::new(),
+            in_flight: Mutex::default(),
+            parked: Mutex::default(),
+            active: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+        }))
+    }
+
+    pub fn notify_fd(&self) -> RawFd {
+        self.notify.as_raw_fd()
+    }
+
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    pub fn drain_running(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Makes `chain` a job whose requests cancels can find from now on.
+    pub fn register(&self, chain: Vec<Sqe>) -> Job {
+        let states: Vec<Arc<OpState>> = chain
+            .iter()
+            .map(|_| {
+                let state = OpState::default();
+                state.worker_efd.store(-1, Ordering::SeqCst);
+                Arc::new(state)
+            })
+            .collect();
+        let mut in_flight = lock(&self.in_flight);
+        for (sqe, state) in chain.iter().zip(&states) {
+            let (user_data, fd, state) = (sqe.user_data, sqe.fd, state.clone());
+            in_flight.push(InFlight {
+                user_data,
+                fd,
+                state,
+            });
+        }
+        drop(in_flight);
+        Job { chain, states }
+    }
+
+    /// Queues `job` for a worker, starting one if none is idle.
+    pub fn dispatch(self: &Arc<Self>, job: Job) {
+        self.active.fetch_add(1, Ordering::SeqCst);
+        if job.drains() {
+            self.draining.store(true, Ordering::SeqCst);
+        }
+        let mut pool = lock(&self.pool);
+        pool.jobs.push_back(job);
+        let spawn = pool.jobs.len() > pool.idle && pool.threads < MAX_THREADS;
+        if spawn {
+            let me = self.clone();
+            let started = std::thread::Builder::new()
+                .name("safer-ring-fallback".into())
+                .stack_size(STACK)
+                .spawn(move || me.work());
+            pool.threads += usize::from(started.is_ok());
+        }
+        drop(pool);
+        self.job_ready.notify_one();
+    }
+
+    /// A worker: takes jobs until the ring is gone.
+    fn work(self: Arc<Self>) {
+        let Ok(efd) = crate::sys::eventfd() else {
+            lock(&self.pool).threads -= 1;
+            return;
+        };
+        while let Some(job) = self.next_job() {
+            let drains = job.drains();
+            self.run(job, efd.as_raw_fd());
+            if drains {
+                self.draining.store(false, Ordering::SeqCst);
+            }
+            self.active.fetch_sub(1, Ordering::SeqCst);
+            self.wake_ring(); // a held chain may start now
+        }
+    }
+
+    fn next_job(&self) -> Option<Job> {
+        let mut pool = lock(&self.pool);
+        loop {
+            if let Some(job) = pool.jobs.pop_front() {
+                return Some(job);
+            }
+            if pool.shut_down {
+                pool.threads -= 1;
+                return None;
+            }
+            pool.idle += 1;
+            pool = self.job_ready.wait(pool).unwrap_or_else(|p| p.into_inner());
+            pool.idle -= 1;
+        }
+    }
+
+    /// Runs a chain: each SQE in turn (a linked timeout bounds the one before it); after a
+    /// soft link breaks, the rest complete `-ECANCELED`.
+    fn run(&self, job: Job, efd: RawFd) {
+        let mut broken = false;
+        let mut i = 0;
+        while i < job.chain.len() {
+            let (sqe, state) = (&job.chain[i], &job.states[i]);
+            let timer = job
+                .chain
+                .get(i + 1)
+                .filter(|s| s.opcode == opcode::LinkTimeout::CODE);
+            // SAFETY: the timespec a linked timeout names is kept by its submitter until its
+            // CQE (invariant 1), which is posted after this read.
+            let deadline = timer.and_then(|t| unsafe { exec::link_deadline(t) });
+            state.worker_efd.store(efd, Ordering::SeqCst);
+            let cancelled = || state.cancelled.load(Ordering::SeqCst);
+            let res = if broken || cancelled() {
+                -libc::ECANCELED
+            } else {
+                let intr = Interrupt {
+                    efd,
+                    cancelled: &state.cancelled,
+                    deadline,
+                };
+                // SAFETY: the core pushed this SQE under `Kernel::push`'s contract: its
+                // memory and fds stay valid until its final CQE, which is posted below,
+                // after the call returned (invariants 1–6).
+                unsafe { exec::run(sqe, &intr) }
+            };
+            let more = self.finish(sqe, state, res);
+            if let Some(timer) = timer {
+                let fired = res == -libc::ECANCELED && !cancelled() && deadline.is_some();
+                let timer_res = if fired {
+                    -libc::ETIME
+                } else {
+                    -libc::ECANCELED
+                };
+                self.complete(timer, &job.states[i + 1], timer_res, 0);
+                i += 1;
+            }
+            let soft = sqe.flags & flags::IO_HARDLINK == 0;
+            broken |= soft && !more && breaks_link(sqe, res);
+            i += 1;
+        }
+    }
+
+    /// Posts `sqe`'s CQE: a multishot poll that fired is parked to be armed again (its CQE
+    /// says more follow), unless a cancel came first. Returns whether it was parked.
+    fn finish(&self, sqe: &Sqe, state: &Arc<OpState>, res: i32) -> bool {
+        let multishot = sqe.opcode == opcode::PollAdd::CODE && sqe.len & POLL_ADD_MULTI != 0;
+        if multishot && res >= 0 {
+            let mut parked = lock(&self.parked);
+            if !state.cancelled.load(Ordering::SeqCst) {
+                self.post(sqe.user_data, res, CQE_F_MORE);
+                parked.push((*sqe, state.clone()));
+                return true;
+            }
+            drop(parked);
+            self.complete(sqe, state, -libc::ECANCELED, 0);
+            return false;
+        }
+        self.complete(sqe, state, res, 0);
+        false
+    }
+
+    /// Posts the final CQE of `sqe` (unless `IOSQE_CQE_SKIP_SUCCESS` skips a success),
+    /// after it left the in-flight list: its `user_data` may be reused at once.
+    fn complete(&self, sqe: &Sqe, state: &Arc<OpState>, res: i32, cqe_flags: u32) {
+        lock(&self.in_flight).retain(|f| !Arc::ptr_eq(&f.state, state));
+        if res >= 0 && sqe.flags & flags::CQE_SKIP_SUCCESS != 0 {
+            return;
+        }
+        self.post(sqe.user_data, res, cqe_flags);
+    }
+
+    fn post(&self, user_data: u64, res: i32, flags: u32) {
+        lock(&self.cq).push_back((user_data, CqeResult { res, flags }));
+        self.wake_ring();
+    }
+
+    /// Wakes the ring's thread if it waits for CQEs, and outside reactors polling the fd.
+    fn wake_ring(&self) {
+        self.cq_posted.notify_all();
+        crate::sys::eventfd_signal(self.notify.as_raw_fd());
+    }
+
+    /// Runs an `IORING_OP_ASYNC_CANCEL` at once: marks the requests it names cancelled,
+    /// interrupts the waits of those running, completes parked multishot polls, and posts
+    /// its own CQE (how many it found with `ALL`/`ANY`, else 0, or `-ENOENT`).
+    pub fn cancel(&self, sqe: &Sqe) {
+        const ALL: u32 = 1 << 0;
+        const FD: u32 = 1 << 1;
+        const ANY: u32 = 1 << 2;
+        let how = sqe.op_flags;
+        let matches = |f: &InFlight| match () {
+            _ if how & ANY != 0 => true,
+            _ if how & FD != 0 => f.fd == sqe.fd,
+            _ => f.user_data == sqe.addr,
+        };
+        let mut parked = lock(&self.parked);
+        let mut found = Vec::new();
+        for f in lock(&self.in_flight).iter().filter(|f| matches(f)) {
+            found.push(f.state.clone());
+            if how & (ALL | ANY) == 0 {
+                break;
+            }
+        }
+        for state in &found {
+            state.cancelled.store(true, Ordering::SeqCst);
+            let efd = state.worker_efd.load(Ordering::SeqCst);
+            if efd >= 0 {
+                crate::sys::eventfd_signal(efd);
+            }
+        }
+        let (done, kept): (Vec<_>, Vec<_>) = parked
+            .drain(..)
+            .partition(|(_, s)| found.iter().any(|f| Arc::ptr_eq(f, s)));
+        *parked = kept;
+        drop(parked);
+        for (poll, state) in done {
+            self.complete(&poll, &state, -libc::ECANCELED, 0);
+        }
+        let res = match found.len() {
+            0 => -libc::ENOENT,
+            n if how & (ALL | ANY) != 0 => n as i32,
+            _ => 0,
+        };
+        self.post(sqe.user_data, res, 0);
+    }
+
+    /// Arms again every parked multishot poll.
+    pub fn rearm_multishot(self: &Arc<Self>) {
+        let parked = std::mem::take(&mut *lock(&self.parked));
+        for (sqe, state) in parked {
+            self.dispatch(Job {
+                chain: vec![sqe],
+                states: vec![state],
+            });
+        }
+    }
+
+    /// Waits until `min` CQEs are queued; `ETIME` at `deadline`.
+    pub fn wait_for_cqes(&self, min: usize, deadline: Option<Instant>) -> io::Result<()> {
+        let mut cq = lock(&self.cq);
+        while cq.len() < min {
+            cq = match deadline {
+                None => self.cq_posted.wait(cq).unwrap_or_else(|p| p.into_inner()),
+                Some(at) => {
+                    let Some(left) = at.checked_duration_since(Instant::now()) else {
+                        return Err(io::Error::from_raw_os_error(libc::ETIME));
+                    };
+                    let (cq, _) = self
+                        .cq_posted
+                        .wait_timeout(cq, left)
+                        .unwrap_or_else(|p| p.into_inner());
+                    cq
+                }
+            };
+        }
+        Ok(())
+    }
+
+    /// Hands every queued CQE to `f`, in order.
+    pub fn drain_cqes(&self, mut f: impl FnMut(u64, CqeResult)) {
+        let cqes = std::mem::take(&mut *lock(&self.cq));
+        for (user_data, res) in cqes {
+            f(user_data, res);
+        }
+    }
+
+    /// Lets idle workers exit, and busy ones once their job is done.
+    pub fn shut_down(&self) {
+        lock(&self.pool).shut_down = true;
+        self.job_ready.notify_all();
+    }
+}
