@@ -5,7 +5,7 @@ mod common;
 
 use common::pipe;
 use safer_ring::op::Nop;
-use safer_ring::{CqeResult, OpCode, OpenOptions, Ring, SaferRingError, Unavailable};
+use safer_ring::{BackendMode, CqeResult, OpCode, OpenOptions, Ring, SaferRingError, Unavailable};
 
 #[test]
 fn kernel_errno_names_the_operation() {
@@ -87,7 +87,11 @@ fn ring_error_with_setup_failing(errno: i32) -> SaferRingError {
     // Seccomp filters are per thread: a throwaway thread keeps the rest of the tests free.
     std::thread::spawn(move || {
         forbid_io_uring_setup(errno as u32);
-        Ring::new(8).expect_err("io_uring_setup is forbidden on this thread")
+        Ring::builder()
+            .entries(8)
+            .backend(BackendMode::IoUring) // strict: no fallback
+            .build()
+            .expect_err("io_uring_setup is forbidden on this thread")
     })
     .join()
     .unwrap()
@@ -184,4 +188,25 @@ fn unsupported_opcode_is_refused_by_name() {
         err.to_string(),
         "submission failed: future_op is not supported by this kernel"
     );
+}
+
+#[test]
+fn where_io_uring_is_forbidden_a_default_ring_falls_back_and_works() {
+    for errno in [libc::EPERM, libc::ENOSYS] {
+        let backend = std::thread::spawn(move || {
+            forbid_io_uring_setup(errno as u32);
+            let ring = Ring::new(8).expect("the fallback backend needs no io_uring");
+            ring.nop().submit().unwrap().wait().unwrap();
+            ring.backend()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(backend, safer_ring::Backend::Fallback, "errno {errno}");
+    }
+    // Short of locked memory is not a reason to leave io_uring: that error stays.
+    let err = ring_error_with_setup_failing(libc::ENOMEM);
+    assert!(matches!(
+        err,
+        SaferRingError::Unavailable(Unavailable::MemlockTooLow)
+    ));
 }

@@ -52,8 +52,7 @@ impl BackendMode {
     }
 
     /// The mode the environment variable `SAFER_RING_BACKEND` asks for (`auto`,
-    /// `io_uring`, `fallback`), if it is set: it overrides the builder's, so a whole program
-    /// (a CI job, a container image) can choose without code changes.
+    /// `io_uring`, `fallback`), if it is set.
     pub(crate) fn from_env() -> Result<Option<Self>> {
         let Ok(value) = std::env::var("SAFER_RING_BACKEND") else {
             return Ok(None);

@@ -84,7 +84,8 @@ pub struct RingBuilder {
     defer_taskrun: bool,
     shutdown_timeout: Duration,
     without: CapabilitySet,
-    backend: BackendMode,
+    /// Set by [`backend`](Self::backend); otherwise `SAFER_RING_BACKEND`, or auto.
+    backend: Option<BackendMode>,
 }
 
 /// The default of [`RingBuilder::max_in_flight`].
@@ -99,7 +100,7 @@ impl Default for RingBuilder {
             defer_taskrun: true,
             shutdown_timeout: Duration::from_secs(10),
             without: CapabilitySet::default(),
-            backend: BackendMode::Auto,
+            backend: None,
         }
     }
 }
@@ -155,11 +156,12 @@ impl RingBuilder {
         self
     }
 
-    /// Which backend to run on (default [`BackendMode::Auto`]: io_uring, or the fallback
-    /// where io_uring cannot be set up). The environment variable `SAFER_RING_BACKEND`
-    /// (`auto`, `io_uring`, `fallback`) overrides it.
+    /// Which backend to run on. Without this call, the environment variable
+    /// `SAFER_RING_BACKEND` (`auto`, `io_uring`, `fallback`) decides, so a whole program (a
+    /// CI job, a container image) can choose without code changes; without it,
+    /// [`BackendMode::Auto`]: io_uring, or the fallback where io_uring cannot be set up.
     pub fn backend(mut self, mode: BackendMode) -> Self {
-        self.backend = mode;
+        self.backend = Some(mode);
         self
     }
 
@@ -188,7 +190,10 @@ impl RingBuilder {
             ));
         }
         let without = self.without_from_env()?;
-        let mode = BackendMode::from_env()?.unwrap_or(self.backend);
+        let mode = match self.backend {
+            Some(mode) => mode,
+            None => BackendMode::from_env()?.unwrap_or_default(),
+        };
         if mode == BackendMode::Fallback {
             return self.build_fallback(without);
         }

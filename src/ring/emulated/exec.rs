@@ -89,11 +89,18 @@ impl Interrupt<'_> {
         }
     }
 
-    /// Waits for `events` on `fd`, then runs `call` once (for fds that cannot be asked not
-    /// to block, such as regular files, which poll as always ready).
-    fn after(&self, fd: RawFd, events: i16, call: impl FnOnce() -> isize) -> i32 {
+    /// A read or write as io_uring does it: first an attempt that must not block
+    /// (`RWF_NOWAIT`: an error such as `EBADF` comes back at once); if it would block, a wait
+    /// for `events` on `fd` (a cancel ends it), then the call that may block — which a pipe
+    /// or socket that polled ready does not, and a regular file (always "ready") must, to
+    /// read what is not in the page cache.
+    fn nowait_first(&self, fd: RawFd, events: i16, call: impl Fn(i32) -> isize) -> i32 {
+        let res = result(call(libc::RWF_NOWAIT));
+        if res != -libc::EAGAIN && res != -libc::EOPNOTSUPP {
+            return res;
+        }
         match self.wait(Some(fd), events) {
-            Woke::Ready => result(call()),
+            Woke::Ready => result(call(0)),
             Woke::Cancelled | Woke::TimedOut => -libc::ECANCELED,
         }
     }
@@ -169,13 +176,13 @@ pub(super) unsafe fn run(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
 ///
 /// As [`run`]: `addr` names `len` writable bytes until the CQE.
 unsafe fn read(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
-    let (fd, buf, len) = (sqe.fd, sqe.addr as *mut libc::c_void, sqe.len as usize);
-    intr.after(fd, libc::POLLIN, || match sqe.off {
-        // SAFETY: invariant 1 — the buffer is the submitter's until the CQE.
-        u64::MAX => unsafe { libc::read(fd, buf, len) },
-        // SAFETY: as above.
-        off => unsafe { libc::pread(fd, buf, len, off as libc::off_t) },
-    })
+    let iov = libc::iovec {
+        iov_base: sqe.addr as *mut libc::c_void,
+        iov_len: sqe.len as usize,
+    };
+    // SAFETY: invariant 1 — the buffer is the submitter's until the CQE.
+    let call = |nowait| unsafe { libc::preadv2(sqe.fd, &iov, 1, position(sqe.off), nowait) };
+    intr.nowait_first(sqe.fd, libc::POLLIN, call)
 }
 
 /// `IORING_OP_WRITE`.
@@ -184,13 +191,18 @@ unsafe fn read(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
 ///
 /// As [`run`]: `addr` names `len` readable bytes until the CQE.
 unsafe fn write(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
-    let (fd, buf, len) = (sqe.fd, sqe.addr as *const libc::c_void, sqe.len as usize);
-    intr.after(fd, libc::POLLOUT, || match sqe.off {
-        // SAFETY: invariant 1 — the buffer is the submitter's until the CQE.
-        u64::MAX => unsafe { libc::write(fd, buf, len) },
-        // SAFETY: as above.
-        off => unsafe { libc::pwrite(fd, buf, len, off as libc::off_t) },
-    })
+    let iov = libc::iovec {
+        iov_base: sqe.addr as *mut libc::c_void,
+        iov_len: sqe.len as usize,
+    };
+    // SAFETY: invariant 1 — the buffer is the submitter's until the CQE.
+    let call = |nowait| unsafe { libc::pwritev2(sqe.fd, &iov, 1, position(sqe.off), nowait) };
+    intr.nowait_first(sqe.fd, libc::POLLOUT, call)
+}
+
+/// An SQE's offset for `preadv2`/`pwritev2`: `u64::MAX` is -1, the file position.
+fn position(off: u64) -> libc::off_t {
+    off as libc::off_t
 }
 
 /// `IORING_OP_READV` / `IORING_OP_WRITEV`.
@@ -200,21 +212,15 @@ unsafe fn write(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
 /// As [`run`]: `addr` names `len` iovecs, each naming memory valid until the CQE.
 unsafe fn vectored(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
     let (fd, iov, n) = (sqe.fd, sqe.addr as *const libc::iovec, sqe.len as i32);
-    let off = sqe.off as libc::off_t;
+    let off = position(sqe.off);
     if sqe.opcode == opcode::Readv::CODE {
-        return intr.after(fd, libc::POLLIN, || match sqe.off {
-            // SAFETY: invariant 1 — the iovecs and their buffers are the submitter's.
-            u64::MAX => unsafe { libc::readv(fd, iov, n) },
-            // SAFETY: as above.
-            _ => unsafe { libc::preadv(fd, iov, n, off) },
-        });
-    }
-    intr.after(fd, libc::POLLOUT, || match sqe.off {
         // SAFETY: invariant 1 — the iovecs and their buffers are the submitter's.
-        u64::MAX => unsafe { libc::writev(fd, iov, n) },
-        // SAFETY: as above.
-        _ => unsafe { libc::pwritev(fd, iov, n, off) },
-    })
+        let call = |nowait| unsafe { libc::preadv2(fd, iov, n, off, nowait) };
+        return intr.nowait_first(fd, libc::POLLIN, call);
+    }
+    // SAFETY: as above.
+    let call = |nowait| unsafe { libc::pwritev2(fd, iov, n, off, nowait) };
+    intr.nowait_first(fd, libc::POLLOUT, call)
 }
 
 /// `fsync`/`fdatasync`, `fallocate`, `shutdown`: calls on an fd alone.
@@ -261,6 +267,9 @@ unsafe fn path_call(sqe: &Sqe) -> i32 {
 }
 
 /// `IORING_OP_ACCEPT` (one shot): the connection comes blocking, as the kernel's does.
+/// `accept4` has no per-call "do not block", so the listener is made non-blocking (and
+/// stays so: the operations here never depend on that flag), so that a wait for a
+/// connection is a `ppoll` a cancel can end.
 ///
 /// # Safety
 ///
@@ -268,6 +277,10 @@ unsafe fn path_call(sqe: &Sqe) -> i32 {
 unsafe fn accept(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
     let (peer, peer_len) = (sqe.addr as *mut libc::sockaddr, sqe.off as *mut u32);
     let flags = sqe.op_flags as i32 | libc::SOCK_NONBLOCK;
+    let fl = fcntl_flags(sqe.fd);
+    if fl >= 0 && fl & libc::O_NONBLOCK == 0 {
+        set_fcntl_flags(sqe.fd, fl | libc::O_NONBLOCK);
+    }
     intr.retry(sqe.fd, libc::POLLIN, || {
         // SAFETY: by this function's contract (invariant 1).
         let conn = unsafe { libc::accept4(sqe.fd, peer, peer_len, flags) };
