@@ -62,6 +62,11 @@ impl Sqe {
         }
     }
 
+    /// Whether it waits for everything submitted before it (`IOSQE_IO_DRAIN`).
+    pub fn drains(&self) -> bool {
+        self.flags & flags::IO_DRAIN != 0
+    }
+
     /// Whether the next SQE belongs to the same chain.
     pub fn links(&self) -> bool {
         self.flags & (flags::IO_LINK | flags::IO_HARDLINK) != 0

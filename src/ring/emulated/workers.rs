@@ -45,7 +45,7 @@ pub(super) struct Job {
 impl Job {
     /// Whether it waits for everything submitted before it (`IOSQE_IO_DRAIN`).
     pub fn drains(&self) -> bool {
-        self.chain[0].flags & flags::IO_DRAIN != 0
+        self.chain[0].drains()
     }
 }
 
@@ -254,6 +254,13 @@ impl Workers {
             return;
         }
         self.post(sqe.user_data, res, cqe_flags);
+    }
+
+    /// Posts the CQE of an SQE completed on the ring's thread (never in flight).
+    pub fn post_now(&self, sqe: &Sqe, res: i32) {
+        if res < 0 || sqe.flags & flags::CQE_SKIP_SUCCESS == 0 {
+            self.post(sqe.user_data, res, 0);
+        }
     }
 
     fn post(&self, user_data: u64, res: i32, flags: u32) {
