@@ -21,10 +21,16 @@ use crate::ring::slots::CqeResult;
 pub unsafe trait OpCode: 'static {
     /// What the operation produces (for buffer operations, `(Result<_>, buffer)`).
     type Output;
-    /// The operation's name, used in error messages.
+    /// The operation's name, used in error messages: the method that makes it.
     const NAME: &'static str;
     /// The io_uring opcode (for probing kernel support).
     const CODE: u8;
+
+    /// This operation's name in errors: the method that made it, where one opcode serves
+    /// several (`read` and `read_at`); [`NAME`](OpCode::NAME) by default.
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
 
     /// Builds the SQE (its `user_data` is set by the ring).
     fn sqe(&mut self) -> Entry;

@@ -261,7 +261,7 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
 fn check<T: OpCode>(ring: &Ring, op: &mut T) -> Result<()> {
     op.validate(ring)?;
     if !ring.opcodes().contains(op.opcode()) {
-        return Err(crate::SaferRingError::Unsupported { op: T::NAME });
+        return Err(crate::SaferRingError::Unsupported { op: op.name() });
     }
     Ok(())
 }

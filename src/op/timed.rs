@@ -31,7 +31,7 @@ pub struct LinkTimeout {
 unsafe impl OpCode for LinkTimeout {
     /// `true` if the timer fired, `false` if the operation finished first.
     type Output = Result<bool>;
-    const NAME: &'static str = "link_timeout";
+    const NAME: &'static str = "timeout";
     const CODE: u8 = opcode::LinkTimeout::CODE;
 
     fn sqe(&mut self) -> Entry {
