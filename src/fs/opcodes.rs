@@ -257,7 +257,11 @@ unsafe impl OpCode for Fsync {
     const CODE: u8 = opcode::Fsync::CODE;
 
     fn name(&self) -> &'static str {
-        if self.datasync { "fdatasync" } else { Self::NAME }
+        if self.datasync {
+            "fdatasync"
+        } else {
+            Self::NAME
+        }
     }
 
     fn sqe(&mut self) -> Entry {

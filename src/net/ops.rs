@@ -136,7 +136,12 @@ impl Ring {
     /// `ECONNREFUSED` when nothing listens there, `ENETUNREACH`/`ETIMEDOUT` and friends, or
     /// `EMFILE` when out of fds (see [`SaferRingError::Os`](crate::SaferRingError::Os)).
     pub fn connect(&self, addr: SocketAddr) -> Op<'_, Connect<TcpStream>> {
-        connect_op(self, Some(addr.into()), addr.into(), Domain::for_address(addr))
+        connect_op(
+            self,
+            Some(addr.into()),
+            addr.into(),
+            Domain::for_address(addr),
+        )
     }
 
     /// Connects to the Unix socket at `path`.

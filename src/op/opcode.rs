@@ -94,6 +94,39 @@ pub(crate) fn filled<B: crate::buf::IoBufMut>(
     }
 }
 
+/// Whether `ring` can run opcode `code` (of the operation `name`): its kernel has it, and
+/// an `IOPOLL` ring takes it.
+#[inline]
+pub(crate) fn runnable(ring: &crate::Ring, code: u8, name: &'static str) -> Result<()> {
+    if !ring.opcodes().contains(code) {
+        return Err(SaferRingError::Unsupported { op: name });
+    }
+    if ring.setup_flags().iopoll && !polls(code) {
+        return Err(SaferRingError::Conflict {
+            first: "iopoll",
+            second: name,
+            why: "an IOPOLL ring runs only reads and writes (of O_DIRECT files on a device \
+                  that supports polling); use a ring without IOPOLL for the rest",
+        });
+    }
+    Ok(())
+}
+
+/// Whether an `IOPOLL` ring can run `code`: the kernel takes only reads and writes there
+/// (and NOPs); anything else it fails with `EINVAL`.
+fn polls(code: u8) -> bool {
+    [
+        opcode::Nop::CODE,
+        opcode::Read::CODE,
+        opcode::Write::CODE,
+        opcode::Readv::CODE,
+        opcode::Writev::CODE,
+        opcode::ReadFixed::CODE,
+        opcode::WriteFixed::CODE,
+    ]
+    .contains(&code)
+}
+
 /// Every opcode this library supports, by name and io_uring code. The probe checks these
 /// against the running kernel.
 pub const SUPPORTED_OPCODES: &[(&str, u8)] = &[

@@ -256,14 +256,11 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
     }
 }
 
-/// The checks before a push: the kernel has the opcode, `op`'s arguments are valid on `ring`.
+/// The checks before a push: `op`'s arguments are valid on `ring`, which can run it.
 #[inline]
 fn check<T: OpCode>(ring: &Ring, op: &mut T) -> Result<()> {
     op.validate(ring)?;
-    if !ring.opcodes().contains(op.opcode()) {
-        return Err(crate::SaferRingError::Unsupported { op: op.name() });
-    }
-    Ok(())
+    super::opcode::runnable(ring, op.opcode(), op.name())
 }
 
 impl<T: OpCode> SubmitError<Operation<'_, Building<T>>> {

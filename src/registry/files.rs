@@ -240,7 +240,8 @@ impl Ring {
     /// [`InUse`](SaferRingError::InUse) while an operation uses the slot, so an in-flight
     /// operation never ends up acting on the replacement.
     pub fn replace_file(&self, fd: &RegisteredFd, file: &impl AsFd) -> Result<RegisteredFd> {
-        let generation = self.update_idle_slot("replace_file", fd, file.as_fd().as_raw_fd(), |_| ())?;
+        let generation =
+            self.update_idle_slot("replace_file", fd, file.as_fd().as_raw_fd(), |_| ())?;
         Ok(RegisteredFd {
             ring: self.id(),
             epoch: fd.epoch,
