@@ -133,7 +133,7 @@ pub(crate) fn human_bytes(bytes: u64) -> String {
 /// The limit part of [`SaferRingError::MemlockExceeded`]'s message.
 fn memlock_text(limit: Option<u64>) -> String {
     match limit {
-        Some(bytes) => format!("RLIMIT_MEMLOCK ({})", human_bytes(bytes)),
+        Some(bytes) => format!("RLIMIT_MEMLOCK {}", human_bytes(bytes)),
         None => "RLIMIT_MEMLOCK".to_owned(),
     }
 }
@@ -193,10 +193,10 @@ pub enum SaferRingError {
     /// Registering memory with the kernel (a buffer pool, a provided-buffer ring) failed:
     /// it would pass the locked-memory limit, which pinned pages count against.
     #[error(
-        "{what} ({}) does not fit in the locked-memory limit {} (shared with everything \
-         this user has locked already): raise it, e.g. `ulimit -l unlimited`, \
+        "{what} ({}) does not fit in the locked-memory limit ({}, shared with all memory \
+         this user has locked): raise it, e.g. `ulimit -l unlimited`, \
          `LimitMEMLOCK=infinity` in a systemd unit or `--ulimit memlock=-1` for docker, or \
-         register less; the buffers still work unregistered",
+         register less",
         human_bytes(*.bytes),
         memlock_text(*.limit)
     )]

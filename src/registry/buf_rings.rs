@@ -31,7 +31,7 @@ impl Ring {
         }
         .map_err(super::files::pin_err(
             "register_buf_ring",
-            || format!("the ring of {count} provided buffers' entries"),
+            || format!("the entries of a ring of {count} provided buffers"),
             inner.entries_bytes() as u64,
         ))?;
         resources.next_bgid.set(bgid.wrapping_add(1));
