@@ -199,18 +199,25 @@ fn unsupported_opcode_is_refused_by_name() {
 fn unwrap_and_debug_print_the_advice_not_just_the_variant() {
     // What `fn main() -> Result<(), SaferRingError>` and `.unwrap()` print is `Debug`.
     let err = ring_error_with_setup_failing(libc::EPERM);
-    let debug = format!("{:?}", Err::<(), _>(err).unwrap_err());
+    let debug = format!("{err:?}");
     assert!(
         debug.starts_with("Unavailable(NotPermitted): io_uring is unavailable"),
         "{debug}"
     );
     assert!(debug.contains("kernel.io_uring_disabled"), "{debug}");
     assert!(debug.contains("seccomp"), "{debug}");
-    // The panic message of `unwrap` itself.
-    let err = ring_error_with_setup_failing(libc::ENOMEM);
-    let unwrap = std::panic::AssertUnwindSafe(|| Err::<(), _>(err).unwrap());
-    let panic = std::panic::catch_unwind(unwrap).unwrap_err();
+    // The panic message of `unwrap` itself, on a ring that cannot be set up.
+    let panic = std::thread::spawn(|| {
+        forbid_io_uring_setup(libc::ENOMEM as u32);
+        drop(Ring::new(8).unwrap());
+    })
+    .join()
+    .unwrap_err();
     let message = panic.downcast_ref::<String>().unwrap();
+    assert!(
+        message.starts_with("called `Result::unwrap()` on an `Err` value: Unavailable(MemlockTooLow)"),
+        "{message}"
+    );
     assert!(message.contains("ulimit -l"), "{message}");
     // `Unavailable` alone too.
     assert!(format!("{:?}", Unavailable::KernelLacksIoUring).contains("Linux 5.1"));

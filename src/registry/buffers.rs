@@ -63,12 +63,12 @@ impl Ring {
                 iov_len: shared.buf_size(),
             })
             .collect();
-        // SAFETY: invariants 1 and 8 — the iovecs cover the pool's heap region, which the
-        // `Arc` stored in the ring's resource set below keeps alive until the registration is
-        // removed (`unregister_pool`, refused while operations use it) or the ring is gone.
         let (count, size) = (shared.count(), shared.buf_size());
         let what = || format!("the buffer pool of {count} × {}", human_bytes(size as u64));
         let bytes = count as u64 * size as u64;
+        // SAFETY: invariants 1 and 8 — the iovecs cover the pool's heap region, which the
+        // `Arc` stored in the ring's resource set below keeps alive until the registration is
+        // removed (`unregister_pool`, refused while operations use it) or the ring is gone.
         unsafe { self.registration(|kernel| kernel.register_buffers(&iovecs)) }
             .map_err(super::files::pin_err("register_pool", what, bytes))?;
         *Resources::of(self).buffers.borrow_mut() = Some(BufferTable {
