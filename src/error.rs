@@ -568,6 +568,33 @@ mod tests {
     }
 
     #[test]
+    fn debug_is_the_variant_then_the_display_text() {
+        let err = SaferRingError::os("bind", io::Error::from_raw_os_error(libc::EADDRINUSE))
+            .concerning(Subject::Addr(([127, 0, 0, 1], 80).into()));
+        assert_eq!(
+            format!("{err:?}"),
+            "Os: bind 127.0.0.1:80 failed: Address already in use (os error 98) \
+             (address in use: another socket holds it)"
+        );
+        let err = SaferRingError::Unavailable(Unavailable::NotPermitted);
+        assert_eq!(
+            format!("{err:?}"),
+            format!("Unavailable(NotPermitted): {err}")
+        );
+        // A subject sticks to OS errors only.
+        let other = SaferRingError::InUse { what: "file" }.concerning(Subject::Path("/x".into()));
+        assert_eq!(other.subject(), None);
+    }
+
+    #[test]
+    fn sizes_read_in_the_largest_whole_unit() {
+        assert_eq!(human_bytes(4 << 20), "4 MiB");
+        assert_eq!(human_bytes(65_536), "64 KiB");
+        assert_eq!(human_bytes(1_500), "1500 B");
+        assert_eq!(human_bytes(3 << 40), "3072 GiB");
+    }
+
+    #[test]
     fn submit_error_hands_the_operation_back() {
         let err = SubmitError::new(SaferRingError::SubmissionQueueFull, vec![1u8, 2, 3]);
         assert!(err.to_string().contains("submission queue is full"));

@@ -215,7 +215,8 @@ fn unwrap_and_debug_print_the_advice_not_just_the_variant() {
     .unwrap_err();
     let message = panic.downcast_ref::<String>().unwrap();
     assert!(
-        message.starts_with("called `Result::unwrap()` on an `Err` value: Unavailable(MemlockTooLow)"),
+        message
+            .starts_with("called `Result::unwrap()` on an `Err` value: Unavailable(MemlockTooLow)"),
         "{message}"
     );
     assert!(message.contains("ulimit -l"), "{message}");

@@ -182,7 +182,7 @@ impl TcpStream {
     pub fn set_nodelay(&self, on: bool) -> Result<()> {
         SockRef::from(self.fd.as_owned())
             .set_tcp_nodelay(on)
-            .map_err(|e| SaferRingError::os("setsockopt(TCP_NODELAY)", e))
+            .map_err(|e| SaferRingError::os("set_nodelay", e))
     }
 
     /// The local address.

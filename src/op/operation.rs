@@ -227,6 +227,11 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
         self.into_state().op.fail(error)
     }
 
+    /// The operation's name in errors (see [`OpCode::name`]).
+    pub(super) fn name(&self) -> &'static str {
+        self.state_ref().op.name()
+    }
+
     /// What [`submit`](Self::submit) checks before anything runs: the kernel has the
     /// opcode, the arguments are valid for this ring (and bound to it).
     #[inline]
@@ -290,6 +295,11 @@ impl<T: OpCode> SubmitError<Operation<'_, Building<T>>> {
 }
 
 impl<'ring, T: OpCode> Operation<'ring, Submitted<T>> {
+    /// The operation's name in errors (see [`OpCode::name`]).
+    pub(super) fn name(&self) -> &'static str {
+        self.state_ref().op.name()
+    }
+
     #[inline(always)]
     pub(super) fn finish(self, cqe: CqeResult) -> T::Output {
         self.into_state().op.complete(cqe)

@@ -125,9 +125,9 @@ impl Ring {
         if let Some(fd) = self.completion_fd.get() {
             return Ok(fd.as_raw_fd());
         }
-        let fd = crate::sys::eventfd().map_err(|e| SaferRingError::os("eventfd", e))?;
+        let fd = crate::sys::eventfd().map_err(|e| SaferRingError::os("completion_eventfd", e))?;
         self.registration(|kernel| kernel.register_eventfd(fd.as_raw_fd()))
-            .map_err(|e| SaferRingError::os("io_uring_register(EVENTFD)", e))?;
+            .map_err(|e| SaferRingError::os("completion_eventfd", e))?;
         Ok(self.completion_fd.get_or_init(|| fd).as_raw_fd())
     }
 }
