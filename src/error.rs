@@ -338,6 +338,16 @@ impl SaferRingError {
 
     /// The path or address this error concerns, if it names one (see [`concerning`]).
     ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{error::Subject, Ring};
+    /// let ring = Ring::new(4)?;
+    /// let addr = "127.0.0.1:1".parse().unwrap(); // nobody listens on port 1
+    /// let err = ring.connect(addr).submit()?.wait().unwrap_err();
+    /// assert_eq!(err.subject(), Some(&Subject::Addr(addr)));
+    /// # Ok(()) }
+    /// ```
+    ///
     /// [`concerning`]: Self::concerning
     pub fn subject(&self) -> Option<&Subject> {
         match self {

@@ -12,8 +12,17 @@ use crate::error::{Result, SaferRingError};
 use crate::probe::{Capability, CapabilitySet};
 
 /// The kernel's largest submission queue (`IORING_MAX_ENTRIES`).
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::ring::{MAX_CQ_ENTRIES, MAX_ENTRIES};
+/// let ring = safer_ring::Ring::builder().entries(MAX_ENTRIES).build()?;
+/// assert_eq!((ring.config().entries, ring.config().cq_entries), (MAX_ENTRIES, MAX_CQ_ENTRIES));
+/// assert!(safer_ring::Ring::new(MAX_ENTRIES + 1).is_err());
+/// # Ok(()) }
+/// ```
 pub const MAX_ENTRIES: u32 = 32_768;
-/// The kernel's largest completion queue (`IORING_MAX_CQ_ENTRIES`).
+/// The kernel's largest completion queue (`IORING_MAX_CQ_ENTRIES`; see [`MAX_ENTRIES`]).
 pub const MAX_CQ_ENTRIES: u32 = 2 * MAX_ENTRIES;
 
 /// The setup flags a ring was built with (what the kernel accepted).
@@ -250,6 +259,13 @@ impl RingBuilder {
     /// Ask for `COOP_TASKRUN` (Linux 5.19; default `false`): the kernel never interrupts the
     /// ring's thread to run completion work. Kernels without it get a ring without it, as
     /// with [`defer_taskrun`](Self::defer_taskrun). Not with [`sqpoll`](Self::sqpoll).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::builder().coop_taskrun(true).build()?;
+    /// assert!(ring.config().flags.coop_taskrun); // Linux 5.19+
+    /// # Ok(()) }
+    /// ```
     pub fn coop_taskrun(mut self, on: bool) -> Self {
         self.coop_taskrun = on;
         self
@@ -260,6 +276,18 @@ impl RingBuilder {
     /// [`RingSetup::sqpoll_idle`] shows what the kernel was given). Never dropped silently:
     /// a kernel that refuses it fails [`build`](Self::build). Combine with
     /// `defer_taskrun(false)` (the kernel forbids `SQPOLL | DEFER_TASKRUN`).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::time::Duration;
+    /// let ring = safer_ring::Ring::builder()
+    ///     .defer_taskrun(false)
+    ///     .sqpoll(Duration::from_millis(20))
+    ///     .build()?;
+    /// assert_eq!(ring.config().sqpoll_idle, Some(Duration::from_millis(20)));
+    /// ring.nop().submit()?.wait()?;
+    /// # Ok(()) }
+    /// ```
     pub fn sqpoll(mut self, idle: Duration) -> Self {
         self.sqpoll = Some(idle);
         self
@@ -267,6 +295,13 @@ impl RingBuilder {
 
     /// `IOPOLL` on or off (see [`iopoll`](Self::iopoll), the preset). Never dropped
     /// silently: a kernel that refuses it fails [`build`](Self::build).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::RingBuilder::throughput().iopoll_on(true).build()?;
+    /// assert!(ring.config().flags.iopoll && ring.config().flags.defer_taskrun);
+    /// # Ok(()) }
+    /// ```
     pub fn iopoll_on(mut self, on: bool) -> Self {
         self.iopoll = on;
         self
