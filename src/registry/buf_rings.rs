@@ -13,7 +13,7 @@ impl Ring {
     ///
     /// # Errors
     /// `InvalidArgument` for a count that is not a power of two;
-    /// [`MemlockExceeded`](SaferRingError::MemlockExceeded) when the ring's entries (16 bytes
+    /// [`MemlockExceeded`](crate::SaferRingError::MemlockExceeded) when the ring's entries (16 bytes
     /// a buffer, pinned for the kernel) do not fit in `RLIMIT_MEMLOCK`; the kernel's error
     /// (named) otherwise.
     pub fn register_buf_ring(&self, count: u16, size: usize) -> Result<BufRing> {
