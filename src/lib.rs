@@ -81,8 +81,8 @@ pub use probe::{Features, OpcodeSet};
 pub use registry::FileMailbox;
 pub use ring::slots::CqeResult;
 pub use ring::{
-    Backend, BackendMode, DEFAULT_MAX_IN_FLIGHT, Ring, RingBuilder, RingId, RingStats, SetupFlags,
-    ShutdownReport,
+    Backend, BackendMode, DEFAULT_MAX_IN_FLIGHT, Ring, RingBuilder, RingConfig, RingId, RingSetup,
+    RingStats, SetupFlags, ShutdownReport,
 };
 #[cfg(feature = "tokio")]
 pub use runtime::Drive;

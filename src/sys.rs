@@ -21,6 +21,17 @@ pub(crate) fn zeroed_statx() -> Box<libc::statx> {
     Box::new(unsafe { std::mem::zeroed() })
 }
 
+/// The soft `RLIMIT_MEMLOCK` in bytes; `None` when unlimited (or unreadable).
+pub(crate) fn memlock_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit`, a live local.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &raw mut limit) };
+    (rc == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+}
+
 /// A non-blocking, close-on-exec eventfd.
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: `eventfd` takes no pointers; a non-negative result is a new fd we own.

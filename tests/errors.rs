@@ -5,7 +5,13 @@ mod common;
 
 use common::pipe;
 use safer_ring::op::Nop;
-use safer_ring::{BackendMode, CqeResult, OpCode, OpenOptions, Ring, SaferRingError, Unavailable};
+use std::path::PathBuf;
+
+use safer_ring::error::Subject;
+use safer_ring::net::Shutdown;
+use safer_ring::{
+    BackendMode, CqeResult, File, OpCode, OpenOptions, Ring, SaferRingError, Unavailable,
+};
 
 #[test]
 fn kernel_errno_names_the_operation() {
@@ -18,8 +24,13 @@ fn kernel_errno_names_the_operation() {
         .unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
     assert!(
-        err.to_string().starts_with("openat failed: No such file"),
+        err.to_string()
+            .starts_with(r#"open "/definitely/not/here" failed: No such file"#),
         "{err}"
+    );
+    assert_eq!(
+        err.subject(),
+        Some(&Subject::Path("/definitely/not/here".into()))
     );
 
     // Reading from a pipe's write end: EBADF, and the buffer comes back.
@@ -209,4 +220,181 @@ fn where_io_uring_is_forbidden_a_default_ring_falls_back_and_works() {
         err,
         SaferRingError::Unavailable(Unavailable::MemlockTooLow)
     ));
+}
+
+#[test]
+fn unwrap_and_debug_print_the_advice_not_just_the_variant() {
+    // What `fn main() -> Result<(), SaferRingError>` and `.unwrap()` print is `Debug`.
+    let err = ring_error_with_setup_failing(libc::EPERM);
+    let debug = format!("{err:?}");
+    assert!(
+        debug.starts_with("Unavailable(NotPermitted): io_uring is unavailable"),
+        "{debug}"
+    );
+    assert!(debug.contains("kernel.io_uring_disabled"), "{debug}");
+    assert!(debug.contains("seccomp"), "{debug}");
+    // The panic message of `unwrap` itself, on a ring that cannot be set up.
+    let panic = std::thread::spawn(|| {
+        forbid_io_uring_setup(libc::ENOMEM as u32);
+        drop(Ring::new(8).unwrap());
+    })
+    .join()
+    .unwrap_err();
+    let message = panic.downcast_ref::<String>().unwrap();
+    assert!(
+        message
+            .starts_with("called `Result::unwrap()` on an `Err` value: Unavailable(MemlockTooLow)"),
+        "{message}"
+    );
+    assert!(message.contains("ulimit -l"), "{message}");
+    // `Unavailable` alone too.
+    assert!(format!("{:?}", Unavailable::KernelLacksIoUring).contains("Linux 5.1"));
+}
+
+#[test]
+fn statx_of_a_missing_path_names_the_path() {
+    let ring = Ring::new(4).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("gone with spaces");
+    let err = ring.statx(&missing).submit().unwrap().wait().unwrap_err();
+    assert_eq!(err.subject(), Some(&Subject::Path(missing.clone())));
+    assert!(
+        err.to_string()
+            .starts_with(&format!("statx {missing:?} failed: No such file")),
+        "{err}"
+    );
+    // Relative to a directory: the path as given.
+    let dir_file = File::from(std::fs::File::open(dir.path()).unwrap());
+    let err = ring
+        .open_at(Some(&dir_file), "nope", OpenOptions::new())
+        .submit()
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    assert_eq!(err.subject(), Some(&Subject::Path(PathBuf::from("nope"))));
+    assert!(
+        err.to_string().starts_with(r#"open_at "nope" failed"#),
+        "{err}"
+    );
+}
+
+#[test]
+fn operations_are_named_as_the_methods_called() {
+    let ring = Ring::new(8).unwrap();
+    // A pipe's write end cannot be read, its read end cannot be written: EBADF for each.
+    let (r, w) = pipe();
+    let w = File::from(w);
+    let starts = |res: safer_ring::Result<()>, op: &str| {
+        let err = res.unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!("{op} failed: ")),
+            "{op}: {err}"
+        );
+    };
+    starts(
+        ring.read(&w, vec![0; 4])
+            .submit()
+            .unwrap()
+            .wait()
+            .0
+            .map(drop),
+        "read",
+    );
+    starts(
+        ring.read_at(&w, vec![0; 4], 0)
+            .submit()
+            .unwrap()
+            .wait()
+            .0
+            .map(drop),
+        "read_at",
+    );
+    starts(
+        ring.write(&r, b"x".to_vec())
+            .submit()
+            .unwrap()
+            .wait()
+            .0
+            .map(drop),
+        "write",
+    );
+    starts(
+        ring.write_at(&r, b"x".to_vec(), 0)
+            .submit()
+            .unwrap()
+            .wait()
+            .0
+            .map(drop),
+        "write_at",
+    );
+    starts(
+        ring.readv_at(&w, vec![vec![0u8; 4]], 0)
+            .submit()
+            .unwrap()
+            .wait()
+            .0
+            .map(drop),
+        "readv_at",
+    );
+    starts(
+        ring.writev_at(&r, vec![b"x".to_vec()], 0)
+            .submit()
+            .unwrap()
+            .wait()
+            .0
+            .map(drop),
+        "writev_at",
+    );
+    ring.block_on(async {
+        starts(
+            ring.read_exact_at(&w, vec![0; 4], 0).await.0,
+            "read_exact_at",
+        );
+        starts(
+            ring.write_all_at(&r, b"x".to_vec(), 0).await.0,
+            "write_all_at",
+        );
+        // Not sockets: ENOTSOCK.
+        starts(ring.send(&r, b"x".to_vec()).await.0.map(drop), "send");
+        starts(ring.send_all(&r, b"x".to_vec()).await.0, "send_all");
+        starts(ring.recv(&r, vec![0; 4]).await.0.map(drop), "recv");
+        starts(
+            ring.recv_from(&r, vec![0; 4]).await.0.map(drop),
+            "recv_from",
+        );
+        starts(
+            ring.shutdown_socket(&r, Shutdown::Both).await,
+            "shutdown_socket",
+        );
+    });
+    // A pipe cannot be synced: EINVAL, under the name of the call.
+    starts(ring.fdatasync(&r).submit().unwrap().wait(), "fdatasync");
+    starts(ring.fsync(&r).submit().unwrap().wait(), "fsync");
+}
+
+#[test]
+fn a_wrapped_error_comes_back_whole_through_io_error() {
+    let io: std::io::Error = SaferRingError::TooLarge {
+        option: "entries",
+        requested: 1 << 20,
+        max: 32_768,
+    }
+    .into();
+    assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
+    let back = SaferRingError::from(io);
+    assert!(
+        matches!(back, SaferRingError::TooLarge { max: 32_768, .. }),
+        "{back:?}"
+    );
+    // An OS error keeps its errno and kind the other way.
+    let ring = Ring::new(4).unwrap();
+    let err = ring
+        .open("/definitely/not/here", OpenOptions::new())
+        .submit()
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    let io = std::io::Error::from(err);
+    assert_eq!(io.raw_os_error(), Some(libc::ENOENT));
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
 }

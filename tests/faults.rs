@@ -31,7 +31,7 @@ fn injected_errnos_come_back_with_the_buffer_and_the_ring_recovers() {
             .wait();
         let err = res.unwrap_err();
         assert_eq!(err.raw_os_error(), Some(errno));
-        assert!(err.to_string().starts_with("write failed"), "{err}");
+        assert!(err.to_string().starts_with("write_at failed"), "{err}");
         assert_eq!(buf, b"payload", "buffer handed back intact");
         let (res, buf) = ring.block_on(ring.read_at(&file, Vec::with_capacity(16), 0));
         assert_eq!(res.unwrap_err().raw_os_error(), Some(errno));

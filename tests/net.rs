@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{open_fds, serial};
+use safer_ring::error::Subject;
 use safer_ring::net::{ListenOptions, Shutdown, TcpListener, UdpSocket, UnixListener};
 use safer_ring::{Ring, SaferRingError};
 
@@ -158,9 +159,10 @@ fn connection_refused_is_a_clear_error() {
     assert_eq!(err.raw_os_error(), Some(libc::ECONNREFUSED));
     assert!(
         err.to_string()
-            .starts_with("connect failed: Connection refused"),
+            .starts_with(&format!("connect {addr} failed: Connection refused")),
         "{err}"
     );
+    assert_eq!(err.subject(), Some(&Subject::Addr(addr)));
 }
 
 #[test]
@@ -206,13 +208,52 @@ fn address_in_use_and_bad_addresses_are_clear_errors() {
     let taken = first.local_addr().unwrap();
     let err = TcpListener::bind(taken, ListenOptions::default()).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EADDRINUSE));
+    assert!(
+        err.to_string()
+            .starts_with(&format!("bind {taken} failed: Address already in use")),
+        "{err}"
+    );
     assert!(err.to_string().contains("address in use"), "{err}");
-    let err = UdpSocket::bind("192.0.2.1:9".parse().unwrap()).unwrap_err();
-    assert!(err.to_string().contains("not available"), "{err}");
+    assert_eq!(err.subject(), Some(&Subject::Addr(taken)));
     let ring = Ring::new(4).unwrap();
+    let err = TcpListener::bind_with(&ring, taken, ListenOptions::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("bind_with {taken} failed")),
+        "{err}"
+    );
+    let unavailable: SocketAddr = "192.0.2.1:9".parse().unwrap();
+    let err = UdpSocket::bind(unavailable).unwrap_err();
+    assert!(err.to_string().contains("not available"), "{err}");
+    assert_eq!(err.subject(), Some(&Subject::Addr(unavailable)));
     let long = "x".repeat(200);
     let err = ring.connect_unix(&long).submit().unwrap_err();
     assert_eq!(err.error().raw_os_error(), Some(libc::ENAMETOOLONG));
+    assert!(
+        err.to_string().starts_with(&format!(
+            "submission failed: connect_unix \"{long}\" failed"
+        )),
+        "{err}"
+    );
+    // A Unix path in use, and one nobody listens on.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sock");
+    let _listener = UnixListener::bind(&path).unwrap();
+    let err = UnixListener::bind(&path).unwrap_err();
+    assert_eq!(err.subject(), Some(&Subject::Path(path.clone())));
+    let nobody = dir.path().join("nobody");
+    let err = ring
+        .connect_unix(&nobody)
+        .submit()
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    assert!(
+        err.to_string()
+            .starts_with(&format!("connect_unix {nobody:?} failed")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -245,7 +286,10 @@ fn dropped_accept_is_cancelled_and_an_accepted_fd_is_never_leaked() {
 fn too_many_open_files_names_the_limit() {
     let _serial = serial();
     let stdout = common::run_child_test("emfile_child");
-    assert!(stdout.contains("EMFILE-ERROR"), "{stdout}");
+    assert!(
+        stdout.contains("EMFILE-ERROR: connect 127.0.0.1:"),
+        "{stdout}"
+    );
     assert!(stdout.contains("ulimit -n"), "{stdout}");
 }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use common::{feed, pipe};
-use safer_ring::{BufferPool, File, IoBuf, Ring, SaferRingError, Unavailable};
+use safer_ring::{BufferPool, File, IoBuf, Ring, SaferRingError};
 
 #[test]
 fn eight_threads_hundred_thousand_get_put_each_never_share_a_buffer() {
@@ -206,7 +206,7 @@ fn drop_ipc_lock_capability() {
 
 /// Runs in a child process (see below): low memlock limit, no CAP_IPC_LOCK.
 #[test]
-#[ignore = "helper: run by low_memlock_limit_gives_the_memlock_error_and_the_pool_still_works"]
+#[ignore = "helper: run by low_memlock_limit_says_the_pool_does_not_fit_and_the_pool_still_works"]
 fn memlock_child() {
     drop_ipc_lock_capability();
     let limit = libc::rlimit {
@@ -215,14 +215,27 @@ fn memlock_child() {
     };
     // SAFETY: setrlimit reads a live rlimit.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) }, 0);
+    // The rings themselves are charged to the memory cgroup (Linux 5.12+), not the limit.
     let ring = Ring::new(8).unwrap();
     let pool = BufferPool::new(64, 64 * 1024).unwrap(); // 4 MiB > 64 KiB limit
     let err = ring.register_pool(&pool).unwrap_err();
     assert!(
-        matches!(err, SaferRingError::Unavailable(Unavailable::MemlockTooLow)),
+        matches!(
+            &err,
+            SaferRingError::MemlockExceeded { bytes: 4_194_304, limit: Some(65_536), what }
+                if what.contains("buffer pool of 64 × 64 KiB")
+        ),
         "{err:?}"
     );
+    assert_eq!(err.raw_os_error(), Some(libc::ENOMEM));
     println!("MEMLOCK-ERROR: {err}");
+    // The entries of a provided-buffer ring are pinned too: 32,768 × 16 B = 512 KiB.
+    let err = ring.register_buf_ring(32_768, 64).unwrap_err();
+    assert!(
+        matches!(err, SaferRingError::MemlockExceeded { bytes: 524_288, .. }),
+        "{err:?}"
+    );
+    println!("BUF-RING-MEMLOCK-ERROR: {err}");
     // The pool still works, unregistered.
     let file = File::from(tempfile::tempfile().unwrap());
     let mut buf = pool.try_get().unwrap();
@@ -234,10 +247,26 @@ fn memlock_child() {
 }
 
 #[test]
-fn low_memlock_limit_gives_the_memlock_error_and_the_pool_still_works() {
+fn low_memlock_limit_says_the_pool_does_not_fit_and_the_pool_still_works() {
     let stdout = common::run_child_test("memlock_child");
-    assert!(stdout.contains("MEMLOCK-ERROR"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "MEMLOCK-ERROR: the buffer pool of 64 × 64 KiB (4 MiB) does not fit in the \
+             locked-memory limit (RLIMIT_MEMLOCK 64 KiB"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.contains("ulimit -l"), "{stdout}");
+    assert!(
+        !stdout.contains("for the rings"),
+        "not the rings' error: {stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "BUF-RING-MEMLOCK-ERROR: the entries of a ring of 32768 provided buffers (512 KiB)"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.contains("UNREGISTERED-POOL-WORKS"), "{stdout}");
 }
 

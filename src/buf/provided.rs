@@ -344,6 +344,11 @@ impl Inner {
         self.entries() as u64
     }
 
+    /// Bytes of the entry array (whole pages): what registering the ring pins.
+    pub(crate) fn entries_bytes(&self) -> usize {
+        self.entries_len
+    }
+
     /// Number of buffers.
     pub(crate) fn count(&self) -> u16 {
         self.count

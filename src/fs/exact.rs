@@ -39,6 +39,7 @@ impl Ring {
     ) -> impl Future<Output = BufResult<(), B>> {
         let total = buf.bytes_total();
         until_done(self, "read_exact_at", buf, total, move |buf, done| Read {
+            op: "read_exact_at",
             fd: file.target(),
             buf,
             offset: offset + done as u64,
@@ -55,6 +56,7 @@ impl Ring {
     ) -> impl Future<Output = BufResult<(), B>> {
         let total = buf.bytes_init();
         until_done(self, "write_all_at", buf, total, move |buf, done| Write {
+            op: "write_all_at",
             fd: file.target(),
             buf,
             offset: offset + done as u64,

@@ -37,7 +37,7 @@ pub struct ReadFixed {
 // target `fd` keeps valid.
 unsafe impl OpCode for ReadFixed {
     type Output = BufResult<usize, PooledBuffer>;
-    const NAME: &'static str = "read_fixed";
+    const NAME: &'static str = "read_fixed_at";
     const CODE: u8 = opcode::ReadFixed::CODE;
 
     #[inline]
@@ -82,7 +82,7 @@ pub struct WriteFixed {
 // SAFETY: invariants 1, 2, 6, 8 — as `ReadFixed`, reading `bytes_init` bytes.
 unsafe impl OpCode for WriteFixed {
     type Output = BufResult<usize, PooledBuffer>;
-    const NAME: &'static str = "write_fixed";
+    const NAME: &'static str = "write_fixed_at";
     const CODE: u8 = opcode::WriteFixed::CODE;
 
     #[inline]

@@ -13,7 +13,7 @@ use io_uring::types::{self, FsyncFlags};
 pub use super::fixed::{ReadFixed, WriteFixed};
 use super::{File, Metadata};
 use crate::buf::{IoBuf, IoBufMut, clamp_len};
-use crate::error::{Result, SaferRingError};
+use crate::error::{Result, SaferRingError, Subject};
 use crate::fd::{SharedFd, Target, with_target};
 use crate::op::{BufResult, OpCode, Positioned, cqe_result, filled};
 use crate::ring::slots::CqeResult;
@@ -23,6 +23,8 @@ pub(crate) const CURRENT_POSITION: u64 = u64::MAX;
 
 /// `read` / `read_at` into an owned buffer, from byte `buf_pos` of the buffer on.
 pub struct Read<B> {
+    /// The method that made it, for errors (`read`, `read_at`, `read_exact_at`).
+    pub(crate) op: &'static str,
     pub(crate) fd: Target,
     pub(crate) buf: B,
     pub(crate) offset: u64,
@@ -33,8 +35,12 @@ pub struct Read<B> {
 // contract) within its `bytes_total`, and names the fd `self.fd` holds open.
 unsafe impl<B: IoBufMut> OpCode for Read<B> {
     type Output = BufResult<usize, B>;
-    const NAME: &'static str = "read";
+    const NAME: &'static str = "read_at";
     const CODE: u8 = opcode::Read::CODE;
+
+    fn name(&self) -> &'static str {
+        self.op
+    }
 
     #[inline]
     fn sqe(&mut self) -> Entry {
@@ -47,7 +53,7 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
 
     #[inline]
     fn complete(self, cqe: CqeResult) -> Self::Output {
-        filled(Self::NAME, cqe, self.buf, self.buf_pos)
+        filled(self.op, cqe, self.buf, self.buf_pos)
     }
 
     fn fail(self, error: SaferRingError) -> Self::Output {
@@ -79,6 +85,8 @@ impl<B: IoBufMut> Positioned for Read<B> {
 
 /// `write` / `write_at` from an owned buffer's initialised bytes, from byte `buf_pos` on.
 pub struct Write<B> {
+    /// The method that made it, for errors (`write`, `write_at`, `write_all_at`).
+    pub(crate) op: &'static str,
     pub(crate) fd: Target,
     pub(crate) buf: B,
     pub(crate) offset: u64,
@@ -89,8 +97,12 @@ pub struct Write<B> {
 // contract) within its `bytes_init`, and names the fd `self.fd` holds open.
 unsafe impl<B: IoBuf> OpCode for Write<B> {
     type Output = BufResult<usize, B>;
-    const NAME: &'static str = "write";
+    const NAME: &'static str = "write_at";
     const CODE: u8 = opcode::Write::CODE;
+
+    fn name(&self) -> &'static str {
+        self.op
+    }
 
     #[inline]
     fn sqe(&mut self) -> Entry {
@@ -103,7 +115,7 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
 
     #[inline]
     fn complete(self, cqe: CqeResult) -> Self::Output {
-        (cqe_result(Self::NAME, cqe).map(|n| n as usize), self.buf)
+        (cqe_result(self.op, cqe).map(|n| n as usize), self.buf)
     }
 
     fn fail(self, error: SaferRingError) -> Self::Output {
@@ -134,7 +146,7 @@ pub struct Readv<B> {
 // after `sqe`; each iovec points into one of `bufs`' stable heap memory within `bytes_total`.
 unsafe impl<B: IoBufMut> OpCode for Readv<B> {
     type Output = BufResult<usize, Vec<B>>;
-    const NAME: &'static str = "readv";
+    const NAME: &'static str = "readv_at";
     const CODE: u8 = opcode::Readv::CODE;
 
     fn sqe(&mut self) -> Entry {
@@ -191,7 +203,7 @@ pub struct Writev<B> {
 // SAFETY: invariants 1, 2, 6 — as `Readv`, reading `bytes_init` bytes of each buffer.
 unsafe impl<B: IoBuf> OpCode for Writev<B> {
     type Output = BufResult<usize, Vec<B>>;
-    const NAME: &'static str = "writev";
+    const NAME: &'static str = "writev_at";
     const CODE: u8 = opcode::Writev::CODE;
 
     fn sqe(&mut self) -> Entry {
@@ -244,6 +256,14 @@ unsafe impl OpCode for Fsync {
     const NAME: &'static str = "fsync";
     const CODE: u8 = opcode::Fsync::CODE;
 
+    fn name(&self) -> &'static str {
+        if self.datasync {
+            "fdatasync"
+        } else {
+            Self::NAME
+        }
+    }
+
     fn sqe(&mut self) -> Entry {
         let flags = if self.datasync {
             FsyncFlags::DATASYNC
@@ -254,7 +274,7 @@ unsafe impl OpCode for Fsync {
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
-        cqe_result(Self::NAME, cqe).map(drop)
+        cqe_result(self.name(), cqe).map(drop)
     }
 
     fn fail(self, error: SaferRingError) -> Self::Output {
@@ -363,10 +383,23 @@ impl KernelPath {
             .map(drop)
             .map_err(|()| SaferRingError::InvalidArgument("path contains a NUL byte"))
     }
+
+    /// `err`, naming this path (a path refused for its NUL byte never reaches the kernel).
+    fn name_in(&self, err: SaferRingError) -> SaferRingError {
+        use std::os::unix::ffi::OsStrExt;
+        match &self.0 {
+            Ok(path) => err.concerning(Subject::Path(
+                std::ffi::OsStr::from_bytes(path.as_bytes()).into(),
+            )),
+            Err(()) => err,
+        }
+    }
 }
 
 /// `openat`: opens a path (relative to the current directory, or to `dir`).
 pub struct OpenAt {
+    /// The method that made it, for errors (`open`, `open_at`).
+    pub(crate) op: &'static str,
     pub(crate) dir: Option<SharedFd>,
     pub(crate) path: KernelPath,
     pub(crate) flags: i32,
@@ -382,8 +415,12 @@ fn dir_target(dir: &Option<SharedFd>) -> types::Fd {
 // any, is held open by `self.dir`.
 unsafe impl OpCode for OpenAt {
     type Output = Result<File>;
-    const NAME: &'static str = "openat";
+    const NAME: &'static str = "open";
     const CODE: u8 = opcode::OpenAt::CODE;
+
+    fn name(&self) -> &'static str {
+        self.op
+    }
 
     fn sqe(&mut self) -> Entry {
         opcode::OpenAt::new(dir_target(&self.dir), self.path.ptr())
@@ -393,7 +430,7 @@ unsafe impl OpCode for OpenAt {
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
-        let fd = cqe_result(Self::NAME, cqe)?;
+        let fd = cqe_result(self.op, cqe).map_err(|e| self.path.name_in(e))?;
         // SAFETY: a successful openat CQE carries a new fd that nothing else owns; owning it
         // here means it is closed exactly once, even if the operation was abandoned.
         Ok(File::from(unsafe { crate::sys::own_fd(fd as i32) }))
@@ -423,6 +460,14 @@ unsafe impl OpCode for Statx {
     const NAME: &'static str = "statx";
     const CODE: u8 = opcode::Statx::CODE;
 
+    fn name(&self) -> &'static str {
+        if self.flags & libc::AT_EMPTY_PATH != 0 {
+            "statx_file"
+        } else {
+            Self::NAME
+        }
+    }
+
     fn sqe(&mut self) -> Entry {
         let buf: *mut libc::statx = &mut *self.buf;
         opcode::Statx::new(dir_target(&self.dir), self.path.ptr(), buf.cast())
@@ -432,7 +477,12 @@ unsafe impl OpCode for Statx {
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
-        cqe_result(Self::NAME, cqe)?;
+        if let Err(e) = cqe_result(self.name(), cqe) {
+            return Err(match self.dir {
+                Some(_) => e, // an open file: no path to name
+                None => self.path.name_in(e),
+            });
+        }
         Ok(Metadata::from_statx(self.buf))
     }
 

@@ -23,7 +23,7 @@ impl Ring {
     /// the bytes read. A short read is reported as such; 0 means end of file.
     #[inline]
     pub fn read<B: IoBufMut>(&self, file: &impl AsTarget, buf: B) -> Op<'_, Read<B>> {
-        self.read_at(file, buf, CURRENT_POSITION)
+        self.read_named("read", file, buf, CURRENT_POSITION)
     }
 
     /// Reads into `buf` at `offset` (a positioned read, `pread`).
@@ -45,10 +45,22 @@ impl Ring {
         buf: B,
         offset: u64,
     ) -> Op<'_, Read<B>> {
+        self.read_named("read_at", file, buf, offset)
+    }
+
+    #[inline]
+    fn read_named<B: IoBufMut>(
+        &self,
+        op: &'static str,
+        file: &impl AsTarget,
+        buf: B,
+        offset: u64,
+    ) -> Op<'_, Read<B>> {
         let fd = file.target();
         Operation::build(
             self,
             Read {
+                op,
                 fd,
                 buf,
                 offset,
@@ -60,7 +72,7 @@ impl Ring {
     /// Writes `buf`'s initialised bytes at the file's current position.
     #[inline]
     pub fn write<B: IoBuf>(&self, file: &impl AsTarget, buf: B) -> Op<'_, Write<B>> {
-        self.write_at(file, buf, CURRENT_POSITION)
+        self.write_named("write", file, buf, CURRENT_POSITION)
     }
 
     /// Writes `buf`'s initialised bytes at `offset` (`pwrite`). May write fewer bytes than
@@ -72,10 +84,22 @@ impl Ring {
         buf: B,
         offset: u64,
     ) -> Op<'_, Write<B>> {
+        self.write_named("write_at", file, buf, offset)
+    }
+
+    #[inline]
+    fn write_named<B: IoBuf>(
+        &self,
+        op: &'static str,
+        file: &impl AsTarget,
+        buf: B,
+        offset: u64,
+    ) -> Op<'_, Write<B>> {
         let fd = file.target();
         Operation::build(
             self,
             Write {
+                op,
                 fd,
                 buf,
                 offset,
@@ -273,7 +297,7 @@ impl Ring {
     /// # Ok(()) }
     /// ```
     pub fn open(&self, path: impl AsRef<Path>, options: OpenOptions) -> Op<'_, OpenAt> {
-        self.open_at(None, path, options)
+        open_op(self, "open", None, path.as_ref(), options)
     }
 
     /// Opens `path` relative to the directory `dir` (`openat`); absolute paths ignore `dir`.
@@ -283,15 +307,7 @@ impl Ring {
         path: impl AsRef<Path>,
         options: OpenOptions,
     ) -> Op<'_, OpenAt> {
-        Operation::build(
-            self,
-            OpenAt {
-                dir: dir.map(File::shared),
-                path: KernelPath::new(path.as_ref()),
-                flags: options.flags(),
-                mode: options.mode_bits(),
-            },
-        )
+        open_op(self, "open_at", dir, path.as_ref(), options)
     }
 
     /// Metadata of the file at `path` (`statx`), following symlinks.
@@ -336,4 +352,24 @@ impl Ring {
             )),
         }
     }
+}
+
+/// The `openat` behind [`Ring::open`] and [`Ring::open_at`] (`op` names which, in errors).
+fn open_op<'ring>(
+    ring: &'ring Ring,
+    op: &'static str,
+    dir: Option<&File>,
+    path: &Path,
+    options: OpenOptions,
+) -> Op<'ring, OpenAt> {
+    Operation::build(
+        ring,
+        OpenAt {
+            op,
+            dir: dir.map(File::shared),
+            path: KernelPath::new(path),
+            flags: options.flags(),
+            mode: options.mode_bits(),
+        },
+    )
 }

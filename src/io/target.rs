@@ -49,7 +49,7 @@ macro_rules! socket_target {
             }
 
             fn write_op(&self, buf: Vec<u8>, from: usize, _offset: u64) -> Self::Write {
-                Send { fd: self.target(), buf, buf_pos: from, wait_all: true }
+                Send { op: "poll_write", fd: self.target(), buf, buf_pos: from, wait_all: true }
             }
 
             fn shutdown_op(&self) -> Option<ShutdownOp> {
@@ -70,6 +70,7 @@ impl sealed::Target for File {
 
     fn read_op(&self, buf: Vec<u8>, offset: u64) -> Self::Read {
         Read {
+            op: "poll_read",
             fd: self.target(),
             buf,
             offset,
@@ -79,6 +80,7 @@ impl sealed::Target for File {
 
     fn write_op(&self, buf: Vec<u8>, from: usize, offset: u64) -> Self::Write {
         Write {
+            op: "poll_write",
             fd: self.target(),
             buf,
             offset,

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 
 use socket2::{SockAddr, SockAddrStorage};
 
+use crate::error::{SaferRingError, Subject};
+
 const STORAGE_LEN: libc::socklen_t = std::mem::size_of::<libc::sockaddr_storage>() as _;
 
 /// An address buffer owned by an operation (always boxed, so the kernel's pointers into it
@@ -71,8 +73,24 @@ impl AddrBuf {
         unsafe { SockAddr::new(storage, self.len.min(STORAGE_LEN)) }
     }
 
+    /// `err`, naming this address (an IP address, or a Unix socket's path).
+    pub fn name_in(&self, err: SaferRingError) -> SaferRingError {
+        match subject_of(&self.to_sock_addr()) {
+            Some(subject) => err.concerning(subject),
+            None => err,
+        }
+    }
+
     /// As an IP socket address, if it is one.
     pub fn to_socket_addr(&self) -> Option<SocketAddr> {
         self.to_sock_addr().as_socket()
+    }
+}
+
+/// What an error about `addr` names: the IP address, or the Unix socket's path.
+pub(crate) fn subject_of(addr: &SockAddr) -> Option<Subject> {
+    match addr.as_socket() {
+        Some(ip) => Some(Subject::Addr(ip)),
+        None => addr.as_pathname().map(|p| Subject::Path(p.to_owned())),
     }
 }

@@ -36,5 +36,4 @@ mod socket;
 pub(crate) use addr::AddrBuf;
 pub use opcodes::ZcEvent;
 pub use ops::Shutdown;
-pub(crate) use socket::bind_err;
 pub use socket::{ListenOptions, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};

@@ -13,6 +13,7 @@ use super::opcodes::{
 };
 use super::{AddrBuf, TcpListener, TcpStream, UnixListener, UnixStream};
 use crate::buf::{IoBuf, IoBufMut};
+use crate::error::Subject;
 use crate::fd::AsTarget;
 use crate::fd::SharedFd;
 use crate::op::OpStream;
@@ -32,7 +33,12 @@ pub enum Shutdown {
 
 /// A connect operation on a fresh socket. If the socket cannot be created (out of fds) or
 /// the address is unusable, the errno is kept and submission reports it.
-fn connect_op<S>(ring: &Ring, addr: Option<SockAddr>, domain: Domain) -> Op<'_, Connect<S>>
+fn connect_op<S>(
+    ring: &Ring,
+    addr: Option<SockAddr>,
+    to: Subject,
+    domain: Domain,
+) -> Op<'_, Connect<S>>
 where
     S: From<std::os::fd::OwnedFd> + 'static,
 {
@@ -48,6 +54,7 @@ where
         Connect {
             socket,
             addr: AddrBuf::from_addr(&addr.unwrap_or_else(empty)),
+            to,
             _kind: PhantomData,
         },
     )
@@ -129,12 +136,18 @@ impl Ring {
     /// `ECONNREFUSED` when nothing listens there, `ENETUNREACH`/`ETIMEDOUT` and friends, or
     /// `EMFILE` when out of fds (see [`SaferRingError::Os`](crate::SaferRingError::Os)).
     pub fn connect(&self, addr: SocketAddr) -> Op<'_, Connect<TcpStream>> {
-        connect_op(self, Some(addr.into()), Domain::for_address(addr))
+        connect_op(
+            self,
+            Some(addr.into()),
+            addr.into(),
+            Domain::for_address(addr),
+        )
     }
 
     /// Connects to the Unix socket at `path`.
     pub fn connect_unix(&self, path: impl AsRef<Path>) -> Op<'_, Connect<UnixStream>> {
-        connect_op(self, SockAddr::unix(path.as_ref()).ok(), Domain::UNIX)
+        let path = path.as_ref();
+        connect_op(self, SockAddr::unix(path).ok(), path.into(), Domain::UNIX)
     }
 
     /// Sends `buf`'s bytes on a connection. May send fewer (reported); a peer that closed
@@ -142,6 +155,7 @@ impl Ring {
     pub fn send<B: IoBuf>(&self, socket: &impl AsTarget, buf: B) -> Op<'_, Send<B>> {
         let fd = socket.target();
         let send = Send {
+            op: "send",
             fd,
             buf,
             buf_pos: 0,
@@ -179,6 +193,7 @@ impl Ring {
     ) -> impl Future<Output = BufResult<(), B>> {
         let total = buf.bytes_init();
         crate::op::until_done(self, "send_all", buf, total, move |buf, done| Send {
+            op: "send_all",
             fd: socket.target(),
             buf,
             buf_pos: done,

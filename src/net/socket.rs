@@ -7,7 +7,7 @@ use std::path::Path;
 
 use socket2::{Domain, SockRef, Socket, Type};
 
-use crate::error::{Result, SaferRingError};
+use crate::error::{Result, SaferRingError, Subject};
 use crate::fd::SharedFd;
 
 /// Options for [`TcpListener::bind`].
@@ -31,15 +31,13 @@ impl Default for ListenOptions {
     }
 }
 
-/// Names what went wrong in `bind`/`socket` so the message says what to do.
-pub(crate) fn bind_err(e: std::io::Error) -> SaferRingError {
-    let op = match e.raw_os_error() {
-        Some(libc::EADDRINUSE) => "bind (address in use: another socket holds it)",
-        Some(libc::EADDRNOTAVAIL) => "bind (address not available on this machine)",
-        Some(libc::EMFILE | libc::ENFILE) => "socket (too many open files: raise ulimit -n)",
-        _ => "bind",
-    };
-    SaferRingError::os(op, e)
+/// The error of `op` (`bind`, and the `socket` and `setsockopt` calls it makes) on `to`:
+/// the message names the address and, for the usual errnos, what to do.
+fn bind_err(
+    op: &'static str,
+    to: impl Into<Subject>,
+) -> impl FnOnce(std::io::Error) -> SaferRingError {
+    move |e| SaferRingError::os(op, e).concerning(to.into())
 }
 
 /// Implements the shared plumbing of a socket type wrapping a [`SharedFd`].
@@ -129,9 +127,9 @@ impl TcpListener {
     /// # Errors
     /// `EADDRINUSE` and friends, named in the message (see [`SaferRingError::Os`]).
     pub fn bind(addr: SocketAddr, options: ListenOptions) -> Result<Self> {
-        let socket =
-            Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(bind_err)?;
-        Self::listen_on(socket, addr, options)
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)
+            .map_err(bind_err("bind", addr))?;
+        Self::listen_on("bind", socket, addr, options)
     }
 
     /// As [`bind`](Self::bind), with the socket created through `ring`'s `socket` operation
@@ -149,22 +147,27 @@ impl TcpListener {
     pub fn bind_with(ring: &crate::Ring, addr: SocketAddr, options: ListenOptions) -> Result<Self> {
         let domain = Domain::for_address(addr);
         let socket = if ring.opcodes().contains(io_uring::opcode::Socket::CODE) {
-            Socket::from(ring.socket(domain, Type::STREAM).submit()?.wait()?)
+            let made = ring.socket(domain, Type::STREAM).submit()?.wait();
+            Socket::from(made.map_err(|e| e.concerning(addr.into()))?)
         } else {
-            Socket::new(domain, Type::STREAM, None).map_err(bind_err)?
+            Socket::new(domain, Type::STREAM, None).map_err(bind_err("bind_with", addr))?
         };
-        Self::listen_on(socket, addr, options)
+        Self::listen_on("bind_with", socket, addr, options)
     }
 
-    fn listen_on(socket: Socket, addr: SocketAddr, options: ListenOptions) -> Result<Self> {
+    /// Sets the options, binds and listens: `op` (the method called) names any failure.
+    fn listen_on(
+        op: &'static str,
+        socket: Socket,
+        addr: SocketAddr,
+        options: ListenOptions,
+    ) -> Result<Self> {
         socket
             .set_reuse_address(options.reuse_address)
             .and_then(|()| socket.set_reuse_port(options.reuse_port))
-            .map_err(|e| SaferRingError::os("setsockopt", e))?;
-        socket.bind(&addr.into()).map_err(bind_err)?;
-        socket
-            .listen(options.backlog)
-            .map_err(|e| SaferRingError::os("listen", e))?;
+            .and_then(|()| socket.bind(&addr.into()))
+            .and_then(|()| socket.listen(options.backlog))
+            .map_err(bind_err(op, addr))?;
         Ok(Self::from_owned(socket.into()))
     }
 
@@ -179,7 +182,7 @@ impl TcpStream {
     pub fn set_nodelay(&self, on: bool) -> Result<()> {
         SockRef::from(self.fd.as_owned())
             .set_tcp_nodelay(on)
-            .map_err(|e| SaferRingError::os("setsockopt(TCP_NODELAY)", e))
+            .map_err(|e| SaferRingError::os("set_nodelay", e))
     }
 
     /// The local address.
@@ -200,8 +203,9 @@ impl TcpStream {
 impl UdpSocket {
     /// Binds a UDP socket to `addr`.
     pub fn bind(addr: SocketAddr) -> Result<Self> {
-        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, None).map_err(bind_err)?;
-        socket.bind(&addr.into()).map_err(bind_err)?;
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, None)
+            .and_then(|socket| socket.bind(&addr.into()).map(|()| socket))
+            .map_err(bind_err("bind", addr))?;
         Ok(Self::from_owned(socket.into()))
     }
 
@@ -217,7 +221,7 @@ impl UnixListener {
         let path = path.as_ref();
         std::os::unix::net::UnixListener::bind(path)
             .map(Self::from)
-            .map_err(bind_err)
+            .map_err(bind_err("bind", path))
     }
 }
 

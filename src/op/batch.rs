@@ -150,8 +150,9 @@ impl<T: OpCode> SubmitError<Batch<'_, T>> {
             .ops
             .into_iter()
             .map(|op| {
+                let name = op.name();
                 op.fail(error.take().unwrap_or(SaferRingError::CancelledByChain {
-                    op: T::NAME,
+                    op: name,
                     failed_entry: 0,
                 }))
             })
@@ -257,34 +258,32 @@ impl<'ring, T: OpCode> BatchInFlight<'ring, T> {
     /// A run that cannot start because entry `failed`, which it depends on, failed.
     fn fail_run(&mut self, run: usize, failed: usize) {
         for i in self.plan.nodes(run).to_vec() {
-            let error = SaferRingError::CancelledByChain {
-                op: T::NAME,
+            self.fail_entry(i, |op| SaferRingError::CancelledByChain {
+                op,
                 failed_entry: failed,
-            };
-            self.fail_entry(i, error);
+            });
         }
     }
 
     /// A run the ring refused: its first entry gets `error`, the others `CancelledByChain`.
     fn fail_run_with(&mut self, run: usize, error: SaferRingError) {
         let nodes = self.plan.nodes(run).to_vec();
-        self.fail_entry(nodes[0], error);
+        self.fail_entry(nodes[0], |_| error);
         for &i in &nodes[1..] {
             let failed_entry = nodes[0];
-            self.fail_entry(
-                i,
-                SaferRingError::CancelledByChain {
-                    op: T::NAME,
-                    failed_entry,
-                },
-            );
+            self.fail_entry(i, |op| SaferRingError::CancelledByChain {
+                op,
+                failed_entry,
+            });
         }
     }
 
-    fn fail_entry(&mut self, i: usize, error: SaferRingError) {
+    /// Fails entry `i` with the error `error` makes of its name.
+    fn fail_entry(&mut self, i: usize, error: impl FnOnce(&'static str) -> SaferRingError) {
         let Entry::Waiting(op) = self.take(i) else {
             unreachable!("only waiting entries fail unrun")
         };
+        let error = error(op.name());
         self.entries[i] = Entry::Pushed(Landing::Landed(op.fail(error)));
         self.landed += 1;
         self.plan.landed(i, true);
@@ -301,9 +300,9 @@ impl<'ring, T: OpCode> BatchInFlight<'ring, T> {
                     let Entry::Pushed(landing) = &mut self.entries[i] else {
                         unreachable!("a pushed run's entries are pushed")
                     };
-                    let landed = landing.land(waker, |cqe| {
+                    let landed = landing.land(waker, |cqe, op| {
                         failed = cqe.res() < 0;
-                        breaks.verdict(Link::Soft, pos, T::NAME, cqe)
+                        breaks.verdict(Link::Soft, pos, op, cqe)
                     });
                     if !landed {
                         break;

@@ -88,10 +88,13 @@ macro_rules! tuple_chain {
 
             fn fail(self, at: usize, error: SaferRingError) -> Self::Output {
                 let mut error = Some(error);
-                ($(self.$i.fail(match error.take_if(|_| $i == at) {
-                    Some(error) => error,
-                    None => SaferRingError::CancelledByChain { op: $T::NAME, failed_entry: at },
-                }),)+)
+                ($({
+                    let op = self.$i.name();
+                    self.$i.fail(match error.take_if(|_| $i == at) {
+                        Some(error) => error,
+                        None => SaferRingError::CancelledByChain { op, failed_entry: at },
+                    })
+                },)+)
             }
         }
 
@@ -102,7 +105,7 @@ macro_rules! tuple_chain {
             fn land(&mut self, i: usize, waker: Option<&Waker>, breaks: &mut Breaks, link: Link)
                 -> bool {
                 match i {
-                    $($i => self.$i.land(waker, |cqe| breaks.verdict(link, $i, $T::NAME, cqe)),)+
+                    $($i => self.$i.land(waker, |cqe, op| breaks.verdict(link, $i, op, cqe)),)+
                     _ => unreachable!("a chain of {} entries has no entry {i}", $len),
                 }
             }

@@ -137,6 +137,7 @@ mod tests {
 
     fn read(file: &crate::File, buf: Vec<u8>, done: usize) -> Read<Vec<u8>> {
         Read {
+            op: "read_at",
             fd: crate::fd::AsTarget::target(file),
             buf,
             offset: done as u64,

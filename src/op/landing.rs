@@ -91,7 +91,7 @@ impl<T: OpCode> Landing<'_, T> {
     pub(crate) fn land(
         &mut self,
         waker: Option<&Waker>,
-        verdict: impl FnOnce(CqeResult) -> Option<SaferRingError>,
+        verdict: impl FnOnce(CqeResult, &'static str) -> Option<SaferRingError>,
     ) -> bool {
         let Landing::Flying(op) = self else {
             return true;
@@ -102,7 +102,7 @@ impl<T: OpCode> Landing<'_, T> {
         let Landing::Flying(op) = std::mem::replace(self, Landing::Taken) else {
             unreachable!("matched as flying")
         };
-        *self = Landing::Landed(match verdict(cqe) {
+        *self = Landing::Landed(match verdict(cqe, op.name()) {
             None => op.finish(cqe),
             Some(error) => op.finish_as(error),
         });

@@ -21,10 +21,16 @@ use crate::ring::slots::CqeResult;
 pub unsafe trait OpCode: 'static {
     /// What the operation produces (for buffer operations, `(Result<_>, buffer)`).
     type Output;
-    /// The operation's name, used in error messages.
+    /// The operation's name, used in error messages: the method that makes it.
     const NAME: &'static str;
     /// The io_uring opcode (for probing kernel support).
     const CODE: u8;
+
+    /// This operation's name in errors: the method that made it, where one opcode serves
+    /// several (`read` and `read_at`); [`NAME`](OpCode::NAME) by default.
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
 
     /// Builds the SQE (its `user_data` is set by the ring).
     fn sqe(&mut self) -> Entry;
@@ -86,6 +92,39 @@ pub(crate) fn filled<B: crate::buf::IoBufMut>(
         ),
         Err(e) => (Err(e), buf),
     }
+}
+
+/// Whether `ring` can run opcode `code` (of the operation `name`): its kernel has it, and
+/// an `IOPOLL` ring takes it.
+#[inline]
+pub(crate) fn runnable(ring: &crate::Ring, code: u8, name: &'static str) -> Result<()> {
+    if !ring.opcodes().contains(code) {
+        return Err(SaferRingError::Unsupported { op: name });
+    }
+    if ring.setup_flags().iopoll && !polls(code) {
+        return Err(SaferRingError::Conflict {
+            first: "iopoll",
+            second: name,
+            why: "an IOPOLL ring runs only reads and writes (of O_DIRECT files on a device \
+                  that supports polling); use a ring without IOPOLL for the rest",
+        });
+    }
+    Ok(())
+}
+
+/// Whether an `IOPOLL` ring can run `code`: the kernel takes only reads and writes there
+/// (and NOPs); anything else it fails with `EINVAL`.
+fn polls(code: u8) -> bool {
+    [
+        opcode::Nop::CODE,
+        opcode::Read::CODE,
+        opcode::Write::CODE,
+        opcode::Readv::CODE,
+        opcode::Writev::CODE,
+        opcode::ReadFixed::CODE,
+        opcode::WriteFixed::CODE,
+    ]
+    .contains(&code)
 }
 
 /// Every opcode this library supports, by name and io_uring code. The probe checks these

@@ -227,6 +227,11 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
         self.into_state().op.fail(error)
     }
 
+    /// The operation's name in errors (see [`OpCode::name`]).
+    pub(super) fn name(&self) -> &'static str {
+        self.state_ref().op.name()
+    }
+
     /// What [`submit`](Self::submit) checks before anything runs: the kernel has the
     /// opcode, the arguments are valid for this ring (and bound to it).
     #[inline]
@@ -256,14 +261,11 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
     }
 }
 
-/// The checks before a push: the kernel has the opcode, `op`'s arguments are valid on `ring`.
+/// The checks before a push: `op`'s arguments are valid on `ring`, which can run it.
 #[inline]
 fn check<T: OpCode>(ring: &Ring, op: &mut T) -> Result<()> {
     op.validate(ring)?;
-    if !ring.opcodes().contains(op.opcode()) {
-        return Err(crate::SaferRingError::Unsupported { op: T::NAME });
-    }
-    Ok(())
+    super::opcode::runnable(ring, op.opcode(), op.name())
 }
 
 impl<T: OpCode> SubmitError<Operation<'_, Building<T>>> {
@@ -293,6 +295,11 @@ impl<T: OpCode> SubmitError<Operation<'_, Building<T>>> {
 }
 
 impl<'ring, T: OpCode> Operation<'ring, Submitted<T>> {
+    /// The operation's name in errors (see [`OpCode::name`]).
+    pub(super) fn name(&self) -> &'static str {
+        self.state_ref().op.name()
+    }
+
     #[inline(always)]
     pub(super) fn finish(self, cqe: CqeResult) -> T::Output {
         self.into_state().op.complete(cqe)

@@ -69,6 +69,7 @@ mod tests {
 
     fn read(file: &crate::File) -> Read<Vec<u8>> {
         Read {
+            op: "read",
             fd: file.target(),
             buf: Vec::with_capacity(8),
             offset: u64::MAX,

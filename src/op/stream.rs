@@ -119,11 +119,8 @@ impl<'ring, T: MultiShot> OpStream<'ring, T> {
     /// Arms the operation; `Err(Some(item))` ends the stream with that item.
     fn arm(&mut self, cx: &Context<'_>) -> Result<(), Option<T::Item>> {
         let op = self.op.as_mut().expect("op present while the stream lives");
-        let checked = if self.ring.opcodes().contains(T::CODE) {
-            op.validate(self.ring)
-        } else {
-            Err(SaferRingError::Unsupported { op: T::NAME })
-        };
+        let checked = super::opcode::runnable(self.ring, T::CODE, T::NAME)
+            .and_then(|()| op.validate(self.ring));
         if let Err(e) = checked {
             self.done = true;
             return Err(Some(op.fail(e)));

@@ -31,7 +31,7 @@ pub struct LinkTimeout {
 unsafe impl OpCode for LinkTimeout {
     /// `true` if the timer fired, `false` if the operation finished first.
     type Output = Result<bool>;
-    const NAME: &'static str = "link_timeout";
+    const NAME: &'static str = "timeout";
     const CODE: u8 = opcode::LinkTimeout::CODE;
 
     fn sqe(&mut self) -> Entry {
@@ -184,16 +184,15 @@ impl<'ring, T: OpCode> InFlightGroup<'ring> for TimedInFlight<'ring, T> {
         let fired = match self.fired {
             Some(fired) => fired,
             None => {
-                if !self.timer.land(waker, |_| None) {
+                if !self.timer.land(waker, |_, _| None) {
                     return Poll::Pending;
                 }
                 let fired = matches!(self.timer.take(), Ok(true));
                 *self.fired.insert(fired)
             }
         };
-        let timed_out = |cqe: CqeResult| {
-            (fired && cqe.res() == -libc::ECANCELED)
-                .then_some(SaferRingError::TimedOut { op: T::NAME })
+        let timed_out = |cqe: CqeResult, op| {
+            (fired && cqe.res() == -libc::ECANCELED).then_some(SaferRingError::TimedOut { op })
         };
         if !self.op.land(waker, timed_out) {
             return Poll::Pending;

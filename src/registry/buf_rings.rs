@@ -3,7 +3,7 @@
 
 use super::resources::Resources;
 use crate::buf::BufRing;
-use crate::error::{Result, SaferRingError};
+use crate::error::Result;
 use crate::ring::Ring;
 
 impl Ring {
@@ -12,8 +12,10 @@ impl Ring {
     /// The ring keeps the memory alive while registered (until the ring is dropped).
     ///
     /// # Errors
-    /// `InvalidArgument` for a count that is not a power of two; the kernel's error (named)
-    /// otherwise.
+    /// `InvalidArgument` for a count that is not a power of two;
+    /// [`MemlockExceeded`](crate::SaferRingError::MemlockExceeded) when the ring's entries (16 bytes
+    /// a buffer, pinned for the kernel) do not fit in `RLIMIT_MEMLOCK`; the kernel's error
+    /// (named) otherwise.
     pub fn register_buf_ring(&self, count: u16, size: usize) -> Result<BufRing> {
         let resources = Resources::of(self);
         let bgid = resources.next_bgid.get();
@@ -27,7 +29,11 @@ impl Ring {
                 kernel.register_buf_ring_with_flags(inner.entries_addr(), inner.count(), bgid, 0)
             })
         }
-        .map_err(|e| SaferRingError::os("io_uring_register(PBUF_RING)", e))?;
+        .map_err(super::files::pin_err(
+            "register_buf_ring",
+            || format!("the entries of a ring of {count} provided buffers"),
+            inner.entries_bytes() as u64,
+        ))?;
         resources.next_bgid.set(bgid.wrapping_add(1));
         resources.buf_rings.borrow_mut().push(inner.clone());
         Ok(bufs)

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use super::resources::Resources;
 use crate::buf::{BufferPool, PoolShared, PooledBuffer};
-use crate::error::{Result, SaferRingError};
+use crate::error::{Result, SaferRingError, human_bytes};
 use crate::fd::Claim;
 use crate::ring::Ring;
 use crate::sync::Arc;
@@ -27,8 +27,9 @@ impl Ring {
     /// memory alive while registered.
     ///
     /// # Errors
-    /// [`Unavailable(MemlockTooLow)`](crate::Unavailable::MemlockTooLow) with the `ulimit -l`
-    /// advice when the locked-memory limit is too low — the pool still works unregistered,
+    /// [`MemlockExceeded`](SaferRingError::MemlockExceeded), naming the pool's size, the
+    /// limit and the `ulimit -l` advice, when the pool does not fit in the locked-memory limit
+    /// (`RLIMIT_MEMLOCK`: registered buffers are pinned) — the pool still works unregistered,
     /// with the plain `read_at`/`write_at`; [`InUse`](SaferRingError::InUse) if a registered
     /// pool is being replaced while operations use it; `InvalidArgument` past 16,384 buffers.
     ///
@@ -62,11 +63,14 @@ impl Ring {
                 iov_len: shared.buf_size(),
             })
             .collect();
+        let (count, size) = (shared.count(), shared.buf_size());
+        let what = || format!("the buffer pool of {count} × {}", human_bytes(size as u64));
+        let bytes = count as u64 * size as u64;
         // SAFETY: invariants 1 and 8 — the iovecs cover the pool's heap region, which the
         // `Arc` stored in the ring's resource set below keeps alive until the registration is
         // removed (`unregister_pool`, refused while operations use it) or the ring is gone.
         unsafe { self.registration(|kernel| kernel.register_buffers(&iovecs)) }
-            .map_err(super::files::reg_err("io_uring_register(BUFFERS)"))?;
+            .map_err(super::files::pin_err("register_pool", what, bytes))?;
         *Resources::of(self).buffers.borrow_mut() = Some(BufferTable {
             pool: Arc::clone(shared),
             users: Rc::new(Cell::new(0)),
@@ -91,7 +95,7 @@ impl Ring {
             });
         }
         self.registration(|kernel| kernel.unregister_buffers())
-            .map_err(|e| SaferRingError::os("io_uring_register(UNREGISTER_BUFFERS)", e))?;
+            .map_err(|e| SaferRingError::os("unregister_pool", e))?;
         *buffers = None;
         Ok(())
     }

@@ -121,9 +121,20 @@ impl FileTable {
     }
 }
 
-pub(crate) fn reg_err(op: &'static str) -> impl FnOnce(std::io::Error) -> SaferRingError {
+/// The error of registering `bytes` of memory, pinned for the kernel (`what` names it): past
+/// the locked-memory limit (`ENOMEM`), [`MemlockExceeded`](SaferRingError::MemlockExceeded)
+/// with the sizes; otherwise the errno of `op`.
+pub(crate) fn pin_err(
+    op: &'static str,
+    what: impl FnOnce() -> String,
+    bytes: u64,
+) -> impl FnOnce(std::io::Error) -> SaferRingError {
     move |e| match e.raw_os_error() {
-        Some(libc::ENOMEM) => SaferRingError::Unavailable(crate::Unavailable::MemlockTooLow),
+        Some(libc::ENOMEM) => SaferRingError::MemlockExceeded {
+            what: what(),
+            bytes,
+            limit: crate::sys::memlock_limit(),
+        },
         _ => SaferRingError::os(op, e),
     }
 }
@@ -160,11 +171,11 @@ impl Ring {
             let unregistered = self.registration(|kernel| kernel.unregister_files());
             if let Err(e) = unregistered {
                 *files = Some(old); // still registered: its handles stay valid
-                return Err(reg_err("io_uring_register(UNREGISTER_FILES)")(e));
+                return Err(SaferRingError::os("register_files", e));
             }
         }
         self.registration(|kernel| kernel.register_files_sparse(capacity))
-            .map_err(reg_err("io_uring_register(FILES2)"))?;
+            .map_err(|e| SaferRingError::os("register_files", e))?;
         *files = Some(FileTable::new(capacity, epoch));
         Ok(())
     }
@@ -197,7 +208,7 @@ impl Ring {
         self.registration(|kernel| {
             kernel.register_files_update(index as u32, &[file.as_fd().as_raw_fd()])
         })
-        .map_err(reg_err("io_uring_register(FILES_UPDATE)"))?;
+        .map_err(|e| SaferRingError::os("register_file", e))?;
         let epoch = inner.epoch;
         let slot = &mut inner.slots[index];
         slot.registered = true;
@@ -217,7 +228,7 @@ impl Ring {
     /// or [`Stale`](SaferRingError::Stale) for a handle this ring did not issue or already
     /// unregistered.
     pub fn unregister_file(&self, fd: &RegisteredFd) -> Result<()> {
-        self.update_idle_slot(fd, -1, |slot| slot.registered = false)
+        self.update_idle_slot("unregister_file", fd, -1, |slot| slot.registered = false)
             .map(drop)
     }
 
@@ -229,7 +240,8 @@ impl Ring {
     /// [`InUse`](SaferRingError::InUse) while an operation uses the slot, so an in-flight
     /// operation never ends up acting on the replacement.
     pub fn replace_file(&self, fd: &RegisteredFd, file: &impl AsFd) -> Result<RegisteredFd> {
-        let generation = self.update_idle_slot(fd, file.as_fd().as_raw_fd(), |_| ())?;
+        let generation =
+            self.update_idle_slot("replace_file", fd, file.as_fd().as_raw_fd(), |_| ())?;
         Ok(RegisteredFd {
             ring: self.id(),
             epoch: fd.epoch,
@@ -240,9 +252,10 @@ impl Ring {
 
     /// Points `fd`'s slot at `raw` (`-1` empties it) if no operation uses it, applies `edit`,
     /// and advances the slot's generation so every old handle goes stale. Returns the new
-    /// generation.
+    /// generation. `op` (the method called) names its errors.
     fn update_idle_slot(
         &self,
+        op: &'static str,
         fd: &RegisteredFd,
         raw: i32,
         edit: impl FnOnce(&mut Slot),
@@ -261,7 +274,7 @@ impl Ring {
             });
         }
         self.registration(|kernel| kernel.register_files_update(fd.index, &[raw]))
-            .map_err(reg_err("io_uring_register(FILES_UPDATE)"))?;
+            .map_err(|e| SaferRingError::os(op, e))?;
         edit(slot);
         slot.generation += 1;
         Ok(slot.generation)

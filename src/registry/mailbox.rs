@@ -77,7 +77,7 @@ impl Ring {
         let target = self.msg_target()?;
         table.reserve_inbound(slots, |range| {
             crate::sys::register_file_alloc_range(self.as_raw_fd(), range.start, slots)
-                .map_err(|e| SaferRingError::os("io_uring_register(FILE_ALLOC_RANGE)", e))
+                .map_err(|e| SaferRingError::os("open_file_mailbox", e))
         })?;
         Ok(FileMailbox {
             target,

@@ -615,6 +615,8 @@ impl<K: Kernel> Core<K> {
         let to_submit = self.kernel.queued();
         let (min_complete, timeout, get_events) = match wait {
             Wait::SubmitOnly if to_submit == 0 => return Ok(0),
+            // `SQPOLL`: the kernel's thread is awake and takes them without a call.
+            Wait::SubmitOnly if self.kernel.submits_by_itself() => return Ok(to_submit as usize),
             Wait::SubmitOnly => (0, None, false),
             Wait::No => (0, None, true),
             Wait::One => (1, None, true),

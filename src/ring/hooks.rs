@@ -138,11 +138,13 @@ impl Ring {
         }
         let fd = if self.core.borrow().is_emulated() {
             // The fallback's stand-in for the ring fd is that eventfd already.
-            crate::sys::dup_cloexec(self.as_raw_fd()).map_err(|e| SaferRingError::os("dup", e))?
+            crate::sys::dup_cloexec(self.as_raw_fd())
+                .map_err(|e| SaferRingError::os("completion_eventfd", e))?
         } else {
-            let fd = crate::sys::eventfd().map_err(|e| SaferRingError::os("eventfd", e))?;
+            let fd =
+                crate::sys::eventfd().map_err(|e| SaferRingError::os("completion_eventfd", e))?;
             self.registration(|kernel| kernel.register_eventfd(fd.as_raw_fd()))
-                .map_err(|e| SaferRingError::os("io_uring_register(EVENTFD)", e))?;
+                .map_err(|e| SaferRingError::os("completion_eventfd", e))?;
             fd
         };
         Ok(self.completion_fd.get_or_init(|| fd).as_raw_fd())

@@ -28,6 +28,11 @@ pub(crate) trait Kernel {
     /// SQEs queued and not yet submitted.
     fn queued(&mut self) -> u32;
 
+    /// Whether a kernel thread takes queued SQEs without a call (`SQPOLL`, awake, with room).
+    fn submits_by_itself(&mut self) -> bool {
+        false
+    }
+
     /// Free entries in the submission queue, and its size.
     fn sq_room(&mut self) -> (usize, usize);
 
@@ -58,19 +63,37 @@ pub(crate) struct Uring {
     /// The ring's index in this thread's registered-ring table, if registered: passed to
     /// `io_uring_enter` instead of the fd, it saves the kernel an fd lookup per call.
     registered_index: Option<u32>,
+    /// `IORING_SETUP_SQPOLL`: a kernel thread takes the SQEs; entering only wakes it.
+    sqpoll: bool,
 }
 
 impl Uring {
-    /// Wraps `uring`, registering its fd for this thread if `register` and the kernel allows
-    /// (Linux 5.18; not past 16 rings on one thread: then the plain fd).
-    pub fn new(uring: IoUring, register: bool) -> Self {
+    /// Wraps `uring` (set up with `SQPOLL` if `sqpoll`), registering its fd for this thread
+    /// if `register` and the kernel allows (Linux 5.18; not past 16 rings on one thread: then
+    /// the plain fd).
+    pub fn new(uring: IoUring, register: bool, sqpoll: bool) -> Self {
         let registered_index = register
             .then(|| crate::sys::register_ring_fd(uring.as_raw_fd()).ok())
             .flatten();
         Self {
             uring,
             registered_index,
+            sqpoll,
         }
+    }
+
+    /// The `IORING_ENTER_SQ_*` flags an `SQPOLL` ring needs to submit now: wake the thread
+    /// if it sleeps, wait for room if the queue is full. `None`: it needs no call at all.
+    fn sqpoll_flags(&mut self) -> Option<u32> {
+        let sq = self.uring.submission();
+        let mut flags = 0;
+        if sq.need_wakeup() {
+            flags |= EnterFlags::SQ_WAKEUP.bits();
+        }
+        if sq.is_full() {
+            flags |= EnterFlags::SQ_WAIT.bits();
+        }
+        (flags != 0).then_some(flags)
     }
 
     /// Completion-queue entries, and whether the kernel keeps overflowing CQEs
@@ -108,6 +131,10 @@ impl Kernel for Uring {
         self.uring.submission().len() as u32
     }
 
+    fn submits_by_itself(&mut self) -> bool {
+        self.sqpoll && self.sqpoll_flags().is_none()
+    }
+
     fn sq_room(&mut self) -> (usize, usize) {
         let sq = self.uring.submission();
         (sq.capacity() - sq.len(), sq.capacity())
@@ -120,11 +147,15 @@ impl Kernel for Uring {
         get_events: bool,
         timeout: Option<Duration>,
     ) -> io::Result<usize> {
-        let flags = if get_events {
+        let mut flags = if get_events {
             EnterFlags::GETEVENTS.bits()
         } else {
             0
         };
+        if self.sqpoll {
+            // The kernel's thread takes the SQEs; a call only wakes it or waits for room.
+            flags |= self.sqpoll_flags().unwrap_or(0);
+        }
         let (fd, flags) = match self.registered_index {
             Some(index) => (index as RawFd, flags | EnterFlags::REGISTERED_RING.bits()),
             None => (self.uring.as_raw_fd(), flags),
@@ -228,6 +259,14 @@ impl Kernel for Backend {
         match self {
             Self::Uring(k) => k.queued(),
             Self::Emulated(k) => k.queued(),
+        }
+    }
+
+    #[inline]
+    fn submits_by_itself(&mut self) -> bool {
+        match self {
+            Self::Uring(k) => k.submits_by_itself(),
+            Self::Emulated(k) => k.submits_by_itself(),
         }
     }
 

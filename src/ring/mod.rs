@@ -45,11 +45,13 @@ use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 pub(crate) use after_reap::Panic;
 pub use backend::{Backend, BackendMode};
-pub use builder::{DEFAULT_MAX_IN_FLIGHT, RingBuilder, SetupFlags};
+pub use builder::{
+    DEFAULT_MAX_IN_FLIGHT, MAX_CQ_ENTRIES, MAX_ENTRIES, RingBuilder, RingConfig, RingSetup,
+    SetupFlags,
+};
 pub(crate) use hooks::{FILE_IN_USER_DATA, MSG_WAKE_USER_DATA, MsgTarget, Notifier};
 pub use shutdown::ShutdownReport;
 pub use stats::RingStats;
@@ -84,13 +86,13 @@ impl RingId {
 pub struct Ring {
     core: RefCell<Core>,
     id: RingId,
-    flags: SetupFlags,
+    /// What the ring was asked for and got (the setup flags among it).
+    config: RingSetup,
     opcodes: crate::probe::OpcodeSet,
     features: crate::probe::Features,
     kernel: crate::probe::KernelVersion,
-    /// What the builder was told to do without.
+    /// What the builder was told to do without (`SAFER_RING_WITHOUT` included).
     without: crate::probe::CapabilitySet,
-    shutdown_timeout: Duration,
     shut_down: Cell<bool>,
     /// Eventfd registered with the ring for outside reactors; dropped after the ring fd.
     completion_fd: OnceCell<OwnedFd>,
@@ -120,9 +122,9 @@ impl Ring {
 
     fn from_parts(
         core: Core,
-        flags: SetupFlags,
+        config: RingSetup,
         features: crate::probe::Features,
-        (without, shutdown_timeout): (crate::probe::CapabilitySet, Duration),
+        without: crate::probe::CapabilitySet,
     ) -> Self {
         let opcodes = core.opcodes();
         Self {
@@ -132,8 +134,7 @@ impl Ring {
             without,
             core: RefCell::new(core),
             id: RingId::next(),
-            flags,
-            shutdown_timeout,
+            config,
             shut_down: Cell::new(false),
             completion_fd: OnceCell::new(),
             spare_after: Cell::new(Some(AfterReap::with_room())),
@@ -151,7 +152,21 @@ impl Ring {
 
     /// The setup flags the kernel accepted.
     pub fn setup_flags(&self) -> SetupFlags {
-        self.flags
+        self.config.flags
+    }
+
+    /// The options this ring was built with, and what the kernel granted (queue sizes after
+    /// rounding, setup flags, the `SQPOLL` idle time).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// assert_eq!(ring.config().requested, safer_ring::RingBuilder::default().entries(8));
+    /// assert_eq!((ring.config().entries, ring.config().cq_entries), (8, 16));
+    /// # Ok(()) }
+    /// ```
+    pub fn config(&self) -> &RingSetup {
+        &self.config
     }
 
     /// The opcodes this ring's kernel supports.
@@ -173,7 +188,7 @@ impl Ring {
             kernel: self.kernel,
             opcodes: self.opcodes,
             features: self.features,
-            setup: self.flags.granted(),
+            setup: self.config.flags.granted(),
             without: self.without,
         }
     }
@@ -325,7 +340,7 @@ impl std::fmt::Debug for Ring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ring")
             .field("id", &self.id)
-            .field("flags", &self.flags)
+            .field("flags", &self.config.flags)
             .field("in_flight", &self.in_flight())
             .finish_non_exhaustive()
     }

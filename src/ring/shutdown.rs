@@ -83,7 +83,7 @@ impl Ring {
         self.core.borrow_mut().cancel_everything();
         keep_first(&mut first_panic, self.run_deferred());
         // `None`: no bound (a timeout too large for the clock waits as long as it takes).
-        let deadline = Instant::now().checked_add(self.shutdown_timeout);
+        let deadline = Instant::now().checked_add(self.config.requested.shutdown_timeout);
         while self.core.borrow().anything_in_kernel() {
             let step = match deadline {
                 Some(deadline) => match deadline.checked_duration_since(Instant::now()) {

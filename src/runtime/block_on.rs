@@ -83,7 +83,7 @@ impl Ring {
             };
             return Ok((wake.notify.clone(), tasks));
         }
-        let fd = crate::sys::eventfd().map_err(|e| crate::SaferRingError::os("eventfd", e))?;
+        let fd = crate::sys::eventfd().map_err(|e| crate::SaferRingError::os("block_on", e))?;
         let notify = Arc::new(Notify {
             flag: WakeFlag::new(),
             fd,

@@ -129,7 +129,7 @@ impl Future for Drive<'_> {
                     crate::sys::eventfd_drain(fd.get_ref().0);
                 }
                 Poll::Ready(Err(e)) => {
-                    return Poll::Ready(Err(SaferRingError::os("tokio poll", e)));
+                    return Poll::Ready(Err(SaferRingError::os("drive", e)));
                 }
                 Poll::Pending => return Poll::Pending,
             }
@@ -143,7 +143,7 @@ fn register(ring: &Ring) -> Result<AsyncFd<EventFd>> {
     // SAFETY: invariant 6 — the eventfd is owned by the ring and stays open, naming the same
     // eventfd, for as long as the `Drive` holding this registration borrows the ring.
     unsafe { AsyncFd::register_with_interest(EventFd(raw), Interest::READABLE) }
-        .map_err(|e| SaferRingError::os("tokio register", e.into_parts().1))
+        .map_err(|e| SaferRingError::os("drive", e.into_parts().1))
 }
 
 impl Drop for Drive<'_> {

@@ -22,7 +22,7 @@ pub struct Sleep {
 // address); it names no fd.
 unsafe impl OpCode for Sleep {
     type Output = Result<()>;
-    const NAME: &'static str = "timeout";
+    const NAME: &'static str = "sleep";
     const CODE: u8 = opcode::Timeout::CODE;
 
     fn sqe(&mut self) -> Entry {

@@ -28,7 +28,7 @@ pub struct Ticks {
 // address); it names no fd.
 unsafe impl MultiShot for Ticks {
     type Item = Result<u32>;
-    const NAME: &'static str = "timeout_multishot";
+    const NAME: &'static str = "ticks";
     const CODE: u8 = opcode::Timeout::CODE;
 
     fn sqe(&mut self) -> Entry {

@@ -4,7 +4,7 @@
 use io_uring::opcode;
 use io_uring::squeue::Entry;
 
-use crate::error::{Result, SaferRingError};
+use crate::error::{Result, SaferRingError, Subject};
 use crate::op::cqe_result;
 use crate::ring::slots::CqeResult;
 
@@ -20,6 +20,9 @@ use crate::op::OpCode;
 pub trait Accepted: 'static + Sized + crate::fd::sealed::Sealed {
     /// The peer's address type.
     type Addr;
+    /// The ring method that accepts it, for errors.
+    #[doc(hidden)]
+    const METHOD: &'static str;
     /// Wraps the accepted fd and the address the kernel wrote.
     #[doc(hidden)]
     fn from_accept(fd: OwnedFd, addr: socket2::SockAddr) -> (Self, Self::Addr);
@@ -27,6 +30,7 @@ pub trait Accepted: 'static + Sized + crate::fd::sealed::Sealed {
 
 impl Accepted for TcpStream {
     type Addr = Option<SocketAddr>;
+    const METHOD: &'static str = "accept";
     fn from_accept(fd: OwnedFd, addr: socket2::SockAddr) -> (Self, Self::Addr) {
         (Self::from_owned(fd), addr.as_socket())
     }
@@ -34,6 +38,7 @@ impl Accepted for TcpStream {
 
 impl Accepted for UnixStream {
     type Addr = socket2::SockAddr;
+    const METHOD: &'static str = "accept_unix";
     fn from_accept(fd: OwnedFd, addr: socket2::SockAddr) -> (Self, Self::Addr) {
         (Self::from_owned(fd), addr)
     }
@@ -50,7 +55,7 @@ pub struct Accept<S> {
 // listener's fd is held open by `self.fd`.
 unsafe impl<S: Accepted> OpCode for Accept<S> {
     type Output = Result<(S, S::Addr)>;
-    const NAME: &'static str = "accept";
+    const NAME: &'static str = S::METHOD;
     const CODE: u8 = opcode::Accept::CODE;
 
     fn sqe(&mut self) -> Entry {
@@ -77,6 +82,8 @@ pub struct Connect<S> {
     /// The fresh socket, or the errno that prevented creating it.
     pub(crate) socket: std::result::Result<SharedFd, i32>,
     pub(crate) addr: Box<AddrBuf>,
+    /// What was asked for, for errors (also when `addr` cannot hold it).
+    pub(crate) to: Subject,
     pub(crate) _kind: PhantomData<fn() -> S>,
 }
 
@@ -87,13 +94,22 @@ unsafe impl<S: From<OwnedFd> + 'static> OpCode for Connect<S> {
     const NAME: &'static str = "connect";
     const CODE: u8 = opcode::Connect::CODE;
 
+    fn name(&self) -> &'static str {
+        match self.to {
+            Subject::Path(_) => "connect_unix",
+            _ => Self::NAME,
+        }
+    }
+
     fn sqe(&mut self) -> Entry {
         let fd = self.socket.as_ref().map_or(-1, SharedFd::raw);
         opcode::Connect::new(io_uring::types::Fd(fd), self.addr.ptr(), self.addr.len()).build()
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
-        cqe_result(Self::NAME, cqe)?;
+        if let Err(e) = cqe_result(self.name(), cqe) {
+            return Err(e.concerning(self.to));
+        }
         let socket = self
             .socket
             .map_err(|_| SaferRingError::InvalidArgument("no socket"))?;
@@ -110,9 +126,10 @@ unsafe impl<S: From<OwnedFd> + 'static> OpCode for Connect<S> {
     fn validate(&mut self, _ring: &crate::Ring) -> Result<()> {
         match self.socket {
             Ok(_) => Ok(()),
-            Err(errno) => Err(crate::net::bind_err(std::io::Error::from_raw_os_error(
-                errno,
-            ))),
+            Err(errno) => {
+                let err = std::io::Error::from_raw_os_error(errno);
+                Err(SaferRingError::os(self.name(), err).concerning(self.to.clone()))
+            }
         }
     }
 }
@@ -171,10 +188,9 @@ unsafe impl OpCode for SocketOp {
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
         if let Some(made) = self.made {
-            return made.map_err(socket_err(Self::NAME));
+            return made.map_err(|e| SaferRingError::os(Self::NAME, e));
         }
-        let fd = u32::try_from(cqe.res)
-            .map_err(|_| socket_err(Self::NAME)(std::io::Error::from_raw_os_error(-cqe.res)))?;
+        let fd = cqe_result(Self::NAME, cqe)?;
         // SAFETY: invariant 6 — a successful socket CQE carries a new fd nobody else owns;
         // owning it closes it exactly once, also when the operation was abandoned.
         Ok(unsafe { crate::sys::own_fd(fd as i32) })
@@ -182,13 +198,5 @@ unsafe impl OpCode for SocketOp {
 
     fn fail(self, error: SaferRingError) -> Self::Output {
         Err(error)
-    }
-}
-
-/// The error of a `socket(2)` made in place of the opcode, as the opcode's would read.
-fn socket_err(op: &'static str) -> impl FnOnce(std::io::Error) -> SaferRingError {
-    move |e| match e.raw_os_error() {
-        Some(libc::EMFILE | libc::ENFILE) => crate::net::bind_err(e),
-        _ => SaferRingError::os(op, e),
     }
 }

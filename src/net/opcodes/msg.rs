@@ -62,7 +62,7 @@ pub struct SendTo<B> {
 // iovec points into `buf`'s stable memory; `self.fd` holds the socket open.
 unsafe impl<B: IoBuf> OpCode for SendTo<B> {
     type Output = BufResult<usize, B>;
-    const NAME: &'static str = "sendmsg";
+    const NAME: &'static str = "send_to";
     const CODE: u8 = opcode::SendMsg::CODE;
 
     fn sqe(&mut self) -> Entry {
@@ -74,7 +74,8 @@ unsafe impl<B: IoBuf> OpCode for SendTo<B> {
     }
 
     fn complete(self, cqe: CqeResult) -> Self::Output {
-        (cqe_result(Self::NAME, cqe).map(|n| n as usize), self.buf)
+        let sent = cqe_result(Self::NAME, cqe).map_err(|e| self.msg.addr.name_in(e));
+        (sent.map(|n| n as usize), self.buf)
     }
 
     fn fail(self, error: SaferRingError) -> Self::Output {
@@ -97,7 +98,7 @@ pub struct RecvFrom<B> {
 // address.
 unsafe impl<B: IoBufMut> OpCode for RecvFrom<B> {
     type Output = BufResult<(usize, Option<SocketAddr>), B>;
-    const NAME: &'static str = "recvmsg";
+    const NAME: &'static str = "recv_from";
     const CODE: u8 = opcode::RecvMsg::CODE;
 
     fn sqe(&mut self) -> Entry {

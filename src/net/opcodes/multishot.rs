@@ -27,7 +27,7 @@ pub struct AcceptMulti {
 // one-shot form asks for no peer address).
 unsafe impl MultiShot for AcceptMulti {
     type Item = Result<TcpStream>;
-    const NAME: &'static str = "accept_multishot";
+    const NAME: &'static str = "accept_multi";
     const CODE: u8 = opcode::AcceptMulti::CODE;
 
     fn sqe(&mut self) -> Entry {
@@ -107,7 +107,7 @@ pub struct RecvMulti {
 // kept valid by `self.fd`.
 unsafe impl MultiShot for RecvMulti {
     type Item = Result<crate::buf::BufChunk>;
-    const NAME: &'static str = "recv_multishot";
+    const NAME: &'static str = "recv_multi";
     const CODE: u8 = opcode::RecvMulti::CODE;
 
     fn sqe(&mut self) -> Entry {

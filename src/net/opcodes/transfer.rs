@@ -16,6 +16,8 @@ use crate::op::{BufResult, OpCode};
 /// closed peer is `EPIPE`, never `SIGPIPE`; with `wait_all`, `MSG_WAITALL`: the kernel retries
 /// short sends itself).
 pub struct Send<B> {
+    /// The method that made it, for errors (`send`, `send_all`).
+    pub(crate) op: &'static str,
     pub(crate) fd: Target,
     pub(crate) buf: B,
     pub(crate) buf_pos: usize,
@@ -29,6 +31,10 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
     const NAME: &'static str = "send";
     const CODE: u8 = opcode::Send::CODE;
 
+    fn name(&self) -> &'static str {
+        self.op
+    }
+
     #[inline]
     fn sqe(&mut self) -> Entry {
         let ptr = self.buf.stable_ptr().wrapping_add(self.buf_pos);
@@ -41,7 +47,7 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
 
     #[inline]
     fn complete(self, cqe: CqeResult) -> Self::Output {
-        (cqe_result(Self::NAME, cqe).map(|n| n as usize), self.buf)
+        (cqe_result(self.op, cqe).map(|n| n as usize), self.buf)
     }
 
     fn fail(self, error: SaferRingError) -> Self::Output {
@@ -108,7 +114,7 @@ pub struct ShutdownOp {
 // SAFETY: invariant 6 — names only the target `self.fd` keeps valid.
 unsafe impl OpCode for ShutdownOp {
     type Output = Result<()>;
-    const NAME: &'static str = "shutdown";
+    const NAME: &'static str = "shutdown_socket";
     const CODE: u8 = opcode::Shutdown::CODE;
 
     fn sqe(&mut self) -> Entry {
