@@ -3,14 +3,19 @@
 //! Everything is read from the ring the library builds and from `/proc` (kernel version,
 //! `kernel.io_uring_disabled`, this process's seccomp mode and memlock limit).
 
-use safer_ring::{Ring, SaferRingError, SetupFlags, Unavailable};
+use safer_ring::{BackendMode, Ring, SaferRingError, SetupFlags, Unavailable};
 
 use crate::Failure;
 
 /// Builds a ring and prints what it found; exit 3 with the reason when io_uring is unusable.
 pub fn run() -> Result<(), Failure> {
     println!("kernel: Linux {}", kernel_release());
-    match Ring::new(8) {
+    // Strict: the question is whether io_uring itself works, not whether a ring can be had.
+    match Ring::builder()
+        .entries(8)
+        .backend(BackendMode::IoUring)
+        .build()
+    {
         Ok(ring) => {
             println!("io_uring: usable");
             report_ring(&ring);
@@ -18,6 +23,13 @@ pub fn run() -> Result<(), Failure> {
         }
         Err(SaferRingError::Unavailable(why)) => {
             println!("io_uring: NOT usable: {}", diagnose(why));
+            if BackendMode::Auto.falls_back_on(&SaferRingError::Unavailable(why)) {
+                println!(
+                    "fallback: programs built on safer-ring still run here, on its fallback \
+                     backend (worker threads and plain system calls: slower, same results); \
+                     SAFER_RING_BACKEND=io_uring makes them refuse instead"
+                );
+            }
             Err(Failure::Unavailable(
                 "io_uring is unavailable here (see above)".into(),
             ))

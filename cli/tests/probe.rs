@@ -94,16 +94,45 @@ fn probe_under_seccomp_says_blocked_names_the_profile_and_the_fix() {
     assert!(text.contains("container"), "{text}");
     assert!(text.contains("fix:"), "{text}");
     assert!(text.contains("io_uring_setup"), "{text}");
+    assert!(
+        text.contains("fallback: programs built on safer-ring still run"),
+        "{text}"
+    );
 }
 
 #[test]
-fn copy_under_seccomp_exits_3_and_points_to_probe() {
+fn copy_under_seccomp_runs_on_the_fallback_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("a");
-    std::fs::write(&src, b"data").unwrap();
+    let data = common::pattern(3 << 20, 5);
+    std::fs::write(&src, &data).unwrap();
     let dst = dir.path().join("b");
     let out = under_seccomp(&["copy", src.to_str().unwrap(), dst.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(3), "{}", common::stderr(&out));
-    assert!(common::stderr(&out).contains("safer-ring probe"));
-    assert!(!dst.exists());
+    let stderr = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("copying on the fallback backend"),
+        "{stderr}"
+    );
+    assert!(std::fs::read(&dst).unwrap() == data, "the copy differs");
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    for i in 0..50 {
+        std::fs::write(
+            tree.join("sub").join(format!("f{i}")),
+            common::pattern(5000, i),
+        )
+        .unwrap();
+    }
+    let out = under_seccomp(&[
+        "copy",
+        "-r",
+        tree.to_str().unwrap(),
+        dir.path().join("t2").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    for i in 0..50 {
+        let copied = std::fs::read(dir.path().join("t2/sub").join(format!("f{i}"))).unwrap();
+        assert!(copied == common::pattern(5000, i), "file {i} differs");
+    }
 }

@@ -67,7 +67,16 @@ impl BackendMode {
     }
 
     /// Whether setting up io_uring failing with `err` sends this mode to the fallback.
-    pub(crate) fn falls_back_on(self, err: &SaferRingError) -> bool {
+    ///
+    /// ```
+    /// use safer_ring::{BackendMode, SaferRingError, Unavailable};
+    /// let forbidden = SaferRingError::Unavailable(Unavailable::NotPermitted);
+    /// assert!(BackendMode::Auto.falls_back_on(&forbidden));
+    /// assert!(!BackendMode::IoUring.falls_back_on(&forbidden));
+    /// let memlock = SaferRingError::Unavailable(Unavailable::MemlockTooLow);
+    /// assert!(!BackendMode::Auto.falls_back_on(&memlock)); // io_uring is there: say so
+    /// ```
+    pub fn falls_back_on(self, err: &SaferRingError) -> bool {
         self == Self::Auto
             && matches!(
                 err,

@@ -64,6 +64,12 @@ pub fn run(args: &CopyArgs) -> Result<(), Failure> {
         .entries(256)
         .build()
         .map_err(Failure::ring)?;
+    if ring.backend() == safer_ring::Backend::Fallback && !args.quiet {
+        eprintln!(
+            "safer-ring: io_uring is not in use here (`safer-ring probe` says why): copying \
+             on the fallback backend (worker threads, plain system calls)"
+        );
+    }
     let copied = if src_meta.is_dir() {
         tree::copy(&ring, &args.src, &dst, args)
     } else {
