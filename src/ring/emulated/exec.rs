@@ -4,7 +4,8 @@
 //! cancel ends a request parked on a socket or pipe.
 #![allow(unsafe_code)]
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -12,11 +13,51 @@ use io_uring::opcode;
 
 use super::sqe::{Sqe, flags};
 
-/// What may end a wait early: a cancel (signalled on `efd`, confirmed by `cancelled`) or
-/// the deadline of a linked timeout.
+/// One request's cancel state, shared by the worker running it and the cancels finding it.
+/// A wait that may block gets an eventfd (made on the first such wait, closed when the run
+/// ends: no fd outlives its request), which a cancel signals.
+#[derive(Default)]
+pub(super) struct OpState {
+    cancelled: AtomicBool,
+    efd: Mutex<Option<OwnedFd>>,
+}
+
+impl OpState {
+    /// Marks it cancelled and interrupts its wait, if it waits.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        if let Some(fd) = lock(&self.efd).as_ref() {
+            crate::sys::eventfd_signal(fd.as_raw_fd());
+        }
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// The eventfd a cancel signals, made if there is none (`None` if it cannot be made).
+    fn armed(&self) -> Option<RawFd> {
+        let mut efd = lock(&self.efd);
+        if efd.is_none() {
+            *efd = crate::sys::eventfd().ok();
+        }
+        efd.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
+    /// Closes the eventfd, if one was made (under the lock a cancel signals it under).
+    pub fn disarm(&self) {
+        lock(&self.efd).take();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What may end a wait early: a cancel of `state`, or the deadline of a linked timeout.
+#[derive(Clone, Copy)]
 pub(super) struct Interrupt<'a> {
-    pub efd: RawFd,
-    pub cancelled: &'a AtomicBool,
+    pub state: &'a OpState,
     pub deadline: Option<Instant>,
 }
 
@@ -30,11 +71,13 @@ enum Woke {
 
 impl Interrupt<'_> {
     fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::SeqCst)
+        self.state.is_cancelled()
     }
 
     /// Waits until `fd` (if any) has `events`, the operation is cancelled, or the deadline.
     fn wait(&self, fd: Option<RawFd>, events: i16) -> Woke {
+        // Armed before the check below: a cancel either set the flag first or finds the fd.
+        let efd = self.state.armed().unwrap_or(-1);
         loop {
             if self.is_cancelled() {
                 return Woke::Cancelled;
@@ -47,7 +90,7 @@ impl Interrupt<'_> {
             }
             let mut fds = [
                 libc::pollfd {
-                    fd: self.efd,
+                    fd: efd,
                     events: libc::POLLIN,
                     revents: 0,
                 },
@@ -65,8 +108,8 @@ impl Interrupt<'_> {
             // SAFETY: `fds` and `ts` are live locals; a negative fd is ignored by ppoll.
             let n = unsafe { libc::ppoll(fds.as_mut_ptr(), 2, ts_ptr, std::ptr::null()) };
             if n > 0 && fds[0].revents != 0 {
-                crate::sys::eventfd_drain(self.efd); // maybe another op's late cancel
-                continue;
+                crate::sys::eventfd_drain(efd);
+                continue; // the flag says whether it was a cancel
             }
             if n > 0 {
                 return Woke::Ready;
@@ -90,18 +133,55 @@ impl Interrupt<'_> {
     }
 
     /// A read or write as io_uring does it: first an attempt that must not block
-    /// (`RWF_NOWAIT`: an error such as `EBADF` comes back at once); if it would block, a wait
-    /// for `events` on `fd` (a cancel ends it), then the call that may block — which a pipe
-    /// or socket that polled ready does not, and a regular file (always "ready") must, to
-    /// read what is not in the page cache.
+    /// (`RWF_NOWAIT`: an error such as `EBADF` comes back at once). If it would block: on a
+    /// pipe or socket, waits for `events` (a cancel ends the wait) and tries again without
+    /// blocking — another reader may have taken what made it ready; on a regular file or
+    /// block device (always "ready": the attempt failed for a page-cache miss), and where
+    /// `RWF_NOWAIT` is not supported, the call that may block.
     fn nowait_first(&self, fd: RawFd, events: i16, call: impl Fn(i32) -> isize) -> i32 {
-        let res = result(call(libc::RWF_NOWAIT));
+        let mut res = result(call(libc::RWF_NOWAIT));
+        if res == -libc::EAGAIN && !is_storage(fd) {
+            while res == -libc::EAGAIN {
+                if self.wait(Some(fd), events) != Woke::Ready {
+                    return -libc::ECANCELED;
+                }
+                res = result(call(libc::RWF_NOWAIT));
+            }
+            return res;
+        }
         if res != -libc::EAGAIN && res != -libc::EOPNOTSUPP {
             return res;
         }
         match self.wait(Some(fd), events) {
             Woke::Ready => result(call(0)),
             Woke::Cancelled | Woke::TimedOut => -libc::ECANCELED,
+        }
+    }
+}
+
+/// Whether `fd` is a regular file or a block device: I/O that waits on storage, never on a
+/// peer, so a blocking call cannot wait forever.
+fn is_storage(fd: RawFd) -> bool {
+    // SAFETY: `stat` is plain data; all zeroes is a valid value.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: writes a live local.
+    let ok = unsafe { libc::fstat(fd, &mut st) } == 0;
+    let kind = st.st_mode & libc::S_IFMT;
+    ok && (kind == libc::S_IFREG || kind == libc::S_IFBLK)
+}
+
+/// `preadv2`/`pwritev2` at `off`, as io_uring reads: on a file that cannot seek (a pipe, a
+/// socket, a terminal) the offset is ignored (`ESPIPE` from the positional call), and the
+/// current position used.
+fn at_offset(off: libc::off_t, call: impl Fn(libc::off_t, i32) -> isize) -> impl Fn(i32) -> isize {
+    move |flags| {
+        let ret = call(off, flags);
+        let espipe =
+            ret < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESPIPE);
+        if espipe && off != -1 {
+            call(-1, flags)
+        } else {
+            ret
         }
     }
 }
@@ -181,8 +261,8 @@ unsafe fn read(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
         iov_len: sqe.len as usize,
     };
     // SAFETY: invariant 1 — the buffer is the submitter's until the CQE.
-    let call = |nowait| unsafe { libc::preadv2(sqe.fd, &iov, 1, position(sqe.off), nowait) };
-    intr.nowait_first(sqe.fd, libc::POLLIN, call)
+    let call = |off, nowait| unsafe { libc::preadv2(sqe.fd, &iov, 1, off, nowait) };
+    intr.nowait_first(sqe.fd, libc::POLLIN, at_offset(position(sqe.off), call))
 }
 
 /// `IORING_OP_WRITE`.
@@ -196,8 +276,8 @@ unsafe fn write(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
         iov_len: sqe.len as usize,
     };
     // SAFETY: invariant 1 — the buffer is the submitter's until the CQE.
-    let call = |nowait| unsafe { libc::pwritev2(sqe.fd, &iov, 1, position(sqe.off), nowait) };
-    intr.nowait_first(sqe.fd, libc::POLLOUT, call)
+    let call = |off, nowait| unsafe { libc::pwritev2(sqe.fd, &iov, 1, off, nowait) };
+    intr.nowait_first(sqe.fd, libc::POLLOUT, at_offset(position(sqe.off), call))
 }
 
 /// An SQE's offset for `preadv2`/`pwritev2`: `u64::MAX` is -1, the file position.
@@ -215,12 +295,12 @@ unsafe fn vectored(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
     let off = position(sqe.off);
     if sqe.opcode == opcode::Readv::CODE {
         // SAFETY: invariant 1 — the iovecs and their buffers are the submitter's.
-        let call = |nowait| unsafe { libc::preadv2(fd, iov, n, off, nowait) };
-        return intr.nowait_first(fd, libc::POLLIN, call);
+        let call = |off, nowait| unsafe { libc::preadv2(fd, iov, n, off, nowait) };
+        return intr.nowait_first(fd, libc::POLLIN, at_offset(off, call));
     }
     // SAFETY: as above.
-    let call = |nowait| unsafe { libc::pwritev2(fd, iov, n, off, nowait) };
-    intr.nowait_first(fd, libc::POLLOUT, call)
+    let call = |off, nowait| unsafe { libc::pwritev2(fd, iov, n, off, nowait) };
+    intr.nowait_first(fd, libc::POLLOUT, at_offset(off, call))
 }
 
 /// `fsync`/`fdatasync`, `fallocate`, `shutdown`: calls on an fd alone.

@@ -5,13 +5,13 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use io_uring::opcode;
 
-use super::exec::{self, Interrupt};
+use super::exec::{self, Interrupt, OpState};
 use super::sqe::{Sqe, flags};
 use super::{CQE_F_MORE, POLL_ADD_MULTI, breaks_link};
 use crate::ring::slots::CqeResult;
@@ -20,14 +20,6 @@ use crate::ring::slots::CqeResult;
 const MAX_THREADS: usize = 1024;
 /// A worker's stack: the system calls it makes need little.
 const STACK: usize = 128 << 10;
-
-/// One request's cancel state, shared by the worker running it and the cancels finding it.
-#[derive(Default)]
-pub(super) struct OpState {
-    cancelled: AtomicBool,
-    /// The eventfd of the worker running it (-1 while queued).
-    worker_efd: AtomicI32,
-}
 
 /// A request in flight, as a cancel finds it: by `user_data` or by fd.
 pub(super) struct InFlight {
@@ -54,6 +46,7 @@ struct Pool {
     jobs: VecDeque<Job>,
     idle: usize,
     threads: usize,
+    handles: Vec<std::thread::JoinHandle<()>>,
     shut_down: bool,
 }
 
@@ -106,14 +99,7 @@ impl Workers {
 
     /// Makes `chain` a job whose requests cancels can find from now on.
     pub fn register(&self, chain: Vec<Sqe>) -> Job {
-        let states: Vec<Arc<OpState>> = chain
-            .iter()
-            .map(|_| {
-                let state = OpState::default();
-                state.worker_efd.store(-1, Ordering::SeqCst);
-                Arc::new(state)
-            })
-            .collect();
+        let states: Vec<Arc<OpState>> = chain.iter().map(|_| Arc::default()).collect();
         let mut in_flight = lock(&self.in_flight);
         for (sqe, state) in chain.iter().zip(&states) {
             let (user_data, fd, state) = (sqe.user_data, sqe.fd, state.clone());
@@ -142,7 +128,10 @@ impl Workers {
                 .name("safer-ring-fallback".into())
                 .stack_size(STACK)
                 .spawn(move || me.work());
-            pool.threads += usize::from(started.is_ok());
+            if let Ok(handle) = started {
+                pool.threads += 1;
+                pool.handles.push(handle);
+            }
         }
         drop(pool);
         self.job_ready.notify_one();
@@ -150,13 +139,9 @@ impl Workers {
 
     /// A worker: takes jobs until the ring is gone.
     fn work(self: Arc<Self>) {
-        let Ok(efd) = crate::sys::eventfd() else {
-            lock(&self.pool).threads -= 1;
-            return;
-        };
         while let Some(job) = self.next_job() {
             let drains = job.drains();
-            self.run(job, efd.as_raw_fd());
+            self.run(job);
             if drains {
                 self.draining.store(false, Ordering::SeqCst);
             }
@@ -183,7 +168,7 @@ impl Workers {
 
     /// Runs a chain: each SQE in turn (a linked timeout bounds the one before it); after a
     /// soft link breaks, the rest complete `-ECANCELED`.
-    fn run(&self, job: Job, efd: RawFd) {
+    fn run(&self, job: Job) {
         let mut broken = false;
         let mut i = 0;
         while i < job.chain.len() {
@@ -195,20 +180,17 @@ impl Workers {
             // SAFETY: the timespec a linked timeout names is kept by its submitter until its
             // CQE (invariant 1), which is posted after this read.
             let deadline = timer.and_then(|t| unsafe { exec::link_deadline(t) });
-            state.worker_efd.store(efd, Ordering::SeqCst);
-            let cancelled = || state.cancelled.load(Ordering::SeqCst);
+            let cancelled = || state.is_cancelled();
             let res = if broken || cancelled() {
                 -libc::ECANCELED
             } else {
-                let intr = Interrupt {
-                    efd,
-                    cancelled: &state.cancelled,
-                    deadline,
-                };
+                let intr = Interrupt { state, deadline };
                 // SAFETY: the core pushed this SQE under `Kernel::push`'s contract: its
                 // memory and fds stay valid until its final CQE, which is posted below,
                 // after the call returned (invariants 1–6).
-                unsafe { exec::run(sqe, &intr) }
+                let res = unsafe { exec::run(sqe, &intr) };
+                state.disarm();
+                res
             };
             let more = self.finish(sqe, state, res);
             if let Some(timer) = timer {
@@ -233,7 +215,7 @@ impl Workers {
         let multishot = sqe.opcode == opcode::PollAdd::CODE && sqe.len & POLL_ADD_MULTI != 0;
         if multishot && res >= 0 {
             let mut parked = lock(&self.parked);
-            if !state.cancelled.load(Ordering::SeqCst) {
+            if !state.is_cancelled() {
                 self.post(sqe.user_data, res, CQE_F_MORE);
                 parked.push((*sqe, state.clone()));
                 return true;
@@ -296,11 +278,7 @@ impl Workers {
             }
         }
         for state in &found {
-            state.cancelled.store(true, Ordering::SeqCst);
-            let efd = state.worker_efd.load(Ordering::SeqCst);
-            if efd >= 0 {
-                crate::sys::eventfd_signal(efd);
-            }
+            state.cancel();
         }
         let (done, kept): (Vec<_>, Vec<_>) = parked
             .drain(..)
@@ -358,9 +336,20 @@ impl Workers {
         }
     }
 
-    /// Lets idle workers exit, and busy ones once their job is done.
+    /// Lets the workers exit, and waits for them (their eventfds closed) when none has a
+    /// job left: the ring's drop waited for every CQE first (invariant 5). A job still
+    /// running (the drain timed out) keeps its worker, which exits when it is done.
     pub fn shut_down(&self) {
-        lock(&self.pool).shut_down = true;
+        let handles = {
+            let mut pool = lock(&self.pool);
+            pool.shut_down = true;
+            std::mem::take(&mut pool.handles)
+        };
         self.job_ready.notify_all();
+        if self.active() == 0 {
+            for handle in handles {
+                let _ = handle.join();
+            }
+        }
     }
 }
