@@ -193,11 +193,20 @@ pub fn run(report: &mut Report, rounds: usize, quick: bool) -> safer_ring::Resul
         let mut peer_samples: [Samples; 3] = Default::default();
         let mut s: [Samples; 4] = Default::default();
         let (mut p, mut t) = (Samples::default(), Samples::default());
+        // The fallback backend (worker threads, plain syscalls) on a quarter of the reads.
+        let fallback = Ring::builder()
+            .entries(64)
+            .backend(safer_ring::BackendMode::Fallback)
+            .build()?;
+        let (mut f, some) = (Samples::default(), &offs[..offs.len() / 4]);
         for _ in 0..rounds {
             measure(&mut s[0], n, || safe_plain(&ring, &file, &offs, qd));
             measure(&mut s[1], n, || safe_fixed(&ring, &fixed, &pool, &offs, qd));
             measure(&mut s[2], n, || raw_plain.run(&offs));
             measure(&mut s[3], n, || raw_fixed.run(&offs));
+            measure(&mut f, some.len() as u64, || {
+                safe_plain(&fallback, &file, some, qd)
+            });
             let [mono, tu, comp] = &mut peer_samples;
             measure(mono, n, || peers::monoio_reads(tmp.path(), &shared, qd));
             measure(tu, n, || peers::tokio_uring_reads(tmp.path(), &shared, qd));
@@ -217,6 +226,7 @@ pub fn run(report: &mut Report, rounds: usize, quick: bool) -> safer_ring::Resul
             ("safe fixed", fixed_s),
             ("raw io-uring", raw_s),
             ("raw fixed", raw_fixed_s),
+            ("safe on the fallback backend", f),
             ("monoio", mono),
             ("tokio-uring", tu),
             ("compio", comp),
