@@ -95,8 +95,8 @@ fn a_dropped_read_is_cancelled_and_its_buffer_released_once_the_worker_let_go() 
 fn a_tcp_round_trip_works_and_registration_is_refused_by_name() {
     use safer_ring::net::{ListenOptions, TcpListener};
     let ring = fallback();
-    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())
-        .unwrap();
+    let listener =
+        TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default()).unwrap();
     let addr = listener.local_addr().unwrap();
     let (client, accepted) = ring.block_on(async {
         futures::join!(

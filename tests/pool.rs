@@ -229,13 +229,21 @@ fn memlock_child() {
     );
     assert_eq!(err.raw_os_error(), Some(libc::ENOMEM));
     println!("MEMLOCK-ERROR: {err}");
-    // The entries of a provided-buffer ring are pinned too: 32,768 × 16 B = 512 KiB.
-    let err = ring.register_buf_ring(32_768, 64).unwrap_err();
-    assert!(
-        matches!(err, SaferRingError::MemlockExceeded { bytes: 524_288, .. }),
-        "{err:?}"
-    );
-    println!("BUF-RING-MEMLOCK-ERROR: {err}");
+    // The entries of a provided-buffer ring are pinned too, 32,768 × 16 B = 512 KiB, and
+    // charged to the limit by recent kernels (this host's); Linux 6.1 does not charge them.
+    match ring.register_buf_ring(32_768, 64) {
+        Err(err) => {
+            assert!(
+                matches!(err, SaferRingError::MemlockExceeded { bytes: 524_288, .. }),
+                "{err:?}"
+            );
+            println!("BUF-RING-MEMLOCK-ERROR: {err}");
+        }
+        Ok(_) => println!(
+            "BUF-RING-NOT-CHARGED on Linux {}",
+            ring.capabilities().kernel()
+        ),
+    }
     // The pool still works, unregistered.
     let file = File::from(tempfile::tempfile().unwrap());
     let mut buf = pool.try_get().unwrap();
@@ -261,10 +269,13 @@ fn low_memlock_limit_says_the_pool_does_not_fit_and_the_pool_still_works() {
         !stdout.contains("for the rings"),
         "not the rings' error: {stdout}"
     );
+    let charged = stdout.contains(
+        "BUF-RING-MEMLOCK-ERROR: the entries of a ring of 32768 provided buffers (512 KiB)",
+    );
+    let kernel = safer_ring::probe::KernelVersion::running();
+    let old = kernel < safer_ring::probe::KernelVersion::new(6, 18, 0); // known to charge them
     assert!(
-        stdout.contains(
-            "BUF-RING-MEMLOCK-ERROR: the entries of a ring of 32768 provided buffers (512 KiB)"
-        ),
+        charged || (old && stdout.contains("BUF-RING-NOT-CHARGED")),
         "{stdout}"
     );
     assert!(stdout.contains("UNREGISTERED-POOL-WORKS"), "{stdout}");
