@@ -49,6 +49,18 @@ impl Failure {
     }
 }
 
+/// What a program's `main` returns: success, or `program: failure` on stderr and the
+/// failure's exit code.
+pub fn exit_with(program: &str, result: Result<(), Failure>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("{program}: {failure}");
+            failure.exit_code()
+        }
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

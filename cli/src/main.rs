@@ -119,11 +119,5 @@ fn main() -> ExitCode {
         Command::Echo(args) => echo::main(&args),
         Command::Bench(args) => bench::run(&args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            eprintln!("safer-ring: {failure}");
-            failure.exit_code()
-        }
-    }
+    safer_ring_cli::failure::exit_with("safer-ring", result)
 }

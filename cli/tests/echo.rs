@@ -4,24 +4,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// `safer-ring echo ARGS` as a process, and the address of its `listening on` line.
 fn spawn_echo(args: &[&str]) -> (Child, String) {
-    let mut child = common::bin()
-        .arg("echo")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (child, line) = common::spawn_listening("echo", args);
     assert!(line.starts_with("listening on 127.0.0.1:"), "{line}");
     let addr = line.split(' ').nth(2).unwrap().to_owned();
     (child, addr)

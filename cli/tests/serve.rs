@@ -9,7 +9,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -201,28 +201,14 @@ fn refuses_dot_dot_missing_files_and_other_methods_and_answers_head() {
     assert_eq!(running.stop().requests, 5);
 }
 
-/// `safer-ring serve` as a process: its stdout (through the `listening on` line) and the
-/// process.
-fn spawn_binary(args: &[&str]) -> (std::process::Child, String) {
-    let mut child = common::bin()
-        .arg("serve")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (child, line)
-}
-
 #[test]
 fn the_binary_serves_curl_says_it_fell_back_and_reports_at_sigint() {
     let site = Site::new();
     let dir = site.path("www");
-    let (child, line) = spawn_binary(&["--addr", "127.0.0.1:0", "--dir", dir.to_str().unwrap()]);
+    let (child, line) = common::spawn_listening(
+        "serve",
+        &["--addr", "127.0.0.1:0", "--dir", dir.to_str().unwrap()],
+    );
     assert!(
         line.starts_with("listening on 127.0.0.1:") && line.contains("(kTLS: no)"),
         "{line}"

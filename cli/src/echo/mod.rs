@@ -156,11 +156,5 @@ struct Standalone {
 /// `echo`'s codes.
 pub fn run_standalone() -> ExitCode {
     let Standalone { args } = Standalone::parse();
-    match main(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            eprintln!("echo_server: {failure}");
-            failure.exit_code()
-        }
-    }
+    crate::failure::exit_with("echo_server", main(&args))
 }

@@ -285,11 +285,5 @@ struct Standalone {
 /// `serve`'s codes.
 pub fn run_standalone() -> ExitCode {
     let Standalone { args } = Standalone::parse();
-    match main(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            eprintln!("https_server: {failure}");
-            failure.exit_code()
-        }
-    }
+    crate::failure::exit_with("https_server", main(&args))
 }

@@ -9,6 +9,24 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_safer-ring"))
 }
 
+/// `safer-ring COMMAND ARGS` as a process with piped output, and the first line it printed
+/// (a server's `listening on ADDR …`).
+pub fn spawn_listening(command: &str, args: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = bin()
+        .arg(command)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line)
+}
+
 /// Runs the binary with `args` to completion.
 pub fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("the binary runs")

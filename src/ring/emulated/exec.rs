@@ -222,10 +222,13 @@ pub(super) unsafe fn run(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
     // Every arm: SAFETY: forwarded from this function's contract (invariants 1–6).
     match sqe.opcode {
         opcode::Nop::CODE => 0,
-        // SAFETY: see above.
-        opcode::Read::CODE | opcode::ReadFixed::CODE => unsafe { read(sqe, intr) },
-        // SAFETY: see above.
-        opcode::Write::CODE | opcode::WriteFixed::CODE => unsafe { write(sqe, intr) },
+        opcode::Read::CODE
+        | opcode::ReadFixed::CODE
+        | opcode::Write::CODE
+        | opcode::WriteFixed::CODE => {
+            // SAFETY: see above.
+            unsafe { read_write(sqe, intr) }
+        }
         // SAFETY: see above.
         opcode::Readv::CODE | opcode::Writev::CODE => unsafe { vectored(sqe, intr) },
         opcode::Fsync::CODE | opcode::Fallocate::CODE | opcode::Shutdown::CODE => file_call(sqe),
@@ -250,39 +253,20 @@ pub(super) unsafe fn run(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
     }
 }
 
-/// `IORING_OP_READ` (`off` of `u64::MAX`: at the file position).
+/// `IORING_OP_READ` / `IORING_OP_WRITE` (and their fixed-buffer forms): one buffer, as a
+/// one-entry `readv`/`writev`.
 ///
 /// # Safety
 ///
-/// As [`run`]: `addr` names `len` writable bytes until the CQE.
-unsafe fn read(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
+/// As [`run`]: `addr` names `len` bytes (writable, for a read) until the CQE.
+unsafe fn read_write(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
     let iov = libc::iovec {
         iov_base: sqe.addr as *mut libc::c_void,
         iov_len: sqe.len as usize,
     };
-    // SAFETY: invariant 1 — the buffer is the submitter's until the CQE.
-    let call = |off, nowait| unsafe { libc::preadv2(sqe.fd, &iov, 1, off, nowait) };
-    intr.nowait_first(sqe.fd, libc::POLLIN, at_offset(position(sqe.off), call))
-}
-
-/// `IORING_OP_WRITE`.
-///
-/// # Safety
-///
-/// As [`run`]: `addr` names `len` readable bytes until the CQE.
-unsafe fn write(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
-    let iov = libc::iovec {
-        iov_base: sqe.addr as *mut libc::c_void,
-        iov_len: sqe.len as usize,
-    };
-    // SAFETY: invariant 1 — the buffer is the submitter's until the CQE.
-    let call = |off, nowait| unsafe { libc::pwritev2(sqe.fd, &iov, 1, off, nowait) };
-    intr.nowait_first(sqe.fd, libc::POLLOUT, at_offset(position(sqe.off), call))
-}
-
-/// An SQE's offset for `preadv2`/`pwritev2`: `u64::MAX` is -1, the file position.
-fn position(off: u64) -> libc::off_t {
-    off as libc::off_t
+    let read = matches!(sqe.opcode, opcode::Read::CODE | opcode::ReadFixed::CODE);
+    // SAFETY: `iov` names the SQE's buffer, by this function's contract.
+    unsafe { transfer(sqe.fd, (&iov, 1), sqe.off, read, intr) }
 }
 
 /// `IORING_OP_READV` / `IORING_OP_WRITEV`.
@@ -291,14 +275,39 @@ fn position(off: u64) -> libc::off_t {
 ///
 /// As [`run`]: `addr` names `len` iovecs, each naming memory valid until the CQE.
 unsafe fn vectored(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
-    let (fd, iov, n) = (sqe.fd, sqe.addr as *const libc::iovec, sqe.len as i32);
-    let off = position(sqe.off);
-    if sqe.opcode == opcode::Readv::CODE {
-        // SAFETY: invariant 1 — the iovecs and their buffers are the submitter's.
+    let iovs = (sqe.addr as *const libc::iovec, sqe.len as i32);
+    // SAFETY: by this function's contract.
+    unsafe {
+        transfer(
+            sqe.fd,
+            iovs,
+            sqe.off,
+            sqe.opcode == opcode::Readv::CODE,
+            intr,
+        )
+    }
+}
+
+/// `preadv2` (`read`) or `pwritev2` of `iovs` at `off` (`u64::MAX`: the file position).
+///
+/// # Safety
+///
+/// `iovs` names that many iovecs, each naming memory valid (writable, to read) until the
+/// CQE (invariant 1).
+unsafe fn transfer(
+    fd: RawFd,
+    (iov, n): (*const libc::iovec, i32),
+    off: u64,
+    read: bool,
+    intr: &Interrupt<'_>,
+) -> i32 {
+    let off = off as libc::off_t; // u64::MAX is -1: the file position
+    if read {
+        // SAFETY: by this function's contract.
         let call = |off, nowait| unsafe { libc::preadv2(fd, iov, n, off, nowait) };
         return intr.nowait_first(fd, libc::POLLIN, at_offset(off, call));
     }
-    // SAFETY: as above.
+    // SAFETY: by this function's contract.
     let call = |off, nowait| unsafe { libc::pwritev2(fd, iov, n, off, nowait) };
     intr.nowait_first(fd, libc::POLLOUT, at_offset(off, call))
 }
