@@ -336,9 +336,11 @@ impl Workers {
         }
     }
 
-    /// Lets the workers exit, and waits for them (their eventfds closed) when none has a
-    /// job left: the ring's drop waited for every CQE first (invariant 5). A job still
-    /// running (the drain timed out) keeps its worker, which exits when it is done.
+    /// Lets the workers exit, and waits for them (so nothing of the ring, its eventfd
+    /// included, outlives it). The ring's drop waited for every CQE first (invariant 5), so
+    /// their jobs are done but for the bookkeeping after the last CQE: given a second for
+    /// that. A job still running then (the drain timed out) keeps its worker, detached,
+    /// which exits when it is done.
     pub fn shut_down(&self) {
         let handles = {
             let mut pool = lock(&self.pool);
@@ -346,6 +348,10 @@ impl Workers {
             std::mem::take(&mut pool.handles)
         };
         self.job_ready.notify_all();
+        let deadline = Instant::now() + std::time::Duration::from_secs(1);
+        while self.active() > 0 && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         if self.active() == 0 {
             for handle in handles {
                 let _ = handle.join();
