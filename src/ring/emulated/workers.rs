@@ -181,7 +181,8 @@ impl Workers {
             // CQE (invariant 1), which is posted after this read.
             let deadline = timer.and_then(|t| unsafe { exec::link_deadline(t) });
             let cancelled = || state.is_cancelled();
-            let res = if broken || cancelled() {
+            let skipped = broken || cancelled();
+            let res = if skipped {
                 -libc::ECANCELED
             } else {
                 let intr = Interrupt { state, deadline };
@@ -194,7 +195,8 @@ impl Workers {
             };
             let more = self.finish(sqe, state, res);
             if let Some(timer) = timer {
-                let fired = res == -libc::ECANCELED && !cancelled() && deadline.is_some();
+                let ended_by_deadline = res == -libc::ECANCELED && !cancelled();
+                let fired = !skipped && deadline.is_some() && ended_by_deadline;
                 let timer_res = if fired {
                     -libc::ETIME
                 } else {
