@@ -373,32 +373,34 @@ impl RingBuilder {
             None => BackendMode::from_env()?.unwrap_or_default(),
         };
         if mode == BackendMode::Fallback {
-            return self.build_fallback(without);
+            return self.build_fallback(cq);
         }
         match self.build_uring(cq, without, sqpoll_idle) {
-            Err(e) if mode.falls_back_on(&e) => self.build_fallback(without),
+            Err(e) if mode.falls_back_on(&e) => self.build_fallback(cq),
             built => built,
         }
     }
 
     /// A ring on the fallback backend: nothing of what it cannot emulate is a capability.
-    fn build_fallback(&self, without: CapabilitySet) -> Result<Ring> {
+    fn build_fallback(&self, cq_entries: u32) -> Result<Ring> {
         let emulated = Emulated::new(self.entries)
             .map_err(|e| SaferRingError::os("setting up the fallback backend", e))?;
         let core = Core::new(Kernels::Emulated(emulated), self.max_in_flight);
-        let without = Capability::ALL
-            .into_iter()
-            .fold(without, CapabilitySet::with);
         let setup = RingSetup {
             entries: self.entries,
-            cq_entries: self.cq_entries.unwrap_or(self.entries.saturating_mul(2)),
+            cq_entries,
             flags: SetupFlags::default(),
             sqpoll_idle: None,
             max_in_flight: core.limit(),
             requested: self.clone(),
         };
         let features = crate::probe::Features::default();
-        Ok(Ring::from_parts(core, setup, features, without))
+        Ok(Ring::from_parts(
+            core,
+            setup,
+            features,
+            CapabilitySet::all(),
+        ))
     }
 
     /// A ring on io_uring, with the best setup flags the kernel takes.

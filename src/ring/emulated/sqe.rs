@@ -40,11 +40,11 @@ const _: () = assert!(std::mem::size_of::<squeue::Entry>() == 64);
 impl Sqe {
     /// Decodes `entry`.
     pub fn of(entry: &squeue::Entry) -> Self {
-        // SAFETY: `squeue::Entry` is `#[repr(C)]` around the kernel's 64-byte
-        // `io_uring_sqe` (checked above), plain integers with no padding, every byte written
-        // when the crate builds an entry (it starts from zeroes): as bytes, it is a valid
-        // `[u8; 64]`, copied here and read by value.
-        let raw: [u8; 64] = unsafe { std::mem::transmute(entry.clone()) };
+        // `squeue::Entry` is `#[repr(C)]` around the kernel's 64-byte `io_uring_sqe` (size
+        // checked above): plain integers with no padding, every byte written when the crate
+        // builds an entry (it starts from zeroes).
+        // SAFETY: so its 64 bytes, read in place, are an initialized `[u8; 64]` (align 1).
+        let raw: [u8; 64] = unsafe { std::ptr::read((entry as *const squeue::Entry).cast()) };
         let u16_at = |i: usize| u16::from_ne_bytes([raw[i], raw[i + 1]]);
         let u32_at = |i: usize| u32::from_ne_bytes(raw[i..i + 4].try_into().expect("4 bytes"));
         let u64_at = |i: usize| u64::from_ne_bytes(raw[i..i + 8].try_into().expect("8 bytes"));
