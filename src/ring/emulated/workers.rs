@@ -2,7 +2,7 @@
 //! that a cancel finds.
 #![allow(unsafe_code)] // running an SQE (`exec::run`) on the core's contract
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -58,7 +58,8 @@ pub(super) struct Workers {
     cq_posted: Condvar,
     pool: Mutex<Pool>,
     job_ready: Condvar,
-    in_flight: Mutex<Vec<InFlight>>,
+    /// By the address of their state: found and removed in O(1) as each completes.
+    in_flight: Mutex<HashMap<usize, InFlight>>,
     /// Multishot polls between two arms (re-armed at the ring's next enter).
     parked: Mutex<Vec<(Sqe, Arc<OpState>)>>,
     /// Jobs dispatched and not finished; whether one of them drains.
@@ -103,11 +104,14 @@ impl Workers {
         let mut in_flight = lock(&self.in_flight);
         for (sqe, state) in chain.iter().zip(&states) {
             let (user_data, fd, state) = (sqe.user_data, sqe.fd, state.clone());
-            in_flight.push(InFlight {
-                user_data,
-                fd,
-                state,
-            });
+            in_flight.insert(
+                Arc::as_ptr(&state) as usize,
+                InFlight {
+                    user_data,
+                    fd,
+                    state,
+                },
+            );
         }
         drop(in_flight);
         Job { chain, states }
@@ -233,7 +237,7 @@ impl Workers {
     /// Posts the final CQE of `sqe` (unless `IOSQE_CQE_SKIP_SUCCESS` skips a success),
     /// after it left the in-flight list: its `user_data` may be reused at once.
     fn complete(&self, sqe: &Sqe, state: &Arc<OpState>, res: i32, cqe_flags: u32) {
-        lock(&self.in_flight).retain(|f| !Arc::ptr_eq(&f.state, state));
+        lock(&self.in_flight).remove(&(Arc::as_ptr(state) as usize));
         if res >= 0 && sqe.flags & flags::CQE_SKIP_SUCCESS != 0 {
             return;
         }
@@ -273,7 +277,7 @@ impl Workers {
         };
         let mut parked = lock(&self.parked);
         let mut found = Vec::new();
-        for f in lock(&self.in_flight).iter().filter(|f| matches(f)) {
+        for f in lock(&self.in_flight).values().filter(|f| matches(f)) {
             found.push(f.state.clone());
             if how & (ALL | ANY) == 0 {
                 break;
