@@ -204,6 +204,8 @@ fn ten_thousand_nops_in_flight_on_a_4_entry_cq_all_complete() {
     }
     let stats = ring.stats();
     assert_eq!((stats.submitted, stats.completed), (10_000, 10_000));
-    assert!(stats.cq_overflows > 0, "the CQ overflowed: {stats:?}");
+    if common::kernel_only("the kernel's CQ overflow list (the fallback's CQ grows)") {
+        assert!(stats.cq_overflows > 0, "the CQ overflowed: {stats:?}");
+    }
     assert_eq!(ring.live_slots(), 0);
 }

@@ -430,5 +430,7 @@ fn a_dropped_hard_chain_is_cancelled_entry_by_entry_even_past_its_head() {
         2,
         "both buffers freed, once each"
     );
-    assert!(ring.stats().cancel_retries >= 1, "{:?}", ring.stats());
+    if common::kernel_only("cancels that miss entries the kernel has not issued yet") {
+        assert!(ring.stats().cancel_retries >= 1, "{:?}", ring.stats());
+    }
 }

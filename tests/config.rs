@@ -2,6 +2,7 @@
 //! preset builds here and every option reads back from `Ring::config()` as asked (or as the
 //! kernel rounded it); combinations the kernel would refuse and sizes past its maxima are
 //! clear errors at `build()`, never silently changed; each preset's ring does real I/O.
+mod common;
 
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -60,6 +61,9 @@ fn file_round_trip(ring: &Ring) {
 
 #[test]
 fn the_default_preset_is_what_ring_new_builds_and_reads_back_whole() {
+    if !common::kernel_only("the setup flags and parameters the kernel grants a ring") {
+        return;
+    }
     let ring = Ring::new(256).unwrap();
     let config = ring.config();
     assert_eq!(config.requested, RingBuilder::default());
@@ -82,6 +86,9 @@ fn the_default_preset_is_what_ring_new_builds_and_reads_back_whole() {
 
 #[test]
 fn every_option_is_applied_and_read_back() {
+    if !common::kernel_only("the setup flags and parameters the kernel grants a ring") {
+        return;
+    }
     let requested = RingBuilder::default()
         .entries(100)
         .cq_entries(1000)
@@ -110,6 +117,9 @@ fn every_option_is_applied_and_read_back() {
 
 #[test]
 fn sqpoll_idle_is_given_to_the_kernel_in_whole_milliseconds_rounded_up() {
+    if !common::kernel_only("the setup flags and parameters the kernel grants a ring") {
+        return;
+    }
     let ring = RingBuilder::default()
         .defer_taskrun(false)
         .sqpoll(Duration::from_micros(1500))
@@ -125,6 +135,9 @@ fn sqpoll_idle_is_given_to_the_kernel_in_whole_milliseconds_rounded_up() {
 
 #[test]
 fn low_latency_submits_through_the_kernel_thread_awake_and_asleep() {
+    if !common::kernel_only("the setup flags and parameters the kernel grants a ring") {
+        return;
+    }
     within(Duration::from_secs(20), || {
         let ring = RingConfig::low_latency().build().unwrap();
         let config = ring.config();
@@ -148,6 +161,9 @@ fn low_latency_submits_through_the_kernel_thread_awake_and_asleep() {
 
 #[test]
 fn an_awake_submission_thread_takes_sqes_without_a_system_call() {
+    if !common::kernel_only("the setup flags and parameters the kernel grants a ring") {
+        return;
+    }
     within(Duration::from_secs(20), || {
         // A long idle time, so the thread stays awake across the check on a busy machine.
         let ring = RingBuilder::low_latency()
@@ -182,6 +198,9 @@ fn low_latency_fills_and_drains_its_submission_queue_under_load() {
 
 #[test]
 fn throughput_has_large_queues_and_no_interruptions() {
+    if !common::kernel_only("the setup flags and parameters the kernel grants a ring") {
+        return;
+    }
     let ring = RingConfig::throughput().build().unwrap();
     let config = ring.config();
     assert_eq!(config.requested, RingBuilder::throughput());
@@ -201,6 +220,9 @@ fn throughput_has_large_queues_and_no_interruptions() {
 
 #[test]
 fn iopoll_refuses_what_it_cannot_poll_and_reads_o_direct_files() {
+    if !common::kernel_only("the setup flags and parameters the kernel grants a ring") {
+        return;
+    }
     within(Duration::from_secs(20), || {
         let ring = RingConfig::iopoll().build().unwrap();
         let config = ring.config();

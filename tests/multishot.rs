@@ -18,6 +18,9 @@ fn listener() -> (TcpListener, SocketAddr) {
 
 #[test]
 fn accept_multi_serves_many_connections_from_one_sqe() {
+    if !common::kernel_only("the kernel's multishot accept") {
+        return;
+    }
     let _serial = serial();
     let ring = Ring::new(64).unwrap();
     let (listener, addr) = listener();
@@ -48,6 +51,9 @@ fn accept_multi_serves_many_connections_from_one_sqe() {
 
 #[test]
 fn dropping_accept_multi_while_clients_connect_closes_every_accepted_fd() {
+    if !common::kernel_only("the kernel's multishot accept") {
+        return;
+    }
     let _serial = serial();
     let ring = Ring::new(64).unwrap();
     let (listener, addr) = listener();
@@ -212,6 +218,9 @@ fn buffer_ring_of_another_ring_is_refused() {
 
 #[test]
 fn send_zc_hands_the_buffer_back_only_with_the_notification() {
+    if !common::kernel_only("the kernel's zero-copy send notification") {
+        return;
+    }
     use safer_ring::net::ZcEvent;
     use std::io::Read;
     let _serial = serial();
@@ -238,6 +247,9 @@ fn send_zc_hands_the_buffer_back_only_with_the_notification() {
 
 #[test]
 fn send_zc_dropped_before_the_notification_parks_its_buffer_until_then() {
+    if !common::kernel_only("the kernel's zero-copy send notification") {
+        return;
+    }
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let _serial = serial();
@@ -293,6 +305,9 @@ fn within<F: std::future::Future>(
 
 #[test]
 fn recv_multi_starved_by_another_streams_unpolled_chunks_waits_instead_of_spinning() {
+    if !common::kernel_only("the kernel's multishot receive") {
+        return;
+    }
     use std::time::{Duration, Instant};
     let _serial = serial();
     let ring = Ring::new(32).unwrap();

@@ -2,6 +2,7 @@
 //! an incoming file must never land in a slot anyone holds, a full mailbox must say so and
 //! lose nothing, the sender's slot must stay registered while the message is in flight, and
 //! a file nobody received must be closed with the ring that got it.
+mod common;
 
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -44,6 +45,9 @@ fn read_some(ring: &Ring, fd: &RegisteredFd) -> Vec<u8> {
 
 #[test]
 fn a_sent_file_arrives_in_the_mailbox_range_and_outlives_the_senders_registration() {
+    if !common::kernel_only("files sent between rings by IORING_OP_MSG_RING") {
+        return;
+    }
     let (rx, mailbox) = receiver(8, 4);
     let tx = sender();
     let own = rx.register_file(&std::io::stdin()).unwrap();
@@ -59,6 +63,9 @@ fn a_sent_file_arrives_in_the_mailbox_range_and_outlives_the_senders_registratio
 
 #[test]
 fn the_owner_never_registers_into_the_mailbox_slots() {
+    if !common::kernel_only("files sent between rings by IORING_OP_MSG_RING") {
+        return;
+    }
     let (rx, mailbox) = receiver(6, 4);
     let tx = sender();
     let (a, b) = (std::io::stdin(), std::io::stdout());
@@ -84,6 +91,9 @@ fn the_owner_never_registers_into_the_mailbox_slots() {
 
 #[test]
 fn a_full_mailbox_refuses_with_enfile_and_takes_files_again_once_one_is_unregistered() {
+    if !common::kernel_only("files sent between rings by IORING_OP_MSG_RING") {
+        return;
+    }
     let (rx, mailbox) = receiver(2, 2);
     let tx = sender();
     let _writers: Vec<_> = (0..2).map(|_| send_pipe(&tx, &mailbox)).collect();
@@ -118,6 +128,9 @@ fn a_full_mailbox_refuses_with_enfile_and_takes_files_again_once_one_is_unregist
 
 #[test]
 fn the_senders_slot_stays_registered_while_the_message_is_in_flight() {
+    if !common::kernel_only("files sent between rings by IORING_OP_MSG_RING") {
+        return;
+    }
     let (_rx, mailbox) = receiver(2, 2);
     let tx = sender();
     let (reader, _writer) = std::io::pipe().unwrap();
@@ -133,6 +146,9 @@ fn the_senders_slot_stays_registered_while_the_message_is_in_flight() {
 
 #[test]
 fn misuse_is_refused_before_anything_reaches_the_kernel() {
+    if !common::kernel_only("files sent between rings by IORING_OP_MSG_RING") {
+        return;
+    }
     let (rx, mailbox) = receiver(4, 2);
     let own = rx.register_file(&std::io::stdin()).unwrap();
     let to_self = rx.send_file(&own, &mailbox).submit().err().unwrap();
@@ -163,6 +179,9 @@ fn misuse_is_refused_before_anything_reaches_the_kernel() {
 
 #[test]
 fn a_file_nobody_received_is_closed_with_the_ring_that_got_it() {
+    if !common::kernel_only("files sent between rings by IORING_OP_MSG_RING") {
+        return;
+    }
     let (rx, mailbox) = receiver(2, 2);
     let tx = sender();
     let mut writer = send_pipe(&tx, &mailbox);
@@ -188,6 +207,9 @@ fn a_file_nobody_received_is_closed_with_the_ring_that_got_it() {
 /// One acceptor hands each connection to a worker: the pattern `send_file` exists for.
 #[test]
 fn an_acceptor_on_one_worker_hands_connections_to_another_which_serves_them() {
+    if !common::kernel_only("files sent between rings by IORING_OP_MSG_RING") {
+        return;
+    }
     const CONNECTIONS: usize = 20;
     let pool = RingPool::new(2).unwrap();
     let mailbox = pool

@@ -2,12 +2,16 @@
 //! missing one fails here rather than being skipped; on this machine's 6.18 that is all of
 //! them), each one it lacks must degrade to a working ring (the qemu run on Linux 6.1 has
 //! no `NO_SQARRAY`), and the registered ring fd must be released when the ring drops.
+mod common;
 
 use safer_ring::Ring;
 use safer_ring::probe::{Capability, KernelVersion};
 
 #[test]
 fn this_kernel_grants_every_setup_flag_it_has_and_the_ring_works_without_the_rest() {
+    if !common::kernel_only("the kernel's setup flags and registered ring fds") {
+        return;
+    }
     let ring = Ring::new(8).unwrap();
     let (flags, kernel) = (ring.setup_flags(), KernelVersion::running());
     let granted = [
@@ -25,6 +29,9 @@ fn this_kernel_grants_every_setup_flag_it_has_and_the_ring_works_without_the_res
 
 #[test]
 fn dropping_a_ring_releases_its_registered_fd_slot() {
+    if !common::kernel_only("the kernel's setup flags and registered ring fds") {
+        return;
+    }
     // A thread's registered-ring table holds 16 rings. If drop did not unregister, the
     // 17th ring built in a row would get no slot.
     std::thread::spawn(|| {
@@ -40,6 +47,9 @@ fn dropping_a_ring_releases_its_registered_fd_slot() {
 
 #[test]
 fn rings_beyond_the_registered_table_still_work_through_their_fd() {
+    if !common::kernel_only("the kernel's setup flags and registered ring fds") {
+        return;
+    }
     std::thread::spawn(|| {
         let rings: Vec<_> = (0..20).map(|_| Ring::new(4).unwrap()).collect();
         let registered = rings

@@ -10,7 +10,6 @@
 #![forbid(unsafe_code)]
 
 use std::future::Future;
-use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -76,7 +75,7 @@ impl Ring {
             .ok_or(SaferRingError::InvalidArgument("register_files first"))?;
         let target = self.msg_target()?;
         table.reserve_inbound(slots, |range| {
-            crate::sys::register_file_alloc_range(self.as_raw_fd(), range.start, slots)
+            self.registration(|kernel| kernel.register_file_alloc_range(range.start, slots))
                 .map_err(|e| SaferRingError::os("open_file_mailbox", e))
         })?;
         Ok(FileMailbox {

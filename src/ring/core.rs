@@ -145,10 +145,10 @@ impl Core {
         self.kernel.fd()
     }
 
-    /// The kernel's registration interface (`io_uring_register`), lent to the registry;
-    /// the fallback backend has none.
-    pub fn submitter(&self) -> Option<io_uring::Submitter<'_>> {
-        self.kernel.submitter()
+    /// The registration interface (`io_uring_register`, or the fallback's tables), lent to
+    /// the registry.
+    pub fn registrar(&self) -> super::registrar::Registrar<'_> {
+        self.kernel.registrar()
     }
 
     /// The opcodes the backend runs.

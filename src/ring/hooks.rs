@@ -72,21 +72,14 @@ impl Ring {
         self.layers.get_or_init(init)
     }
 
-    /// Lends the kernel's registration interface (`io_uring_register`) to the registry.
-    /// `f` must not re-enter the ring (it is library code, never user code). On the fallback
-    /// backend there is none: `Unsupported`.
+    /// Lends the registration interface (`io_uring_register`, or the fallback backend's
+    /// tables) to the registry. `f` must not re-enter the ring (it is library code, never
+    /// user code).
     pub(crate) fn registration<R>(
         &self,
-        f: impl FnOnce(&io_uring::Submitter<'_>) -> std::io::Result<R>,
+        f: impl FnOnce(&super::registrar::Registrar<'_>) -> std::io::Result<R>,
     ) -> std::io::Result<R> {
-        match self.core.borrow().submitter() {
-            Some(submitter) => f(&submitter),
-            None => Err(std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                "not available on the fallback backend (io_uring is not in use: registered \
-                 files, buffers and buffer rings need it)",
-            )),
-        }
+        f(&self.core.borrow().registrar())
     }
 
     /// Arms the ring's wake-up poll on `fd` (the built-in executor's eventfd) unless armed.

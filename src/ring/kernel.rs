@@ -226,11 +226,13 @@ impl Backend {
         }
     }
 
-    /// The kernel's registration interface; the fallback has none.
-    pub fn submitter(&self) -> Option<io_uring::Submitter<'_>> {
+    /// The registration interface: the kernel's, or the fallback's tables.
+    pub fn registrar(&self) -> super::registrar::Registrar<'_> {
         match self {
-            Self::Uring(uring) => Some(uring.submitter()),
-            Self::Emulated(_) => None,
+            Self::Uring(uring) => {
+                super::registrar::Registrar::Kernel(uring.submitter(), uring.fd())
+            }
+            Self::Emulated(emulated) => super::registrar::Registrar::Emulated(emulated.tables()),
         }
     }
 

@@ -36,6 +36,7 @@ mod layers;
 mod lifecycle;
 pub(crate) mod parked;
 mod push;
+mod registrar;
 mod shutdown;
 pub(crate) mod slots;
 mod stats;

@@ -13,11 +13,15 @@ use std::task::{Context, Poll, Waker};
 
 use safer_ring::{File, IoBuf, IoBufMut};
 
+pub mod backend;
 pub mod bomb;
 pub mod guard;
 pub mod model;
 pub mod on_tokio;
 pub mod server;
+
+#[allow(unused_imports)] // each test binary uses what it needs
+pub use backend::{kernel_only, on_fallback};
 
 /// A pipe as (read end for the ring, write end for std).
 pub fn pipe() -> (File, std::fs::File) {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use io_uring::opcode;
 
 use super::sqe::{Sqe, flags};
+use super::tables::Tables;
 
 /// One request's cancel state, shared by the worker running it and the cancels finding it.
 /// A wait that may block gets an eventfd (made on the first such wait, closed when the run
@@ -214,10 +215,33 @@ fn offset_ptr(off: &mut u64) -> *mut libc::loff_t {
 /// As for the kernel: every pointer in `sqe` names memory its submitter keeps valid (and
 /// unaliased, for what the operation writes) until the CQE is posted, and every fd stays
 /// open until then (invariants 1–6).
-pub(super) unsafe fn run(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
-    if sqe.flags & (flags::FIXED_FILE | flags::BUFFER_SELECT) != 0 {
-        return -libc::EINVAL; // no registered files or provided buffers on this backend
+pub(super) unsafe fn run(sqe: &Sqe, intr: &Interrupt<'_>, tables: &Tables) -> (i32, u32) {
+    let resolved = match tables.resolve(sqe) {
+        Ok(resolved) => resolved,
+        Err(errno) => return (-errno, 0),
+    };
+    let sqe = &resolved.sqe;
+    if sqe.flags & flags::BUFFER_SELECT != 0 {
+        // SAFETY: forwarded from this function's contract.
+        return unsafe { recv_selected(sqe, intr, tables) };
     }
+    let fixed = matches!(
+        sqe.opcode,
+        opcode::ReadFixed::CODE | opcode::WriteFixed::CODE
+    );
+    if fixed && !tables.covers(sqe.buf_index, sqe.addr, sqe.len) {
+        return (-libc::EFAULT, 0); // not inside the registered buffer it names
+    }
+    // SAFETY: forwarded from this function's contract.
+    (unsafe { run_plain(sqe, intr) }, 0)
+}
+
+/// Runs `sqe`, its fds resolved and naming no provided buffer.
+///
+/// # Safety
+///
+/// As [`run`].
+unsafe fn run_plain(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
     let direct = sqe.splice_fd_in != 0; // a direct descriptor (file table slot): none here
     // Every arm: SAFETY: forwarded from this function's contract (invariants 1–6).
     match sqe.opcode {
@@ -403,6 +427,35 @@ unsafe fn send_recv(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
     })
 }
 
+/// A one-shot `IORING_OP_RECV` into a buffer the kernel picks from the SQE's provided-buffer
+/// group (`IOSQE_BUFFER_SELECT`): the result and the CQE flags naming the buffer.
+///
+/// # Safety
+///
+/// As [`run`]; the group's ring and buffers are registered memory the library keeps alive.
+unsafe fn recv_selected(sqe: &Sqe, intr: &Interrupt<'_>, tables: &Tables) -> (i32, u32) {
+    if sqe.opcode != opcode::Recv::CODE || sqe.ioprio != 0 {
+        return (-libc::EINVAL, 0); // only the one-shot receive selects buffers here
+    }
+    let flags = (sqe.op_flags as i32 | libc::MSG_DONTWAIT) & !libc::MSG_WAITALL;
+    let recv = |addr: u64, len: u32| {
+        let len = if sqe.len == 0 { len } else { len.min(sqe.len) };
+        // SAFETY: invariants 1, 8 — a provided buffer of `len` bytes, the kernel's (here:
+        // this request's) until its CQE hands it back.
+        result(unsafe { libc::recv(sqe.fd, addr as *mut libc::c_void, len as usize, flags) })
+    };
+    loop {
+        // SAFETY: forwarded from this function's contract.
+        let (res, cqe_flags) = unsafe { tables.with_selected(sqe.buf_index, recv) };
+        if res != -libc::EAGAIN {
+            return (res, cqe_flags);
+        }
+        if intr.wait(Some(sqe.fd), libc::POLLIN) != Woke::Ready {
+            return (-libc::ECANCELED, 0);
+        }
+    }
+}
+
 /// `IORING_OP_SENDMSG` / `IORING_OP_RECVMSG`.
 ///
 /// # Safety
@@ -518,9 +571,6 @@ unsafe fn splice(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
     let (fd_in, fd_out) = (sqe.splice_fd_in, sqe.fd);
     let (mut off_in, mut off_out) = (sqe.addr, sqe.off);
     let flags = sqe.op_flags | libc::SPLICE_F_NONBLOCK;
-    if flags & (1 << 31) != 0 {
-        return -libc::EINVAL; // SPLICE_F_FD_IN_FIXED: no registered files here
-    }
     loop {
         // SAFETY: the fds are the submitter's, open until the CQE; the offsets are locals.
         let ret = unsafe {

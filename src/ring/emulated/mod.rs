@@ -9,20 +9,25 @@
 //! through the worker's eventfd, so cancels, link timeouts and ring drop behave as with the
 //! kernel: every SQE gets exactly its CQEs, and its memory is touched only before them.
 //!
-//! What it does not emulate (registered files and buffers, provided-buffer rings, multishot
-//! accept/recv, zero-copy send, `MSG_RING`, the `socket` opcode's direct descriptors) is
-//! missing from its opcode set and capabilities, so the layers above take their degraded
-//! paths, exactly as on an old kernel.
+//! Registrations are kept in its own tables ([`tables`]): registered files (each slot a
+//! duplicate of the file, as the kernel holds its own reference), registered buffers (a
+//! fixed-buffer read is a plain read checked against them) and provided-buffer rings (the
+//! one-shot receive picks its buffer from them as the kernel does). What it does not emulate
+//! (multishot accept/recv, zero-copy send, `MSG_RING` and file mailboxes, the `socket`
+//! opcode, direct descriptors from open/accept) is missing from its opcode set and
+//! capabilities, so the layers above take their degraded paths, exactly as on an old kernel.
 
 mod exec;
 mod sqe;
 mod submit;
+mod tables;
 mod workers;
 
 use io_uring::opcode;
 
 use self::sqe::Sqe;
 pub(crate) use self::submit::Emulated;
+pub(crate) use self::tables::Tables;
 use crate::probe::OpcodeSet;
 
 /// `IORING_CQE_F_MORE`: more CQEs will follow for this request.
@@ -36,6 +41,8 @@ pub(crate) fn opcodes() -> OpcodeSet {
         opcode::Nop::CODE,
         opcode::Read::CODE,
         opcode::Write::CODE,
+        opcode::ReadFixed::CODE,
+        opcode::WriteFixed::CODE,
         opcode::Readv::CODE,
         opcode::Writev::CODE,
         opcode::Fsync::CODE,

@@ -31,6 +31,8 @@ pub(super) struct Sqe {
     /// `accept_flags`, `cancel_flags`, `open_flags`, `statx_flags`, `splice_flags`, ...
     pub op_flags: u32,
     pub user_data: u64,
+    /// `buf_index` (a registered buffer) / `buf_group` (a provided-buffer group).
+    pub buf_index: u16,
     /// `splice_fd_in` / `file_index`.
     pub splice_fd_in: i32,
 }
@@ -58,6 +60,7 @@ impl Sqe {
             len: u32_at(24),
             op_flags: u32_at(28),
             user_data: u64_at(32),
+            buf_index: u16_at(40),
             splice_fd_in: u32_at(44) as i32,
         }
     }
@@ -94,6 +97,21 @@ mod tests {
         );
         assert_eq!(sqe.user_data, 0xdead_beef);
         assert!(sqe.links());
+        let fixed = opcode::ReadFixed::new(types::Fixed(2), 0x2000 as *mut u8, 512, 9).build();
+        let sqe = Sqe::of(&fixed);
+        assert_eq!(
+            (sqe.fd, sqe.buf_index, sqe.flags & flags::FIXED_FILE),
+            (2, 9, 1)
+        );
+        let recv = opcode::Recv::new(types::Fd(5), std::ptr::null_mut(), 0)
+            .buf_group(33)
+            .build()
+            .flags(Flags::BUFFER_SELECT);
+        let sqe = Sqe::of(&recv);
+        assert_eq!(
+            (sqe.buf_index, sqe.flags & flags::BUFFER_SELECT),
+            (33, flags::BUFFER_SELECT)
+        );
         let splice = opcode::Splice::new(types::Fd(3), 10, types::Fd(4), 20, 99).build();
         let sqe = Sqe::of(&splice);
         assert_eq!(

@@ -36,6 +36,11 @@ impl Emulated {
         })
     }
 
+    /// What this ring registered.
+    pub fn tables(&self) -> &super::Tables {
+        &self.workers.tables
+    }
+
     /// The SQ's size.
     pub fn sq_room_total(&self) -> usize {
         self.capacity

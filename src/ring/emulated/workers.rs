@@ -65,6 +65,8 @@ pub(super) struct Workers {
     /// Jobs dispatched and not finished; whether one of them drains.
     active: AtomicUsize,
     draining: AtomicBool,
+    /// What the ring registered.
+    pub tables: super::Tables,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -83,6 +85,7 @@ impl Workers {
             parked: Mutex::default(),
             active: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
+            tables: super::Tables::default(),
         }))
     }
 
@@ -186,18 +189,18 @@ impl Workers {
             let deadline = timer.and_then(|t| unsafe { exec::link_deadline(t) });
             let cancelled = || state.is_cancelled();
             let skipped = broken || cancelled();
-            let res = if skipped {
-                -libc::ECANCELED
+            let (res, cqe_flags) = if skipped {
+                (-libc::ECANCELED, 0)
             } else {
                 let intr = Interrupt { state, deadline };
                 // SAFETY: the core pushed this SQE under `Kernel::push`'s contract: its
                 // memory and fds stay valid until its final CQE, which is posted below,
                 // after the call returned (invariants 1–6).
-                let res = unsafe { exec::run(sqe, &intr) };
+                let done = unsafe { exec::run(sqe, &intr, &self.tables) };
                 state.disarm();
-                res
+                done
             };
-            let more = self.finish(sqe, state, res);
+            let more = self.finish(sqe, state, res, cqe_flags);
             if let Some(timer) = timer {
                 let ended_by_deadline = res == -libc::ECANCELED && !cancelled();
                 let fired = !skipped && deadline.is_some() && ended_by_deadline;
@@ -217,7 +220,7 @@ impl Workers {
 
     /// Posts `sqe`'s CQE: a multishot poll that fired is parked to be armed again (its CQE
     /// says more follow), unless a cancel came first. Returns whether it was parked.
-    fn finish(&self, sqe: &Sqe, state: &Arc<OpState>, res: i32) -> bool {
+    fn finish(&self, sqe: &Sqe, state: &Arc<OpState>, res: i32, cqe_flags: u32) -> bool {
         let multishot = sqe.opcode == opcode::PollAdd::CODE && sqe.len & POLL_ADD_MULTI != 0;
         if multishot && res >= 0 {
             let mut parked = lock(&self.parked);
@@ -230,7 +233,7 @@ impl Workers {
             self.complete(sqe, state, -libc::ECANCELED, 0);
             return false;
         }
-        self.complete(sqe, state, res, 0);
+        self.complete(sqe, state, res, cqe_flags);
         false
     }
 
