@@ -27,6 +27,15 @@ impl Target {
     pub(crate) fn fd(fd: SharedFd) -> Self {
         Self(Kind::Fd(fd))
     }
+
+    /// The plain fd, for tracing events (`None` for a registered file).
+    #[cfg(feature = "tracing")]
+    pub(crate) fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        match &self.0 {
+            Kind::Fd(shared) => Some(shared.raw()),
+            Kind::Fixed { .. } => None,
+        }
+    }
 }
 
 /// Builds an SQE naming `$target` as either a plain fd or a fixed (registered) file. A fixed

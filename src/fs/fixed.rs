@@ -40,6 +40,11 @@ unsafe impl OpCode for ReadFixed {
     const NAME: &'static str = "read_fixed_at";
     const CODE: u8 = opcode::ReadFixed::CODE;
 
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.fd.raw_fd()
+    }
+
     #[inline]
     fn sqe(&mut self) -> Entry {
         let len = clamp_len(self.buf.bytes_total());
@@ -84,6 +89,11 @@ unsafe impl OpCode for WriteFixed {
     type Output = BufResult<usize, PooledBuffer>;
     const NAME: &'static str = "write_fixed_at";
     const CODE: u8 = opcode::WriteFixed::CODE;
+
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.fd.raw_fd()
+    }
 
     #[inline]
     fn sqe(&mut self) -> Entry {

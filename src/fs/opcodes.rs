@@ -42,6 +42,11 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
         self.op
     }
 
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.fd.raw_fd()
+    }
+
     #[inline]
     fn sqe(&mut self) -> Entry {
         let len = clamp_len(self.buf.bytes_total() - self.buf_pos);
@@ -104,6 +109,11 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
         self.op
     }
 
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.fd.raw_fd()
+    }
+
     #[inline]
     fn sqe(&mut self) -> Entry {
         let len = clamp_len(self.buf.bytes_init().saturating_sub(self.buf_pos));
@@ -148,6 +158,11 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
     type Output = BufResult<usize, Vec<B>>;
     const NAME: &'static str = "readv_at";
     const CODE: u8 = opcode::Readv::CODE;
+
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.fd.raw_fd()
+    }
 
     fn sqe(&mut self) -> Entry {
         self.iovecs.clear();
@@ -205,6 +220,11 @@ unsafe impl<B: IoBuf> OpCode for Writev<B> {
     type Output = BufResult<usize, Vec<B>>;
     const NAME: &'static str = "writev_at";
     const CODE: u8 = opcode::Writev::CODE;
+
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.fd.raw_fd()
+    }
 
     fn sqe(&mut self) -> Entry {
         self.iovecs.clear();
@@ -264,6 +284,11 @@ unsafe impl OpCode for Fsync {
         }
     }
 
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.fd.raw_fd()
+    }
+
     fn sqe(&mut self) -> Entry {
         let flags = if self.datasync {
             FsyncFlags::DATASYNC
@@ -299,6 +324,11 @@ unsafe impl OpCode for Fallocate {
     type Output = Result<()>;
     const NAME: &'static str = "fallocate";
     const CODE: u8 = opcode::Fallocate::CODE;
+
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.fd.raw_fd()
+    }
 
     fn sqe(&mut self) -> Entry {
         with_target!(self.fd, |fd| opcode::Fallocate::new(fd, self.len)
@@ -336,6 +366,11 @@ unsafe impl OpCode for Splice {
     type Output = Result<usize>;
     const NAME: &'static str = "splice";
     const CODE: u8 = opcode::Splice::CODE;
+
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.fd_in.raw_fd()
+    }
 
     fn sqe(&mut self) -> Entry {
         let (off_in, off_out, len) = (self.off_in, self.off_out, self.len);

@@ -38,6 +38,11 @@ unsafe impl OpCode for CancelFd {
     const NAME: &'static str = "cancel_fd";
     const CODE: u8 = opcode::AsyncCancel::CODE;
 
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.fd.raw_fd()
+    }
+
     fn sqe(&mut self) -> Entry {
         with_target!(self.fd, |fd| opcode::AsyncCancel2::new(
             CancelBuilder::fd(fd).all()

@@ -35,6 +35,13 @@ pub unsafe trait OpCode: 'static {
     /// Builds the SQE (its `user_data` is set by the ring).
     fn sqe(&mut self) -> Entry;
 
+    /// The plain fd the SQE names, for the `tracing` feature's events (`None`: none, or a
+    /// registered file).
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+
     /// Turns the final CQE into the output.
     fn complete(self, cqe: CqeResult) -> Self::Output;
 

@@ -205,6 +205,8 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
         // SAFETY: invariants 1, 2, 6 (memory and fds owned by `op`), 3, 4 (kept or leaked), 11.
         match unsafe { ring.push_op(&mut entry) } {
             Ok(key) => {
+                #[cfg(feature = "tracing")]
+                ring.trace_start(key, state.op.name(), state.op.fd());
                 let op = self.into_state().op;
                 let submitted = Operation::new(ring, Submitted { key, op });
                 ring.sqes_queued(); // user code: the operation is owned by now
@@ -257,6 +259,8 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
     pub(super) fn into_submitted(self, key: SlotKey) -> Operation<'ring, Submitted<T>> {
         let ring = self.ring;
         let Building { op, .. } = self.into_state();
+        #[cfg(feature = "tracing")]
+        ring.trace_start(key, op.name(), op.fd());
         Operation::new(ring, Submitted { key, op })
     }
 }

@@ -42,6 +42,13 @@ pub unsafe trait MultiShot: 'static {
     /// Builds the SQE (its `user_data` is set by the ring).
     fn sqe(&mut self) -> Entry;
 
+    /// The plain fd the SQE names, for the `tracing` feature's events (`None`: none, or a
+    /// registered file).
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+
     /// Turns one CQE into an item (taking ownership of what it carries); `None` ends the
     /// stream without an item (a receive reporting end of stream).
     fn item(&mut self, cqe: CqeResult) -> Option<Self::Item>;
@@ -136,6 +143,8 @@ impl<'ring, T: MultiShot> OpStream<'ring, T> {
         match unsafe { self.ring.push_stream(&mut op.sqe()) } {
             Ok(key) => {
                 self.key = Some(key);
+                #[cfg(feature = "tracing")]
+                self.ring.trace_start(key, T::NAME, op.fd());
                 self.ring.sqes_queued();
                 Ok(())
             }

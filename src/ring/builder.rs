@@ -373,10 +373,16 @@ impl RingBuilder {
             None => BackendMode::from_env()?.unwrap_or_default(),
         };
         if mode == BackendMode::Fallback {
+            #[cfg(feature = "tracing")]
+            super::trace::fallback_chosen(None);
             return self.build_fallback(cq);
         }
         match self.build_uring(cq, without, sqpoll_idle) {
-            Err(e) if mode.falls_back_on(&e) => self.build_fallback(cq),
+            Err(e) if mode.falls_back_on(&e) => {
+                #[cfg(feature = "tracing")]
+                super::trace::fallback_chosen(Some(&e));
+                self.build_fallback(cq)
+            }
             built => built,
         }
     }
@@ -429,7 +435,10 @@ impl RingBuilder {
                         max_in_flight: core.limit(),
                         requested: self.clone(),
                     };
-                    return Ok(Ring::from_parts(core, setup, features, without));
+                    let ring = Ring::from_parts(core, setup, features, without);
+                    #[cfg(feature = "tracing")]
+                    ring.trace_setup();
+                    return Ok(ring);
                 }
                 // A flag this kernel does not know: try the next set.
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),

@@ -114,6 +114,9 @@ pub(crate) struct Core<K: Kernel = Backend> {
     scratch: AfterReap,
     wake: WakePoll,
     files_in: FilesIn,
+    /// Start times of the operations in flight, for their completion events.
+    #[cfg(feature = "tracing")]
+    tracer: super::trace::Tracer,
     /// Test hook: this many upcoming pushes see a full submission queue.
     #[cfg(feature = "test-hooks")]
     fault_sq_full: u32,
@@ -185,6 +188,8 @@ impl<K: Kernel> Core<K> {
             scratch: AfterReap::with_room(),
             wake: WakePoll::default(),
             files_in: FilesIn::default(),
+            #[cfg(feature = "tracing")]
+            tracer: super::trace::Tracer::default(),
             #[cfg(feature = "test-hooks")]
             fault_sq_full: 0,
             #[cfg(feature = "test-hooks")]
@@ -192,9 +197,18 @@ impl<K: Kernel> Core<K> {
         }
     }
 
-    /// Counters so far.
+    /// Counters so far, and the operations in flight now.
     pub fn stats(&self) -> RingStats {
-        self.stats
+        RingStats {
+            in_flight: self.ops_in_kernel as u64,
+            ..self.stats
+        }
+    }
+
+    /// The start times of the operations in flight (`tracing`).
+    #[cfg(feature = "tracing")]
+    pub fn tracer(&mut self) -> &mut super::trace::Tracer {
+        &mut self.tracer
     }
 
     /// Operations the kernel holds.
@@ -357,6 +371,7 @@ impl<K: Kernel> Core<K> {
             return Err(self.full());
         }
         if self.kernel.sq_room().0 < n {
+            self.stats.sq_full_waits += 1;
             self.flush()?;
         }
         if self.kernel.sq_room().0 < n {
@@ -431,6 +446,7 @@ impl<K: Kernel> Core<K> {
                 return Ok(());
             }
             if attempt == 0 {
+                self.stats.sq_full_waits += 1;
                 self.flush()?;
             } else {
                 // The kernel refused the batch (`EBUSY`: completions it cannot post yet):
@@ -708,6 +724,11 @@ impl<K: Kernel> Core<K> {
                 }
                 _ => result,
             };
+            if result.res == -libc::ECANCELED {
+                self.stats.cancelled += 1;
+            }
+            #[cfg(feature = "tracing")]
+            self.tracer.cqe(key, result);
             match self.slots.complete(user_data, result) {
                 Delivery::Stored => freed += 1,
                 Delivery::Wake(waker) => {

@@ -40,6 +40,8 @@ mod registrar;
 mod shutdown;
 pub(crate) mod slots;
 mod stats;
+#[cfg(feature = "tracing")]
+mod trace;
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::marker::PhantomData;
@@ -106,6 +108,9 @@ pub struct Ring {
     /// What the layers above keep here (registry resources, the executor): dropped after
     /// the core, once the kernel is done with their memory.
     layers: Layers,
+    /// Capabilities whose degradation this ring warned about (`tracing`: once each).
+    #[cfg(feature = "tracing")]
+    warned: Cell<crate::probe::CapabilitySet>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -142,6 +147,8 @@ impl Ring {
             notifier: RefCell::new(None),
             has_notifier: Cell::new(false),
             layers: Layers::default(),
+            #[cfg(feature = "tracing")]
+            warned: Cell::new(crate::probe::CapabilitySet::default()),
             _not_send: PhantomData,
         }
     }
@@ -197,7 +204,12 @@ impl Ring {
     /// Whether this ring has `capability` (shorthand for `capabilities().has(..)`).
     #[inline]
     pub(crate) fn has(&self, capability: crate::probe::Capability) -> bool {
-        self.capabilities().has(capability)
+        let has = self.capabilities().has(capability);
+        #[cfg(feature = "tracing")]
+        if !has {
+            self.trace_degraded(capability);
+        }
+        has
     }
 
     /// The backend this ring runs on: io_uring, or the fallback where io_uring could not be

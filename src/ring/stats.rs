@@ -1,7 +1,14 @@
-//! [`RingStats`]: counters a ring keeps about its own work.
+//! [`RingStats`]: counters a ring keeps about its own work, and a gauge of what it holds.
 #![forbid(unsafe_code)]
 
-/// Counters of what a ring has done since it was built. Cheap to read at any time.
+/// Counters of what a ring has done since it was built, and what it holds now
+/// ([`in_flight`](Self::in_flight)): a snapshot, cheap to take at any time
+/// ([`Ring::stats`](crate::Ring::stats)). Always kept, with or without the `tracing` feature:
+/// each is a plain increment on a path that runs anyway.
+///
+/// Not here: io-wq punts (requests the kernel hands to its worker threads). User space does
+/// not see them on Linux 6.18: neither the CQE nor any `io_uring_enter` result says; only the
+/// `io_uring:io_uring_queue_async_work` tracepoint (perf, bpftrace, as root) counts them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RingStats {
@@ -9,6 +16,15 @@ pub struct RingStats {
     pub submitted: u64,
     /// Operation completions delivered to their slots.
     pub completed: u64,
+    /// Operations the kernel holds now (submitted, final completion not reaped yet): a gauge
+    /// taken with the snapshot, as [`Ring::in_flight`](crate::Ring::in_flight).
+    pub in_flight: u64,
+    /// Operation completions with `ECANCELED`: cancelled by [`Operation::cancel`],
+    /// by dropping them mid-flight, by a cancel by fd or at shutdown (a broken link's
+    /// `ECANCELED` too).
+    ///
+    /// [`Operation::cancel`]: crate::Operation::cancel
+    pub cancelled: u64,
     /// Operations dropped while the kernel still held them (resources parked in the slot).
     pub abandoned: u64,
     /// Abandoned operations whose resources were released after their final CQE.
@@ -22,6 +38,10 @@ pub struct RingStats {
     pub stale_cqes: u64,
     /// `io_uring_enter` calls made.
     pub enters: u64,
+    /// Times an SQE found the submission queue full, so the queue was flushed to the kernel
+    /// (an extra `io_uring_enter`) before it could be queued: more SQEs queued between flushes
+    /// than the queue holds. A chain that did not fit in the room left counts once.
+    pub sq_full_waits: u64,
     /// Reaps that found completions waiting in the kernel's overflow list (more operations
     /// in flight than the CQ holds): they were moved in, none lost.
     pub cq_overflows: u64,

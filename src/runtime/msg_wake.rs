@@ -27,7 +27,7 @@ impl SenderGuard {
     /// `ring` sends this thread's wake-up messages, if its kernel has `IORING_OP_MSG_RING`
     /// (otherwise the thread keeps using eventfds).
     pub fn new(ring: &Rc<Ring>) -> Self {
-        if ring.capabilities().has(crate::probe::Capability::MsgRing) {
+        if ring.has(crate::probe::Capability::MsgRing) {
             let old = SENDER.with(|s| s.replace(Some(ring.clone())));
             drop(old);
         }

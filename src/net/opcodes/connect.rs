@@ -58,6 +58,11 @@ unsafe impl<S: Accepted> OpCode for Accept<S> {
     const NAME: &'static str = S::METHOD;
     const CODE: u8 = opcode::Accept::CODE;
 
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.fd.raw())
+    }
+
     fn sqe(&mut self) -> Entry {
         opcode::Accept::new(self.fd.target(), self.addr.mut_ptr(), self.addr.len_mut())
             .flags(libc::SOCK_CLOEXEC)
@@ -99,6 +104,11 @@ unsafe impl<S: From<OwnedFd> + 'static> OpCode for Connect<S> {
             Subject::Path(_) => "connect_unix",
             _ => Self::NAME,
         }
+    }
+
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.socket.as_ref().ok().map(SharedFd::raw)
     }
 
     fn sqe(&mut self) -> Entry {

@@ -65,6 +65,11 @@ unsafe impl<B: IoBuf> OpCode for SendTo<B> {
     const NAME: &'static str = "send_to";
     const CODE: u8 = opcode::SendMsg::CODE;
 
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.fd.raw_fd()
+    }
+
     fn sqe(&mut self) -> Entry {
         let (ptr, len) = (self.buf.stable_ptr().cast_mut(), self.buf.bytes_init());
         let hdr = self.msg.wire(ptr, len);
@@ -100,6 +105,11 @@ unsafe impl<B: IoBufMut> OpCode for RecvFrom<B> {
     type Output = BufResult<(usize, Option<SocketAddr>), B>;
     const NAME: &'static str = "recv_from";
     const CODE: u8 = opcode::RecvMsg::CODE;
+
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.fd.raw_fd()
+    }
 
     fn sqe(&mut self) -> Entry {
         let (ptr, len) = (self.buf.stable_mut_ptr(), self.buf.bytes_total());

@@ -30,6 +30,11 @@ unsafe impl MultiShot for AcceptMulti {
     const NAME: &'static str = "accept_multi";
     const CODE: u8 = opcode::AcceptMulti::CODE;
 
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.fd.raw())
+    }
+
     fn sqe(&mut self) -> Entry {
         let fd = self.fd.target();
         if !self.multishot {
@@ -109,6 +114,11 @@ unsafe impl MultiShot for RecvMulti {
     type Item = Result<crate::buf::BufChunk>;
     const NAME: &'static str = "recv_multi";
     const CODE: u8 = opcode::RecvMulti::CODE;
+
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.fd.raw_fd()
+    }
 
     fn sqe(&mut self) -> Entry {
         let bgid = self.bufs.bgid();

@@ -35,6 +35,11 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
         self.op
     }
 
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.fd.raw_fd()
+    }
+
     #[inline]
     fn sqe(&mut self) -> Entry {
         let ptr = self.buf.stable_ptr().wrapping_add(self.buf_pos);
@@ -78,6 +83,11 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
     const NAME: &'static str = "recv";
     const CODE: u8 = opcode::Recv::CODE;
 
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.fd.raw_fd()
+    }
+
     #[inline]
     fn sqe(&mut self) -> Entry {
         let len = clamp_len(self.buf.bytes_total());
@@ -116,6 +126,11 @@ unsafe impl OpCode for ShutdownOp {
     type Output = Result<()>;
     const NAME: &'static str = "shutdown_socket";
     const CODE: u8 = opcode::Shutdown::CODE;
+
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.fd.raw_fd()
+    }
 
     fn sqe(&mut self) -> Entry {
         with_target!(self.fd, |fd| opcode::Shutdown::new(fd, self.how).build())

@@ -38,6 +38,11 @@ unsafe impl<B: IoBuf> MultiShot for SendZc<B> {
     const NAME: &'static str = "send_zc";
     const CODE: u8 = opcode::SendZc::CODE;
 
+    #[cfg(feature = "tracing")]
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.fd.raw_fd()
+    }
+
     fn sqe(&mut self) -> Entry {
         let buf = self
             .buf
