@@ -19,7 +19,11 @@ fn pushing_past_the_submission_queue_counts_one_wait_per_full_queue() {
     let queued = ring.stats();
     // Each SQE that finds the queue full flushes the `sq` before it: one wait per full queue.
     assert_eq!(queued.sq_full_waits - before.sq_full_waits, (n - 1) / sq);
-    assert_eq!(queued.enters - before.enters, (n - 1) / sq, "a flush per wait");
+    assert_eq!(
+        queued.enters - before.enters,
+        (n - 1) / sq,
+        "a flush per wait"
+    );
     assert_eq!(queued.in_flight, n, "every NOP queued or in the kernel");
     assert_eq!(queued.submitted - before.submitted, n);
     for op in ops {
@@ -28,7 +32,10 @@ fn pushing_past_the_submission_queue_counts_one_wait_per_full_queue() {
     let done = ring.stats();
     assert_eq!(done.in_flight, 0);
     assert_eq!(done.completed - before.completed, n);
-    assert_eq!(done.sq_full_waits, queued.sq_full_waits, "waiting queues nothing");
+    assert_eq!(
+        done.sq_full_waits, queued.sq_full_waits,
+        "waiting queues nothing"
+    );
     assert_eq!(done.cancelled, 0, "nothing was cancelled");
 }
 
