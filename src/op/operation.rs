@@ -205,10 +205,10 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
         // SAFETY: invariants 1, 2, 6 (memory and fds owned by `op`), 3, 4 (kept or leaked), 11.
         match unsafe { ring.push_op(&mut entry) } {
             Ok(key) => {
-                #[cfg(feature = "tracing")]
-                ring.trace_start(key, state.op.name(), state.op.fd());
                 let op = self.into_state().op;
                 let submitted = Operation::new(ring, Submitted { key, op });
+                #[cfg(feature = "tracing")]
+                ring.trace_start(key, || (submitted.name(), submitted.state_ref().op.fd()));
                 ring.sqes_queued(); // user code: the operation is owned by now
                 Ok(submitted)
             }
@@ -260,7 +260,7 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
         let ring = self.ring;
         let Building { op, .. } = self.into_state();
         #[cfg(feature = "tracing")]
-        ring.trace_start(key, op.name(), op.fd());
+        ring.trace_start(key, || (op.name(), op.fd()));
         Operation::new(ring, Submitted { key, op })
     }
 }

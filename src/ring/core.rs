@@ -724,8 +724,8 @@ impl<K: Kernel> Core<K> {
                 }
                 _ => result,
             };
-            if result.res == -libc::ECANCELED {
-                self.stats.cancelled += 1;
+            if result.res < 0 {
+                count_error(&mut self.stats, result.res);
             }
             #[cfg(feature = "tracing")]
             self.tracer.cqe(key, result);
@@ -814,6 +814,15 @@ impl<K: Kernel> Core<K> {
     /// Whether the kernel owes any CQE at all.
     pub fn anything_in_kernel(&self) -> bool {
         self.ops_in_kernel + self.internal_in_kernel > 0
+    }
+}
+
+/// Counts an operation's failed completion `res` (`-errno`) in `stats`.
+#[cold]
+#[inline(never)]
+fn count_error(stats: &mut RingStats, res: i32) {
+    if res == -libc::ECANCELED {
+        stats.cancelled += 1;
     }
 }
 

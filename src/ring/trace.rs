@@ -144,16 +144,25 @@ fn instead(capability: Capability) -> &'static str {
 }
 
 impl Ring {
-    /// Records the start of `key`'s operation `op` on `fd` for its completion events, if a
-    /// subscriber takes them.
-    #[inline]
-    pub(crate) fn trace_start(&self, key: SlotKey, op: &'static str, fd: Option<RawFd>) {
+    /// Records the start of `key`'s operation for its completion events, if a subscriber
+    /// takes them: `what` gives its name and fd (asked only then).
+    #[inline(always)]
+    pub(crate) fn trace_start(
+        &self,
+        key: SlotKey,
+        what: impl FnOnce() -> (&'static str, Option<RawFd>),
+    ) {
         if enabled() {
-            self.core
-                .borrow_mut()
-                .tracer()
-                .start(self.id.0, key, op, fd);
+            let (op, fd) = what();
+            self.trace_started(key, op, fd);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn trace_started(&self, key: SlotKey, op: &'static str, fd: Option<RawFd>) {
+        let id = self.id.0;
+        self.core.borrow_mut().tracer().start(id, key, op, fd);
     }
 
     /// Warns, once for this ring, that it takes the degraded path for lacking `capability`.

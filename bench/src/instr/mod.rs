@@ -6,6 +6,11 @@
 //! values of N; (Ir(2N) - Ir(N)) / N is the cost of one operation with every setup cost
 //! (process start, ring setup, registration) cancelled out. The read also runs on the peers
 //! (`peers.rs`: monoio, tokio-uring, compio), in their cheapest idiomatic form.
+//!
+//! The tracing rows run the same safe NOP and read in the harness built with `--features
+//! tracing` (`safer-ring-bench-tracing`, beside this binary): compiled in with no subscriber,
+//! and with a `tracing-subscriber` formatter at TRACE writing every event to a sink (a
+//! worker kind ending in `+sink`).
 
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -49,6 +54,13 @@ pub fn worker_if_asked() {
         return;
     }
     let kind = args.get(1).map_or("", String::as_str);
+    let kind = match kind.strip_suffix(SINK) {
+        Some(kind) => {
+            tracing_sink();
+            kind
+        }
+        None => kind,
+    };
     let n: u64 = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(0);
     let file = args
         .get(3)
@@ -122,6 +134,24 @@ pub fn worker_if_asked() {
     std::process::exit(0);
 }
 
+/// A worker kind's suffix: run with a TRACE subscriber writing to a sink.
+const SINK: &str = "+sink";
+
+/// Installs a formatting subscriber at TRACE that writes every event to a sink.
+#[cfg(feature = "tracing")]
+fn tracing_sink() {
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(std::io::sink)
+        .init();
+}
+
+#[cfg(not(feature = "tracing"))]
+fn tracing_sink() {
+    eprintln!("{WORKER}: a {SINK} kind needs the harness built with --features tracing");
+    std::process::exit(2);
+}
+
 fn raw_ring() -> IoUring {
     IoUring::builder()
         .setup_single_issuer()
@@ -146,15 +176,21 @@ fn offset(batch: u64, k: usize) -> u64 {
     ((batch * BATCH as u64 + k as u64) % FILE_BLOCKS) * BLOCK as u64
 }
 
+/// Instructions per operation of worker `kind` of the harness `exe`: (Ir(2N) - Ir(N)) / N.
+fn ir_per_op(exe: &Path, dir: &Path, kind: &str, n: u64, file: &Path) -> Result<f64, String> {
+    let a = callgrind_ir(exe, dir, kind, n, file)?;
+    let b = callgrind_ir(exe, dir, kind, 2 * n, file)?;
+    Ok(b.saturating_sub(a) as f64 / (n / BATCH as u64 * BATCH as u64) as f64)
+}
+
 /// Total instructions (`Ir`) of one worker run under callgrind.
-fn callgrind_ir(dir: &Path, kind: &str, n: u64, file: &Path) -> Result<u64, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+fn callgrind_ir(exe: &Path, dir: &Path, kind: &str, n: u64, file: &Path) -> Result<u64, String> {
     let out = dir.join(format!("callgrind.{kind}.{n}"));
     let run = Command::new("valgrind")
         .arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg("--quiet")
-        .arg(&exe)
+        .arg(exe)
         .args([WORKER, kind, &n.to_string()])
         .arg(file)
         .output()
@@ -211,14 +247,10 @@ pub fn run(report: &mut Report, _rounds: usize, quick: bool) -> safer_ring::Resu
     let file = dir.path().join("read.bin");
     std::fs::write(&file, vec![3u8; FILE_BLOCKS as usize * BLOCK])?;
     let mut failure = None;
+    let exe = std::env::current_exe()?;
     for (kind, case, contender) in PATHS {
-        let ir = callgrind_ir(dir.path(), kind, n, &file)
-            .and_then(|a| Ok((a, callgrind_ir(dir.path(), kind, 2 * n, &file)?)));
-        match ir {
-            Ok((a, b)) => {
-                let per_op = b.saturating_sub(a) as f64 / (n / BATCH as u64 * BATCH as u64) as f64;
-                report.metric("instr", case, contender, "Ir/op", per_op);
-            }
+        match ir_per_op(&exe, dir.path(), kind, n, &file) {
+            Ok(per_op) => report.metric("instr", case, contender, "Ir/op", per_op),
             Err(e) => {
                 eprintln!("instr: {e}");
                 failure = Some(e);
@@ -242,6 +274,7 @@ pub fn run(report: &mut Report, _rounds: usize, quick: bool) -> safer_ring::Resu
         }
     }
     peer_goal(report, failure.as_deref());
+    tracing_rows(report, &exe, (dir.path(), &file), n);
     report.notes.push(format!(
         "instr: user-space instructions (callgrind `Ir`, {version}) per operation, batches of \
          {BATCH}: each path runs as a separate process under callgrind at N = {n} and {}, and \
@@ -250,6 +283,70 @@ pub fn run(report: &mut Report, _rounds: usize, quick: bool) -> safer_ring::Resu
         2 * n
     ));
     Ok(())
+}
+
+/// The tracing rows: (worker kind in the tracing build, case, contender).
+const TRACED: &[(&str, &str, &str)] = &[
+    ("nop-safe", "NOP batch 32", "safe, tracing in"),
+    ("nop-safe+sink", "NOP batch 32", "safe, tracing + sink"),
+    ("read-safe", "read 4 KiB batch 32", "safe, tracing in"),
+    (
+        "read-safe+sink",
+        "read 4 KiB batch 32",
+        "safe, tracing + sink",
+    ),
+];
+
+/// The most the `tracing` feature may cost compiled in without a subscriber.
+const TRACING_AT_MOST: f64 = 1.05;
+
+/// The `tracing` feature's cost: the safe NOP and read compiled in (no subscriber, and a
+/// TRACE subscriber writing to a sink) over the same work compiled out (the `safe` rows).
+fn tracing_rows(report: &mut Report, exe: &Path, (dir, file): (&Path, &Path), n: u64) {
+    let cases = ["NOP batch 32", "read 4 KiB batch 32"];
+    let goal = |case| format!("instr {case} tracing compiled in, no subscriber / out Ir per op");
+    let traced = exe.with_file_name("safer-ring-bench-tracing");
+    if !traced.exists() {
+        let why = format!(
+            "no {} (cargo build --release -p safer-ring-bench --features tracing, copied there)",
+            traced.display()
+        );
+        for case in cases {
+            report.not_run(&goal(case), TRACING_AT_MOST, &why);
+        }
+        return;
+    }
+    let mut failure = None;
+    for (kind, case, contender) in TRACED {
+        match ir_per_op(&traced, dir, kind, n, file) {
+            Ok(per_op) => report.metric("instr", case, contender, "Ir/op", per_op),
+            Err(e) => {
+                eprintln!("instr: {e}");
+                failure = Some(e);
+            }
+        }
+    }
+    for case in cases {
+        let ratio = |contender| {
+            let ir = |contender| report.metric_value(case, contender, "Ir/op");
+            Some(ir(contender)? / ir("safe")?)
+        };
+        let (compiled_in, sink) = (ratio("safe, tracing in"), ratio("safe, tracing + sink"));
+        if let Some(sink) = sink {
+            report.metric("instr", case, "tracing + sink / out", "Ir ratio", sink);
+        }
+        match compiled_in {
+            Some(r) => {
+                report.metric("instr", case, "tracing in / out", "Ir ratio", r);
+                report.ceiling(&goal(case), r, TRACING_AT_MOST);
+            }
+            None => report.not_run(
+                &goal(case),
+                TRACING_AT_MOST,
+                failure.as_deref().unwrap_or("no measurement"),
+            ),
+        }
+    }
 }
 
 /// The lead over the peers: the safe `.await` read below half the cheapest peer's Ir/op.
