@@ -208,7 +208,9 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
                 let op = self.into_state().op;
                 let submitted = Operation::new(ring, Submitted { key, op });
                 #[cfg(feature = "tracing")]
-                ring.trace_start(key, || (submitted.name(), submitted.state_ref().op.fd()));
+                if ring.tracing() {
+                    trace_start(ring, key, &submitted.state_ref().op);
+                }
                 ring.sqes_queued(); // user code: the operation is owned by now
                 Ok(submitted)
             }
@@ -260,9 +262,20 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
         let ring = self.ring;
         let Building { op, .. } = self.into_state();
         #[cfg(feature = "tracing")]
-        ring.trace_start(key, || (op.name(), op.fd()));
+        if ring.tracing() {
+            trace_start(ring, key, &op);
+        }
         Operation::new(ring, Submitted { key, op })
     }
+}
+
+/// Records the start of `key`'s operation `op` for its `tracing` events (out of line: the
+/// push path only checks [`Ring::tracing`]).
+#[cfg(feature = "tracing")]
+#[cold]
+#[inline(never)]
+fn trace_start<T: OpCode>(ring: &Ring, key: SlotKey, op: &T) {
+    ring.trace_start(key, op.name(), op.fd());
 }
 
 /// The checks before a push: `op`'s arguments are valid on `ring`, which can run it.

@@ -144,7 +144,9 @@ impl<'ring, T: MultiShot> OpStream<'ring, T> {
             Ok(key) => {
                 self.key = Some(key);
                 #[cfg(feature = "tracing")]
-                self.ring.trace_start(key, || (T::NAME, op.fd()));
+                if self.ring.tracing() {
+                    self.ring.trace_start(key, T::NAME, op.fd());
+                }
                 self.ring.sqes_queued();
                 Ok(())
             }

@@ -111,6 +111,9 @@ pub struct Ring {
     /// Capabilities whose degradation this ring warned about (`tracing`: once each).
     #[cfg(feature = "tracing")]
     warned: Cell<crate::probe::CapabilitySet>,
+    /// Whether a subscriber took completion events at the last turn (`tracing`).
+    #[cfg(feature = "tracing")]
+    tracing: Cell<bool>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -149,6 +152,8 @@ impl Ring {
             layers: Layers::default(),
             #[cfg(feature = "tracing")]
             warned: Cell::new(crate::probe::CapabilitySet::default()),
+            #[cfg(feature = "tracing")]
+            tracing: Cell::new(trace::enabled()),
             _not_send: PhantomData,
         }
     }
@@ -287,6 +292,8 @@ impl Ring {
     /// Resumes the first panic of the deferred work, after all of it ran.
     #[inline]
     fn with_core<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
+        #[cfg(feature = "tracing")]
+        self.tracing.set(trace::enabled());
         let out = f(&mut self.core.borrow_mut());
         self.finish_deferred();
         out

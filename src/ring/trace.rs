@@ -9,8 +9,11 @@
 //! io_uring could not be set up).
 //!
 //! Start times live in a side table indexed by slot (never in the slot itself), filled only
-//! while a subscriber takes `safer_ring::op` events: without one, a push costs one check of
-//! `tracing`'s global level filter and a completion one bounds check on an empty table.
+//! while a subscriber takes `safer_ring::op` events. A ring asks `tracing` whether one does
+//! when it is built and at each turn (one load of `tracing`'s global level filter), and keeps
+//! the answer in a flag: without a subscriber a push costs one check of that flag and a
+//! completion one bounds check on an empty table. So an operation pushed after a subscriber
+//! was set but before the ring's next turn has no event.
 #![forbid(unsafe_code)]
 
 use std::os::fd::RawFd;
@@ -88,7 +91,8 @@ impl Tracer {
     }
 }
 
-/// Whether a subscriber takes completion events now.
+/// Whether a subscriber takes completion events now. Rings ask at each turn, and keep the
+/// answer for the pushes until the next (see [`Ring::trace_start`]).
 #[inline]
 pub(crate) fn enabled() -> bool {
     tracing::enabled!(target: "safer_ring::op", tracing::Level::TRACE)
@@ -144,23 +148,16 @@ fn instead(capability: Capability) -> &'static str {
 }
 
 impl Ring {
-    /// Records the start of `key`'s operation for its completion events, if a subscriber
-    /// takes them: `what` gives its name and fd (asked only then).
+    /// Whether a subscriber took completion events at the ring's last turn: if so, each
+    /// operation pushed is recorded with [`Ring::trace_start`].
     #[inline(always)]
-    pub(crate) fn trace_start(
-        &self,
-        key: SlotKey,
-        what: impl FnOnce() -> (&'static str, Option<RawFd>),
-    ) {
-        if enabled() {
-            let (op, fd) = what();
-            self.trace_started(key, op, fd);
-        }
+    pub(crate) fn tracing(&self) -> bool {
+        self.tracing.get()
     }
 
+    /// Records the start of `key`'s operation `op` on `fd`, for its completion events.
     #[cold]
-    #[inline(never)]
-    fn trace_started(&self, key: SlotKey, op: &'static str, fd: Option<RawFd>) {
+    pub(crate) fn trace_start(&self, key: SlotKey, op: &'static str, fd: Option<RawFd>) {
         let id = self.id.0;
         self.core.borrow_mut().tracer().start(id, key, op, fd);
     }
