@@ -724,9 +724,6 @@ impl<K: Kernel> Core<K> {
                 }
                 _ => result,
             };
-            if result.res < 0 {
-                count_error(&mut self.stats, result.res);
-            }
             #[cfg(feature = "tracing")]
             self.tracer.cqe(key, result);
             match self.slots.complete(user_data, result) {
@@ -774,9 +771,13 @@ impl<K: Kernel> Core<K> {
                     wake.armed = false;
                 }
             }
-            tag::CANCEL => *internal -= 1,
+            tag::CANCEL => {
+                *internal -= 1;
+                stats.cancelled += cancelled_by(cqe);
+            }
             t if t & tag::CANCEL_OF != 0 => {
                 *internal -= 1;
+                stats.cancelled += cancelled_by(cqe);
                 if cqe.res == -libc::ENOENT {
                     missed.push(t & !tag::CANCEL_OF);
                 }
@@ -817,13 +818,11 @@ impl<K: Kernel> Core<K> {
     }
 }
 
-/// Counts an operation's failed completion `res` (`-errno`) in `stats`.
-#[cold]
-#[inline(never)]
-fn count_error(stats: &mut RingStats, res: i32) {
-    if res == -libc::ECANCELED {
-        stats.cancelled += 1;
-    }
+/// The requests an async cancel's CQE says it cancelled: one for a cancel of one request
+/// (`0`), the count for a cancel of all or any (`IORING_ASYNC_CANCEL_ALL`/`ANY`), none for
+/// an error (`ENOENT`: not found; `EALREADY`: already running, it completes by itself).
+fn cancelled_by(cqe: CqeResult) -> u64 {
+    u64::try_from(cqe.res).map_or(0, |n| n.max(1))
 }
 
 /// How long [`Core::enter`] waits.

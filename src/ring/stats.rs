@@ -19,9 +19,11 @@ pub struct RingStats {
     /// Operations the kernel holds now (submitted, final completion not reaped yet): a gauge
     /// taken with the snapshot, as [`Ring::in_flight`](crate::Ring::in_flight).
     pub in_flight: u64,
-    /// Operation completions with `ECANCELED`: cancelled by [`Operation::cancel`],
-    /// by dropping them mid-flight, by a cancel by fd or at shutdown (a broken link's
-    /// `ECANCELED` too).
+    /// Operations the ring's own cancels took out of the kernel (their cancel's CQE said it
+    /// found them; they complete with `ECANCELED`): [`Operation::cancel`], operations dropped
+    /// mid-flight, and those still in flight at shutdown. Counted from the cancels' CQEs, so
+    /// the completion path checks nothing; what `Ring::cancel_fd`/`cancel_all` cancel is
+    /// their own result, and an operation a broken link cancels is not counted.
     ///
     /// [`Operation::cancel`]: crate::Operation::cancel
     pub cancelled: u64,
