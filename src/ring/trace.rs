@@ -169,7 +169,9 @@ impl Ring {
             return;
         }
         self.warned.set(warned.with(capability));
-        let cause = if self.core.borrow().is_emulated() {
+        // `try_borrow`: a capability asked with the core borrowed must not panic here.
+        let emulated = self.core.try_borrow().is_ok_and(|core| core.is_emulated());
+        let cause = if emulated {
             "the fallback backend"
         } else if self.without.contains(capability) {
             "masked (RingBuilder::without or SAFER_RING_WITHOUT)"
