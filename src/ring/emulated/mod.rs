@@ -17,7 +17,9 @@
 //! opcode, direct descriptors from open/accept) is missing from its opcode set and
 //! capabilities, so the layers above take their degraded paths, exactly as on an old kernel.
 
+mod attempt;
 mod exec;
+mod reactor;
 mod sqe;
 mod submit;
 mod tables;
