@@ -1,7 +1,10 @@
-//! One SQE run as the kernel would, by plain system calls on a worker thread: the emulated
-//! backend's only contact with memory it does not own. Every wait is a `ppoll` that also
-//! watches the worker's cancel eventfd, so a cancel (or a deadline) ends it, as the kernel's
-//! cancel ends a request parked on a socket or pipe.
+//! One SQE run as the kernel would, by plain system calls on a worker thread (with
+//! `attempt.rs`, the emulated backend's only contact with memory it does not own): first an
+//! attempt that does not block; a request that must wait is handed back to be parked in the
+//! reactor, or — in a chain — waits here in a `ppoll` that also watches the request's cancel
+//! eventfd, so a cancel (or a linked timeout's deadline) ends it, as the kernel's cancel ends
+//! a request parked on a socket or pipe. What cannot wait for readiness (files, `openat`,
+//! `fsync`, `connect`, `splice`) runs here with calls that may block.
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
