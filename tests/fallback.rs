@@ -197,3 +197,47 @@ fn idle_connections_wait_in_the_reactor_not_on_a_thread_each() {
         assert_eq!(&buf[..n.unwrap()], b"hi");
     }
 }
+
+#[test]
+fn chains_waiting_on_pipes_never_starve_the_writes_that_feed_them() {
+    // More chains wait (each on its worker: a chain runs in order on one) than workers may
+    // run at once; the writes that end their waits come after them and must still run.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watched = done.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(30));
+        if !watched.load(std::sync::atomic::Ordering::SeqCst) {
+            eprintln!("the writes starved behind the chains' waits for 30 s");
+            std::process::abort(); // a deadlock would otherwise hang the suite
+        }
+    });
+    let ring = fallback();
+    let pipes: Vec<_> = (0..40).map(|_| common::pipe()).collect();
+    let chains: Vec<_> = pipes
+        .iter()
+        .map(|(reader, _)| {
+            ring.chain((ring.read(reader, Vec::with_capacity(8)), ring.nop()))
+                .link(safer_ring::op::Link::Hard) // a short read does not cancel the rest
+                .submit()
+                .unwrap()
+        })
+        .collect();
+    ring.submit().unwrap();
+    let writers: Vec<_> = pipes
+        .iter()
+        .map(|(_, w)| safer_ring::File::from(w.try_clone().unwrap()))
+        .collect();
+    let writes: Vec<_> = writers
+        .iter()
+        .map(|w| ring.write(w, b"fed".to_vec()).submit().unwrap())
+        .collect();
+    for write in writes {
+        assert_eq!(write.wait().0.unwrap(), 3);
+    }
+    for chain in chains {
+        let ((read, buf), nop) = chain.wait();
+        assert_eq!(&buf[..read.unwrap()], b"fed");
+        nop.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+}

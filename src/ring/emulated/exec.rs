@@ -146,7 +146,11 @@ impl Interrupt<'_> {
             return res;
         }
         match self.wait(Some(fd), events) {
-            Woke::Ready => result(call(0)),
+            Woke::Ready if is_storage(fd) => result(call(0)),
+            Woke::Ready => {
+                let _blocked = self.workers.block(); // a device without RWF_NOWAIT may block
+                result(call(0))
+            }
             Woke::Cancelled | Woke::TimedOut => -libc::ECANCELED,
         }
     }
@@ -517,6 +521,7 @@ unsafe fn splice(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
     let (fd_in, fd_out) = (sqe.splice_fd_in, sqe.fd);
     let (mut off_in, mut off_out) = (sqe.addr, sqe.off);
     let flags = sqe.op_flags | libc::SPLICE_F_NONBLOCK;
+    let mut blocked = None;
     loop {
         // SAFETY: the fds are the submitter's, open until the CQE; the offsets are locals.
         let ret = unsafe {
@@ -533,6 +538,8 @@ unsafe fn splice(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
         if res != -libc::EAGAIN {
             return res;
         }
+        // It waits for a pipe's peer now, for as long as the peer takes.
+        blocked.get_or_insert_with(|| intr.workers.block());
         // Which end is not ready is not said: wait for either to change.
         let mut fds = [
             libc::pollfd {
