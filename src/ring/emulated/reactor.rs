@@ -127,6 +127,7 @@ struct Waiters {
 impl Waiters {
     fn run(mut self, workers: &Workers, reactor: &Reactor) {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+        let mut stopping = false;
         loop {
             let timeout = self.next_timer_ms();
             // SAFETY: `events` is a live buffer of that many entries.
@@ -152,7 +153,8 @@ impl Waiters {
             for key in inbox.cancels {
                 self.cancel(workers, reactor, key);
             }
-            if inbox.stop && self.parked.is_empty() {
+            stopping |= inbox.stop;
+            if stopping && self.parked.is_empty() {
                 return;
             }
         }
@@ -179,11 +181,16 @@ impl Waiters {
         }
     }
 
-    /// Ends a cancelled request, if it is here.
+    /// Ends a cancelled request, if it is here. A key names a request by the address of its
+    /// state, which a later request may reuse once the first ended: the state's own flag
+    /// says whether the request here now is the one cancelled.
     fn cancel(&mut self, workers: &Workers, reactor: &Reactor, key: usize) {
         let Some(request) = self.parked.get(&key) else {
             return;
         };
+        if !request.state.is_cancelled() {
+            return; // a stale key: its request ended, another took its address
+        }
         let (fd, res) = (request.waiting.fd, cancelled(request.waiting.done));
         if let Some(at) = request.waiting.until {
             self.timers.remove(&(at, key));
