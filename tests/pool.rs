@@ -464,6 +464,9 @@ fn pool_pages_land_on_the_numa_node_asked_for() {
         let nodes = nodes_of(&pages);
         let elsewhere = nodes.iter().filter(|&&n| n != node as i32).count();
         assert_eq!(elsewhere, 0, "node {node}: pages on {nodes:?}");
-        println!("node {node}: all {} pages of the pool on node {node}", pages.len());
+        println!(
+            "node {node}: all {} pages of the pool on node {node}",
+            pages.len()
+        );
     }
 }
