@@ -484,13 +484,15 @@ impl<K: Kernel> Core<K> {
     /// invisible to a cancel for that moment, and one that then blocks in a worker (a pipe
     /// read on Linux 6.1) would hold its slot until its file does something. A few retries
     /// per operation, each at the next submit; an operation the kernel already finished has
-    /// left its abandoned state and is not retried.
+    /// left its abandoned state and is not retried. The same for operations their owner
+    /// cancelled ([`cancel_owned`](Self::cancel_owned)) while still in flight.
     fn retry_missed_cancels(&mut self) {
         for index in std::mem::take(&mut self.missed_cancels.slots) {
-            let owned = self.missed_cancels.requested.iter().copied();
-            let owned = owned
-                .filter(|k| k.index() == index && self.slots.holds(*k))
-                .last();
+            let requested = &self.missed_cancels.requested;
+            let owned = requested
+                .iter()
+                .copied()
+                .rfind(|k| k.index() == index && self.slots.holds(*k));
             let Some((key, stream)) = self.slots.abandoned_at(index).or(owned.map(|k| (k, false)))
             else {
                 continue;
