@@ -52,6 +52,7 @@
 //! memory, socket addresses, `sys.rs`, and the fd entry points in `fs/file.rs` and
 //! `runtime/tokio.rs`).
 #![doc(test(attr(deny(warnings))))]
+#![deny(rustdoc::broken_intra_doc_links)]
 #![cfg(target_os = "linux")]
 
 pub use io_uring;
