@@ -58,6 +58,7 @@
 pub use io_uring;
 
 pub mod buf;
+pub mod docs;
 pub mod error;
 mod fd;
 pub mod fs;
