@@ -254,6 +254,22 @@ impl<'ring, E: Entries<'ring>> SubmitError<Chain<'ring, E>> {
 /// A submitted [`Chain`]: [`wait`](Self::wait) for it or `.await` it. Dropping it mid-flight
 /// cancels every entry still in the kernel; their buffers stay parked in their slots until
 /// each one's final CQE.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let ring = safer_ring::Ring::new(8)?;
+/// let (reader, _writer) = std::io::pipe()?; // stays empty
+/// let reader = safer_ring::File::from(std::os::fd::OwnedFd::from(reader));
+/// let chain = ring.chain((ring.read(&reader, vec![0u8; 8]), ring.nop())).submit()?;
+/// // Cancel the chain; every entry completes, the read hands its buffer back.
+/// let ((read, buf), nop) = chain.cancel().wait();
+/// assert_eq!(read.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+/// assert_eq!(buf.len(), 8);
+/// assert!(nop.is_err()); // never ran: the soft link broke
+/// # Ok(()) }
+/// ```
 #[must_use = "dropping a submitted chain cancels it"]
 pub struct ChainInFlight<'ring, E: Entries<'ring>> {
     ring: &'ring Ring,
