@@ -84,6 +84,20 @@ impl<T: OpCode> std::fmt::Debug for Batch<'_, T> {
 
 impl Ring {
     /// An empty [`Batch`] of operations of one type on this ring.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(64)?;
+    /// let mut batch = ring.batch();
+    /// for _ in 0..32 {
+    ///     batch.push(ring.nop());
+    /// }
+    /// let outputs = ring.block_on(batch); // one system call for all 32
+    /// assert!(outputs.iter().all(Result::is_ok));
+    /// # Ok(()) }
+    /// ```
     pub fn batch<T: OpCode>(&self) -> Batch<'_, T> {
         Batch {
             ring: self,

@@ -178,6 +178,25 @@ impl<E> std::fmt::Debug for Chain<'_, E> {
 impl Ring {
     /// A soft-linked chain of up to 8 operations of this ring (see [`Chain`]); change the
     /// links with [`Chain::link`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// // Write, sync, then read back: each starts when the one before it succeeded.
+    /// let ((w, _), sync, (r, buf)) = ring
+    ///     .chain((
+    ///         ring.write_at(&file, b"chained".to_vec(), 0),
+    ///         ring.fsync(&file),
+    ///         ring.read_at(&file, Vec::with_capacity(7), 0),
+    ///     ))
+    ///     .submit()?
+    ///     .wait();
+    /// assert_eq!((w?, sync?, &buf[..r?]), (7, (), &b"chained"[..]));
+    /// # Ok(()) }
+    /// ```
     pub fn chain<'ring, E: Entries<'ring>>(&'ring self, entries: E) -> Chain<'ring, E> {
         Chain {
             ring: self,
