@@ -2,6 +2,17 @@
 #![forbid(unsafe_code)]
 
 /// Counters of what a ring has done since it was built. Cheap to read at any time.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let ring = safer_ring::Ring::new(8)?;
+/// ring.nop().submit()?.wait()?;
+/// let stats = ring.stats();
+/// assert_eq!((stats.submitted, stats.completed, stats.abandoned), (1, 1, 0));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RingStats {
