@@ -11,11 +11,40 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// Result alias used throughout the crate.
+///
+/// # Examples
+///
+/// ```
+/// fn first_byte(ring: &safer_ring::Ring, file: &safer_ring::File) -> safer_ring::Result<u8> {
+///     let (n, buf) = ring.read_at(file, Vec::with_capacity(1), 0).submit()?.wait();
+///     n?;
+///     buf.first().copied().ok_or(safer_ring::SaferRingError::InvalidArgument("empty file"))
+/// }
+/// # fn main() -> safer_ring::Result<()> {
+/// # let ring = safer_ring::Ring::new(4)?;
+/// # let file = safer_ring::File::from(tempfile::tempfile()?);
+/// # ring.write_at(&file, b"x".to_vec(), 0).submit()?.wait().0?;
+/// # assert_eq!(first_byte(&ring, &file)?, b'x');
+/// # Ok(()) }
+/// ```
 pub type Result<T, E = SaferRingError> = std::result::Result<T, E>;
 
 /// Why io_uring itself cannot be used on this machine.
 ///
 /// `Debug` prints the advice too (`NotPermitted: io_uring is not permitted (EPERM): ...`).
+///
+/// # Examples
+///
+/// ```
+/// use safer_ring::{Ring, SaferRingError, Unavailable};
+/// match Ring::builder().backend(safer_ring::BackendMode::IoUring).build() {
+///     Ok(_ring) => {} // io_uring works here
+///     Err(SaferRingError::Unavailable(why)) => eprintln!("no io_uring: {why}"),
+///     Err(other) => panic!("{other}"),
+/// }
+/// let advice = Unavailable::NotPermitted.to_string();
+/// assert!(advice.contains("kernel.io_uring_disabled"));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Unavailable {

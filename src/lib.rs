@@ -30,6 +30,17 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Guides
+//! - [`docs::guide`]: from `Cargo.toml` (`safer-ring = "0.1"`, the features) to a TCP echo
+//!   server — buffers and what a drop mid-flight does, files, sockets, multishot and buffer
+//!   rings, chains, batches, timeouts, cancellation, pools and registration, [`RingPool`],
+//!   errors, presets, the fallback backend (`SAFER_RING_BACKEND`).
+//! - [`docs::why_safe`]: the twelve invariants, each with the tests that fail if it breaks.
+//! - [`docs::coming_from`]: tokio-uring, monoio, tokio and the `io-uring` crate side by side.
+//! - [`docs::tokio`]: inside a tokio program — `Ring::drive` on a current-thread runtime or a
+//!   `LocalSet`, [`RingPool`] from the multi-thread runtime, the `AsyncRead`/`AsyncWrite`
+//!   adapters, and what not to do.
+//!
 //! ## Layers
 //! - [`ring`]: the [`Ring`], its slot table (index + generation), back-pressure, shutdown.
 //! - [`buf`]: the [`IoBuf`]/[`IoBufMut`] ownership traits, [`PinnedBuffer`], the thread-safe
@@ -46,17 +57,20 @@
 //!   ([`Ring::drive`]).
 //!
 //! ## Soundness
-//! `SAFETY.md` states the contract (twelve invariants) and maps each to its tests; every
+//! `SAFETY.md` ([`docs::why_safe`] here) states the contract (twelve invariants) and maps
+//! each to its tests; every
 //! `unsafe` block names the invariant it relies on and lives in a leaf file where the kernel
 //! meets memory (the ring's push and enter, the buffer traits, each opcode's SQE, registered
 //! memory, socket addresses, `sys.rs`, and the fd entry points in `fs/file.rs` and
 //! `runtime/tokio.rs`).
 #![doc(test(attr(deny(warnings))))]
+#![deny(rustdoc::broken_intra_doc_links)]
 #![cfg(target_os = "linux")]
 
 pub use io_uring;
 
 pub mod buf;
+pub mod docs;
 pub mod error;
 mod fd;
 pub mod fs;

@@ -14,6 +14,18 @@ pub use capabilities::{Capabilities, Capability, CapabilitySet};
 pub use kernel_version::KernelVersion;
 
 /// Opcodes the kernel supports, as a bitmap (opcodes are `u8`).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::io_uring::opcode;
+/// let ring = safer_ring::Ring::new(4)?;
+/// let opcodes = ring.opcodes();
+/// assert!(opcodes.contains(opcode::Nop::CODE));
+/// println!("send_zc here: {}", opcodes.contains(opcode::SendZc::CODE));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OpcodeSet([u64; 4]);
 

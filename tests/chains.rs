@@ -208,6 +208,42 @@ fn a_cancelled_chain_hands_every_buffer_back() {
     ));
 }
 
+/// A chain cancelled before its later entries started: their cancels reach the kernel
+/// while the entry is still linked behind the head (a cancel finds nothing there) — the
+/// read of an empty pipe behind a NOP must still be cancelled once it starts, not wait for
+/// data forever.
+#[test]
+fn a_chain_cancelled_before_its_waiting_entry_starts_ends_anyway() {
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watched = done.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(20));
+        if !watched.load(Ordering::SeqCst) {
+            eprintln!("the cancelled chain's read still waits after 20 s");
+            std::process::abort(); // it would hang the suite
+        }
+    });
+    let ring = Ring::new(8).unwrap();
+    for _ in 0..20 {
+        let (reader, _writer) = pipe();
+        let chain = ring
+            .chain((ring.nop(), ring.read(&reader, vec![0u8; 8])))
+            .link(Link::Hard)
+            .submit()
+            .unwrap();
+        let (nop, (read, buf)) = chain.cancel().wait();
+        drop(nop); // the head ran, or was cancelled: either is right
+        let err = read.unwrap_err();
+        assert!(
+            matches!(&err, SaferRingError::CancelledByChain { .. })
+                || err.raw_os_error() == Some(libc::ECANCELED),
+            "{err:?}"
+        );
+        assert_eq!(buf.len(), 8, "the buffer comes back");
+    }
+    done.store(true, Ordering::SeqCst);
+}
+
 /// 50 writes of one byte each (its index) to a pipe, with edges from a fixed pseudo-random
 /// DAG whose every edge points from a higher index to a lower one — against the order the
 /// entries were pushed, so ignoring an edge shows: the order the bytes come out of the pipe

@@ -135,6 +135,10 @@ fn parked_guard_page_buffers_are_filled_before_they_are_released() {
         futs.push(fut);
     }
     ring.submit().unwrap(); // the reads reach the kernel
+    if common::on_fallback() {
+        // Its workers take the reads asynchronously: let them start waiting first.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     drop(futs); // their cancels are queued, not yet submitted
     for (id, (_, writer)) in pipes.iter().enumerate() {
         let mut w = writer.try_clone().unwrap();

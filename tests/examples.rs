@@ -174,6 +174,9 @@ fn echo_server_on_two_workers_serves_verified_load_despite_hostile_clients_and_s
 
 #[test]
 fn echo_server_handing_connections_over_by_msg_ring_serves_the_same_load() {
+    if !common::kernel_only("connections handed between rings by IORING_OP_MSG_RING") {
+        return;
+    }
     let per_worker = two_workers_under_hostile_load("handoff");
     // Worker 0 accepts all 67 and hands every other one to worker 1.
     let (a, b) = (per_worker[0], per_worker[1]);

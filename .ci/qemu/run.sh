@@ -4,12 +4,13 @@
 # binaries, the shared libraries they load, and the kernel's `tls` module with the AEAD
 # modules kTLS asks for (AES-GCM, ChaCha20-Poly1305: modules in Debian's build).
 #
-#   .ci/qemu/run.sh [--kernel-deb PKG] [--] TEST_BINARY[::FILTER]...
+#   .ci/qemu/run.sh [--kernel-deb PKG] [--numa] [--] TEST_BINARY[::FILTER]...
 #
 # Each argument is a test executable (as `cargo test --no-run` prints it), optionally with
 # `::FILTER` (passed to the libtest harness). Prints the guest's console, then exits with the
 # status of the first test binary that failed (0 if all passed). The kernel package is
-# downloaded once into target/qemu/.
+# downloaded once into target/qemu/. `--numa` gives the guest two NUMA nodes (one CPU and
+# half the memory each).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,6 +18,12 @@ repo=$(cd "$here/../.." && pwd)
 cache="$repo/target/qemu"
 kernel_pkg=linux-image-6.1.0-47-amd64-unsigned
 if [[ ${1:-} == --kernel-deb ]]; then kernel_pkg=$2; shift 2; fi
+numa=()
+if [[ ${1:-} == --numa ]]; then
+    numa=(-object memory-backend-ram,id=m0,size=1536M -object memory-backend-ram,id=m1,size=1536M
+        -numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1)
+    shift
+fi
 [[ ${1:-} == -- ]] && shift
 [[ $# -gt 0 ]] || { echo "usage: $0 [--kernel-deb PKG] TEST_BINARY[::FILTER]..." >&2; exit 2; }
 
@@ -74,7 +81,7 @@ done
     for m in "${modules[@]}"; do
         echo "[ -f /lib/${m##*/}.ko ] && insmod /lib/${m##*/}.ko"
     done
-    echo 'echo "guest kernel: $(uname -r), ULPs: $(cat /proc/sys/net/ipv4/tcp_available_ulp)"'
+    echo 'echo "guest kernel: $(uname -r), ULPs: $(cat /proc/sys/net/ipv4/tcp_available_ulp), NUMA nodes online: $(cat /sys/devices/system/node/online)"'
     echo 'export TMPDIR=/tmp RUST_BACKTRACE=1 SAFER_RING_GUEST_KERNEL=1; rc=0'
     for ((i = 0; i < ${#runs[@]}; i += 2)); do
         echo "echo '==> ${runs[i]} ${runs[i+1]}'"
@@ -88,7 +95,7 @@ initrd="$cache/initrd.cpio.gz"
 (cd "$initrd_dir" && find . | cpio -o -H newc --quiet | gzip -1) > "$initrd"
 
 log="$cache/console.log"
-timeout 1500 qemu-system-x86_64 -m 3072 -smp 2 -nographic -no-reboot \
+timeout 1500 qemu-system-x86_64 -m 3072 -smp 2 "${numa[@]}" -nographic -no-reboot \
     -kernel "$vmlinuz" -initrd "$initrd" \
     -append "console=ttyS0 quiet panic=-1 rdinit=/init" | tee "$log"
 rc=$(grep -o 'QEMU-TESTS-RC=[0-9]*' "$log" | tail -1 | cut -d= -f2)

@@ -136,3 +136,63 @@ fn copy_under_seccomp_runs_on_the_fallback_and_says_so() {
         assert!(copied == common::pattern(5000, i), "file {i} differs");
     }
 }
+
+#[test]
+fn echo_under_seccomp_serves_on_the_fallback_and_says_so() {
+    use std::io::{BufRead, Read, Write};
+    let mut cmd = bin();
+    cmd.args(["echo", "--addr", "127.0.0.1:0", "--threads", "2"]);
+    cmd.stdout(std::process::Stdio::piped());
+    cmd.stderr(std::process::Stdio::piped());
+    // SAFETY: as in `under_seccomp`.
+    unsafe { cmd.pre_exec(block_io_uring_setup) };
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    out.read_line(&mut line).unwrap();
+    let addr = line
+        .split(' ')
+        .nth(2)
+        .expect("listening on ADDR")
+        .to_owned();
+    let clients: Vec<_> = (0..20u64)
+        .map(|seed| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+                conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                    .unwrap();
+                let data = common::pattern(100_000, seed);
+                let mut back = vec![0; data.len()];
+                for (piece, into) in data.chunks(8192).zip(back.chunks_mut(8192)) {
+                    conn.write_all(piece).unwrap();
+                    conn.read_exact(into).unwrap();
+                }
+                assert!(back == data, "client {seed} got other bytes back");
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    // SAFETY: kill(2) on our child's pid, which it still is (not yet waited for).
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("serving on the fallback backend"),
+        "{stderr}"
+    );
+    assert!(
+        rest.contains("served 20 connections, 2000000 bytes echoed"),
+        "{rest}"
+    );
+}

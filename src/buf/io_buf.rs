@@ -11,6 +11,20 @@
 /// [`bytes_init`](IoBuf::bytes_init) are initialised; that this memory stays valid and at the
 /// same address when the value is moved, for as long as the value is not dropped; and that
 /// nothing but the holder of the value accesses it (invariants 1 and 2 of `SAFETY.md`).
+///
+/// # Examples
+///
+/// ```
+/// use safer_ring::IoBuf;
+/// // Generic over every owned buffer type.
+/// fn describe(buf: &impl IoBuf) -> (usize, usize) {
+///     (buf.bytes_init(), buf.bytes_total())
+/// }
+/// let mut v = Vec::with_capacity(64);
+/// v.extend_from_slice(b"data");
+/// assert_eq!(describe(&v), (4, 64));
+/// assert_eq!(describe(&vec![0u8; 8].into_boxed_slice()), (8, 8));
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an owned I/O buffer",
     label = "the kernel may use this buffer after the call returns, so it must be owned",
@@ -31,6 +45,26 @@ pub unsafe trait IoBuf: 'static {
 ///
 /// As [`IoBuf`], and [`stable_mut_ptr`](IoBufMut::stable_mut_ptr) points to the same memory
 /// with write access.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{File, IoBufMut, Ring};
+/// // A read into any writable owned buffer; it comes back with the bytes' count.
+/// fn read_start<B: IoBufMut>(ring: &Ring, file: &File, buf: B) -> safer_ring::Result<(usize, B)> {
+///     let (n, buf) = ring.read_at(file, buf, 0).submit()?.wait();
+///     Ok((n?, buf))
+/// }
+/// let ring = Ring::new(4)?;
+/// let file = File::from(tempfile::tempfile()?);
+/// ring.write_at(&file, b"xyz".to_vec(), 0).submit()?.wait().0?;
+/// let (n, v) = read_start(&ring, &file, Vec::with_capacity(8))?;
+/// assert_eq!(&v[..n], b"xyz");
+/// let (n, pinned) = read_start(&ring, &file, safer_ring::PinnedBuffer::new(8))?;
+/// assert_eq!(&pinned.as_slice()[..n], b"xyz");
+/// # Ok(()) }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an owned, writable I/O buffer",
     label = "the kernel may write this buffer after the call returns, so it must be owned",

@@ -1,8 +1,10 @@
 //! NUMA placement for pool memory.
 //!
 //! On a machine with several NUMA nodes the pool binds its pages to one node (the calling
-//! thread's, or the one asked for) with `mbind(MPOL_PREFERRED)`; on a single-node machine it
-//! says so and does nothing.
+//! thread's, or the one asked for) with `mbind(MPOL_PREFERRED, MPOL_MF_MOVE)` — the pages
+//! the allocator had touched already are moved there — on a single-node machine it says so
+//! and does nothing. `tests/pool.rs` checks every page's node with `move_pages` in a
+//! two-node guest (`.ci/qemu/numa.sh`).
 #![allow(unsafe_code)]
 
 /// Where a pool's memory was placed.
@@ -50,8 +52,11 @@ pub(crate) fn place(addr: *mut u8, len: usize, node: Option<u32>) -> Placement {
         }
     });
     const MPOL_PREFERRED: usize = 1;
-    // SAFETY: mbind only changes the placement policy of pages we own; `mask` is a live array
-    // of 1024 bits.
+    // Pages the allocator had already touched (reused heap memory, zeroed) sit where they
+    // were first touched: moved to the node too, not only the ones touched from now on.
+    const MPOL_MF_MOVE: usize = 1 << 1;
+    // SAFETY: mbind only changes the placement policy of pages we own (and moves them, which
+    // keeps their contents and addresses); `mask` is a live array of 1024 bits.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_mbind,
@@ -60,7 +65,7 @@ pub(crate) fn place(addr: *mut u8, len: usize, node: Option<u32>) -> Placement {
             MPOL_PREFERRED,
             mask.as_ptr(),
             1024usize,
-            0usize,
+            MPOL_MF_MOVE,
         )
     };
     if rc == 0 {

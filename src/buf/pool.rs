@@ -25,6 +25,19 @@ use crate::error::{Result, SaferRingError};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 /// Counters of a pool's use.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let pool = safer_ring::BufferPool::new(4, 4096)?;
+/// let a = pool.try_get().unwrap();
+/// let stats = pool.stats();
+/// assert_eq!((stats.capacity, stats.in_use, stats.free), (4, 1, 3));
+/// drop(a);
+/// assert_eq!(pool.stats().high_water, 1);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolStats {
@@ -235,6 +248,27 @@ impl Shared {
 /// cancelled operation, and also after every pool handle is gone (the memory lives until the
 /// last buffer is back). Getting and returning a buffer takes one short lock and allocates
 /// nothing.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{BufferPool, File, Ring};
+/// let pool = BufferPool::new(2, 4096)?; // two page-aligned buffers of 4 KiB
+/// let ring = Ring::new(8)?;
+/// let file = File::from(tempfile::tempfile()?);
+/// ring.write_at(&file, b"pooled bytes".to_vec(), 0).submit()?.wait().0?;
+/// // A pool buffer works with every operation, registered or not.
+/// let buf = pool.try_get().expect("a free buffer");
+/// let (n, buf) = ring.read_at(&file, buf, 0).submit()?.wait();
+/// assert_eq!(&buf.as_slice()[..n?], b"pooled bytes");
+/// // Clones share the pool, across threads too.
+/// let other = pool.clone();
+/// std::thread::spawn(move || drop(other.try_get())).join().unwrap();
+/// drop(buf); // back to the pool
+/// assert_eq!(pool.stats().in_use, 0);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct BufferPool {
     shared: Arc<Shared>,
@@ -337,6 +371,20 @@ impl std::fmt::Debug for BufferPool {
 /// While it waits it holds one place in the pool's queue of waiters, however often it is
 /// polled; dropping it gives the place up (and passes on a wake-up it was given but did not
 /// use), so the waiters behind it are still woken.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let ring = safer_ring::Ring::new(4)?;
+/// let pool = safer_ring::BufferPool::new(1, 4096)?;
+/// let held = pool.try_get().unwrap();
+/// assert!(pool.try_get().is_none()); // empty: `get` would wait
+/// drop(held);
+/// let buf = ring.block_on(pool.get()); // a buffer is back: ready at once
+/// assert_eq!(buf.len(), 0);
+/// # Ok(()) }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct GetBuffer<'pool> {
     pool: &'pool BufferPool,
@@ -387,6 +435,20 @@ impl std::fmt::Debug for GetBuffer<'_> {
 }
 
 /// A buffer borrowed from a [`BufferPool`]; returns itself to the pool when dropped.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let pool = safer_ring::BufferPool::new(1, 4096)?;
+/// let mut buf = pool.try_get().unwrap();
+/// assert_eq!(buf.as_mut_capacity().len(), 4096);
+/// buf.as_mut_capacity()[..3].copy_from_slice(b"abc");
+/// buf.set_len(3); // what a write will send
+/// assert_eq!(buf.as_slice(), b"abc");
+/// assert_eq!(buf.index(), 0);
+/// # Ok(()) }
+/// ```
 pub struct PooledBuffer {
     pool: Arc<Shared>,
     index: u32,

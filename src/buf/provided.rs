@@ -217,6 +217,16 @@ impl Drop for ArmGate {
 /// A ring of `count` buffers of one size, registered with one [`Ring`](crate::Ring) as a
 /// provided-buffer group. Cheap to clone. Receives on it
 /// ([`Ring::recv_multi`](crate::Ring::recv_multi)) yield [`BufChunk`]s.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let ring = safer_ring::Ring::new(8)?;
+/// let bufs = ring.register_buf_ring(16, 2048)?; // 16 buffers of 2 KiB the kernel picks from
+/// assert_eq!((bufs.count(), bufs.buffer_size(), bufs.available()), (16, 2048, 16));
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct BufRing {
     inner: Rc<Inner>,
@@ -257,6 +267,29 @@ impl std::fmt::Debug for BufRing {
 
 /// Data the kernel received into a provided buffer. Dereferences to the bytes; dropping it
 /// returns the buffer to its ring.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use futures::StreamExt;
+/// use std::io::Write;
+/// use safer_ring::net::{ListenOptions, TcpListener};
+/// let ring = safer_ring::Ring::new(8)?;
+/// let bufs = ring.register_buf_ring(4, 4096)?;
+/// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+/// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// let (conn, _) = ring.accept(&listener).submit()?.wait()?;
+/// client.write_all(b"chunk")?;
+/// let chunk = ring.block_on(ring.recv_multi(&conn, &bufs).next()).unwrap()?;
+/// assert_eq!(&chunk[..], b"chunk"); // derefs to the bytes received
+/// // A chunk is a buffer too: send it back without a copy.
+/// let (n, chunk) = ring.send(&conn, chunk).submit()?.wait();
+/// assert_eq!(n?, 5);
+/// drop(chunk); // its buffer goes back to the ring
+/// assert_eq!(bufs.available(), 4);
+/// # Ok(()) }
+/// ```
 pub struct BufChunk {
     inner: Rc<Inner>,
     bid: u16,

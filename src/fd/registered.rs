@@ -8,6 +8,25 @@ use crate::ring::RingId;
 /// Cheap to clone; every clone names the same registration. Pass it wherever an operation
 /// takes a file (`ring.read_at(&fixed, ..)`). Made by
 /// [`Ring::register_file`](crate::Ring::register_file).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{File, Ring};
+/// let ring = Ring::new(8)?;
+/// ring.register_files(8)?;
+/// let file = File::from(tempfile::tempfile()?);
+/// let fixed = ring.register_file(&file)?;
+/// drop(file); // the registration keeps its own reference to the open file
+/// ring.write_at(&fixed, b"fixed file".to_vec(), 0).submit()?.wait().0?;
+/// let (n, buf) = ring.read_at(&fixed, Vec::with_capacity(16), 0).submit()?.wait();
+/// assert_eq!(&buf[..n?], b"fixed file");
+/// ring.unregister_file(&fixed)?;
+/// // A stale handle is refused, never pointed at another file.
+/// assert!(ring.read_at(&fixed, Vec::with_capacity(16), 0).submit().is_err());
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegisteredFd {
     pub(crate) ring: RingId,

@@ -65,6 +65,23 @@ pub(crate) mod sealed {
 
 /// Something an operation can act on: a [`File`](crate::File), a socket, or a
 /// [`RegisteredFd`].
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{AsTarget, File, Ring};
+/// // Generic over files, sockets and registered files alike.
+/// fn sync_it(ring: &Ring, file: &impl AsTarget) -> safer_ring::Result<()> {
+///     ring.fsync(file).submit()?.wait()
+/// }
+/// let ring = Ring::new(8)?;
+/// let file = File::from(tempfile::tempfile()?);
+/// sync_it(&ring, &file)?;
+/// ring.register_files(1)?;
+/// sync_it(&ring, &ring.register_file(&file)?)?;
+/// # Ok(()) }
+/// ```
 pub trait AsTarget: sealed::Sealed {
     /// The target for an operation (bound to a ring when submitted).
     #[doc(hidden)]

@@ -2,6 +2,22 @@
 #![forbid(unsafe_code)]
 
 /// File metadata from a `statx` operation.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let ring = safer_ring::Ring::new(4)?;
+/// let dir = tempfile::tempdir()?;
+/// let meta = ring.statx(dir.path()).submit()?.wait()?;
+/// assert!(meta.is_dir() && !meta.is_file());
+/// let file = safer_ring::File::from(tempfile::tempfile()?);
+/// ring.write_at(&file, vec![1u8; 10], 0).submit()?.wait().0?;
+/// let meta = ring.statx_file(&file).submit()?.wait()?;
+/// assert_eq!((meta.len(), meta.is_file()), (10, true));
+/// println!("mode {:o}, block size {}", meta.permissions(), meta.block_size());
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Metadata(Box<libc::statx>);
 

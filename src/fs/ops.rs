@@ -21,6 +21,20 @@ impl Ring {
     /// Reads into `buf` at the file's current position (pipes, sockets, sequential files).
     /// Fills up to `buf.bytes_total()` bytes; the buffer comes back with its length set to
     /// the bytes read. A short read is reported as such; 0 means end of file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::io::Write;
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let (reader, mut writer) = std::io::pipe()?;
+    /// let reader = safer_ring::File::from(std::os::fd::OwnedFd::from(reader));
+    /// writer.write_all(b"from a pipe")?;
+    /// let (n, buf) = ring.read(&reader, Vec::with_capacity(64)).submit()?.wait();
+    /// assert_eq!(&buf[..n?], b"from a pipe");
+    /// # Ok(()) }
+    /// ```
     #[inline]
     pub fn read<B: IoBufMut>(&self, file: &impl AsTarget, buf: B) -> Op<'_, Read<B>> {
         self.read_named("read", file, buf, CURRENT_POSITION)
@@ -70,6 +84,23 @@ impl Ring {
     }
 
     /// Writes `buf`'s initialised bytes at the file's current position.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::io::Read;
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let (mut reader, writer) = std::io::pipe()?;
+    /// let writer = safer_ring::File::from(std::os::fd::OwnedFd::from(writer));
+    /// let (n, _buf) = ring.write(&writer, b"into a pipe".to_vec()).submit()?.wait();
+    /// assert_eq!(n?, 11);
+    /// drop(writer);
+    /// let mut got = String::new();
+    /// reader.read_to_string(&mut got)?;
+    /// assert_eq!(got, "into a pipe");
+    /// # Ok(()) }
+    /// ```
     #[inline]
     pub fn write<B: IoBuf>(&self, file: &impl AsTarget, buf: B) -> Op<'_, Write<B>> {
         self.write_named("write", file, buf, CURRENT_POSITION)
@@ -77,6 +108,18 @@ impl Ring {
 
     /// Writes `buf`'s initialised bytes at `offset` (`pwrite`). May write fewer bytes than
     /// asked (reported); see [`write_all_at`](Ring::write_all_at).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// let (n, buf) = ring.write_at(&file, b"at offset 4".to_vec(), 4).submit()?.wait();
+    /// assert_eq!(n?, buf.len()); // may be short in general: `write_all_at` loops
+    /// assert_eq!(ring.statx_file(&file).submit()?.wait()?.len(), 15);
+    /// # Ok(()) }
+    /// ```
     #[inline]
     pub fn write_at<B: IoBuf>(
         &self,

@@ -18,12 +18,40 @@ use crate::ring::Ring;
 
 /// The default size of each of an adapter's four buffers (two for reads, two for writes):
 /// 16 KiB. In `tokio::io::copy` over loopback, 64 KiB buffers were no faster.
+///
+/// # Examples
+///
+/// ```
+/// use safer_ring::io::DEFAULT_BUFFER_SIZE;
+/// assert_eq!(DEFAULT_BUFFER_SIZE, 16 << 10);
+/// ```
 pub const DEFAULT_BUFFER_SIZE: usize = 16 * 1024;
 
 /// A [`TcpStream`](crate::net::TcpStream), [`UnixStream`](crate::net::UnixStream) or
 /// [`File`] with tokio's (and, with the `futures-io` feature, `futures-io`'s) `AsyncRead`,
 /// `AsyncBufRead` and `AsyncWrite` — `AsyncSeek` too for a file — on a ring it holds by `Rc`.
 /// See the [module docs](crate::io).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use std::rc::Rc;
+/// use safer_ring::{File, Ring, io::RingIo};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// let ring = Rc::new(Ring::new(8)?);
+/// let mut io = RingIo::new(&ring, File::from(tempfile::tempfile()?));
+/// let text = ring.block_on(async {
+///     io.write_all(b"through the adapter").await?;
+///     io.flush().await?;
+///     let mut text = String::new();
+///     let mut reader = RingIo::new(&ring, File::from(io.get_ref().try_clone_std()?));
+///     reader.read_to_string(&mut text).await?;
+///     Ok::<_, std::io::Error>(text)
+/// })?;
+/// assert_eq!(text, "through the adapter");
+/// # Ok(()) }
+/// ```
 pub struct RingIo<S: IoTarget> {
     ring: Rc<Ring>,
     io: S,

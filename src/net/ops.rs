@@ -77,6 +77,20 @@ impl Ring {
     }
 
     /// Accepts one connection; resolves to the stream and the peer's address.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::{ListenOptions, TcpListener};
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+    /// let client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (stream, peer) = ring.accept(&listener).submit()?.wait()?;
+    /// assert_eq!(peer, Some(client.local_addr()?));
+    /// assert_eq!(stream.local_addr()?, listener.local_addr()?);
+    /// # Ok(()) }
+    /// ```
     pub fn accept(&self, listener: &TcpListener) -> Op<'_, Accept<TcpStream>> {
         Operation::build(
             self,
@@ -135,6 +149,19 @@ impl Ring {
     /// # Errors
     /// `ECONNREFUSED` when nothing listens there, `ENETUNREACH`/`ETIMEDOUT` and friends, or
     /// `EMFILE` when out of fds (see [`SaferRingError::Os`](crate::SaferRingError::Os)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::time::Duration;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// // With a kernel deadline, as any operation can have.
+    /// let stream = ring.connect(listener.local_addr()?).timeout(Duration::from_secs(5)).submit()?.wait()?;
+    /// assert_eq!(stream.peer_addr()?, listener.local_addr()?);
+    /// # Ok(()) }
+    /// ```
     pub fn connect(&self, addr: SocketAddr) -> Op<'_, Connect<TcpStream>> {
         connect_op(
             self,
@@ -152,6 +179,23 @@ impl Ring {
 
     /// Sends `buf`'s bytes on a connection. May send fewer (reported); a peer that closed
     /// the connection gives `EPIPE` or `ECONNRESET`, never `SIGPIPE`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::io::Read;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = ring.connect(listener.local_addr()?).submit()?.wait()?;
+    /// let (mut peer, _) = listener.accept()?;
+    /// let (n, _buf) = ring.send(&stream, b"sent".to_vec()).submit()?.wait();
+    /// assert_eq!(n?, 4); // may be short in general: `send_all` loops
+    /// let mut got = [0u8; 4];
+    /// peer.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"sent");
+    /// # Ok(()) }
+    /// ```
     pub fn send<B: IoBuf>(&self, socket: &impl AsTarget, buf: B) -> Op<'_, Send<B>> {
         let fd = socket.target();
         let send = Send {
@@ -262,6 +306,24 @@ impl Ring {
     }
 
     /// Receives into `buf` (up to its capacity). `Ok(0)`: the peer closed the connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::io::Write;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = ring.connect(listener.local_addr()?).submit()?.wait()?;
+    /// let (mut peer, _) = listener.accept()?;
+    /// peer.write_all(b"received")?;
+    /// let (n, buf) = ring.recv(&stream, Vec::with_capacity(64)).submit()?.wait();
+    /// assert_eq!(&buf[..n?], b"received");
+    /// drop(peer);
+    /// let (n, _) = ring.recv(&stream, buf).submit()?.wait();
+    /// assert_eq!(n?, 0); // the peer closed
+    /// # Ok(()) }
+    /// ```
     pub fn recv<B: IoBufMut>(&self, socket: &impl AsTarget, buf: B) -> Op<'_, Recv<B>> {
         let fd = socket.target();
         Operation::build(self, Recv { fd, buf })

@@ -11,6 +11,17 @@ use crate::error::{Result, SaferRingError, Subject};
 use crate::fd::SharedFd;
 
 /// Options for [`TcpListener::bind`].
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::net::{ListenOptions, TcpListener};
+/// let options = ListenOptions { backlog: 16, ..ListenOptions::default() };
+/// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), options)?;
+/// assert_ne!(listener.local_addr()?.port(), 0);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct ListenOptions {
     /// `SO_REUSEADDR` (default on).
@@ -95,28 +106,111 @@ macro_rules! socket_type {
 
 socket_type!(
     /// A listening TCP socket. Accept connections with [`Ring::accept`](crate::Ring::accept).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::{ListenOptions, TcpListener};
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+    /// let client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (conn, peer) = ring.accept(&listener).submit()?.wait()?;
+    /// assert_eq!(peer, Some(client.local_addr()?));
+    /// assert_eq!(conn.peer_addr()?, client.local_addr()?);
+    /// # Ok(()) }
+    /// ```
     TcpListener,
     std::net::TcpListener
 );
 socket_type!(
     /// A TCP connection. Use with [`Ring::send`](crate::Ring::send),
     /// [`Ring::recv`](crate::Ring::recv), or `read`/`write`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::io::Read;
+    /// use safer_ring::net::TcpStream;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// // Connected through the ring, or converted from a `std` stream.
+    /// let stream: TcpStream = ring.connect(listener.local_addr()?).submit()?.wait()?;
+    /// stream.set_nodelay(true)?;
+    /// let (mut peer, _) = listener.accept()?;
+    /// let (n, _buf) = ring.send(&stream, b"hi".to_vec()).submit()?.wait();
+    /// assert_eq!(n?, 2);
+    /// let mut got = [0u8; 2];
+    /// peer.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"hi");
+    /// let std_stream = stream.try_into_std().expect("no operation holds it");
+    /// # drop(std_stream);
+    /// # Ok(()) }
+    /// ```
     TcpStream,
     std::net::TcpStream
 );
 socket_type!(
     /// A UDP socket. Use with [`Ring::send_to`](crate::Ring::send_to) and
     /// [`Ring::recv_from`](crate::Ring::recv_from).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::UdpSocket;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let a = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+    /// let b = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+    /// ring.send_to(&a, b"datagram".to_vec(), b.local_addr()?).submit()?.wait().0?;
+    /// let (got, buf) = ring.recv_from(&b, Vec::with_capacity(64)).submit()?.wait();
+    /// let (n, from) = got?;
+    /// assert_eq!((&buf[..n], from), (&b"datagram"[..], Some(a.local_addr()?)));
+    /// # Ok(()) }
+    /// ```
     UdpSocket,
     std::net::UdpSocket
 );
 socket_type!(
     /// A listening Unix stream socket.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::UnixListener;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("sock");
+    /// let listener = UnixListener::bind(&path)?;
+    /// let _client = std::os::unix::net::UnixStream::connect(&path)?;
+    /// let (conn, _addr) = ring.accept_unix(&listener).submit()?.wait()?;
+    /// # drop(conn);
+    /// # Ok(()) }
+    /// ```
     UnixListener,
     std::os::unix::net::UnixListener
 );
 socket_type!(
     /// A Unix stream connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::UnixListener;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("sock");
+    /// let listener = UnixListener::bind(&path)?;
+    /// let client = ring.connect_unix(&path).submit()?.wait()?;
+    /// let (server, _) = ring.accept_unix(&listener).submit()?.wait()?;
+    /// ring.send(&client, b"local".to_vec()).submit()?.wait().0?;
+    /// let (n, buf) = ring.recv(&server, Vec::with_capacity(8)).submit()?.wait();
+    /// assert_eq!(&buf[..n?], b"local");
+    /// # Ok(()) }
+    /// ```
     UnixStream,
     std::os::unix::net::UnixStream
 );

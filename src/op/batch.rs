@@ -15,6 +15,21 @@ use crate::ring::slots::SlotKey;
 use crate::ring::{Ring, is_backpressure};
 
 /// An entry of a [`Batch`], for [`Batch::after`] and to index its output.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let ring = safer_ring::Ring::new(8)?;
+/// let mut batch = ring.batch();
+/// let first = batch.push(ring.nop());
+/// let second = batch.push(ring.nop());
+/// batch.after(second, first);
+/// assert_eq!((first.index(), second.index()), (0, 1));
+/// let outputs = batch.submit()?.wait();
+/// assert!(outputs[second.index()].is_ok());
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EntryId(pub(super) usize);
 
@@ -69,6 +84,20 @@ impl<T: OpCode> std::fmt::Debug for Batch<'_, T> {
 
 impl Ring {
     /// An empty [`Batch`] of operations of one type on this ring.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(64)?;
+    /// let mut batch = ring.batch();
+    /// for _ in 0..32 {
+    ///     batch.push(ring.nop());
+    /// }
+    /// let outputs = ring.block_on(batch); // one system call for all 32
+    /// assert!(outputs.iter().all(Result::is_ok));
+    /// # Ok(()) }
+    /// ```
     pub fn batch<T: OpCode>(&self) -> Batch<'_, T> {
         Batch {
             ring: self,
@@ -170,6 +199,22 @@ enum Entry<'ring, T: OpCode> {
 
 /// A submitted [`Batch`]: [`wait`](Self::wait) for it or `.await` it. Dropping it cancels
 /// what is in flight (its buffers parked until their CQEs) and drops what never started.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let ring = safer_ring::Ring::new(8)?;
+/// let file = safer_ring::File::from(tempfile::tempfile()?);
+/// let mut batch = ring.batch();
+/// for i in 0..3u64 {
+///     batch.push(ring.write_at(&file, vec![b'0' + i as u8], i));
+/// }
+/// let in_flight = batch.submit()?; // BatchInFlight
+/// let results = ring.block_on(in_flight); // or `.wait()`
+/// assert_eq!(results.len(), 3);
+/// # Ok(()) }
+/// ```
 #[must_use = "dropping a submitted batch cancels it"]
 pub struct BatchInFlight<'ring, T: OpCode> {
     ring: &'ring Ring,

@@ -106,6 +106,20 @@ impl Ring {
     /// Cancels every request this ring has in the kernel; the output is how many were
     /// cancelled — the ring's own requests included (the built-in executor's wake-up poll,
     /// which it re-arms).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let (reader, _writer) = std::io::pipe()?;
+    /// let reader = safer_ring::File::from(std::os::fd::OwnedFd::from(reader));
+    /// let read = ring.read(&reader, vec![0u8; 8]).submit()?;
+    /// assert!(ring.cancel_all().submit()?.wait()? >= 1);
+    /// let (res, _buf) = read.wait();
+    /// assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+    /// # Ok(()) }
+    /// ```
     pub fn cancel_all(&self) -> Op<'_, CancelAll> {
         Operation::build(self, CancelAll)
     }

@@ -178,6 +178,25 @@ impl<E> std::fmt::Debug for Chain<'_, E> {
 impl Ring {
     /// A soft-linked chain of up to 8 operations of this ring (see [`Chain`]); change the
     /// links with [`Chain::link`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// // Write, sync, then read back: each starts when the one before it succeeded.
+    /// let ((w, _), sync, (r, buf)) = ring
+    ///     .chain((
+    ///         ring.write_at(&file, b"chained".to_vec(), 0),
+    ///         ring.fsync(&file),
+    ///         ring.read_at(&file, Vec::with_capacity(7), 0),
+    ///     ))
+    ///     .submit()?
+    ///     .wait();
+    /// assert_eq!((w?, sync?, &buf[..r?]), (7, (), &b"chained"[..]));
+    /// # Ok(()) }
+    /// ```
     pub fn chain<'ring, E: Entries<'ring>>(&'ring self, entries: E) -> Chain<'ring, E> {
         Chain {
             ring: self,
@@ -254,6 +273,22 @@ impl<'ring, E: Entries<'ring>> SubmitError<Chain<'ring, E>> {
 /// A submitted [`Chain`]: [`wait`](Self::wait) for it or `.await` it. Dropping it mid-flight
 /// cancels every entry still in the kernel; their buffers stay parked in their slots until
 /// each one's final CQE.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let ring = safer_ring::Ring::new(8)?;
+/// let (reader, _writer) = std::io::pipe()?; // stays empty
+/// let reader = safer_ring::File::from(std::os::fd::OwnedFd::from(reader));
+/// let chain = ring.chain((ring.read(&reader, vec![0u8; 8]), ring.nop())).submit()?;
+/// // Cancel the chain; every entry completes, the read hands its buffer back.
+/// let ((read, buf), nop) = chain.cancel().wait();
+/// assert_eq!(read.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+/// assert_eq!(buf.len(), 8);
+/// assert!(nop.is_err()); // never ran: the soft link broke
+/// # Ok(()) }
+/// ```
 #[must_use = "dropping a submitted chain cancels it"]
 pub struct ChainInFlight<'ring, E: Entries<'ring>> {
     ring: &'ring Ring,

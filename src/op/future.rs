@@ -13,6 +13,20 @@ use crate::ring::is_backpressure;
 /// Dropping it mid-flight is safe and cheap (invariant 3); forgetting it leaks (invariant 4).
 /// When the ring is at its in-flight limit the future waits for a free slot instead of
 /// failing.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use std::future::IntoFuture;
+/// let ring = safer_ring::Ring::new(8)?;
+/// let a = ring.nop().into_future(); // an OpFuture: submits on first poll
+/// let b = ring.nop().into_future();
+/// let (a, b) = ring.block_on(async { futures::join!(a, b) });
+/// a?;
+/// b?;
+/// # Ok(()) }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct OpFuture<'ring, T: OpCode> {
     stage: Stage<'ring, T>,

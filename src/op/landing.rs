@@ -11,6 +11,23 @@ use crate::error::SaferRingError;
 use crate::ring::slots::{CqeResult, SlotKey};
 
 /// How the entries of a chain depend on each other.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::op::Link;
+/// let ring = safer_ring::Ring::new(8)?;
+/// let file = safer_ring::File::from(tempfile::tempfile()?);
+/// // No links: submitted together, run independently.
+/// let ((a, _), (b, _)) = ring
+///     .chain((ring.write_at(&file, b"a".to_vec(), 0), ring.write_at(&file, b"b".to_vec(), 1)))
+///     .link(Link::None)
+///     .submit()?
+///     .wait();
+/// assert_eq!((a?, b?), (1, 1));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Link {

@@ -29,18 +29,58 @@ pub trait State: sealed::Sealed {
 }
 
 /// An operation being configured; nothing has reached the kernel yet.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{Building, Operation, fs::opcodes::Read};
+/// let ring = safer_ring::Ring::new(4)?;
+/// let file = safer_ring::File::from(tempfile::tempfile()?);
+/// // Options are set while building; nothing has reached the kernel yet.
+/// let op: Operation<'_, Building<Read<Vec<u8>>>> = ring.read(&file, Vec::with_capacity(8)).async_hint();
+/// assert_eq!(ring.in_flight(), 0);
+/// let (n, _buf) = op.submit()?.wait();
+/// assert_eq!(n?, 0); // an empty file
+/// # Ok(()) }
+/// ```
 pub struct Building<T: OpCode> {
     pub(super) op: T,
     pub(super) opts: SqeOptions,
 }
 
 /// An operation queued for, or held by, the kernel.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let ring = safer_ring::Ring::new(4)?;
+/// let (reader, _writer) = std::io::pipe()?;
+/// let reader = safer_ring::File::from(std::os::fd::OwnedFd::from(reader));
+/// let read = ring.read(&reader, vec![0u8; 16]).submit()?; // Operation<Submitted<Read<_>>>
+/// // Poll without blocking: handed back while the kernel holds it.
+/// let read = read.try_complete().expect_err("nothing to read yet");
+/// drop(read); // safe: parked in its slot and cancelled
+/// # Ok(()) }
+/// ```
 pub struct Submitted<T: OpCode> {
     key: SlotKey,
     op: T,
 }
 
 /// A finished operation holding its output.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let ring = safer_ring::Ring::new(4)?;
+/// let done = ring.nop().submit()?.wait_completed(); // Operation<Completed<Result<()>>>
+/// assert!(done.output().is_ok());
+/// done.into_output()?;
+/// # Ok(()) }
+/// ```
 pub struct Completed<O> {
     output: O,
 }
@@ -80,6 +120,20 @@ impl<T: OpCode> Finish for ParkedOp<T> {
 /// An io_uring operation in state `S` on a ring that outlives it.
 ///
 /// See the [module docs](crate::op) for the lifecycle.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let ring = safer_ring::Ring::new(8)?;
+/// let file = safer_ring::File::from(tempfile::tempfile()?);
+/// let building = ring.write_at(&file, b"states".to_vec(), 0); // Building
+/// let submitted = building.submit()?; //                            Submitted
+/// let completed = submitted.wait_completed(); //                    Completed
+/// let (n, buf) = completed.into_output();
+/// assert_eq!((n?, buf.len()), (6, 6));
+/// # Ok(()) }
+/// ```
 #[must_use = "an operation does nothing until submitted or awaited"]
 pub struct Operation<'ring, S: State> {
     ring: &'ring Ring,

@@ -102,6 +102,20 @@ impl<T: MultiShot> Finish for ParkedStream<T> {
 
 /// A multishot operation as a [`Stream`]: arms on first poll, one item per CQE, re-arms when
 /// the kernel ends it, cancels (and parks what it holds) when dropped.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use futures::StreamExt;
+/// use std::time::Duration;
+/// let ring = safer_ring::Ring::new(8)?;
+/// let mut ticks = ring.ticks(Duration::from_millis(1), 0); // an OpStream, forever
+/// let first_two: Vec<_> = ring.block_on((&mut ticks).take(2).collect());
+/// assert_eq!(first_two.len(), 2);
+/// drop(ticks); // cancels the timer
+/// # Ok(()) }
+/// ```
 #[must_use = "streams do nothing unless polled"]
 pub struct OpStream<'ring, T: MultiShot> {
     ring: &'ring Ring,

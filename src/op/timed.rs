@@ -142,6 +142,17 @@ impl<T: OpCode> SubmitError<Timed<'_, T>> {
 
 /// A submitted [`Timed`] operation. Dropping it mid-flight cancels both the operation and
 /// its timer; their memory stays parked until their CQEs.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use std::time::Duration;
+/// let ring = safer_ring::Ring::new(8)?;
+/// let in_flight = ring.nop().timeout(Duration::from_secs(5)).submit()?; // TimedInFlight
+/// in_flight.wait()?; // finished first: the timer is cancelled
+/// # Ok(()) }
+/// ```
 #[must_use = "dropping a submitted operation cancels it"]
 pub struct TimedInFlight<'ring, T: OpCode> {
     ring: &'ring Ring,

@@ -10,6 +10,20 @@ use crate::error::{Result, SaferRingError};
 
 /// One thing io_uring may or may not do on a machine. Operations that use one fall back to
 /// what the machine has when it is missing (see each variant); [`Capabilities::has`] says.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::probe::Capability;
+/// assert_eq!(Capability::from_name("send_zc"), Some(Capability::SendZc));
+/// assert_eq!(Capability::SendZc.name(), "send_zc");
+/// println!("send_zc needs Linux {}", Capability::SendZc.since());
+/// // Pretend it is missing: `send_zc` then sends with a plain `send`.
+/// let ring = safer_ring::Ring::builder().without(Capability::SendZc).build()?;
+/// assert!(!ring.capabilities().has(Capability::SendZc));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Capability {
@@ -94,6 +108,20 @@ impl Capability {
 }
 
 /// A set of [`Capability`]s: what a ring is told to do without.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::probe::{Capability, CapabilitySet};
+/// // What `SAFER_RING_WITHOUT=send_zc,multishot_accept` parses to.
+/// let set = CapabilitySet::parse("send_zc,multishot_accept")?;
+/// assert!(set.contains(Capability::SendZc) && set.contains(Capability::MultishotAccept));
+/// assert!(!set.contains(Capability::MsgRing));
+/// assert_eq!(CapabilitySet::default().with(Capability::SendZc).contains(Capability::SendZc), true);
+/// assert!(CapabilitySet::parse("no_such_thing").is_err());
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CapabilitySet(u32);
 

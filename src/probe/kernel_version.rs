@@ -4,6 +4,16 @@
 use std::fmt;
 
 /// A Linux release: `6.1.0-47-amd64` is 6.1.0.
+///
+/// # Examples
+///
+/// ```
+/// use safer_ring::probe::KernelVersion;
+/// let v = KernelVersion::parse("6.1.0-47-amd64").unwrap();
+/// assert_eq!(v, KernelVersion::new(6, 1, 0));
+/// assert!(v < KernelVersion::new(6, 18, 0));
+/// println!("running {}", KernelVersion::running());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct KernelVersion {
     /// The major version.

@@ -29,6 +29,17 @@ pub const MAX_ENTRIES: u32 = 32_768;
 pub const MAX_CQ_ENTRIES: u32 = 2 * MAX_ENTRIES;
 
 /// The setup flags a ring was built with (what the kernel accepted).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let ring = safer_ring::Ring::new(8)?;
+/// let flags = ring.setup_flags();
+/// println!("single issuer: {}, defer taskrun: {}", flags.single_issuer, flags.defer_taskrun);
+/// assert!(!flags.sqpoll && !flags.iopoll); // not asked for
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SetupFlags {

@@ -51,6 +51,9 @@ struct MissedCancels {
     slots: Vec<u32>,
     /// Abandoned operations cancelled again, and how often.
     retried: Vec<(SlotKey, u8)>,
+    /// Operations their owner cancelled (`Operation::cancel`, a chain's or batch's cancel)
+    /// while it still owns them: retried as abandoned ones are, while still in flight.
+    requested: Vec<SlotKey>,
 }
 
 impl MissedCancels {
@@ -479,15 +482,35 @@ impl<K: Kernel> Core<K> {
         }
     }
 
+    /// As [`cancel`](Self::cancel), for an operation its owner cancels and keeps: a cancel
+    /// that misses it (an entry linked behind one still running has not started yet, so
+    /// nothing finds it) is pushed again, as for an abandoned operation.
+    pub fn cancel_owned(&mut self, key: SlotKey) {
+        let requested = &mut self.missed_cancels.requested;
+        if requested.len() >= 64 {
+            let slots = &self.slots;
+            requested.retain(|k| slots.holds(*k));
+        }
+        requested.push(key);
+        self.cancel(key);
+    }
+
     /// Cancels again the abandoned operations whose cancel missed them: a request moving
     /// between the kernel's queues (a poll that fired, on its way to a worker thread) is
     /// invisible to a cancel for that moment, and one that then blocks in a worker (a pipe
     /// read on Linux 6.1) would hold its slot until its file does something. A few retries
     /// per operation, each at the next submit; an operation the kernel already finished has
-    /// left its abandoned state and is not retried.
+    /// left its abandoned state and is not retried. The same for operations their owner
+    /// cancelled ([`cancel_owned`](Self::cancel_owned)) while still in flight.
     fn retry_missed_cancels(&mut self) {
         for index in std::mem::take(&mut self.missed_cancels.slots) {
-            let Some((key, stream)) = self.slots.abandoned_at(index) else {
+            let requested = &self.missed_cancels.requested;
+            let owned = requested
+                .iter()
+                .copied()
+                .rfind(|k| k.index() == index && self.slots.holds(*k));
+            let Some((key, stream)) = self.slots.abandoned_at(index).or(owned.map(|k| (k, false)))
+            else {
                 continue;
             };
             if !self.missed_cancels.may_retry(key) {
@@ -502,11 +525,8 @@ impl<K: Kernel> Core<K> {
         }
         let slots = &self.slots;
         let retried = &mut self.missed_cancels.retried;
-        retried.retain(|(key, _)| {
-            slots
-                .abandoned_at(key.index())
-                .is_some_and(|(k, _)| k == *key)
-        });
+        retried.retain(|(key, _)| slots.holds(*key));
+        self.missed_cancels.requested.retain(|k| slots.holds(*k));
     }
 
     /// Pushes a cancel of every request carrying `key` (multishot streams).

@@ -81,7 +81,7 @@ impl Ring {
 
     /// Asks the kernel to cancel `key`'s operation; its owner still takes the final CQE.
     pub(crate) fn cancel_op(&self, key: SlotKey) {
-        self.with_core(|core| core.cancel(key));
+        self.with_core(|core| core.cancel_owned(key));
         self.sqes_queued();
     }
 

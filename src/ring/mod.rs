@@ -66,6 +66,17 @@ use crate::error::{Result, SaferRingError};
 
 /// A unique identity for a ring, used to check that registered resources are used with the
 /// ring they were registered with (invariant 8).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let a = safer_ring::Ring::new(4)?;
+/// let b = safer_ring::Ring::new(4)?;
+/// assert_ne!(a.id(), b.id());
+/// assert_eq!(a.id(), a.id());
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RingId(u64);
 
@@ -86,6 +97,22 @@ impl RingId {
 /// Dropping the ring cancels every operation still in flight and waits (bounded by
 /// [`RingBuilder::shutdown_timeout`]) for the kernel to finish with their memory before it is
 /// freed; see [`Ring::shutdown`] for the report.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{File, Ring};
+/// let ring = Ring::new(64)?;
+/// let file = File::from(tempfile::tempfile()?);
+/// // Sync: submit, then wait.
+/// ring.write_at(&file, b"ring".to_vec(), 0).submit()?.wait().0?;
+/// // Async: under the ring's executor.
+/// let (n, buf) = ring.block_on(ring.read_at(&file, Vec::with_capacity(8), 0));
+/// assert_eq!(&buf[..n?], b"ring");
+/// println!("{:?} on {:?}: {:?}", ring.id(), ring.backend(), ring.stats());
+/// # Ok(()) }
+/// ```
 pub struct Ring {
     core: RefCell<Core>,
     id: RingId,
@@ -120,6 +147,18 @@ pub struct Ring {
 impl Ring {
     /// A ring with `entries` submission entries (completion queue twice that) and the default
     /// setup flags (`SINGLE_ISSUER | DEFER_TASKRUN` where the kernel has them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(256)?;
+    /// assert_eq!(ring.config().entries, 256);
+    /// ring.nop().submit()?.wait()?;
+    /// // More than the kernel allows is an error, not a silent clamp.
+    /// assert!(safer_ring::Ring::new(u32::MAX).is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn new(entries: u32) -> Result<Self> {
         Self::builder().entries(entries).build()
     }

@@ -12,6 +12,16 @@ use super::after_reap::Panic;
 use super::core::Wait;
 
 /// What happened when a ring shut down; returned by [`Ring::shutdown`].
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let ring = safer_ring::Ring::new(8)?;
+/// let report = ring.shutdown(); // nothing in flight
+/// assert_eq!((report.in_flight, report.leaked, report.timed_out), (0, 0, false));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport {

@@ -122,6 +122,18 @@ enum State {
 }
 
 impl State {
+    /// Whether the kernel may still hold the slot's operation.
+    fn in_kernel(&self) -> bool {
+        match self {
+            State::Submitted
+            | State::Waiting(_)
+            | State::Abandoned(_)
+            | State::AbandonedStream(_) => true,
+            State::Streaming(stream) => !stream.ended,
+            State::Vacant { .. } | State::Completed(_) => false,
+        }
+    }
+
     /// Whether the state owns nothing (no waker, no resources).
     fn is_plain(&self) -> bool {
         matches!(
@@ -253,19 +265,17 @@ impl SlotTable {
     /// Keys of every slot the kernel may still hold (submitted, waiting or abandoned).
     pub fn in_kernel(&self) -> impl Iterator<Item = SlotKey> + '_ {
         self.slots.iter().enumerate().filter_map(|(index, slot)| {
-            let held = match &slot.state {
-                State::Submitted
-                | State::Waiting(_)
-                | State::Abandoned(_)
-                | State::AbandonedStream(_) => true,
-                State::Streaming(stream) => !stream.ended,
-                State::Vacant { .. } | State::Completed(_) => false,
-            };
-            held.then_some(SlotKey {
+            slot.state.in_kernel().then_some(SlotKey {
                 index: index as u32,
                 generation: slot.generation,
             })
         })
+    }
+
+    /// Whether the kernel may still hold `key`'s operation (its slot not reused since).
+    pub fn holds(&self, key: SlotKey) -> bool {
+        let slot = self.slots.get(key.index as usize);
+        slot.is_some_and(|s| s.generation == key.generation && s.state.in_kernel())
     }
 
     /// Takes a vacant slot for a new operation.

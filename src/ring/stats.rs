@@ -9,6 +9,17 @@
 /// Not here: io-wq punts (requests the kernel hands to its worker threads). User space does
 /// not see them on Linux 6.18: neither the CQE nor any `io_uring_enter` result says; only the
 /// `io_uring:io_uring_queue_async_work` tracepoint (perf, bpftrace, as root) counts them.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let ring = safer_ring::Ring::new(8)?;
+/// ring.nop().submit()?.wait()?;
+/// let stats = ring.stats();
+/// assert_eq!((stats.submitted, stats.completed, stats.abandoned), (1, 1, 0));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RingStats {

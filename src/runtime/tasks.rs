@@ -356,6 +356,18 @@ where
 /// Why a [`JoinHandle`] has no output: its task was dropped before it finished, because the
 /// [`Ring::block_on`](crate::Ring::block_on) running it returned first (or the task
 /// panicked).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let ring = safer_ring::Ring::new(4)?;
+/// // The task never finishes, so `block_on` returns first and drops it.
+/// let handle = ring.block_on(async { safer_ring::spawn(std::future::pending::<()>()) });
+/// let err: safer_ring::JoinError = ring.block_on(handle).unwrap_err();
+/// assert!(err.to_string().contains("dropped before it finished"));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct JoinError {}
@@ -425,6 +437,23 @@ impl<T> Drop for Completion<T> {
 ///
 /// # Panics
 /// Polled again after it returned `Ready`.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use std::rc::Rc;
+/// let ring = Rc::new(safer_ring::Ring::new(4)?);
+/// let out = ring.block_on(async {
+///     let handle = safer_ring::spawn({
+///         let ring = ring.clone();
+///         async move { ring.nop().await.map(|()| 42) }
+///     });
+///     handle.await.expect("ran to the end")
+/// })?;
+/// assert_eq!(out, 42);
+/// # Ok(()) }
+/// ```
 #[must_use = "dropping a JoinHandle detaches the task"]
 pub struct JoinHandle<T> {
     state: Rc<JoinState<T>>,

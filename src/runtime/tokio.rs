@@ -37,6 +37,22 @@ impl AsRawFd for EventFd {
 }
 
 /// The future returned by [`Ring::drive`].
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+/// let ring = safer_ring::Ring::new(8)?;
+/// rt.block_on(async {
+///     let drive = ring.drive(); // a Drive: polled beside the work, never finishes on its own
+///     tokio::select! {
+///         done = ring.nop() => done,
+///         err = drive => err.map(|never| match never {}),
+///     }
+/// })?;
+/// # Ok(()) }
+/// ```
 #[must_use = "the ring is only driven while this future is polled"]
 pub struct Drive<'ring> {
     ring: &'ring Ring,

@@ -14,6 +14,18 @@ use crate::ring::slots::CqeResult;
 
 /// A timer (`IORING_OP_TIMEOUT` with no completion count): completes once `duration` has
 /// passed. Its timespec lives on the heap inside the operation until the final CQE.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use std::time::{Duration, Instant};
+/// let ring = safer_ring::Ring::new(4)?;
+/// let start = Instant::now();
+/// ring.sleep(Duration::from_millis(2)).submit()?.wait()?; // a Sleep operation
+/// assert!(start.elapsed() >= Duration::from_millis(2));
+/// # Ok(()) }
+/// ```
 pub struct Sleep {
     timespec: Box<Timespec>,
 }
@@ -61,6 +73,18 @@ impl Ring {
 
     /// Sleeps until `deadline` (at once if it has passed). The time left is taken when this
     /// is called, so build it right before submitting or awaiting it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::time::{Duration, Instant};
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let deadline = Instant::now() + Duration::from_millis(3);
+    /// ring.block_on(ring.sleep_until(deadline))?;
+    /// assert!(Instant::now() >= deadline);
+    /// # Ok(()) }
+    /// ```
     pub fn sleep_until(&self, deadline: Instant) -> Op<'_, Sleep> {
         self.sleep(deadline.saturating_duration_since(Instant::now()))
     }

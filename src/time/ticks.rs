@@ -15,6 +15,19 @@ use crate::ring::slots::CqeResult;
 
 /// A multishot timer: yields `Ok(n)` (the tick's number, from 1) every period, `count` times
 /// (forever if 0). Its timespec lives on the heap inside the stream until the final CQE.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use futures::StreamExt;
+/// use std::time::Duration;
+/// let ring = safer_ring::Ring::new(4)?;
+/// let ticks = ring.ticks(Duration::from_millis(1), 2);
+/// let n: Vec<u32> = ring.block_on(ticks.map(|t| t.unwrap()).collect());
+/// assert_eq!(n, [1, 2]);
+/// # Ok(()) }
+/// ```
 pub struct Ticks {
     timespec: Box<Timespec>,
     count: u32,

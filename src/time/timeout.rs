@@ -16,6 +16,17 @@ use crate::ring::Ring;
 /// whatever it had in flight (its buffers parked until their CQEs, not handed back: to get a
 /// buffer back from an operation that timed out, give the operation itself a
 /// [`timeout`](crate::Operation::timeout)).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use std::time::Duration;
+/// let ring = safer_ring::Ring::new(4)?;
+/// let work = async { ring.nop().await };
+/// ring.block_on(ring.timeout(Duration::from_secs(1), work))??; // in time: the output
+/// # Ok(()) }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Timeout<'ring, F> {
     future: Option<Pin<Box<F>>>,

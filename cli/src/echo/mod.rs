@@ -105,6 +105,12 @@ pub fn main(args: &EchoArgs) -> Result<(), Failure> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (pool, workers, addr) =
         worker::start(args, &served, &stop_rx).map_err(|e| cannot_start(args, e))?;
+    if on_fallback() {
+        eprintln!(
+            "safer-ring: io_uring is not in use here (`safer-ring probe` says why): serving \
+             on the fallback backend (an epoll reactor and worker threads, plain system calls)"
+        );
+    }
     println!("listening on {addr} with {} worker(s)", args.threads());
     let _ = interrupted.recv();
     let _ = stop_tx.send(true);
@@ -115,6 +121,13 @@ pub fn main(args: &EchoArgs) -> Result<(), Failure> {
     }
     stop(pool, &served);
     Ok(())
+}
+
+/// Whether the workers' rings run on the fallback backend (a small ring built as theirs
+/// are says: the same environment decides).
+fn on_fallback() -> bool {
+    let probe = safer_ring::Ring::builder().entries(2).build();
+    probe.is_ok_and(|ring| ring.backend() == safer_ring::Backend::Fallback)
 }
 
 /// Shuts the pool down (every connection task dropped, every ring drained) and prints what

@@ -1,7 +1,10 @@
-//! One SQE run as the kernel would, by plain system calls on a worker thread: the emulated
-//! backend's only contact with memory it does not own. Every wait is a `ppoll` that also
-//! watches the worker's cancel eventfd, so a cancel (or a deadline) ends it, as the kernel's
-//! cancel ends a request parked on a socket or pipe.
+//! One SQE run as the kernel would, by plain system calls on a worker thread (with
+//! `attempt.rs`, the emulated backend's only contact with memory it does not own): first an
+//! attempt that does not block; a request that must wait is handed back to be parked in the
+//! reactor, or — in a chain — waits here in a `ppoll` that also watches the request's cancel
+//! eventfd, so a cancel (or a linked timeout's deadline) ends it, as the kernel's cancel ends
+//! a request parked on a socket or pipe. What cannot wait for readiness (files, `openat`,
+//! `fsync`, `connect`, `splice`) runs here with calls that may block.
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -11,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use io_uring::opcode;
 
-use super::sqe::{Sqe, flags};
-use super::tables::Tables;
+use super::attempt::{Step, attempt, cancelled};
+use super::sqe::Sqe;
+use super::tables::{Resolved, Tables};
 
 /// One request's cancel state, shared by the worker running it and the cancels finding it.
 /// A wait that may block gets an eventfd (made on the first such wait, closed when the run
@@ -60,6 +64,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(super) struct Interrupt<'a> {
     pub state: &'a OpState,
     pub deadline: Option<Instant>,
+    /// The pool, told while the worker waits.
+    pub workers: &'a std::sync::Arc<super::workers::Workers>,
 }
 
 /// Why a wait ended.
@@ -79,6 +85,7 @@ impl Interrupt<'_> {
     fn wait(&self, fd: Option<RawFd>, events: i16) -> Woke {
         // Armed before the check below: a cancel either set the flag first or finds the fd.
         let efd = self.state.armed().unwrap_or(-1);
+        let _blocked = self.workers.block();
         loop {
             if self.is_cancelled() {
                 return Woke::Cancelled;
@@ -118,21 +125,6 @@ impl Interrupt<'_> {
         }
     }
 
-    /// Runs `call` (a non-blocking attempt) until it stops saying `EAGAIN`, waiting for
-    /// `events` on `fd` in between; a cancel gives `-ECANCELED`, the deadline `-ECANCELED`
-    /// too (the linked timeout reports `-ETIME`).
-    fn retry(&self, fd: RawFd, events: i16, mut call: impl FnMut() -> isize) -> i32 {
-        loop {
-            let res = result(call());
-            if res != -libc::EAGAIN {
-                return res;
-            }
-            if self.wait(Some(fd), events) != Woke::Ready {
-                return -libc::ECANCELED;
-            }
-        }
-    }
-
     /// A read or write as io_uring does it: first an attempt that must not block
     /// (`RWF_NOWAIT`: an error such as `EBADF` comes back at once). If it would block: on a
     /// pipe or socket, waits for `events` (a cancel ends the wait) and tries again without
@@ -154,7 +146,11 @@ impl Interrupt<'_> {
             return res;
         }
         match self.wait(Some(fd), events) {
-            Woke::Ready => result(call(0)),
+            Woke::Ready if is_storage(fd) => result(call(0)),
+            Woke::Ready => {
+                let _blocked = self.workers.block(); // a device without RWF_NOWAIT may block
+                result(call(0))
+            }
             Woke::Cancelled | Woke::TimedOut => -libc::ECANCELED,
         }
     }
@@ -162,7 +158,7 @@ impl Interrupt<'_> {
 
 /// Whether `fd` is a regular file or a block device: I/O that waits on storage, never on a
 /// peer, so a blocking call cannot wait forever.
-fn is_storage(fd: RawFd) -> bool {
+pub(super) fn is_storage(fd: RawFd) -> bool {
     // SAFETY: `stat` is plain data; all zeroes is a valid value.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: writes a live local.
@@ -174,7 +170,10 @@ fn is_storage(fd: RawFd) -> bool {
 /// `preadv2`/`pwritev2` at `off`, as io_uring reads: on a file that cannot seek (a pipe, a
 /// socket, a terminal) the offset is ignored (`ESPIPE` from the positional call), and the
 /// current position used.
-fn at_offset(off: libc::off_t, call: impl Fn(libc::off_t, i32) -> isize) -> impl Fn(i32) -> isize {
+pub(super) fn at_offset(
+    off: libc::off_t,
+    call: impl Fn(libc::off_t, i32) -> isize,
+) -> impl Fn(i32) -> isize {
     move |flags| {
         let ret = call(off, flags);
         let espipe =
@@ -188,7 +187,7 @@ fn at_offset(off: libc::off_t, call: impl Fn(libc::off_t, i32) -> isize) -> impl
 }
 
 /// A system call's return as a CQE result: the count, or the negated errno.
-fn result(ret: isize) -> i32 {
+pub(super) fn result(ret: isize) -> i32 {
     if ret < 0 {
         -std::io::Error::last_os_error()
             .raw_os_error()
@@ -207,36 +206,122 @@ fn offset_ptr(off: &mut u64) -> *mut libc::loff_t {
     }
 }
 
-/// Runs `sqe` and returns its CQE result. The operations here are the ones the emulated
-/// backend's opcode set lists; anything else is `-EINVAL`, as an unknown opcode is.
+/// How a request run on a worker came out.
+pub(super) enum Outcome {
+    /// Its CQE's result and flags.
+    Done(i32, u32),
+    /// It waits for readiness (only when the caller may park it: see [`run`]).
+    Waiting(Waiting),
+}
+
+/// A request waiting for its fd to be ready, with what it needs for its next attempt.
+pub(super) struct Waiting {
+    pub resolved: Resolved,
+    pub fd: RawFd,
+    pub events: i16,
+    /// For a timer: when it fires (`fd` is then -1).
+    pub until: Option<Instant>,
+    /// Bytes a `MSG_WAITALL` stream moved so far.
+    pub done: usize,
+}
+
+/// Runs `sqe`: attempts without blocking ([`attempt`]) and, when it must wait for its fd,
+/// hands it back to be parked in the reactor if `may_park`, else waits here (a cancel or
+/// `intr`'s deadline ends the wait); anything else runs here with plain, possibly
+/// blocking, system calls. The operations are the ones the emulated backend's opcode set
+/// lists; anything else is `-EINVAL`, as an unknown opcode is.
 ///
 /// # Safety
 ///
 /// As for the kernel: every pointer in `sqe` names memory its submitter keeps valid (and
 /// unaliased, for what the operation writes) until the CQE is posted, and every fd stays
 /// open until then (invariants 1–6).
-pub(super) unsafe fn run(sqe: &Sqe, intr: &Interrupt<'_>, tables: &Tables) -> (i32, u32) {
+pub(super) unsafe fn run(
+    sqe: &Sqe,
+    intr: &Interrupt<'_>,
+    tables: &Tables,
+    may_park: bool,
+) -> Outcome {
     let resolved = match tables.resolve(sqe) {
         Ok(resolved) => resolved,
-        Err(errno) => return (-errno, 0),
+        Err(errno) => return Outcome::Done(-errno, 0),
     };
     let sqe = &resolved.sqe;
-    if sqe.flags & flags::BUFFER_SELECT != 0 {
-        // SAFETY: forwarded from this function's contract.
-        return unsafe { recv_selected(sqe, intr, tables) };
-    }
     let fixed = matches!(
         sqe.opcode,
         opcode::ReadFixed::CODE | opcode::WriteFixed::CODE
     );
     if fixed && !tables.covers(sqe.buf_index, sqe.addr, sqe.len) {
-        return (-libc::EFAULT, 0); // not inside the registered buffer it names
+        return Outcome::Done(-libc::EFAULT, 0); // not inside the registered buffer it names
     }
+    let mut done = 0;
     // SAFETY: forwarded from this function's contract.
-    (unsafe { run_plain(sqe, intr) }, 0)
+    match unsafe { attempt(sqe, tables, &mut done) } {
+        Step::Done(res, flags) => Outcome::Done(res, flags),
+        // SAFETY: forwarded from this function's contract.
+        Step::Blocking => Outcome::Done(unsafe { run_plain(sqe, intr) }, 0),
+        step => {
+            let (fd, events, until) = match step {
+                Step::Wait(fd, events) => (fd, events, None),
+                Step::Until(at) => (-1, 0, Some(at)),
+                _ => unreachable!("matched above"),
+            };
+            let waiting = Waiting {
+                resolved,
+                fd,
+                events,
+                until,
+                done,
+            };
+            if may_park {
+                return Outcome::Waiting(waiting);
+            }
+            // SAFETY: forwarded from this function's contract.
+            let (res, flags) = unsafe { wait_here(waiting, intr, tables) };
+            Outcome::Done(res, flags)
+        }
+    }
 }
 
-/// Runs `sqe`, its fds resolved and naming no provided buffer.
+/// Waits on this thread for `waiting`'s fd and attempts again, until it is done (a cancel
+/// or `intr`'s deadline ends the wait).
+///
+/// # Safety
+///
+/// As [`run`], for the request `waiting` holds.
+pub(super) unsafe fn wait_here(
+    mut waiting: Waiting,
+    intr: &Interrupt<'_>,
+    tables: &Tables,
+) -> (i32, u32) {
+    if let Some(at) = waiting.until {
+        let timer = Interrupt {
+            deadline: Some(at),
+            ..*intr
+        };
+        return match timer.wait(None, 0) {
+            Woke::Cancelled => (-libc::ECANCELED, 0),
+            _ => (-libc::ETIME, 0),
+        };
+    }
+    loop {
+        if intr.wait(Some(waiting.fd), waiting.events) != Woke::Ready {
+            return (cancelled(waiting.done), 0);
+        }
+        let sqe = &waiting.resolved.sqe;
+        // SAFETY: forwarded from this function's contract.
+        match unsafe { attempt(sqe, tables, &mut waiting.done) } {
+            Step::Done(res, flags) => return (res, flags),
+            Step::Wait(fd, events) => (waiting.fd, waiting.events) = (fd, events),
+            Step::Until(_) => unreachable!("only a timer waits for a time"),
+            // SAFETY: forwarded from this function's contract.
+            Step::Blocking => return (unsafe { run_plain(sqe, intr) }, 0),
+        }
+    }
+}
+
+/// Runs `sqe` (its fds resolved) with system calls that may block: what does not wait for
+/// readiness, or a file always ready ([`Step::Blocking`]).
 ///
 /// # Safety
 ///
@@ -263,16 +348,7 @@ unsafe fn run_plain(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
         // SAFETY: see above.
         opcode::Splice::CODE => unsafe { splice(sqe, intr) },
         // SAFETY: see above.
-        opcode::Timeout::CODE => unsafe { timeout(sqe, intr) },
-        opcode::PollAdd::CODE => poll(sqe, intr),
-        // SAFETY: see above.
-        opcode::Accept::CODE if sqe.ioprio == 0 && !direct => unsafe { accept(sqe, intr) },
-        // SAFETY: see above.
         opcode::Connect::CODE => unsafe { connect(sqe.fd, sqe.addr as *const _, sqe.off, intr) },
-        // SAFETY: see above.
-        opcode::Send::CODE | opcode::Recv::CODE => unsafe { send_recv(sqe, intr) },
-        // SAFETY: see above.
-        opcode::SendMsg::CODE | opcode::RecvMsg::CODE => unsafe { msg(sqe, intr) },
         _ => -libc::EINVAL,
     }
 }
@@ -379,140 +455,14 @@ unsafe fn path_call(sqe: &Sqe) -> i32 {
     result(ret as isize)
 }
 
-/// `IORING_OP_ACCEPT` (one shot): the connection comes blocking, as the kernel's does.
-/// `accept4` has no per-call "do not block", so the listener is made non-blocking (and
-/// stays so: the operations here never depend on that flag), so that a wait for a
-/// connection is a `ppoll` a cancel can end.
-///
-/// # Safety
-///
-/// As [`run`]: `addr`/`off` are null or name a socket address buffer and its length.
-unsafe fn accept(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
-    let (peer, peer_len) = (sqe.addr as *mut libc::sockaddr, sqe.off as *mut u32);
-    let flags = sqe.op_flags as i32 | libc::SOCK_NONBLOCK;
-    let fl = fcntl_flags(sqe.fd);
-    if fl >= 0 && fl & libc::O_NONBLOCK == 0 {
-        set_fcntl_flags(sqe.fd, fl | libc::O_NONBLOCK);
-    }
-    intr.retry(sqe.fd, libc::POLLIN, || {
-        // SAFETY: by this function's contract (invariant 1).
-        let conn = unsafe { libc::accept4(sqe.fd, peer, peer_len, flags) };
-        if conn >= 0 {
-            set_blocking(conn);
-        }
-        conn as isize
-    })
-}
-
-/// `IORING_OP_SEND` / `IORING_OP_RECV`.
-///
-/// # Safety
-///
-/// As [`run`]: `addr` names `len` bytes (writable, for a receive) until the CQE.
-unsafe fn send_recv(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
-    let (fd, len) = (sqe.fd, sqe.len as usize);
-    let all = sqe.op_flags as i32 & libc::MSG_WAITALL != 0;
-    let flags = (sqe.op_flags as i32 | libc::MSG_DONTWAIT) & !libc::MSG_WAITALL;
-    if sqe.opcode == opcode::Send::CODE {
-        return stream(fd, libc::POLLOUT, len, all, intr, |done| {
-            let buf = (sqe.addr as *const u8).wrapping_add(done).cast();
-            // SAFETY: invariant 1 — `done < len` bytes into the submitter's buffer.
-            unsafe { libc::send(fd, buf, len - done, flags) }
-        });
-    }
-    stream(fd, libc::POLLIN, len, all, intr, |done| {
-        let buf = (sqe.addr as *mut u8).wrapping_add(done).cast();
-        // SAFETY: invariant 1 — `done < len` bytes into the submitter's buffer.
-        unsafe { libc::recv(fd, buf, len - done, flags) }
-    })
-}
-
-/// A one-shot `IORING_OP_RECV` into a buffer the kernel picks from the SQE's provided-buffer
-/// group (`IOSQE_BUFFER_SELECT`): the result and the CQE flags naming the buffer.
-///
-/// # Safety
-///
-/// As [`run`]; the group's ring and buffers are registered memory the library keeps alive.
-unsafe fn recv_selected(sqe: &Sqe, intr: &Interrupt<'_>, tables: &Tables) -> (i32, u32) {
-    if sqe.opcode != opcode::Recv::CODE || sqe.ioprio != 0 {
-        return (-libc::EINVAL, 0); // only the one-shot receive selects buffers here
-    }
-    let flags = (sqe.op_flags as i32 | libc::MSG_DONTWAIT) & !libc::MSG_WAITALL;
-    let recv = |addr: u64, len: u32| {
-        let len = if sqe.len == 0 { len } else { len.min(sqe.len) };
-        // SAFETY: invariants 1, 8 — a provided buffer of `len` bytes, the kernel's (here:
-        // this request's) until its CQE hands it back.
-        result(unsafe { libc::recv(sqe.fd, addr as *mut libc::c_void, len as usize, flags) })
-    };
-    loop {
-        // SAFETY: forwarded from this function's contract.
-        let (res, cqe_flags) = unsafe { tables.with_selected(sqe.buf_index, recv) };
-        if res != -libc::EAGAIN {
-            return (res, cqe_flags);
-        }
-        if intr.wait(Some(sqe.fd), libc::POLLIN) != Woke::Ready {
-            return (-libc::ECANCELED, 0);
-        }
-    }
-}
-
-/// `IORING_OP_SENDMSG` / `IORING_OP_RECVMSG`.
-///
-/// # Safety
-///
-/// As [`run`]: `addr` names a `msghdr` (and all it points to) valid until the CQE.
-unsafe fn msg(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
-    let (fd, flags) = (sqe.fd, sqe.op_flags as i32 | libc::MSG_DONTWAIT);
-    if sqe.opcode == opcode::SendMsg::CODE {
-        // SAFETY: invariant 1 — the message is the submitter's until the CQE.
-        return intr.retry(fd, libc::POLLOUT, || unsafe {
-            libc::sendmsg(fd, sqe.addr as *const libc::msghdr, flags)
-        });
-    }
-    // SAFETY: as above.
-    intr.retry(fd, libc::POLLIN, || unsafe {
-        libc::recvmsg(fd, sqe.addr as *mut libc::msghdr, flags)
-    })
-}
-
-/// A send or receive on a stream: once, or with `MSG_WAITALL` until all `len` bytes moved
-/// (or the peer closed, or an error after some bytes: their count).
-fn stream(
-    fd: RawFd,
-    events: i16,
-    len: usize,
-    all: bool,
-    intr: &Interrupt<'_>,
-    mut call: impl FnMut(usize) -> isize,
-) -> i32 {
-    let mut done = 0;
-    loop {
-        let res = intr.retry(fd, events, || call(done));
-        match res {
-            n if n > 0 && all && done + (n as usize) < len => done += n as usize,
-            n if n >= 0 => return (done + n as usize).min(i32::MAX as usize) as i32,
-            err if done == 0 => return err,
-            _ => return done.min(i32::MAX as usize) as i32,
-        }
-    }
-}
-
-/// Clears `O_NONBLOCK` on `fd`.
-fn set_blocking(fd: RawFd) {
-    let fl = fcntl_flags(fd);
-    if fl >= 0 {
-        set_fcntl_flags(fd, fl & !libc::O_NONBLOCK);
-    }
-}
-
 /// `fcntl(F_GETFL)`.
-fn fcntl_flags(fd: RawFd) -> i32 {
+pub(super) fn fcntl_flags(fd: RawFd) -> i32 {
     // SAFETY: fcntl names no memory; an fd of the submitter's (or just accepted).
     unsafe { libc::fcntl(fd, libc::F_GETFL) }
 }
 
 /// `fcntl(F_SETFL)`.
-fn set_fcntl_flags(fd: RawFd, flags: i32) {
+pub(super) fn set_fcntl_flags(fd: RawFd, flags: i32) {
     // SAFETY: as [`fcntl_flags`].
     unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
 }
@@ -571,6 +521,7 @@ unsafe fn splice(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
     let (fd_in, fd_out) = (sqe.splice_fd_in, sqe.fd);
     let (mut off_in, mut off_out) = (sqe.addr, sqe.off);
     let flags = sqe.op_flags | libc::SPLICE_F_NONBLOCK;
+    let mut blocked = None;
     loop {
         // SAFETY: the fds are the submitter's, open until the CQE; the offsets are locals.
         let ret = unsafe {
@@ -587,6 +538,8 @@ unsafe fn splice(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
         if res != -libc::EAGAIN {
             return res;
         }
+        // It waits for a pipe's peer now, for as long as the peer takes.
+        blocked.get_or_insert_with(|| intr.workers.block());
         // Which end is not ready is not said: wait for either to change.
         let mut fds = [
             libc::pollfd {
@@ -608,28 +561,6 @@ unsafe fn splice(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
     }
 }
 
-/// `IORING_OP_TIMEOUT` (relative or `IORING_TIMEOUT_ABS` on the monotonic clock): `-ETIME`
-/// when it fires, `-ECANCELED` when cancelled first.
-///
-/// # Safety
-///
-/// `sqe.addr` points to a `__kernel_timespec` valid until the CQE.
-unsafe fn timeout(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
-    // SAFETY: by this function's contract.
-    let ts = unsafe { *(sqe.addr as *const libc::timespec) };
-    let Some(deadline) = deadline_of(&ts, sqe.op_flags & 1 != 0) else {
-        return -libc::EINVAL;
-    };
-    let timer = Interrupt {
-        deadline: Some(deadline),
-        ..*intr
-    };
-    match timer.wait(None, 0) {
-        Woke::Cancelled => -libc::ECANCELED,
-        _ => -libc::ETIME,
-    }
-}
-
 /// When a timespec fires: `ts` from now, or at `ts` on the monotonic clock if `absolute`.
 pub(super) fn deadline_of(ts: &libc::timespec, absolute: bool) -> Option<Instant> {
     if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
@@ -647,24 +578,6 @@ pub(super) fn deadline_of(ts: &libc::timespec, absolute: bool) -> Option<Instant
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
     let now = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
     Some(Instant::now() + dur.saturating_sub(now))
-}
-
-/// `IORING_OP_POLL_ADD`, one shot: the events that are ready.
-fn poll(sqe: &Sqe, intr: &Interrupt<'_>) -> i32 {
-    let events = sqe.op_flags as i16;
-    match intr.wait(Some(sqe.fd), events) {
-        Woke::Ready => {
-            let mut fd = libc::pollfd {
-                fd: sqe.fd,
-                events,
-                revents: 0,
-            };
-            // SAFETY: a live local.
-            unsafe { libc::poll(&mut fd, 1, 0) };
-            i32::from(fd.revents as u16)
-        }
-        _ => -libc::ECANCELED,
-    }
 }
 
 /// When the `IORING_OP_LINK_TIMEOUT` `timer` fires (`None` for a bad timespec).

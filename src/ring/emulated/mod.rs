@@ -2,12 +2,14 @@
 //! for machines where `io_uring_setup` fails (`ENOSYS`, or `EPERM` from a seccomp profile or
 //! `kernel.io_uring_disabled`) or when asked (`SAFER_RING_BACKEND=fallback`).
 //!
-//! The core pushes the same SQEs and drains the same CQEs as with the kernel; here a pool of
-//! worker threads (grown on demand, like io_uring's own io-wq) runs each SQE — or each linked
-//! chain, in order — with plain system calls ([`exec`]), and posts its CQE to a completion
-//! queue the core drains. Waits on sockets and pipes are `ppoll`s that a cancel interrupts
-//! through the worker's eventfd, so cancels, link timeouts and ring drop behave as with the
-//! kernel: every SQE gets exactly its CQEs, and its memory is touched only before them.
+//! The core pushes the same SQEs and drains the same CQEs as with the kernel; here worker
+//! threads (grown on demand, like io_uring's io-wq) try each SQE without blocking
+//! ([`attempt`]); one that must wait for a socket, pipe or timer is parked in the ring's
+//! epoll reactor ([`reactor`]), which tries again when the fd is ready, so an idle connection
+//! holds no thread. A linked chain runs in order on one worker ([`exec`]), its waits `ppoll`s
+//! that a cancel interrupts through the request's eventfd. Cancels, link timeouts and ring
+//! drop behave as with the kernel: every SQE gets exactly its CQEs, and its memory is touched
+//! only before them.
 //!
 //! Registrations are kept in its own tables ([`tables`]): registered files (each slot a
 //! duplicate of the file, as the kernel holds its own reference), registered buffers (a
@@ -17,7 +19,9 @@
 //! opcode, direct descriptors from open/accept) is missing from its opcode set and
 //! capabilities, so the layers above take their degraded paths, exactly as on an old kernel.
 
+mod attempt;
 mod exec;
+mod reactor;
 mod sqe;
 mod submit;
 mod tables;

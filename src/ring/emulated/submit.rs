@@ -28,10 +28,13 @@ pub(crate) struct Emulated {
 impl Emulated {
     /// A backend with an SQ of `entries`.
     pub fn new(entries: u32) -> io::Result<Self> {
+        let workers = Workers::new()?;
+        // Started with the ring, so its fds are the ring's from the start.
+        workers.reactor()?;
         Ok(Self {
             sq: Vec::with_capacity(entries as usize),
             capacity: entries as usize,
-            workers: Workers::new()?,
+            workers,
             held: VecDeque::new(),
         })
     }

@@ -11,13 +11,17 @@ use std::time::Instant;
 
 use io_uring::opcode;
 
-use super::exec::{self, Interrupt, OpState};
+use super::exec::{self, Interrupt, OpState, Outcome};
+use super::reactor::{Parked, Reactor};
 use super::sqe::{Sqe, flags};
 use super::{CQE_F_MORE, POLL_ADD_MULTI, breaks_link};
 use crate::ring::slots::CqeResult;
 
 /// Most worker threads one ring starts (each blocks in one wait at a time).
 const MAX_THREADS: usize = 1024;
+/// Workers per core that may run (not wait on a socket, pipe or timer) at once, as io-wq
+/// bounds its workers for storage: more only add switching.
+const RUNNING_PER_CORE: usize = 4;
 /// A worker's stack: the system calls it makes need little.
 const STACK: usize = 128 << 10;
 
@@ -46,6 +50,8 @@ struct Pool {
     jobs: VecDeque<Job>,
     idle: usize,
     threads: usize,
+    /// Workers waiting on a socket, pipe or timer ([`Workers::block`]).
+    blocked: usize,
     handles: Vec<std::thread::JoinHandle<()>>,
     shut_down: bool,
 }
@@ -67,6 +73,20 @@ pub(super) struct Workers {
     draining: AtomicBool,
     /// What the ring registered.
     pub tables: super::Tables,
+    /// Where requests wait for readiness without a thread (started on first use).
+    reactor: Mutex<Option<Arc<Reactor>>>,
+    /// Most workers running at once (see [`RUNNING_PER_CORE`]).
+    max_running: usize,
+}
+
+/// A worker waiting on a socket, pipe or timer (see [`Workers::block`]); it runs again
+/// when this drops.
+pub(super) struct Blocked<'a>(&'a Workers);
+
+impl Drop for Blocked<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.pool).blocked -= 1;
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -86,6 +106,9 @@ impl Workers {
             active: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             tables: super::Tables::default(),
+            reactor: Mutex::default(),
+            max_running: RUNNING_PER_CORE
+                * std::thread::available_parallelism().map_or(1, |n| n.get()),
         }))
     }
 
@@ -128,33 +151,70 @@ impl Workers {
         }
         let mut pool = lock(&self.pool);
         pool.jobs.push_back(job);
-        let spawn = pool.jobs.len() > pool.idle && pool.threads < MAX_THREADS;
-        if spawn {
-            let me = self.clone();
-            let started = std::thread::Builder::new()
-                .name("safer-ring-fallback".into())
-                .stack_size(STACK)
-                .spawn(move || me.work());
-            if let Ok(handle) = started {
-                pool.threads += 1;
-                pool.handles.push(handle);
-            }
+        if pool.jobs.len() > pool.idle {
+            self.spawn_if_room(&mut pool);
         }
         drop(pool);
         self.job_ready.notify_one();
+    }
+
+    /// Starts a worker unless enough run already (or the thread limit is reached).
+    fn spawn_if_room(self: &Arc<Self>, pool: &mut Pool) {
+        let running = pool.threads - pool.blocked;
+        if running >= self.max_running || pool.threads >= MAX_THREADS {
+            return;
+        }
+        let me = self.clone();
+        let started = std::thread::Builder::new()
+            .name("safer-ring-fallback".into())
+            .stack_size(STACK)
+            .spawn(move || me.work());
+        if let Ok(handle) = started {
+            pool.threads += 1;
+            pool.handles.push(handle);
+        }
+    }
+
+    /// Marks the calling worker as waiting (on a socket, pipe or timer, for as long as the
+    /// peer takes) until the guard drops; starts another worker if jobs are queued and none
+    /// is idle, so no job waits behind a wait (a send behind the receive that needs it).
+    pub fn block(self: &Arc<Self>) -> Blocked<'_> {
+        let mut pool = lock(&self.pool);
+        pool.blocked += 1;
+        if !pool.jobs.is_empty() && pool.idle == 0 {
+            self.spawn_if_room(&mut pool);
+        }
+        Blocked(self)
     }
 
     /// A worker: takes jobs until the ring is gone.
     fn work(self: Arc<Self>) {
         while let Some(job) = self.next_job() {
             let drains = job.drains();
-            self.run(job);
-            if drains {
-                self.draining.store(false, Ordering::SeqCst);
+            if !self.run(job) {
+                self.job_done(drains);
             }
-            self.active.fetch_sub(1, Ordering::SeqCst);
-            self.wake_ring(); // a held chain may start now
         }
+    }
+
+    /// A job ended (its last CQE posted): a held chain may start now.
+    pub fn job_done(&self, drains: bool) {
+        if drains {
+            self.draining.store(false, Ordering::SeqCst);
+        }
+        self.active.fetch_sub(1, Ordering::SeqCst);
+        self.wake_ring();
+    }
+
+    /// The ring's reactor, started if it is not yet.
+    pub fn reactor(self: &Arc<Self>) -> io::Result<Arc<Reactor>> {
+        let mut reactor = lock(&self.reactor);
+        if let Some(running) = reactor.as_ref() {
+            return Ok(running.clone());
+        }
+        let started = Reactor::start(self)?;
+        *reactor = Some(started.clone());
+        Ok(started)
     }
 
     fn next_job(&self) -> Option<Job> {
@@ -174,8 +234,10 @@ impl Workers {
     }
 
     /// Runs a chain: each SQE in turn (a linked timeout bounds the one before it); after a
-    /// soft link breaks, the rest complete `-ECANCELED`.
-    fn run(&self, job: Job) {
+    /// soft link breaks, the rest complete `-ECANCELED`. A job of one SQE that must wait
+    /// for readiness is parked in the reactor instead: `true` then (it ends there).
+    fn run(self: &Arc<Self>, job: Job) -> bool {
+        let may_park = job.chain.len() == 1;
         let mut broken = false;
         let mut i = 0;
         while i < job.chain.len() {
@@ -192,13 +254,33 @@ impl Workers {
             let (res, cqe_flags) = if skipped {
                 (-libc::ECANCELED, 0)
             } else {
-                let intr = Interrupt { state, deadline };
+                let intr = Interrupt {
+                    state,
+                    deadline,
+                    workers: self,
+                };
                 // SAFETY: the core pushed this SQE under `Kernel::push`'s contract: its
                 // memory and fds stay valid until its final CQE, which is posted below,
                 // after the call returned (invariants 1–6).
-                let done = unsafe { exec::run(sqe, &intr, &self.tables) };
+                let outcome = unsafe { exec::run(sqe, &intr, &self.tables, may_park) };
                 state.disarm();
-                done
+                match outcome {
+                    Outcome::Done(res, flags) => (res, flags),
+                    Outcome::Waiting(waiting) => match self.reactor() {
+                        Ok(reactor) => {
+                            let (state, drains) = (state.clone(), job.drains());
+                            reactor.park(Parked {
+                                waiting,
+                                state,
+                                drains,
+                            });
+                            return true;
+                        }
+                        // No reactor (out of fds or threads): it waits on this worker.
+                        // SAFETY: as above.
+                        Err(_) => unsafe { exec::wait_here(waiting, &intr, &self.tables) },
+                    },
+                }
             };
             let more = self.finish(sqe, state, res, cqe_flags);
             if let Some(timer) = timer {
@@ -216,11 +298,12 @@ impl Workers {
             broken |= soft && !more && breaks_link(sqe, res);
             i += 1;
         }
+        false
     }
 
     /// Posts `sqe`'s CQE: a multishot poll that fired is parked to be armed again (its CQE
     /// says more follow), unless a cancel came first. Returns whether it was parked.
-    fn finish(&self, sqe: &Sqe, state: &Arc<OpState>, res: i32, cqe_flags: u32) -> bool {
+    pub fn finish(&self, sqe: &Sqe, state: &Arc<OpState>, res: i32, cqe_flags: u32) -> bool {
         let multishot = sqe.opcode == opcode::PollAdd::CODE && sqe.len & POLL_ADD_MULTI != 0;
         if multishot && res >= 0 {
             let mut parked = lock(&self.parked);
@@ -288,6 +371,11 @@ impl Workers {
         }
         for state in &found {
             state.cancel();
+        }
+        if let Some(reactor) = lock(&self.reactor).as_ref() {
+            for state in &found {
+                reactor.cancel(state);
+            }
         }
         let (done, kept): (Vec<_>, Vec<_>) = parked
             .drain(..)
@@ -361,7 +449,11 @@ impl Workers {
         while self.active() > 0 && Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        if self.active() == 0 {
+        let drained = self.active() == 0;
+        if let Some(reactor) = lock(&self.reactor).as_ref() {
+            reactor.stop(drained);
+        }
+        if drained {
             for handle in handles {
                 let _ = handle.join();
             }

@@ -8,6 +8,19 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
 
 /// Why a pool task produced no output.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{PoolError, RingPool};
+/// let pool = RingPool::new(1)?;
+/// let handle = pool.spawn(|_ring| async { panic!("boom") });
+/// assert_eq!(handle.join(), Err::<(), _>(PoolError::Panicked("boom".into())));
+/// // The worker goes on.
+/// assert_eq!(pool.spawn(|_ring| async { 1 }).join(), Ok(1));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PoolError {
@@ -37,6 +50,20 @@ pub(super) struct Completer<T> {
 
 /// A task on a [`RingPool`](super::RingPool) worker: `.await` it from any executor (tokio's
 /// multi-thread runtime included) or [`join`](Self::join) it from any thread.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let pool = safer_ring::RingPool::new(1)?;
+/// let handle = pool.spawn(|ring| async move {
+///     ring.sleep(std::time::Duration::from_millis(1)).await.map(|()| "slept")
+/// });
+/// // `Send`: wait for it on another thread (or `.await` it from any executor).
+/// let out = std::thread::spawn(move || handle.join()).join().unwrap();
+/// assert_eq!(out.unwrap()?, "slept");
+/// # Ok(()) }
+/// ```
 #[must_use = "dropping the handle detaches the task; it still runs"]
 pub struct PoolHandle<T> {
     shared: Arc<Shared<T>>,

@@ -20,6 +20,17 @@ use crate::error::Result;
 use crate::{Ring, RingBuilder};
 
 /// Which worker [`RingPool::spawn`] picks.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{Placement, RingPool};
+/// let pool = RingPool::builder().workers(2).placement(Placement::LeastLoaded).build()?;
+/// let handle = pool.spawn(|ring| async move { ring.nop().await });
+/// handle.join().unwrap()?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Placement {
@@ -32,6 +43,19 @@ pub enum Placement {
 }
 
 /// What one worker has done, for spotting imbalance.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// let pool = safer_ring::RingPool::new(2)?;
+/// pool.spawn_on(1, |ring| async move { ring.nop().await }).join().unwrap()?;
+/// let stats = pool.stats();
+/// assert_eq!(stats.len(), 2);
+/// assert_eq!((stats[1].spawned, stats[1].finished), (1, 1));
+/// assert_eq!(stats[0].spawned, 0);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WorkerStats {
@@ -52,6 +76,21 @@ pub struct WorkerStats {
 }
 
 /// Builds a [`RingPool`].
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{Ring, RingPool};
+/// let pool = RingPool::builder()
+///     .workers(2)
+///     .ring(Ring::builder().entries(64)) // how each worker's ring is built
+///     .pin_cpus(false)
+///     .msg_ring(true)
+///     .build()?;
+/// assert_eq!(pool.workers(), 2);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct RingPoolBuilder {
     workers: usize,
