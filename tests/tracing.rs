@@ -291,3 +291,47 @@ fn choosing_the_fallback_backend_is_logged() {
         assert_eq!(ops.len(), 1, "the fallback's operations are traced too");
     });
 }
+
+/// A subscriber that panics on its first completion event.
+struct Panics(std::sync::atomic::AtomicBool);
+
+impl Subscriber for Panics {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
+        let first = !self.0.swap(true, std::sync::atomic::Ordering::SeqCst);
+        if first && event.metadata().target() == "safer_ring::op" {
+            panic!("the subscriber panics");
+        }
+    }
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+/// A subscriber is user code: its panic on a completion event reaches the caller, as a
+/// waker's does (invariant 11), and loses no completion — the event is emitted once the
+/// reap is done and the core unborrowed, so every CQE of that reap is delivered.
+#[test]
+fn a_panicking_subscriber_loses_no_completion() {
+    let subscriber = Panics(std::sync::atomic::AtomicBool::new(false));
+    tracing::subscriber::with_default(subscriber, || {
+        let ring = Ring::new(8).unwrap();
+        let ops: Vec<_> = (0..4).map(|_| ring.nop().submit().unwrap()).collect();
+        ring.submit().unwrap();
+        let turned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ring.turn(true).unwrap();
+        }));
+        assert!(turned.is_err(), "the subscriber's panic reaches the caller");
+        for op in ops {
+            op.wait().unwrap(); // every NOP's completion was delivered
+        }
+        assert_eq!((ring.in_flight(), ring.live_slots()), (0, 0));
+        assert_eq!(ring.stats().completed, 4);
+    });
+}

@@ -16,6 +16,7 @@
 //! was set but before the ring's next turn has no event.
 #![forbid(unsafe_code)]
 
+use std::collections::VecDeque;
 use std::os::fd::RawFd;
 use std::time::Instant;
 
@@ -56,10 +57,11 @@ impl Tracer {
         });
     }
 
-    /// Emits the event of one CQE of `key`'s operation, if its start was recorded; forgets
-    /// the operation at its final CQE.
+    /// Queues the event of one CQE of `key`'s operation in `events`, if its start was
+    /// recorded (emitted after the core's borrow ends, with the other user code a reap
+    /// leaves: a subscriber may panic); forgets the operation at its final CQE.
     #[inline]
-    pub fn cqe(&mut self, key: SlotKey, cqe: CqeResult) {
+    pub fn cqe(&mut self, key: SlotKey, cqe: CqeResult, events: &mut VecDeque<Event>) {
         let Some(entry) = self.started.get_mut(key.index() as usize) else {
             return;
         };
@@ -67,23 +69,54 @@ impl Tracer {
             .as_ref()
             .is_some_and(|s| s.user_data == key.user_data())
         {
-            Self::emit(self.ring, entry, cqe);
+            events.extend(Self::event(self.ring, entry, cqe));
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn emit(ring: u64, entry: &mut Option<Started>, cqe: CqeResult) {
+    fn event(ring: u64, entry: &mut Option<Started>, cqe: CqeResult) -> Option<Event> {
         let last = is_final(cqe);
         let started = if last { entry.take() } else { *entry };
-        let Some(s) = started else { return };
+        let s = started?;
         let latency_us = s.at.elapsed().as_secs_f64() * 1e6;
-        let (op, fd, more) = (s.op, s.fd, !last);
-        if cqe.res >= 0 {
-            tracing::trace!(target: "safer_ring::op", ring, op, fd, result = cqe.res, latency_us,
+        Some(Event {
+            ring,
+            op: s.op,
+            fd: s.fd,
+            res: cqe.res,
+            latency_us,
+            more: !last,
+        })
+    }
+}
+
+/// One completion event, queued by the reap and emitted once the core is unborrowed.
+pub(crate) struct Event {
+    ring: u64,
+    op: &'static str,
+    fd: Option<RawFd>,
+    res: i32,
+    latency_us: f64,
+    more: bool,
+}
+
+impl Event {
+    /// Hands the event to the subscriber.
+    pub fn emit(self) {
+        let Self {
+            ring,
+            op,
+            fd,
+            res,
+            latency_us,
+            more,
+        } = self;
+        if res >= 0 {
+            tracing::trace!(target: "safer_ring::op", ring, op, fd, result = res, latency_us,
                 more, "completed");
         } else {
-            let name = errno_name(-cqe.res);
+            let name = errno_name(-res);
             let errno: &str = &name;
             tracing::trace!(target: "safer_ring::op", ring, op, fd, errno, latency_us, more,
                 "failed");
