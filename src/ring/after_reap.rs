@@ -15,9 +15,6 @@ pub(crate) struct AfterReap {
     pub wakers: VecDeque<Waker>,
     pub releases: Vec<Release>,
     pub garbage: Vec<Waker>,
-    /// Completion events for the subscriber (`tracing`): user code too.
-    #[cfg(feature = "tracing")]
-    pub events: VecDeque<super::trace::Event>,
 }
 
 /// The payload of a panic caught while running user code, to be resumed later.
@@ -32,18 +29,13 @@ impl AfterReap {
             wakers: VecDeque::with_capacity(64),
             releases: Vec::with_capacity(16),
             garbage: Vec::with_capacity(16),
-            #[cfg(feature = "tracing")]
-            events: VecDeque::new(),
         }
     }
 
     /// Whether there is nothing to do.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        let empty = self.wakers.is_empty() && self.releases.is_empty() && self.garbage.is_empty();
-        #[cfg(feature = "tracing")]
-        let empty = empty && self.events.is_empty();
-        empty
+        self.wakers.is_empty() && self.releases.is_empty() && self.garbage.is_empty()
     }
 
     /// Runs all the deferred work. Call with no borrow of the core held. A panic from one
@@ -73,10 +65,6 @@ impl AfterReap {
         }
         while let Some(waker) = self.garbage.pop() {
             drop(waker);
-        }
-        #[cfg(feature = "tracing")]
-        while let Some(event) = self.events.pop_front() {
-            event.emit(); // a subscriber's panic is caught as a waker's is
         }
     }
 }

@@ -745,7 +745,7 @@ impl<K: Kernel> Core<K> {
                 _ => result,
             };
             #[cfg(feature = "tracing")]
-            self.tracer.cqe(key, result, &mut self.scratch.events);
+            self.tracer.cqe(key, result);
             match self.slots.complete(user_data, result) {
                 Delivery::Stored => freed += 1,
                 Delivery::Wake(waker) => {

@@ -332,9 +332,15 @@ impl Ring {
     #[inline]
     fn with_core<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
         #[cfg(feature = "tracing")]
-        self.tracing.set(trace::enabled());
+        let tracing = trace::enabled();
+        #[cfg(feature = "tracing")]
+        self.tracing.set(tracing);
         let out = f(&mut self.core.borrow_mut());
         self.finish_deferred();
+        #[cfg(feature = "tracing")]
+        if tracing {
+            self.emit_traces();
+        }
         out
     }
 

@@ -39,6 +39,9 @@ struct Started {
 pub(crate) struct Tracer {
     ring: u64,
     started: Vec<Option<Started>>,
+    /// Completion events the reap queued, for the ring to emit once the core is unborrowed
+    /// (a subscriber is user code: it may panic).
+    events: VecDeque<Event>,
 }
 
 impl Tracer {
@@ -57,11 +60,11 @@ impl Tracer {
         });
     }
 
-    /// Queues the event of one CQE of `key`'s operation in `events`, if its start was
-    /// recorded (emitted after the core's borrow ends, with the other user code a reap
-    /// leaves: a subscriber may panic); forgets the operation at its final CQE.
+    /// Queues the event of one CQE of `key`'s operation, if its start was recorded (the
+    /// ring emits it once the core is unborrowed: [`Ring::emit_traces`]); forgets the
+    /// operation at its final CQE.
     #[inline]
-    pub fn cqe(&mut self, key: SlotKey, cqe: CqeResult, events: &mut VecDeque<Event>) {
+    pub fn cqe(&mut self, key: SlotKey, cqe: CqeResult) {
         let Some(entry) = self.started.get_mut(key.index() as usize) else {
             return;
         };
@@ -69,7 +72,7 @@ impl Tracer {
             .as_ref()
             .is_some_and(|s| s.user_data == key.user_data())
         {
-            events.extend(Self::event(self.ring, entry, cqe));
+            self.events.extend(Self::event(self.ring, entry, cqe));
         }
     }
 
@@ -181,6 +184,20 @@ fn instead(capability: Capability) -> &'static str {
 }
 
 impl Ring {
+    /// Emits the completion events the last reaps queued, with no borrow of the core held: a
+    /// subscriber's panic reaches the caller with the ring consistent (the rest of the
+    /// events are dropped; every CQE was delivered before).
+    #[cold]
+    pub(crate) fn emit_traces(&self) {
+        let mut events = std::mem::take(&mut self.core.borrow_mut().tracer().events);
+        while let Some(event) = events.pop_front() {
+            event.emit();
+        }
+        // The queue's memory back, for the next reaps (nothing queued meanwhile: a
+        // subscriber cannot reach this `!Send` ring).
+        self.core.borrow_mut().tracer().events = events;
+    }
+
     /// Whether a subscriber took completion events at the ring's last turn: if so, each
     /// operation pushed is recorded with [`Ring::trace_start`].
     #[inline(always)]
