@@ -435,7 +435,8 @@ impl RingBuilder {
                     let (entries, cq_entries) =
                         (uring.params().sq_entries(), uring.params().cq_entries());
                     let register = !without.contains(Capability::RegisteredRingFd);
-                    let uring = super::kernel::Uring::new(uring, register, flags.sqpoll);
+                    let uring = super::kernel::Uring::new(uring, register, flags.sqpoll)
+                        .map_err(|e| SaferRingError::os("mmap (the io_uring queues)", e))?;
                     let core = Core::new(Kernels::Uring(uring), self.max_in_flight);
                     flags.registered_fd = core.fd_registered();
                     let setup = RingSetup {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use io_uring::{EnterFlags, IoUring, squeue};
 
 use super::emulated::Emulated;
+use super::mapped::Queues;
 use super::slots::CqeResult;
 
 /// What the core needs from a kernel.
@@ -59,6 +60,8 @@ pub(crate) trait Kernel {
 
 /// The real kernel: an `io_uring` instance.
 pub(crate) struct Uring {
+    /// The queues as the hot path writes and reads them.
+    queues: Queues,
     uring: IoUring,
     /// The ring's index in this thread's registered-ring table, if registered: passed to
     /// `io_uring_enter` instead of the fd, it saves the kernel an fd lookup per call.
@@ -71,26 +74,27 @@ impl Uring {
     /// Wraps `uring` (set up with `SQPOLL` if `sqpoll`), registering its fd for this thread
     /// if `register` and the kernel allows (Linux 5.18; not past 16 rings on one thread: then
     /// the plain fd).
-    pub fn new(uring: IoUring, register: bool, sqpoll: bool) -> Self {
+    pub fn new(uring: IoUring, register: bool, sqpoll: bool) -> io::Result<Self> {
+        let queues = Queues::map(&uring)?;
         let registered_index = register
             .then(|| crate::sys::register_ring_fd(uring.as_raw_fd()).ok())
             .flatten();
-        Self {
+        Ok(Self {
+            queues,
             uring,
             registered_index,
             sqpoll,
-        }
+        })
     }
 
     /// The `IORING_ENTER_SQ_*` flags an `SQPOLL` ring needs to submit now: wake the thread
     /// if it sleeps, wait for room if the queue is full. `None`: it needs no call at all.
     fn sqpoll_flags(&mut self) -> Option<u32> {
-        let sq = self.uring.submission();
         let mut flags = 0;
-        if sq.need_wakeup() {
+        if self.queues.sq_need_wakeup() {
             flags |= EnterFlags::SQ_WAKEUP.bits();
         }
-        if sq.is_full() {
+        if self.queues.sq_room().0 == 0 {
             flags |= EnterFlags::SQ_WAIT.bits();
         }
         (flags != 0).then_some(flags)
@@ -123,12 +127,12 @@ impl Kernel for Uring {
     #[inline]
     unsafe fn push(&mut self, entry: &squeue::Entry) -> bool {
         // SAFETY: forwarded from this function's contract (invariants 1–6).
-        unsafe { self.uring.submission().push(entry) }.is_ok()
+        unsafe { self.queues.push(entry) }
     }
 
     #[inline]
     fn queued(&mut self) -> u32 {
-        self.uring.submission().len() as u32
+        self.queues.publish()
     }
 
     fn submits_by_itself(&mut self) -> bool {
@@ -136,8 +140,7 @@ impl Kernel for Uring {
     }
 
     fn sq_room(&mut self) -> (usize, usize) {
-        let sq = self.uring.submission();
-        (sq.capacity() - sq.len(), sq.capacity())
+        self.queues.sq_room()
     }
 
     unsafe fn enter(
@@ -152,6 +155,7 @@ impl Kernel for Uring {
         } else {
             0
         };
+        self.queues.publish();
         if self.sqpoll {
             // The kernel's thread takes the SQEs; a call only wakes it or waits for room.
             flags |= self.sqpoll_flags().unwrap_or(0);
@@ -166,22 +170,12 @@ impl Kernel for Uring {
 
     #[inline]
     fn cq_overflow(&mut self) -> bool {
-        self.uring.submission().cq_overflow()
+        self.queues.cq_overflow()
     }
 
     #[inline]
-    fn drain(&mut self, mut f: impl FnMut(u64, CqeResult)) {
-        let mut cq = self.uring.completion();
-        cq.sync();
-        for cqe in &mut cq {
-            f(
-                cqe.user_data(),
-                CqeResult {
-                    res: cqe.result(),
-                    flags: cqe.flags(),
-                },
-            );
-        }
+    fn drain(&mut self, f: impl FnMut(u64, CqeResult)) {
+        self.queues.drain(f);
     }
 }
 

@@ -34,6 +34,7 @@ mod hooks;
 mod kernel;
 mod layers;
 mod lifecycle;
+mod mapped;
 pub(crate) mod parked;
 mod push;
 mod registrar;
