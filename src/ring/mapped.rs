@@ -223,9 +223,11 @@ impl Queues {
             }
         }
         let slot = (self.tail & self.sq_mask) as usize;
-        // SAFETY: `slot` is within the SQE array, and the SQE there is ours: the kernel has
-        // consumed everything before `head` and reads nothing at or past the published tail.
-        unsafe { self.sqes.add(slot).write(entry.clone()) };
+        // SAFETY: `slot` < the SQE array's length (`sq_mask` + 1 entries, mapped in `map`).
+        let sqe = unsafe { self.sqes.add(slot) };
+        // SAFETY: the SQE there is ours: the kernel has consumed everything before `head` and
+        // reads nothing at or past the published tail.
+        unsafe { sqe.write(entry.clone()) };
         self.tail = self.tail.wrapping_add(1);
         true
     }
@@ -268,9 +270,11 @@ impl Queues {
         let mut head = self.shared(self.cq_head).load(Ordering::Relaxed);
         while head != tail {
             let slot = (head & self.cq_mask) as usize;
+            // SAFETY: `slot` < the CQE array's length (`cq_mask` + 1 entries, mapped in `map`).
+            let cqe = unsafe { self.cqes.add(slot) };
             // SAFETY: the kernel wrote the CQEs before `tail` (acquire above) and leaves them
             // alone until the head passes them.
-            let cqe = unsafe { self.cqes.add(slot).as_ref() };
+            let cqe = unsafe { cqe.as_ref() };
             let (user_data, res, flags) = (cqe.user_data, cqe.res, cqe.flags);
             head = head.wrapping_add(1);
             self.shared(self.cq_head).store(head, Ordering::Release);
