@@ -308,6 +308,32 @@ fn a_cyclic_batch_is_refused_when_built_and_loses_nothing() {
 }
 
 #[test]
+fn a_broken_run_names_the_failed_entry_by_its_batch_index() {
+    // Entries 1 and 2 form one kernel-linked run that does not start at entry 0: the
+    // cancelled entry must name entry 1 (the batch's numbering), not its run's position 0.
+    let ring = Ring::new(8).unwrap();
+    let (ro, _tmp) = read_only(b"");
+    let file = File::from(tempfile::tempfile().unwrap());
+    let mut batch = ring.batch();
+    let first = batch.push(ring.write_at(&file, b"a".to_vec(), 0));
+    let bad = batch.push(ring.write_at(&ro, b"x".to_vec(), 0)); // EBADF
+    let last = batch.push(ring.write_at(&file, b"c".to_vec(), 1));
+    batch.after(last, bad);
+    let out = batch.submit().unwrap().wait();
+    assert_eq!(*out[first.index()].0.as_ref().unwrap(), 1);
+    assert_eq!(
+        out[bad.index()].0.as_ref().unwrap_err().raw_os_error(),
+        Some(libc::EBADF)
+    );
+    match &out[last.index()].0 {
+        Err(SaferRingError::CancelledByChain { failed_entry, .. }) => {
+            assert_eq!(*failed_entry, bad.index())
+        }
+        other => panic!("expected cancelled-by-chain, got {other:?}"),
+    }
+}
+
+#[test]
 fn an_entry_whose_parent_failed_does_not_run() {
     let ring = Ring::new(8).unwrap();
     let (ro, _tmp) = read_only(b"");

@@ -341,13 +341,13 @@ impl<'ring, T: OpCode> BatchInFlight<'ring, T> {
             for run in 0..self.plan.runs() {
                 while let Some(i) = self.plan.next_in_run(run) {
                     let mut failed = false;
-                    let (breaks, pos) = self.plan.breaks(run);
+                    let (breaks, pos, previous) = self.plan.breaks(run);
                     let Entry::Pushed(landing) = &mut self.entries[i] else {
                         unreachable!("a pushed run's entries are pushed")
                     };
                     let landed = landing.land(waker, |cqe, op| {
                         failed = cqe.res() < 0;
-                        breaks.verdict(Link::Soft, pos, op, cqe)
+                        breaks.verdict(Link::Soft, (pos, previous), op, cqe)
                     });
                     if !landed {
                         break;

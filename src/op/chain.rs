@@ -105,7 +105,7 @@ macro_rules! tuple_chain {
             fn land(&mut self, i: usize, waker: Option<&Waker>, breaks: &mut Breaks, link: Link)
                 -> bool {
                 match i {
-                    $($i => self.$i.land(waker, |cqe, op| breaks.verdict(link, $i, op, cqe)),)+
+                    $($i => self.$i.land(waker, |cqe, op| breaks.verdict(link, ($i, ($i as usize).saturating_sub(1)), op, cqe)),)+
                     _ => unreachable!("a chain of {} entries has no entry {i}", $len),
                 }
             }

@@ -73,19 +73,21 @@ pub struct Breaks {
 }
 
 impl Breaks {
-    /// The error entry `index` (named `op`) gets instead of its own result, if the chain had
-    /// broken before it.
+    /// The error the entry at `position` in its chain (named `op`) gets instead of its own
+    /// result, if the chain had broken before it. `previous` is the entry before it as the
+    /// caller numbers entries (a batch's index, which a run's position is not): the one
+    /// reported as failed if this is the first entry the break cancelled.
     pub(crate) fn verdict(
         &mut self,
         link: Link,
-        index: usize,
+        (position, previous): (usize, usize),
         op: &'static str,
         cqe: CqeResult,
     ) -> Option<SaferRingError> {
-        if link != Link::Soft || index == 0 || cqe.res() != -libc::ECANCELED {
+        if link != Link::Soft || position == 0 || cqe.res() != -libc::ECANCELED {
             return None;
         }
-        let failed_entry = *self.broken_at.get_or_insert(index - 1);
+        let failed_entry = *self.broken_at.get_or_insert(previous);
         Some(SaferRingError::CancelledByChain { op, failed_entry })
     }
 }

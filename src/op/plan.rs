@@ -129,9 +129,10 @@ impl Plan {
     }
 
     /// The run's link tracker and the position in the run of its next entry to land.
-    pub fn breaks(&mut self, run: usize) -> (&mut Breaks, usize) {
+    pub fn breaks(&mut self, run: usize) -> (&mut Breaks, usize, usize) {
         let run = &mut self.runs[run];
-        (&mut run.breaks, run.next)
+        let previous = run.next.checked_sub(1).map_or(0, |p| run.nodes[p]);
+        (&mut run.breaks, run.next, previous)
     }
 
     /// Entry `node` landed (`failed`: with an error); its run moves on and the runs waiting
