@@ -48,6 +48,21 @@ impl Ring {
     }
 
     /// Writes all of `buf`'s initialised bytes starting at `offset`, retrying short writes.
+    /// The buffer comes back either way.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+    /// let (res, data) = ring.block_on(ring.write_all_at(&file, data, 5));
+    /// res?;
+    /// assert_eq!(ring.statx_file(&file).submit()?.wait()?.len(), 100_005);
+    /// let (res, back) = ring.block_on(ring.read_exact_at(&file, Vec::with_capacity(100_000), 5));
+    /// res?;
+    /// assert_eq!(back, data);
+    /// # Ok(()) }
+    /// ```
     pub fn write_all_at<B: IoBuf>(
         &self,
         file: &impl AsTarget,

@@ -24,7 +24,24 @@ fn bind(claim: &mut PoolClaim, buf: &PooledBuffer, ring: &crate::Ring) -> Result
     Ok(())
 }
 
-/// `read_fixed_at` into a registered pool buffer.
+/// `read_fixed_at` into a registered pool buffer: what
+/// [`Ring::read_fixed_at`](crate::Ring::read_fixed_at) builds. The output is the count read
+/// and the buffer, its length set to that count.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{BufferPool, File, Ring, fs::opcodes::ReadFixed, op::Op};
+/// let ring = Ring::new(4)?;
+/// let pool = BufferPool::new(2, 4096)?;
+/// ring.register_pool(&pool)?;
+/// let file = File::from(tempfile::tempfile()?);
+/// ring.write_at(&file, b"registered".to_vec(), 0).submit()?.wait().0?;
+/// let op: Op<'_, ReadFixed> = ring.read_fixed_at(&file, pool.try_get().unwrap(), 0);
+/// let (n, buf) = op.submit()?.wait();
+/// assert_eq!(n?, 10);
+/// assert_eq!(buf.as_slice(), b"registered");
+/// # Ok(()) }
+/// ```
 pub struct ReadFixed {
     pub(crate) fd: Target,
     pub(crate) buf: PooledBuffer,
@@ -76,7 +93,26 @@ impl Positioned for ReadFixed {
     }
 }
 
-/// `write_fixed_at` from a registered pool buffer's initialised bytes.
+/// `write_fixed_at` from a registered pool buffer's initialised bytes: what
+/// [`Ring::write_fixed_at`](crate::Ring::write_fixed_at) builds. The output is the count
+/// written and the buffer.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{BufferPool, File, Ring, fs::opcodes::WriteFixed, op::Op};
+/// let ring = Ring::new(4)?;
+/// let pool = BufferPool::new(2, 4096)?;
+/// ring.register_pool(&pool)?;
+/// let file = File::from(tempfile::tempfile()?);
+/// let mut buf = pool.try_get().unwrap();
+/// buf.as_mut_capacity()[..4].copy_from_slice(b"pool");
+/// buf.set_len(4); // only the initialised bytes are written
+/// let op: Op<'_, WriteFixed> = ring.write_fixed_at(&file, buf, 2);
+/// let (n, _buf) = op.submit()?.wait();
+/// assert_eq!(n?, 4);
+/// assert_eq!(ring.statx_file(&file).submit()?.wait()?.len(), 6);
+/// # Ok(()) }
+/// ```
 pub struct WriteFixed {
     pub(crate) fd: Target,
     pub(crate) buf: PooledBuffer,

@@ -21,7 +21,28 @@ use crate::ring::slots::CqeResult;
 /// Offset meaning "the file's current position" (and advance it).
 pub(crate) const CURRENT_POSITION: u64 = u64::MAX;
 
-/// `read` / `read_at` into an owned buffer, from byte `buf_pos` of the buffer on.
+/// `read` / `read_at` into an owned buffer, from byte `buf_pos` of the buffer on: what
+/// [`Ring::read`](crate::Ring::read) and [`Ring::read_at`](crate::Ring::read_at) build. Its
+/// errors name the method that made it.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{File, Ring, fs::opcodes::Read, op::Op};
+/// let ring = Ring::new(4)?;
+/// let file = File::from(tempfile::tempfile()?);
+/// ring.write_at(&file, b"abc".to_vec(), 0).submit()?.wait().0?;
+/// let op: Op<'_, Read<Vec<u8>>> = ring.read_at(&file, Vec::with_capacity(8), 1);
+/// let (n, buf) = op.submit()?.wait();
+/// assert_eq!((n?, &buf[..]), (2, &b"bc"[..]));
+/// let (reader, writer) = std::io::pipe()?;
+/// drop(reader);
+/// let write_only = File::from(std::os::fd::OwnedFd::from(writer));
+/// let (res, _buf) = ring.read(&write_only, Vec::with_capacity(8)).submit()?.wait();
+/// let err = res.unwrap_err();
+/// assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+/// assert!(err.to_string().starts_with("read failed"), "{err}");
+/// # Ok(()) }
+/// ```
 pub struct Read<B> {
     /// The method that made it, for errors (`read`, `read_at`, `read_exact_at`).
     pub(crate) op: &'static str,
@@ -88,7 +109,23 @@ impl<B: IoBufMut> Positioned for Read<B> {
     }
 }
 
-/// `write` / `write_at` from an owned buffer's initialised bytes, from byte `buf_pos` on.
+/// `write` / `write_at` from an owned buffer's initialised bytes, from byte `buf_pos` on:
+/// what [`Ring::write`](crate::Ring::write) and [`Ring::write_at`](crate::Ring::write_at)
+/// build.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{File, Ring, fs::opcodes::Write, op::Op};
+/// let ring = Ring::new(4)?;
+/// let file = File::from(tempfile::tempfile()?);
+/// let boxed: Box<[u8]> = Box::from(&b"boxed bytes"[..]);
+/// let op: Op<'_, Write<Box<[u8]>>> = ring.write_at(&file, boxed, 0);
+/// let (n, buf) = op.submit()?.wait();
+/// assert_eq!((n?, &buf[..]), (11, &b"boxed bytes"[..])); // the buffer comes back
+/// let (res, _) = ring.write_at(&file, Vec::<u8>::new(), 0).submit()?.wait();
+/// assert_eq!(res?, 0); // nothing initialised, nothing written
+/// # Ok(()) }
+/// ```
 pub struct Write<B> {
     /// The method that made it, for errors (`write`, `write_at`, `write_all_at`).
     pub(crate) op: &'static str,
@@ -144,7 +181,26 @@ impl<B: IoBuf> Positioned for Write<B> {
     }
 }
 
-/// Positioned vectored read into several owned buffers.
+/// Positioned vectored read into several owned buffers: what
+/// [`Ring::readv_at`](crate::Ring::readv_at) builds. Refused at submission with no buffer or
+/// more than 1024 (`UIO_MAXIOV`).
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{File, Ring, fs::opcodes::Readv, op::Op};
+/// let ring = Ring::new(4)?;
+/// let file = File::from(tempfile::tempfile()?);
+/// ring.write_at(&file, b"abc".to_vec(), 0).submit()?.wait().0?;
+/// let bufs = vec![Vec::with_capacity(2), Vec::with_capacity(2)];
+/// let op: Op<'_, Readv<Vec<u8>>> = ring.readv_at(&file, bufs, 0);
+/// let (n, bufs) = op.submit()?.wait();
+/// assert_eq!(n?, 3);
+/// assert_eq!(bufs, [b"ab".to_vec(), b"c".to_vec()]); // filled in order
+/// let none: Vec<Vec<u8>> = Vec::new();
+/// let err = ring.readv_at(&file, none, 0).submit().unwrap_err();
+/// assert!(matches!(err.error(), safer_ring::SaferRingError::InvalidArgument(_)));
+/// # Ok(()) }
+/// ```
 pub struct Readv<B> {
     pub(crate) fd: Target,
     pub(crate) bufs: Vec<B>,
@@ -207,7 +263,22 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
     }
 }
 
-/// Positioned vectored write from several owned buffers.
+/// Positioned vectored write from several owned buffers: what
+/// [`Ring::writev_at`](crate::Ring::writev_at) builds.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{File, Ring, fs::opcodes::Writev, op::Op};
+/// let ring = Ring::new(4)?;
+/// let file = File::from(tempfile::tempfile()?);
+/// let bufs = vec![b"ab".to_vec(), b"cd".to_vec()];
+/// let op: Op<'_, Writev<Vec<u8>>> = ring.writev_at(&file, bufs, 0);
+/// let (n, bufs) = op.submit()?.wait();
+/// assert_eq!((n?, bufs.len()), (4, 2)); // the buffers come back
+/// let (n, buf) = ring.read_at(&file, Vec::with_capacity(8), 0).submit()?.wait();
+/// assert_eq!(&buf[..n?], b"abcd");
+/// # Ok(()) }
+/// ```
 pub struct Writev<B> {
     pub(crate) fd: Target,
     pub(crate) bufs: Vec<B>,
@@ -264,7 +335,25 @@ fn validate_iov_count(n: usize) -> Result<()> {
     }
 }
 
-/// `fsync` or `fdatasync`.
+/// `fsync` or `fdatasync`: what [`Ring::fsync`](crate::Ring::fsync) and
+/// [`Ring::fdatasync`](crate::Ring::fdatasync) build.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{File, Ring, fs::opcodes::Fsync, op::Op};
+/// let ring = Ring::new(4)?;
+/// let file = File::from(tempfile::tempfile()?);
+/// let sync: Op<'_, Fsync> = ring.fsync(&file);
+/// let datasync: Op<'_, Fsync> = ring.fdatasync(&file);
+/// sync.submit()?.wait()?;
+/// datasync.submit()?.wait()?;
+/// let (reader, _writer) = std::io::pipe()?; // a pipe cannot be synced
+/// let pipe = File::from(std::os::fd::OwnedFd::from(reader));
+/// let err = ring.fdatasync(&pipe).submit()?.wait().unwrap_err();
+/// assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+/// assert!(err.to_string().starts_with("fdatasync failed"), "{err}");
+/// # Ok(()) }
+/// ```
 pub struct Fsync {
     pub(crate) fd: Target,
     pub(crate) datasync: bool,
@@ -311,7 +400,19 @@ unsafe impl OpCode for Fsync {
     }
 }
 
-/// `fallocate`: allocate (or with `mode`, punch or zero) a byte range.
+/// `fallocate`: allocate (or with `mode`, punch or zero) a byte range: what
+/// [`Ring::fallocate`](crate::Ring::fallocate) builds.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{File, Ring, fs::opcodes::Fallocate, op::Op};
+/// let ring = Ring::new(4)?;
+/// let file = File::from(tempfile::tempfile()?);
+/// let op: Op<'_, Fallocate> = ring.fallocate(&file, 0, 8192, 0);
+/// op.submit()?.wait()?;
+/// assert_eq!(ring.statx_file(&file).submit()?.wait()?.len(), 8192);
+/// # Ok(()) }
+/// ```
 pub struct Fallocate {
     pub(crate) fd: Target,
     pub(crate) offset: u64,
@@ -352,7 +453,23 @@ unsafe impl OpCode for Fallocate {
 
 /// `splice`: moves up to `len` bytes from `fd_in` to `fd_out`, one of them a pipe, inside
 /// the kernel (no copy through user memory). An offset of `-1` means "the fd's position"
-/// (required for the pipe's side).
+/// (required for the pipe's side). What [`Ring::splice`](crate::Ring::splice) builds.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use std::io::Write;
+/// use safer_ring::{File, Ring, fs::opcodes::Splice, op::Op};
+/// let ring = Ring::new(4)?;
+/// let file = File::from(tempfile::tempfile()?);
+/// let (rx, mut tx) = std::io::pipe()?;
+/// tx.write_all(b"from the pipe")?;
+/// let rx = File::from(std::os::fd::OwnedFd::from(rx));
+/// let op: Op<'_, Splice> = ring.splice(&rx, None, &file, Some(3), 64);
+/// assert_eq!(op.submit()?.wait()?, 13);
+/// let (n, buf) = ring.read_at(&file, Vec::with_capacity(32), 3).submit()?.wait();
+/// assert_eq!(&buf[..n?], b"from the pipe");
+/// # Ok(()) }
+/// ```
 pub struct Splice {
     pub(crate) fd_in: Target,
     pub(crate) off_in: i64,
@@ -431,7 +548,24 @@ impl KernelPath {
     }
 }
 
-/// `openat`: opens a path (relative to the current directory, or to `dir`).
+/// `openat`: opens a path (relative to the current directory, or to `dir`): what
+/// [`Ring::open`](crate::Ring::open) and [`Ring::open_at`](crate::Ring::open_at) build. Its
+/// output is the [`File`]; its errors name the path.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{OpenOptions, Ring, fs::opcodes::OpenAt, op::Op};
+/// let ring = Ring::new(4)?;
+/// let dir = tempfile::tempdir()?;
+/// let missing = dir.path().join("missing.txt");
+/// let op: Op<'_, OpenAt> = ring.open(&missing, OpenOptions::new());
+/// let err = op.submit()?.wait().unwrap_err();
+/// assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+/// assert!(err.to_string().contains("missing.txt"), "{err}");
+/// let file = ring.open(&missing, OpenOptions::new().write(true).create(true)).submit()?.wait()?;
+/// assert!(ring.statx_file(&file).submit()?.wait()?.is_file());
+/// # Ok(()) }
+/// ```
 pub struct OpenAt {
     /// The method that made it, for errors (`open`, `open_at`).
     pub(crate) op: &'static str,
@@ -480,7 +614,24 @@ unsafe impl OpCode for OpenAt {
     }
 }
 
-/// `statx`: file metadata by path, or of an open file.
+/// `statx`: file metadata by path, or of an open file: what
+/// [`Ring::statx`](crate::Ring::statx) and [`Ring::statx_file`](crate::Ring::statx_file)
+/// build. Its output is the [`Metadata`].
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{File, Ring, fs::opcodes::Statx, op::Op};
+/// let ring = Ring::new(4)?;
+/// let file = tempfile::NamedTempFile::new()?;
+/// std::fs::write(file.path(), b"12345")?;
+/// let by_path: Op<'_, Statx> = ring.statx(file.path());
+/// let open = File::from(file.reopen()?);
+/// let by_fd: Op<'_, Statx> = ring.statx_file(&open);
+/// let (a, b) = (by_path.submit()?.wait()?, by_fd.submit()?.wait()?);
+/// assert_eq!((a.len(), b.len()), (5, 5));
+/// assert_eq!(a.raw().stx_ino, b.raw().stx_ino);
+/// # Ok(()) }
+/// ```
 pub struct Statx {
     pub(crate) dir: Option<SharedFd>,
     pub(crate) path: KernelPath,
@@ -530,7 +681,22 @@ unsafe impl OpCode for Statx {
     }
 }
 
-/// `close`: closes a file the caller owned exclusively.
+/// `close`: closes a file the caller owned exclusively: what
+/// [`Ring::close`](crate::Ring::close) builds.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use std::io::Read;
+/// use safer_ring::{File, Ring, fs::opcodes::Close, op::Op};
+/// let ring = Ring::new(4)?;
+/// let (mut reader, writer) = std::io::pipe()?;
+/// let writer = File::from(std::os::fd::OwnedFd::from(writer));
+/// let op: Op<'_, Close> = ring.close(writer)?;
+/// op.submit()?.wait()?;
+/// let mut rest = Vec::new();
+/// assert_eq!(reader.read_to_end(&mut rest)?, 0); // the write end is closed: end of file
+/// # Ok(()) }
+/// ```
 pub struct Close {
     pub(crate) fd: Option<OwnedFd>,
 }

@@ -157,6 +157,27 @@ impl Ring {
     /// # Errors
     /// Submission fails with [`RingMismatch`](crate::SaferRingError::RingMismatch) if `buf`'s
     /// pool is not the one registered with this ring (the buffer comes back).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{BufferPool, File, Ring, SaferRingError};
+    /// let ring = Ring::new(4)?;
+    /// let file = File::from(tempfile::tempfile()?);
+    /// ring.write_at(&file, b"0123456789".to_vec(), 0).submit()?.wait().0?;
+    /// let pool = BufferPool::new(2, 4096)?;
+    /// ring.register_pool(&pool)?;
+    /// let (n, buf) = ring.read_fixed_at(&file, pool.try_get().unwrap(), 4).submit()?.wait();
+    /// assert_eq!(n?, 6);
+    /// assert_eq!(buf.as_slice(), b"456789");
+    ///
+    /// let unregistered = BufferPool::new(1, 4096)?;
+    /// let buf = unregistered.try_get().unwrap();
+    /// let err = ring.read_fixed_at(&file, buf, 0).submit().unwrap_err();
+    /// assert!(matches!(err.error(), SaferRingError::RingMismatch { .. }));
+    /// let (_, buf) = err.into_output(); // the buffer comes back
+    /// assert_eq!(buf.index(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn read_fixed_at(
         &self,
         file: &impl AsTarget,
@@ -175,7 +196,28 @@ impl Ring {
         )
     }
 
-    /// Writes a registered pool buffer's data at `offset` (`WRITE_FIXED`).
+    /// Writes a registered pool buffer's data (its [`len`](PooledBuffer::len) bytes) at
+    /// `offset` (`WRITE_FIXED`). The errors are [`read_fixed_at`](Ring::read_fixed_at)'s.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::io::Read;
+    /// use safer_ring::{BufferPool, File, Ring};
+    /// let ring = Ring::new(4)?;
+    /// let pool = BufferPool::new(2, 4096)?;
+    /// ring.register_pool(&pool)?;
+    /// let mut std_file = tempfile::tempfile()?;
+    /// let file = File::from(std_file.try_clone()?);
+    /// let mut buf = pool.try_get().unwrap();
+    /// buf.as_mut_capacity()[..5].copy_from_slice(b"fixed");
+    /// buf.set_len(5);
+    /// let (n, _buf) = ring.write_fixed_at(&file, buf, 0).submit()?.wait();
+    /// assert_eq!(n?, 5);
+    /// let mut text = String::new();
+    /// std_file.read_to_string(&mut text)?;
+    /// assert_eq!(text, "fixed");
+    /// # Ok(()) }
+    /// ```
     pub fn write_fixed_at(
         &self,
         file: &impl AsTarget,
@@ -226,7 +268,20 @@ impl Ring {
         )
     }
 
-    /// Writes several buffers in order at `offset` (`pwritev`).
+    /// Writes several buffers in order at `offset` (`pwritev`): each buffer's initialised
+    /// bytes, one after the other. Refused at submission with no buffer or more than 1024.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// let bufs = vec![b"head ".to_vec(), Vec::new(), b"tail".to_vec()];
+    /// let (n, bufs) = ring.writev_at(&file, bufs, 2).submit()?.wait();
+    /// assert_eq!((n?, bufs.len()), (9, 3));
+    /// let (n, buf) = ring.read_at(&file, Vec::with_capacity(16), 0).submit()?.wait();
+    /// assert_eq!(&buf[..n?], b"\0\0head tail");
+    /// # Ok(()) }
+    /// ```
     pub fn writev_at<B: IoBuf>(
         &self,
         file: &impl AsTarget,
@@ -247,6 +302,19 @@ impl Ring {
     }
 
     /// Flushes the file's data and metadata to storage (`fsync`).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// ring.write_at(&file, b"durable".to_vec(), 0).submit()?.wait().0?;
+    /// ring.fsync(&file).submit()?.wait()?;
+    /// let (reader, _writer) = std::io::pipe()?;
+    /// let pipe = safer_ring::File::from(std::os::fd::OwnedFd::from(reader));
+    /// let err = ring.fsync(&pipe).submit()?.wait().unwrap_err(); // nothing to sync
+    /// assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    /// # Ok(()) }
+    /// ```
     pub fn fsync(&self, file: &impl AsTarget) -> Op<'_, Fsync> {
         let fd = file.target();
         Operation::build(
@@ -259,12 +327,39 @@ impl Ring {
     }
 
     /// Flushes the file's data (and metadata needed to read it) to storage (`fdatasync`).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// // Write, then sync the data once the write succeeded.
+    /// let ((n, _), synced) = ring
+    ///     .chain((ring.write_at(&file, b"data".to_vec(), 0), ring.fdatasync(&file)))
+    ///     .submit()?
+    ///     .wait();
+    /// assert_eq!((n?, synced?), (4, ()));
+    /// # Ok(()) }
+    /// ```
     pub fn fdatasync(&self, file: &impl AsTarget) -> Op<'_, Fsync> {
         let fd = file.target();
         Operation::build(self, Fsync { fd, datasync: true })
     }
 
     /// Allocates (or, with `mode`, punches or zeroes) `len` bytes at `offset` (`fallocate`).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// // Reserve space without changing the size, then grow the file.
+    /// ring.fallocate(&file, 0, 1 << 20, libc::FALLOC_FL_KEEP_SIZE).submit()?.wait()?;
+    /// assert_eq!(ring.statx_file(&file).submit()?.wait()?.len(), 0);
+    /// ring.fallocate(&file, 0, 4096, 0).submit()?.wait()?;
+    /// assert_eq!(ring.statx_file(&file).submit()?.wait()?.len(), 4096);
+    /// let err = ring.fallocate(&file, 0, 0, 0).submit()?.wait().unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::EINVAL)); // an empty range
+    /// # Ok(()) }
+    /// ```
     pub fn fallocate(
         &self,
         file: &impl AsTarget,
@@ -344,6 +439,20 @@ impl Ring {
     }
 
     /// Opens `path` relative to the directory `dir` (`openat`); absolute paths ignore `dir`.
+    /// `None` for `dir` is the current directory, as [`open`](Ring::open).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{File, OpenOptions, Ring};
+    /// let ring = Ring::new(4)?;
+    /// let tmp = tempfile::tempdir()?;
+    /// let dir = File::from(std::fs::File::open(tmp.path())?);
+    /// let opts = OpenOptions::new().write(true).create_new(true);
+    /// let file = ring.open_at(Some(&dir), "inside.txt", opts).submit()?.wait()?;
+    /// ring.write_at(&file, b"relative".to_vec(), 0).submit()?.wait().0?;
+    /// assert_eq!(std::fs::read(tmp.path().join("inside.txt"))?, b"relative");
+    /// # Ok(()) }
+    /// ```
     pub fn open_at(
         &self,
         dir: Option<&File>,
@@ -353,7 +462,21 @@ impl Ring {
         open_op(self, "open_at", dir, path.as_ref(), options)
     }
 
-    /// Metadata of the file at `path` (`statx`), following symlinks.
+    /// Metadata of the file at `path` (`statx`), following symlinks. Errors name the path.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("target"), b"12345")?;
+    /// std::os::unix::fs::symlink("target", dir.path().join("link"))?;
+    /// let meta = ring.statx(dir.path().join("link")).submit()?.wait()?;
+    /// assert_eq!((meta.is_file(), meta.len()), (true, 5)); // the link's target
+    /// let err = ring.statx(dir.path().join("gone")).submit()?.wait().unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    /// assert!(err.to_string().contains("gone"), "{err}");
+    /// # Ok(()) }
+    /// ```
     pub fn statx(&self, path: impl AsRef<Path>) -> Op<'_, Statx> {
         Operation::build(
             self,
@@ -367,6 +490,18 @@ impl Ring {
     }
 
     /// Metadata of an open file (`statx` with `AT_EMPTY_PATH`).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let tmp = tempfile::NamedTempFile::new()?;
+    /// let file = safer_ring::File::from(tmp.reopen()?);
+    /// tmp.close()?; // removes the path: the open file still has metadata
+    /// ring.write_at(&file, b"unlinked".to_vec(), 0).submit()?.wait().0?;
+    /// let meta = ring.statx_file(&file).submit()?.wait()?;
+    /// assert_eq!((meta.is_file(), meta.len(), meta.raw().stx_nlink), (true, 8, 0));
+    /// # Ok(()) }
+    /// ```
     pub fn statx_file(&self, file: &File) -> Op<'_, Statx> {
         Operation::build(
             self,
@@ -386,6 +521,22 @@ impl Ring {
     /// file comes back in [`SubmitError`] with [`InUse`](crate::SaferRingError::InUse).
     /// (Dropping a `File` instead always works: the close is deferred until the last
     /// operation using it completes.)
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{File, SaferRingError};
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let (reader, _writer) = std::io::pipe()?;
+    /// let reader = File::from(std::os::fd::OwnedFd::from(reader));
+    /// let read = ring.read(&reader, vec![0u8; 8]).submit()?; // holds the file
+    /// let err = ring.close(reader).unwrap_err();
+    /// assert!(matches!(err.error(), SaferRingError::InUse { .. }));
+    /// let reader = err.into_inner(); // the file comes back
+    /// let (res, _buf) = read.cancel().wait();
+    /// assert!(res.is_err());
+    /// ring.close(reader)?.submit()?.wait()?; // nothing holds it now
+    /// # Ok(()) }
+    /// ```
     pub fn close(&self, file: File) -> Result<Op<'_, Close>, SubmitError<File>> {
         match file.try_into_owned_fd() {
             Ok(fd) => Ok(Operation::build(self, Close { fd: Some(fd) })),

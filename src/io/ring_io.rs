@@ -78,6 +78,28 @@ enum Close {
 impl<S: IoTarget> RingIo<S> {
     /// Wraps `io` for I/O on `ring` with [`DEFAULT_BUFFER_SIZE`] buffers. A file starts at
     /// offset 0 (the fd's own position is neither used nor moved).
+    ///
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use std::io::{Read, Seek, SeekFrom};
+    /// use std::rc::Rc;
+    /// use safer_ring::{File, Ring, io::RingIo};
+    /// use tokio::io::AsyncWriteExt;
+    /// let ring = Rc::new(Ring::new(8)?);
+    /// let mut std_file = tempfile::tempfile()?;
+    /// std_file.seek(SeekFrom::Start(3))?; // the fd's position: not used
+    /// let mut io = RingIo::new(&ring, File::from(std_file.try_clone()?));
+    /// ring.block_on(async {
+    ///     io.write_all(b"at zero").await?;
+    ///     io.flush().await
+    /// })?;
+    /// assert_eq!(std_file.stream_position()?, 3); // ...nor moved
+    /// let mut text = String::new();
+    /// std_file.rewind()?;
+    /// std_file.read_to_string(&mut text)?;
+    /// assert_eq!(text, "at zero");
+    /// # Ok(()) }
+    /// ```
     pub fn new(ring: &Rc<Ring>, io: S) -> Self {
         Self::with_capacity(ring, io, DEFAULT_BUFFER_SIZE, DEFAULT_BUFFER_SIZE)
     }
@@ -86,6 +108,26 @@ impl<S: IoTarget> RingIo<S> {
     /// one filling) and up to `write` bytes accepted ahead of the kernel (two buffers: one
     /// filling, one in flight). Buffers are allocated at the first reads and writes and
     /// reused after.
+    ///
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use std::rc::Rc;
+    /// use safer_ring::{File, Ring, io::RingIo};
+    /// use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+    /// let ring = Rc::new(Ring::new(8)?);
+    /// // Tiny buffers: 10 KiB go through in many small reads and writes, all of it.
+    /// let mut io = RingIo::with_capacity(&ring, File::from(tempfile::tempfile()?), 64, 128);
+    /// let data: Vec<u8> = (0..10_240u32).map(|i| (i % 251) as u8).collect();
+    /// let back = ring.block_on(async {
+    ///     io.write_all(&data).await?;
+    ///     io.rewind().await?;
+    ///     let mut back = Vec::new();
+    ///     io.read_to_end(&mut back).await?;
+    ///     Ok::<_, std::io::Error>(back)
+    /// })?;
+    /// assert_eq!(back, data);
+    /// # Ok(()) }
+    /// ```
     pub fn with_capacity(ring: &Rc<Ring>, io: S, read: usize, write: usize) -> Self {
         Self {
             ring: ring.clone(),
@@ -100,11 +142,38 @@ impl<S: IoTarget> RingIo<S> {
     }
 
     /// The wrapped stream or file.
+    ///
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use std::os::fd::AsRawFd;
+    /// use std::rc::Rc;
+    /// use safer_ring::{File, Ring, io::RingIo};
+    /// let ring = Rc::new(Ring::new(4)?);
+    /// let file = File::from(tempfile::tempfile()?);
+    /// let fd = file.as_raw_fd();
+    /// let io = RingIo::new(&ring, file);
+    /// assert_eq!(io.get_ref().as_raw_fd(), fd);
+    /// io.get_ref().try_clone_std()?.set_len(7)?; // blocking calls on the wrapped file
+    /// assert_eq!(ring.statx_file(io.get_ref()).submit()?.wait()?.len(), 7);
+    /// # Ok(()) }
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.io
     }
 
     /// The ring its operations run on.
+    ///
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use std::rc::Rc;
+    /// use safer_ring::{File, Ring, io::RingIo};
+    /// let ring = Rc::new(Ring::new(4)?);
+    /// let io = RingIo::new(&ring, File::from(tempfile::tempfile()?));
+    /// assert!(Rc::ptr_eq(io.ring(), &ring));
+    /// assert_eq!(Rc::strong_count(&ring), 2); // the adapter holds one
+    /// io.ring().nop().submit()?.wait()?;
+    /// # Ok(()) }
+    /// ```
     pub fn ring(&self) -> &Rc<Ring> {
         &self.ring
     }
@@ -193,6 +262,27 @@ fn writes<'a, S: IoTarget>(ring: &'a Rc<Ring>, io: &'a S) -> impl StartWrite<S::
 
 impl RingIo<File> {
     /// The offset of the next byte read or written.
+    ///
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use std::io::SeekFrom;
+    /// use std::rc::Rc;
+    /// use safer_ring::{File, Ring, io::RingIo};
+    /// use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+    /// let ring = Rc::new(Ring::new(8)?);
+    /// let mut io = RingIo::new(&ring, File::from(tempfile::tempfile()?));
+    /// assert_eq!(io.position(), 0);
+    /// ring.block_on(async {
+    ///     io.write_all(b"0123456789").await?;
+    ///     assert_eq!(io.position(), 10); // accepted bytes count, flushed or not
+    ///     io.seek(SeekFrom::Start(4)).await?;
+    ///     let mut two = [0u8; 2];
+    ///     io.read_exact(&mut two).await?;
+    ///     assert_eq!((&two, io.position()), (b"45", 6));
+    ///     Ok::<_, std::io::Error>(())
+    /// })?;
+    /// # Ok(()) }
+    /// ```
     pub fn position(&self) -> u64 {
         self.pos
     }

@@ -11,6 +11,45 @@ use crate::op::{BufResult, OpCode};
 
 /// A handle a [`RingIo`](super::RingIo) can wrap: [`TcpStream`], [`UnixStream`] or [`File`].
 /// Sealed.
+///
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use std::future::IntoFuture;
+/// use std::rc::Rc;
+/// use safer_ring::{File, Ring, io::{IoTarget, RingIo}};
+/// use safer_ring::net::{ListenOptions, TcpListener};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// /// Writes `data` to `to`, then reads as many bytes back from `from`, whatever they wrap.
+/// async fn round_trip(
+///     mut to: RingIo<impl IoTarget>,
+///     mut from: RingIo<impl IoTarget>,
+///     data: &[u8],
+/// ) -> std::io::Result<Vec<u8>> {
+///     to.write_all(data).await?;
+///     to.shutdown().await?; // flushes (and closes a socket's write side)
+///     let mut back = vec![0; data.len()];
+///     from.read_exact(&mut back).await?;
+///     Ok(back)
+/// }
+///
+/// let ring = Rc::new(Ring::new(16)?);
+/// let std_file = tempfile::tempfile()?;
+/// let to = RingIo::new(&ring, File::from(std_file.try_clone()?));
+/// let from = RingIo::new(&ring, File::from(std_file));
+/// assert_eq!(ring.block_on(round_trip(to, from, b"a file"))?, b"a file");
+///
+/// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+/// let addr = listener.local_addr()?;
+/// let back = ring.block_on(async {
+///     let (client, server) =
+///         futures::join!(ring.connect(addr).into_future(), ring.accept(&listener).into_future());
+///     let (client, server) = (RingIo::new(&ring, client?), RingIo::new(&ring, server?.0));
+///     round_trip(client, server, b"a socket").await
+/// })?;
+/// assert_eq!(back, b"a socket");
+/// # Ok(()) }
+/// ```
 pub trait IoTarget: sealed::Target {}
 
 pub(super) mod sealed {

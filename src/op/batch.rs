@@ -35,6 +35,20 @@ pub struct EntryId(pub(super) usize);
 
 impl EntryId {
     /// The entry's index: its position in [`BatchInFlight::wait`]'s output.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// ring.write_at(&file, b"abcd".to_vec(), 0).submit()?.wait().0?;
+    /// let mut batch = ring.batch();
+    /// let ids: Vec<_> = (0..4)
+    ///     .map(|i| batch.push(ring.read_at(&file, Vec::with_capacity(1), i)))
+    ///     .collect();
+    /// let outputs = batch.submit()?.wait();
+    /// assert_eq!(outputs[ids[2].index()].1, b"c"); // the read at offset 2
+    /// # Ok(()) }
+    /// ```
     pub fn index(self) -> usize {
         self.0
     }
@@ -109,23 +123,86 @@ impl Ring {
 
 impl<'ring, T: OpCode> Batch<'ring, T> {
     /// Adds an operation; its output will be at [`EntryId::index`] of the batch's output.
+    /// Entries are numbered in the order they were pushed.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// let mut batch = ring.batch();
+    /// let short = batch.push(ring.write_at(&file, b"ab".to_vec(), 0));
+    /// let long = batch.push(ring.write_at(&file, b"cdef".to_vec(), 2));
+    /// assert_eq!((short.index(), long.index()), (0, 1));
+    /// let outputs = batch.submit()?.wait();
+    /// let (n, buf) = &outputs[long.index()];
+    /// assert_eq!((*n.as_ref().unwrap(), &buf[..]), (4, &b"cdef"[..]));
+    /// # Ok(()) }
+    /// ```
     pub fn push(&mut self, op: Op<'ring, T>) -> EntryId {
         self.ops.push(op);
         EntryId(self.ops.len() - 1)
     }
 
-    /// Makes `entry` start only after `parent` completed successfully.
+    /// Makes `entry` start only after `parent` completed successfully; if `parent` fails,
+    /// `entry` does not run and reports
+    /// [`CancelledByChain`](SaferRingError::CancelledByChain) with its buffer back.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{File, SaferRingError};
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let tmp = tempfile::NamedTempFile::new()?;
+    /// let read_only = File::from(std::fs::File::open(tmp.path())?);
+    /// let log = File::from(tempfile::tempfile()?);
+    /// let mut batch = ring.batch();
+    /// let save = batch.push(ring.write_at(&read_only, b"data".to_vec(), 0)); // fails: EBADF
+    /// let note = batch.push(ring.write_at(&log, b"saved".to_vec(), 0));
+    /// batch.after(note, save);
+    /// let mut outputs = batch.submit()?.wait();
+    /// let (noted, buf) = outputs.remove(note.index());
+    /// assert!(matches!(noted, Err(SaferRingError::CancelledByChain { failed_entry: 0, .. })));
+    /// assert_eq!(buf, b"saved");
+    /// assert!(ring.statx_file(&log).submit()?.wait()?.is_empty()); // never written
+    /// # Ok(()) }
+    /// ```
     pub fn after(&mut self, entry: EntryId, parent: EntryId) -> &mut Self {
         self.edges.push((entry.0, parent.0));
         self
     }
 
     /// Entries in the batch.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let mut batch = ring.batch();
+    /// assert_eq!(batch.len(), 0);
+    /// batch.push(ring.nop());
+    /// batch.push(ring.nop());
+    /// assert_eq!(batch.len(), 2);
+    /// assert_eq!(batch.submit()?.wait().len(), 2); // one output per entry
+    /// # Ok(()) }
+    /// ```
     pub fn len(&self) -> usize {
         self.ops.len()
     }
 
-    /// Whether the batch has no entries.
+    /// Whether the batch has no entries. An empty batch submits and completes at once,
+    /// with no outputs.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::op::Nop;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let batch = ring.batch::<Nop>();
+    /// assert!(batch.is_empty());
+    /// assert!(batch.submit()?.wait().is_empty());
+    /// let mut batch = ring.batch();
+    /// batch.push(ring.nop());
+    /// assert!(!batch.is_empty());
+    /// # drop(batch);
+    /// # Ok(()) }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
@@ -137,6 +214,24 @@ impl<'ring, T: OpCode> Batch<'ring, T> {
     /// The batch comes back whole if its edges form a cycle or name an entry of another
     /// batch ([`InvalidArgument`](SaferRingError::InvalidArgument)), an entry belongs to
     /// another ring, or an entry is refused (unsupported, invalid).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::SaferRingError;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let mut batch = ring.batch();
+    /// let (a, b) = (batch.push(ring.nop()), batch.push(ring.nop()));
+    /// batch.after(a, b).after(b, a); // a cycle
+    /// let err = batch.submit().unwrap_err();
+    /// assert!(matches!(err.error(), SaferRingError::InvalidArgument(_)));
+    /// assert_eq!(ring.in_flight(), 0); // nothing was queued
+    ///
+    /// let mut batch = err.into_inner(); // the batch comes back whole
+    /// assert_eq!(batch.len(), 2);
+    /// batch.push(ring.nop());
+    /// # drop(batch);
+    /// # Ok(()) }
+    /// ```
     pub fn submit(mut self) -> Result<BatchInFlight<'ring, T>, SubmitError<Self>> {
         let cap = self.ring.capacity().min(32);
         let plan = match Plan::new(self.ops.len(), &self.edges, cap) {
@@ -172,6 +267,22 @@ impl<'ring, T: OpCode> Batch<'ring, T> {
 impl<T: OpCode> SubmitError<Batch<'_, T>> {
     /// Every entry's output as if it had failed with this error (the first entry gets the
     /// error, the others `CancelledByChain`); every buffer comes back.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::SaferRingError;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// let mut batch = ring.batch();
+    /// let a = batch.push(ring.write_at(&file, b"first".to_vec(), 0));
+    /// let b = batch.push(ring.write_at(&file, b"second".to_vec(), 5));
+    /// batch.after(a, b).after(b, a); // a cycle: refused
+    /// let outputs = batch.submit().unwrap_err().into_output();
+    /// assert!(matches!(outputs[0].0, Err(SaferRingError::InvalidArgument(_))));
+    /// assert!(matches!(outputs[1].0, Err(SaferRingError::CancelledByChain { .. })));
+    /// assert_eq!((&outputs[0].1[..], &outputs[1].1[..]), (&b"first"[..], &b"second"[..]));
+    /// # Ok(()) }
+    /// ```
     pub fn into_output(self) -> Vec<T::Output> {
         let (error, batch) = self.into_parts();
         let mut error = Some(error);
@@ -383,6 +494,20 @@ impl<'ring, T: OpCode> BatchInFlight<'ring, T> {
     /// Blocks until every entry completed (or was cancelled because one it depends on
     /// failed); returns the outputs in entry order.
     ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// let mut batch = ring.batch();
+    /// for (i, word) in ["ring", "of", "writes"].into_iter().enumerate() {
+    ///     batch.push(ring.write_at(&file, word.as_bytes().to_vec(), 10 * i as u64));
+    /// }
+    /// let outputs = batch.submit()?.wait();
+    /// let written: Vec<usize> = outputs.into_iter().map(|(n, _)| n.unwrap()).collect();
+    /// assert_eq!(written, [4, 2, 6]); // in entry order
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Panics
     /// If `io_uring_enter` fails for a reason other than an interruption (a broken ring).
     pub fn wait(self) -> Vec<T::Output> {
@@ -390,7 +515,23 @@ impl<'ring, T: OpCode> BatchInFlight<'ring, T> {
     }
 }
 
-/// The future of a [`Batch`].
+/// The future of a [`Batch`] (or of a submitted one): `.await` it, or run it with
+/// [`Ring::block_on`].
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use std::future::IntoFuture;
+/// use safer_ring::op::{BatchFuture, Nop};
+/// let ring = safer_ring::Ring::new(8)?;
+/// let mut batch = ring.batch();
+/// batch.push(ring.nop());
+/// batch.push(ring.nop());
+/// let future: BatchFuture<'_, Nop> = batch.into_future(); // submits when first polled
+/// let outputs = ring.block_on(future);
+/// assert_eq!(outputs.len(), 2);
+/// assert!(outputs.into_iter().all(|res| res.is_ok()));
+/// # Ok(()) }
+/// ```
 pub type BatchFuture<'ring, T> = GroupFuture<'ring, Batch<'ring, T>>;
 
 impl<'ring, T: OpCode> Group<'ring> for Batch<'ring, T> {

@@ -15,12 +15,50 @@ use crate::fd::{AsTarget, Target, with_target};
 use crate::ring::Ring;
 use crate::ring::slots::CqeResult;
 
-/// `IORING_OP_ASYNC_CANCEL` with `IORING_ASYNC_CANCEL_ALL` for every request on one fd.
+/// `IORING_OP_ASYNC_CANCEL` with `IORING_ASYNC_CANCEL_ALL` for every request on one fd:
+/// what [`Ring::cancel_fd`] builds. Its output is how many requests it cancelled.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{File, op::{CancelFd, Op}};
+/// let ring = safer_ring::Ring::new(8)?;
+/// use std::os::fd::OwnedFd;
+/// let (a, _wa) = std::io::pipe()?;
+/// let (b, _wb) = std::io::pipe()?;
+/// let (a, b) = (File::from(OwnedFd::from(a)), File::from(OwnedFd::from(b)));
+/// let on_a = ring.read(&a, vec![0u8; 4]).submit()?;
+/// let on_b = ring.read(&b, vec![0u8; 4]).submit()?;
+/// let cancel: Op<'_, CancelFd> = ring.cancel_fd(&a);
+/// assert_eq!(cancel.submit()?.wait()?, 1); // only the read of `a`
+/// assert_eq!(on_a.wait().0.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+/// let on_b = on_b.try_complete().expect_err("the read of `b` still waits");
+/// assert_eq!(ring.cancel_fd(&a).submit()?.wait()?, 0); // nothing left on `a`
+/// # drop(on_b);
+/// # Ok(()) }
+/// ```
 pub struct CancelFd {
     fd: Target,
 }
 
-/// `IORING_OP_ASYNC_CANCEL` with `IORING_ASYNC_CANCEL_ANY | ALL`: every request in the ring.
+/// `IORING_OP_ASYNC_CANCEL` with `IORING_ASYNC_CANCEL_ANY | ALL`: every request in the ring,
+/// what [`Ring::cancel_all`] builds. Its output is how many requests it cancelled.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::op::{CancelAll, Op};
+/// let ring = safer_ring::Ring::new(8)?;
+/// let (reader, _writer) = std::io::pipe()?;
+/// let reader = safer_ring::File::from(std::os::fd::OwnedFd::from(reader));
+/// let reads: Vec<_> = (0..2)
+///     .map(|_| ring.read(&reader, vec![0u8; 4]).submit())
+///     .collect::<Result<_, _>>()?;
+/// let cancel: Op<'_, CancelAll> = ring.cancel_all();
+/// assert_eq!(cancel.submit()?.wait()?, 2); // no executor here: only the two reads
+/// for read in reads {
+///     assert_eq!(read.wait().0.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+/// }
+/// # Ok(()) }
+/// ```
 pub struct CancelAll;
 
 /// The count of a cancel that matches many requests; none matching is a count of zero.

@@ -21,6 +21,23 @@ mod sealed {
 
 /// Operations a [`Chain`] can hold: tuples of 1 to 8 building operations of one ring.
 /// Sealed: the SQEs of a chain are pushed by this crate only.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::op::{Chain, Entries};
+/// let ring = safer_ring::Ring::new(16)?;
+/// fn submit_and_wait<'r, E: Entries<'r>>(chain: Chain<'r, E>) -> safer_ring::Result<E::Output> {
+///     Ok(chain.submit()?.wait())
+/// }
+/// let (one,) = submit_and_wait(ring.chain((ring.nop(),)))?; // a 1-tuple
+/// one?;
+/// let eight = submit_and_wait(ring.chain((
+///     ring.nop(), ring.nop(), ring.nop(), ring.nop(),
+///     ring.nop(), ring.nop(), ring.nop(), ring.nop(),
+/// )))?;
+/// assert!(eight.7.is_ok()); // one output per entry, in order
+/// # Ok(()) }
+/// ```
 pub trait Entries<'ring>: sealed::Sealed + Sized {
     /// One output per entry, in order (for buffer operations, `(result, buffer)`).
     type Output;
@@ -208,7 +225,30 @@ impl Ring {
 }
 
 impl<'ring, E: Entries<'ring>> Chain<'ring, E> {
-    /// Sets how the entries are linked (builder option).
+    /// Sets how the entries are linked (builder option): [`Link::Soft`] by default.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{File, SaferRingError, op::Link};
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let tmp = tempfile::NamedTempFile::new()?;
+    /// let read_only = File::from(std::fs::File::open(tmp.path())?);
+    /// // Soft (the default): the failed write cancels the nop after it.
+    /// let ((w, _), nop) = ring
+    ///     .chain((ring.write_at(&read_only, b"x".to_vec(), 0), ring.nop()))
+    ///     .submit()?
+    ///     .wait();
+    /// assert_eq!(w.unwrap_err().raw_os_error(), Some(libc::EBADF));
+    /// assert!(matches!(nop, Err(SaferRingError::CancelledByChain { failed_entry: 0, .. })));
+    /// // Hard: the nop runs whatever the write did.
+    /// let ((w, _), nop) = ring
+    ///     .chain((ring.write_at(&read_only, b"x".to_vec(), 0), ring.nop()))
+    ///     .link(Link::Hard)
+    ///     .submit()?
+    ///     .wait();
+    /// assert!(w.is_err() && nop.is_ok());
+    /// # Ok(()) }
+    /// ```
     pub fn link(mut self, link: Link) -> Self {
         self.link = link;
         self
@@ -222,6 +262,28 @@ impl<'ring, E: Entries<'ring>> Chain<'ring, E> {
     /// is in [`SubmitError::into_output`]: that entry gets the error, the others
     /// `CancelledByChain`), an entry belongs to another ring, or the ring has no room for all
     /// of them now ([`SlotTableFull`](SaferRingError::SlotTableFull)).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::SaferRingError;
+    /// let ring = safer_ring::Ring::builder().max_in_flight(2).build()?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// let (reader, _writer) = std::io::pipe()?;
+    /// let reader = safer_ring::File::from(std::os::fd::OwnedFd::from(reader));
+    /// let waiting = ring.read(&reader, vec![0u8; 8]).submit()?; // takes one of the two
+    /// let chain = ring.chain((
+    ///     ring.write_at(&file, b"x".to_vec(), 0),
+    ///     ring.read_at(&file, Vec::with_capacity(1), 0),
+    /// ));
+    /// let err = chain.submit().unwrap_err(); // all or nothing: no room for both
+    /// assert!(matches!(err.error(), SaferRingError::SlotTableFull { .. }));
+    /// let chain = err.into_inner(); // the chain comes back whole
+    /// let (res, _) = waiting.cancel().wait();
+    /// assert!(res.is_err());
+    /// let ((w, _), (r, buf)) = chain.submit()?.wait(); // room now
+    /// assert_eq!((w?, r?, buf), (1, 1, b"x".to_vec()));
+    /// # Ok(()) }
+    /// ```
     pub fn submit(mut self) -> Result<ChainInFlight<'ring, E>, SubmitError<Self>> {
         let ring = self.ring;
         if !self.entries.on_ring(ring) {
@@ -264,6 +326,23 @@ impl<'ring, E: Entries<'ring>> SubmitError<Chain<'ring, E>> {
     /// Every entry's output as if the chain had run and the refused entry had failed with
     /// this error: that entry gets the error, the others `CancelledByChain`; every buffer
     /// comes back.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::SaferRingError;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// let no_buffers: Vec<Vec<u8>> = Vec::new(); // refused: vectored I/O needs one
+    /// let chain = ring.chain((
+    ///     ring.write_at(&file, b"kept".to_vec(), 0),
+    ///     ring.readv_at(&file, no_buffers, 0),
+    /// ));
+    /// let ((w, buf), (r, _)) = chain.submit().unwrap_err().into_output();
+    /// assert!(matches!(r, Err(SaferRingError::InvalidArgument(_))));
+    /// assert!(matches!(w, Err(SaferRingError::CancelledByChain { failed_entry: 1, .. })));
+    /// assert_eq!(buf, b"kept"); // never written, handed back
+    /// # Ok(()) }
+    /// ```
     pub fn into_output(self) -> E::Output {
         let (error, chain) = self.into_parts();
         chain.entries.fail(chain.refused, error)
@@ -303,6 +382,21 @@ pub struct ChainInFlight<'ring, E: Entries<'ring>> {
 impl<'ring, E: Entries<'ring>> ChainInFlight<'ring, E> {
     /// Blocks the thread until every entry completed; returns their outputs.
     ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::io::Write;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let (reader, mut writer) = std::io::pipe()?;
+    /// let reader = safer_ring::File::from(std::os::fd::OwnedFd::from(reader));
+    /// let in_flight = ring
+    ///     .chain((ring.read(&reader, Vec::with_capacity(4)), ring.nop()))
+    ///     .submit()?;
+    /// writer.write_all(b"ping")?; // the read completes, then the nop runs
+    /// let ((n, buf), nop) = in_flight.wait();
+    /// assert_eq!((n?, &buf[..], nop?), (4, &b"ping"[..], ()));
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Panics
     /// If `io_uring_enter` fails for a reason other than an interruption (a broken ring).
     pub fn wait(self) -> E::Output {
@@ -316,6 +410,25 @@ impl<'ring, E: Entries<'ring>> ChainInFlight<'ring, E> {
 
     /// Cancels every entry still in the kernel (in a soft chain the rest follow by link);
     /// [`wait`](Self::wait) or `.await` then hands back what each entry did.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::SaferRingError;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// let (reader, _writer) = std::io::pipe()?; // stays empty: the read would wait forever
+    /// let reader = safer_ring::File::from(std::os::fd::OwnedFd::from(reader));
+    /// let chain = ring.chain((
+    ///     ring.read(&reader, Vec::with_capacity(8)),
+    ///     ring.write_at(&file, b"after".to_vec(), 0),
+    /// ));
+    /// let ((read, _), (write, buf)) = chain.submit()?.cancel().wait();
+    /// assert_eq!(read.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+    /// assert!(matches!(write, Err(SaferRingError::CancelledByChain { failed_entry: 0, .. })));
+    /// assert_eq!(buf, b"after");
+    /// assert!(ring.statx_file(&file).submit()?.wait()?.is_empty()); // the write never ran
+    /// # Ok(()) }
+    /// ```
     pub fn cancel(self) -> Self {
         for i in self.next..E::InFlight::LEN {
             if let Some(key) = self.flight.key(i) {
@@ -335,7 +448,21 @@ impl<'ring, E: Entries<'ring>> std::fmt::Debug for ChainInFlight<'ring, E> {
     }
 }
 
-/// The future of a [`Chain`].
+/// The future of a [`Chain`] (or of a submitted one): `.await` it, or run it with
+/// [`Ring::block_on`].
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use std::future::IntoFuture;
+/// use safer_ring::op::{ChainFuture, Nop};
+/// use safer_ring::op::Op;
+/// let ring = safer_ring::Ring::new(8)?;
+/// let future: ChainFuture<'_, (Op<'_, Nop>, Op<'_, Nop>)> =
+///     ring.chain((ring.nop(), ring.nop())).into_future(); // submits when first polled
+/// let (a, b) = ring.block_on(future);
+/// assert!(a.is_ok() && b.is_ok());
+/// # Ok(()) }
+/// ```
 pub type ChainFuture<'ring, E> = GroupFuture<'ring, Chain<'ring, E>>;
 
 impl<'ring, E: Entries<'ring>> Group<'ring> for Chain<'ring, E> {

@@ -58,6 +58,29 @@ pub(crate) fn wait<'ring, G: InFlightGroup<'ring>>(mut group: G, what: &str) -> 
 /// The future of a chain, batch or timed operation: submits on first poll (waiting for room
 /// while the ring is at its limit), then resolves to the group's output. Dropping it
 /// mid-flight cancels what is in the kernel; the buffers stay parked until their CQEs.
+/// [`BatchFuture`](super::BatchFuture), [`ChainFuture`](super::ChainFuture) and
+/// [`TimedFuture`](super::TimedFuture) name it.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use std::time::Duration;
+/// let ring = safer_ring::Ring::new(8)?;
+/// let file = safer_ring::File::from(tempfile::tempfile()?);
+/// let (a, b, c) = ring.block_on(async {
+///     // Each `.await` turns the group into a `GroupFuture`.
+///     let ((w, _), (r, buf)) = ring
+///         .chain((ring.write_at(&file, b"abc".to_vec(), 0), ring.read_at(&file, vec![0; 3], 0)))
+///         .await;
+///     let mut batch = ring.batch();
+///     batch.push(ring.nop());
+///     let nops = batch.await;
+///     let timed = ring.nop().timeout(Duration::from_secs(5)).await;
+///     (w.and(r).map(|_| buf), nops, timed)
+/// });
+/// assert_eq!(a?, b"abc");
+/// assert!(b[0].is_ok() && c.is_ok());
+/// # Ok(()) }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct GroupFuture<'ring, G: Group<'ring>> {
     stage: Stage<'ring, G>,

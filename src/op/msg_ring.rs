@@ -44,6 +44,28 @@ unsafe impl OpCode for MsgWake {
 
 /// Sends a registered file to another ring's [`FileMailbox`](crate::FileMailbox): what
 /// [`Ring::send_file`] builds. The output is `Ok(())` once the kernel installed the file there.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{Ring, SaferRingError, op::{Op, SendFile}};
+/// let (sender, receiver) = (Ring::new(4)?, Ring::new(4)?);
+/// sender.register_files(2)?;
+/// receiver.register_files(2)?;
+/// let to_receiver = receiver.open_file_mailbox(1)?;
+/// let own_mailbox = sender.open_file_mailbox(1)?;
+/// let file = sender.register_file(&tempfile::tempfile()?)?;
+///
+/// let op: Op<'_, SendFile> = sender.send_file(&file, &to_receiver);
+/// op.submit()?.wait()?;
+/// let received = receiver.block_on(receiver.receive_file());
+/// receiver.write_at(&received, b"sent".to_vec(), 0).submit()?.wait().0?;
+/// let (n, buf) = sender.read_at(&file, Vec::with_capacity(8), 0).submit()?.wait();
+/// assert_eq!(&buf[..n?], b"sent"); // one open file, registered in both rings
+///
+/// let err = sender.send_file(&file, &own_mailbox).submit().unwrap_err();
+/// assert!(matches!(err.error(), SaferRingError::InvalidArgument(_))); // not to itself
+/// # Ok(()) }
+/// ```
 pub struct SendFile {
     file: RegisteredFd,
     /// The use count on `file`'s slot, taken on the submitting ring by `validate`.

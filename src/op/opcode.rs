@@ -18,6 +18,62 @@ use crate::ring::slots::CqeResult;
 /// `self` at an address that does not change when `self` is moved (heap memory: a buffer,
 /// a boxed struct), and every fd it names must be held open by `self` (invariants 1, 2, 6).
 /// The ring keeps `self` alive until the final CQE, or leaks it.
+///
+/// # Examples
+///
+/// A positioned read into a box the operation owns, of an fd it owns, run with
+/// [`Ring::custom`](crate::Ring::custom):
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::os::fd::{AsRawFd, OwnedFd};
+/// use safer_ring::io_uring::{opcode, squeue::Entry, types};
+/// use safer_ring::{CqeResult, OpCode, SaferRingError};
+///
+/// /// Reads 16 bytes at `offset`.
+/// struct ReadHead {
+///     fd: OwnedFd,        // held open by the operation until its final CQE
+///     buf: Box<[u8; 16]>, // heap memory: stays put when the operation moves
+///     offset: u64,
+/// }
+///
+/// // SAFETY: the SQE points only into `self.buf`, a heap allocation `self` owns, and
+/// // names only `self.fd`, which `self` holds open.
+/// #[allow(unsafe_code)]
+/// unsafe impl OpCode for ReadHead {
+///     type Output = (Result<usize, SaferRingError>, Box<[u8; 16]>);
+///     const NAME: &'static str = "read_head";
+///     const CODE: u8 = opcode::Read::CODE;
+///
+///     fn sqe(&mut self) -> Entry {
+///         let fd = types::Fd(self.fd.as_raw_fd());
+///         opcode::Read::new(fd, self.buf.as_mut_ptr(), 16).offset(self.offset).build()
+///     }
+///
+///     fn complete(self, cqe: CqeResult) -> Self::Output {
+///         let res = match cqe.res() {
+///             n if n >= 0 => Ok(n as usize),
+///             errno => {
+///                 let errno = std::io::Error::from_raw_os_error(-errno);
+///                 Err(SaferRingError::os(Self::NAME, errno))
+///             }
+///         };
+///         (res, self.buf)
+///     }
+///
+///     fn fail(self, error: SaferRingError) -> Self::Output {
+///         (Err(error), self.buf) // never reached the kernel: the buffer comes back
+///     }
+/// }
+///
+/// let ring = safer_ring::Ring::new(4)?;
+/// let file = tempfile::tempfile()?;
+/// std::os::unix::fs::FileExt::write_all_at(&file, b"custom opcodes", 0)?;
+/// let op = ReadHead { fd: OwnedFd::from(file), buf: Box::new([0; 16]), offset: 7 };
+/// let (n, buf) = ring.custom(op).submit()?.wait();
+/// assert_eq!(&buf[..n?], b"opcodes");
+/// # Ok(()) }
+/// ```
 pub unsafe trait OpCode: 'static {
     /// What the operation produces (for buffer operations, `(Result<_>, buffer)`).
     type Output;
@@ -135,7 +191,28 @@ fn polls(code: u8) -> bool {
 }
 
 /// Every opcode this library supports, by name and io_uring code. The probe checks these
-/// against the running kernel.
+/// against the running kernel. (Variants of one opcode, such as `accept` and
+/// `accept_multishot`, share its code.)
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::io_uring::opcode;
+/// use safer_ring::op::SUPPORTED_OPCODES;
+/// let ring = safer_ring::Ring::new(4)?;
+/// assert_eq!(SUPPORTED_OPCODES[0], ("nop", opcode::Nop::CODE));
+/// let lacking: Vec<&str> = SUPPORTED_OPCODES
+///     .iter()
+///     .filter(|&&(_, code)| !ring.opcodes().contains(code))
+///     .map(|&(name, _)| name)
+///     .collect();
+/// println!("this kernel lacks {lacking:?}");
+/// assert!(!lacking.contains(&"read") && !lacking.contains(&"write"));
+/// let mut names: Vec<&str> = SUPPORTED_OPCODES.iter().map(|&(name, _)| name).collect();
+/// names.sort_unstable();
+/// names.dedup();
+/// assert_eq!(names.len(), SUPPORTED_OPCODES.len()); // each named once
+/// # Ok(()) }
+/// ```
 pub const SUPPORTED_OPCODES: &[(&str, u8)] = &[
     ("nop", opcode::Nop::CODE),
     ("read", opcode::Read::CODE),

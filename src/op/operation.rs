@@ -12,9 +12,46 @@ use crate::ring::parked::{Finish, Parked};
 use crate::ring::slots::{CqeResult, SlotKey};
 
 /// An operation being built: what every ring method returns.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{File, fs::opcodes::Write, op::Op};
+/// /// Builds (does not submit) a write of `text` at the end of what `file` holds.
+/// fn append<'r>(
+///     ring: &'r safer_ring::Ring,
+///     file: &File,
+///     text: &str,
+/// ) -> std::io::Result<Op<'r, Write<Vec<u8>>>> {
+///     let len = file.try_clone_std()?.metadata()?.len();
+///     Ok(ring.write_at(file, text.as_bytes().to_vec(), len))
+/// }
+/// let ring = safer_ring::Ring::new(4)?;
+/// let file = File::from(tempfile::tempfile()?);
+/// append(&ring, &file, "one ")?.submit()?.wait().0?;
+/// append(&ring, &file, "two")?.submit()?.wait().0?;
+/// let (n, buf) = ring.read_at(&file, Vec::with_capacity(16), 0).submit()?.wait();
+/// assert_eq!(&buf[..n?], b"one two");
+/// # Ok(()) }
+/// ```
 pub type Op<'ring, T> = Operation<'ring, Building<T>>;
 
 /// A buffer handed back with the result of the operation that used it.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::BufResult;
+/// let ring = safer_ring::Ring::new(4)?;
+/// let file = safer_ring::File::from(tempfile::tempfile()?);
+/// let written: BufResult<usize, Vec<u8>> =
+///     ring.write_at(&file, b"mine".to_vec(), 0).submit()?.wait();
+/// let (res, buf) = written;
+/// assert_eq!((res?, buf), (4, b"mine".to_vec())); // the result, and the buffer back
+/// let read: BufResult<usize, Vec<u8>> =
+///     ring.read_at(&file, Vec::with_capacity(8), 0).submit()?.wait();
+/// let (res, buf) = read;
+/// assert_eq!(&buf[..res?], b"mine");
+/// # Ok(()) }
+/// ```
 pub type BufResult<T, B> = (Result<T>, B);
 
 mod sealed {
@@ -22,6 +59,23 @@ mod sealed {
 }
 
 /// The states of an [`Operation`]. Sealed: only [`Building`], [`Submitted`], [`Completed`].
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{Operation, Ring, op::State};
+/// /// Code for an operation in any state.
+/// fn belongs_to<S: State>(op: &Operation<'_, S>, ring: &Ring) -> bool {
+///     std::ptr::eq(op.ring(), ring)
+/// }
+/// let (ring, other) = (Ring::new(4)?, Ring::new(4)?);
+/// let building = ring.nop();
+/// assert!(belongs_to(&building, &ring) && !belongs_to(&building, &other));
+/// let submitted = building.submit()?;
+/// assert!(belongs_to(&submitted, &ring));
+/// let completed = submitted.wait_completed();
+/// assert!(belongs_to(&completed, &ring));
+/// # Ok(()) }
+/// ```
 pub trait State: sealed::Sealed {
     /// Called when an operation in this state is dropped.
     #[doc(hidden)]
@@ -166,7 +220,17 @@ impl<'ring, S: State> Operation<'ring, S> {
         &self.state
     }
 
-    /// The ring this operation belongs to.
+    /// The ring this operation belongs to, in any state.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let op = ring.nop().submit()?;
+    /// assert!(std::ptr::eq(op.ring(), &ring));
+    /// assert_eq!(op.ring().in_flight(), 1);
+    /// op.wait()?;
+    /// # Ok(()) }
+    /// ```
     pub fn ring(&self) -> &'ring Ring {
         self.ring
     }
@@ -207,7 +271,18 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
     }
 
     /// Ask the kernel to run this operation asynchronously (in its worker pool) instead of
-    /// trying it inline first (`IOSQE_ASYNC`). Useful for operations known to block.
+    /// trying it inline first (`IOSQE_ASYNC`). Useful for operations known to block. The
+    /// result is the same.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// ring.write_at(&file, b"punted".to_vec(), 0).async_hint().submit()?.wait().0?;
+    /// let (n, buf) = ring.read_at(&file, Vec::with_capacity(8), 0).async_hint().submit()?.wait();
+    /// assert_eq!(&buf[..n?], b"punted");
+    /// # Ok(()) }
+    /// ```
     pub fn async_hint(mut self) -> Self {
         self.opts_mut().async_hint = true;
         self
@@ -238,6 +313,21 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
     /// The operation comes back whole inside [`SubmitError`] when the ring is at its
     /// in-flight limit ([`SlotTableFull`](crate::SaferRingError::SlotTableFull)), the queue
     /// cannot be flushed, or an argument is invalid.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::SaferRingError;
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// let op = ring.write_at(&file, b"queued".to_vec(), 0).submit()?;
+    /// assert_eq!(ring.in_flight(), 1);
+    /// assert_eq!(op.wait().0?, 6);
+    /// let bad = ring.open("a\0path", safer_ring::OpenOptions::new()); // refused, not queued
+    /// let err = bad.submit().unwrap_err();
+    /// assert!(matches!(err.error(), SaferRingError::InvalidArgument(_)));
+    /// assert_eq!(ring.in_flight(), 0);
+    /// # Ok(()) }
+    /// ```
     #[inline(always)]
     pub fn submit(mut self) -> Result<Operation<'ring, Submitted<T>>, SubmitError<Self>> {
         let ring = self.ring;
@@ -410,6 +500,26 @@ impl<'ring, T: OpCode> Operation<'ring, Submitted<T>> {
 
     /// Completes the operation if its CQE has arrived (flushing and reaping once, without
     /// blocking); otherwise hands it back unchanged.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::io::Write;
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let (reader, mut writer) = std::io::pipe()?;
+    /// let reader = safer_ring::File::from(std::os::fd::OwnedFd::from(reader));
+    /// let read = ring.read(&reader, Vec::with_capacity(8)).submit()?;
+    /// let mut read = read.try_complete().expect_err("nothing written yet: still pending");
+    /// writer.write_all(b"now")?;
+    /// let done = loop {
+    ///     match read.try_complete() {
+    ///         Ok(done) => break done,
+    ///         Err(pending) => read = pending, // not yet: poll again
+    ///     }
+    /// };
+    /// let (n, buf) = done.into_output();
+    /// assert_eq!(&buf[..n?], b"now");
+    /// # Ok(()) }
+    /// ```
     pub fn try_complete(self) -> Result<Operation<'ring, Completed<T::Output>>, Self> {
         let ring = self.ring;
         let cqe = match ring.poll_op(self.key(), None) {
@@ -433,6 +543,20 @@ impl<'ring, T: OpCode> Operation<'ring, Submitted<T>> {
     /// # Panics
     /// If `io_uring_enter` fails for a reason other than an interruption — which would mean
     /// the ring itself is broken (safe code cannot cause this).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::io::Write;
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let (reader, mut writer) = std::io::pipe()?;
+    /// let reader = safer_ring::File::from(std::os::fd::OwnedFd::from(reader));
+    /// let read = ring.read(&reader, Vec::with_capacity(8)).submit()?;
+    /// let feeder = std::thread::spawn(move || writer.write_all(b"later"));
+    /// let (n, buf) = read.wait(); // blocks until the other thread wrote
+    /// assert_eq!(&buf[..n?], b"later");
+    /// feeder.join().unwrap()?;
+    /// # Ok(()) }
+    /// ```
     #[inline(always)]
     pub fn wait(self) -> T::Output {
         match self.ring.wait_op(self.key()) {
@@ -442,6 +566,19 @@ impl<'ring, T: OpCode> Operation<'ring, Submitted<T>> {
     }
 
     /// As [`wait`](Self::wait), keeping the [`Completed`] type-state.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{Completed, Operation};
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// let done: Operation<'_, Completed<_>> =
+    ///     ring.write_at(&file, b"kept".to_vec(), 0).submit()?.wait_completed();
+    /// assert_eq!(*done.output().0.as_ref().unwrap(), 4); // look first...
+    /// let (_, buf) = done.into_output(); // ...then take it
+    /// assert_eq!(buf, b"kept");
+    /// # Ok(()) }
+    /// ```
     pub fn wait_completed(self) -> Operation<'ring, Completed<T::Output>> {
         let ring = self.ring;
         Operation::new(
@@ -454,12 +591,35 @@ impl<'ring, T: OpCode> Operation<'ring, Submitted<T>> {
 }
 
 impl<O> Operation<'_, Completed<O>> {
-    /// The output (for buffer operations, `(result, buffer)`).
+    /// The output (for buffer operations, `(result, buffer)`), taken once.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// ring.write_at(&file, b"output".to_vec(), 0).submit()?.wait().0?;
+    /// let done = ring.read_at(&file, Vec::with_capacity(8), 0).submit()?.wait_completed();
+    /// let (n, buf) = done.into_output();
+    /// assert_eq!(&buf[..n?], b"output");
+    /// # Ok(()) }
+    /// ```
     pub fn into_output(self) -> O {
         self.into_state().output
     }
 
-    /// A reference to the output.
+    /// A reference to the output, leaving it in place.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// let done = ring.read_at(&file, Vec::with_capacity(8), 0).submit()?.wait_completed();
+    /// let (res, buf) = done.output();
+    /// assert_eq!((*res.as_ref().unwrap(), buf.len()), (0, 0)); // an empty file
+    /// assert_eq!(done.output().1.capacity(), 8); // still there
+    /// # drop(done.into_output());
+    /// # Ok(()) }
+    /// ```
     pub fn output(&self) -> &O {
         &self.state_ref().output
     }

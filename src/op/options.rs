@@ -31,7 +31,24 @@ impl SqeOptions {
     }
 }
 
-/// Operations that act at a file offset.
+/// Operations that act at a file offset, which [`Operation::offset`] sets while building:
+/// reads and writes, vectored or with registered buffers.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::op::{Op, Positioned};
+/// /// Moves any positioned operation `by` bytes further into the file.
+/// fn skip<T: Positioned>(op: Op<'_, T>, from: u64, by: u64) -> Op<'_, T> {
+///     op.offset(from + by)
+/// }
+/// let ring = safer_ring::Ring::new(4)?;
+/// let file = safer_ring::File::from(tempfile::tempfile()?);
+/// skip(ring.write_at(&file, b"tail".to_vec(), 0), 0, 4).submit()?.wait().0?;
+/// let (n, buf) = skip(ring.read_at(&file, Vec::with_capacity(8), 0), 2, 2).submit()?.wait();
+/// assert_eq!(&buf[..n?], b"tail");
+/// assert_eq!(ring.statx_file(&file).submit()?.wait()?.len(), 8);
+/// # Ok(()) }
+/// ```
 pub trait Positioned: OpCode {
     /// Sets the file offset.
     #[doc(hidden)]

@@ -26,6 +26,26 @@ use crate::ring::parked::{Finish, Parked};
 use crate::ring::slots::{CqeResult, SlotKey, is_final};
 
 /// A multishot io_uring operation: how to build its SQE and turn each CQE into an item.
+/// Implemented by the operations behind the crate's streams ([`OpStream`]):
+/// [`Ring::ticks`](crate::Ring::ticks), [`Ring::accept_multi`](crate::Ring::accept_multi),
+/// [`Ring::recv_multi`](crate::Ring::recv_multi).
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use std::time::Duration;
+/// use futures::StreamExt;
+/// use safer_ring::op::{MultiShot, OpStream};
+/// /// The first `n` items of any multishot stream, with the operation's name.
+/// async fn first<T: MultiShot>(s: OpStream<'_, T>, n: usize) -> (&'static str, Vec<T::Item>) {
+///     (T::NAME, s.take(n).collect().await)
+/// }
+/// let ring = safer_ring::Ring::new(8)?;
+/// let (name, ticks) = ring.block_on(first(ring.ticks(Duration::from_millis(1), 3), 5));
+/// assert_eq!(name, "ticks");
+/// assert_eq!(ticks.len(), 3); // the timer was asked for three expirations
+/// assert!(ticks.iter().all(Result::is_ok));
+/// # Ok(()) }
+/// ```
 ///
 /// # Safety
 ///

@@ -21,7 +21,24 @@ use crate::ring::Ring;
 use crate::ring::slots::CqeResult;
 
 /// A link timeout: the deadline of the operation linked before it. Its timespec lives on
-/// the heap inside the operation until its final CQE.
+/// the heap inside the operation until its final CQE. Not built alone: [`Operation::timeout`]
+/// and [`Operation::deadline`] pair it with the operation they bound (a [`Timed`]), which
+/// takes one slot more than the operation alone.
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use std::time::Duration;
+/// use safer_ring::{OpCode, op::LinkTimeout};
+/// let ring = safer_ring::Ring::new(8)?;
+/// let (reader, _writer) = std::io::pipe()?;
+/// let reader = safer_ring::File::from(std::os::fd::OwnedFd::from(reader));
+/// let timed = ring.read(&reader, vec![0u8; 8]).timeout(Duration::from_millis(5)).submit()?;
+/// assert_eq!(ring.in_flight(), 2); // the read and its link timeout
+/// assert!(timed.wait().0.is_err()); // the timer fired
+/// assert_eq!(ring.in_flight(), 0);
+/// assert_eq!(<LinkTimeout as OpCode>::NAME, "timeout");
+/// # Ok(()) }
+/// ```
 pub struct LinkTimeout {
     timespec: Box<Timespec>,
 }
@@ -86,6 +103,24 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
     /// has not completed by then the kernel cancels it and it reports
     /// [`TimedOut`](SaferRingError::TimedOut), with its buffer back. Works on any operation:
     /// a connect, accept or recv with a deadline, a read of a pipe that may stay empty.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::io::Write;
+    /// use std::time::Duration;
+    /// use safer_ring::SaferRingError;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let (reader, mut writer) = std::io::pipe()?;
+    /// let reader = safer_ring::File::from(std::os::fd::OwnedFd::from(reader));
+    /// writer.write_all(b"in time")?;
+    /// let timed = ring.read(&reader, Vec::with_capacity(16)).timeout(Duration::from_secs(5));
+    /// let (n, buf) = timed.submit()?.wait();
+    /// assert_eq!(&buf[..n?], b"in time"); // done first: the timer is cancelled
+    /// let (res, buf) = ring.read(&reader, buf).timeout(Duration::from_millis(5)).submit()?.wait();
+    /// assert!(matches!(res, Err(SaferRingError::TimedOut { op: "read" })));
+    /// assert_eq!(buf.capacity(), 16); // the buffer comes back
+    /// # Ok(()) }
+    /// ```
     pub fn timeout(self, duration: Duration) -> Timed<'ring, T> {
         let ring = self.ring();
         let timer = Operation::build(
@@ -100,7 +135,24 @@ impl<'ring, T: OpCode> Operation<'ring, Building<T>> {
     }
 
     /// As [`timeout`](Self::timeout), with the deadline as an instant (the time left is
-    /// taken now).
+    /// taken now). A deadline already past times the operation out at once, unless it
+    /// completes inline first.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::time::{Duration, Instant};
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let (reader, _writer) = std::io::pipe()?;
+    /// let reader = safer_ring::File::from(std::os::fd::OwnedFd::from(reader));
+    /// let deadline = Instant::now() + Duration::from_millis(5);
+    /// // Two reads sharing one deadline.
+    /// let (a, _) = ring.read(&reader, vec![0u8; 4]).deadline(deadline).submit()?.wait();
+    /// let (b, _) = ring.read(&reader, vec![0u8; 4]).deadline(deadline).submit()?.wait();
+    /// assert!(Instant::now() >= deadline);
+    /// assert_eq!(a.unwrap_err().raw_os_error(), Some(libc::ETIMEDOUT));
+    /// assert_eq!(b.unwrap_err().raw_os_error(), Some(libc::ETIMEDOUT));
+    /// # Ok(()) }
+    /// ```
     pub fn deadline(self, deadline: Instant) -> Timed<'ring, T> {
         self.timeout(deadline.saturating_duration_since(Instant::now()))
     }
@@ -112,6 +164,18 @@ impl<'ring, T: OpCode> Timed<'ring, T> {
     /// # Errors
     /// As [`Operation::submit`]; the operation comes back inside the error
     /// ([`SubmitError::into_output`] hands its buffer back).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::time::Duration;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// let timed = ring.write_at(&file, b"bounded".to_vec(), 0).timeout(Duration::from_secs(5));
+    /// let in_flight = timed.submit()?; // the write and its timer, linked
+    /// let (n, _buf) = in_flight.wait();
+    /// assert_eq!(n?, 7);
+    /// # Ok(()) }
+    /// ```
     pub fn submit(self) -> Result<TimedInFlight<'ring, T>, SubmitError<Self>> {
         let ring = Group::ring(&self.chain);
         match self.chain.submit() {
@@ -134,6 +198,20 @@ impl<'ring, T: OpCode> Timed<'ring, T> {
 
 impl<T: OpCode> SubmitError<Timed<'_, T>> {
     /// The operation's output as if it had failed with this error (its buffer back).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::time::Duration;
+    /// use safer_ring::SaferRingError;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let file = safer_ring::File::from(tempfile::tempfile()?);
+    /// let too_many = vec![vec![0u8; 1]; 1025]; // more buffers than the kernel takes
+    /// let timed = ring.readv_at(&file, too_many, 0).timeout(Duration::from_secs(1));
+    /// let (res, bufs) = timed.submit().unwrap_err().into_output();
+    /// assert!(matches!(res, Err(SaferRingError::InvalidArgument(_))));
+    /// assert_eq!(bufs.len(), 1025); // every buffer back
+    /// # Ok(()) }
+    /// ```
     pub fn into_output(self) -> T::Output {
         let (error, timed) = self.into_parts();
         SubmitError::new(error, timed.chain).into_output().0
@@ -173,6 +251,23 @@ impl<T: OpCode> std::fmt::Debug for TimedInFlight<'_, T> {
 
 impl<T: OpCode> TimedInFlight<'_, T> {
     /// Blocks until the operation completed or timed out; returns its output.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::io::Write;
+    /// use std::time::{Duration, Instant};
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let (reader, mut writer) = std::io::pipe()?;
+    /// let reader = safer_ring::File::from(std::os::fd::OwnedFd::from(reader));
+    /// let timed = ring.read(&reader, Vec::with_capacity(8)).timeout(Duration::from_secs(5));
+    /// let in_flight = timed.submit()?;
+    /// let start = Instant::now();
+    /// writer.write_all(b"soon")?;
+    /// let (n, buf) = in_flight.wait(); // returns with the data, not at the deadline
+    /// assert_eq!(&buf[..n?], b"soon");
+    /// assert!(start.elapsed() < Duration::from_secs(5));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Panics
     /// If `io_uring_enter` fails for a reason other than an interruption (a broken ring).
@@ -229,7 +324,24 @@ impl<'ring, T: OpCode> Group<'ring> for Timed<'ring, T> {
     }
 }
 
-/// The future of a [`Timed`] operation.
+/// The future of a [`Timed`] operation (or of a submitted one): `.await` it, or run it
+/// with [`Ring::block_on`].
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use std::future::IntoFuture;
+/// use std::time::Duration;
+/// use safer_ring::{SaferRingError, fs::opcodes::Read, op::TimedFuture};
+/// let ring = safer_ring::Ring::new(8)?;
+/// let (reader, _writer) = std::io::pipe()?;
+/// let reader = safer_ring::File::from(std::os::fd::OwnedFd::from(reader));
+/// let timed = ring.read(&reader, vec![0u8; 8]).timeout(Duration::from_millis(5));
+/// let future: TimedFuture<'_, Read<Vec<u8>>> = timed.into_future();
+/// let (res, buf) = ring.block_on(future);
+/// assert!(matches!(res, Err(SaferRingError::TimedOut { .. })));
+/// assert_eq!(buf.len(), 8);
+/// # Ok(()) }
+/// ```
 pub type TimedFuture<'ring, T> = GroupFuture<'ring, Timed<'ring, T>>;
 
 impl<'ring, T: OpCode> IntoFuture for Timed<'ring, T> {
