@@ -212,8 +212,9 @@ impl CapabilitySet {
     ///
     /// ```
     /// use safer_ring::probe::{Capability, CapabilitySet};
-    /// let set = CapabilitySet::parse(" send_zc, ,multishot_recv ").unwrap(); // spaces, empty items
-    /// assert_eq!(set, CapabilitySet::default().with(Capability::SendZc).with(Capability::MultishotRecv));
+    /// let set = CapabilitySet::parse(" send_zc, ,multishot_recv ").unwrap(); // blanks skipped
+    /// let both = CapabilitySet::default().with(Capability::SendZc).with(Capability::MultishotRecv);
+    /// assert_eq!(set, both);
     /// assert_eq!(CapabilitySet::parse("").unwrap(), CapabilitySet::default());
     /// let err = CapabilitySet::parse("send_zc,warp_drive").unwrap_err();
     /// assert!(err.to_string().contains("known: single_issuer"), "{err}");

@@ -352,7 +352,8 @@ impl RingBuilder {
     /// assert!(!ring.setup_flags().defer_taskrun && !ring.setup_flags().single_issuer);
     /// // `SQPOLL` needs it off.
     /// assert!(Ring::builder().sqpoll(Duration::from_millis(10)).build().is_err());
-    /// let sqpoll = Ring::builder().defer_taskrun(false).sqpoll(Duration::from_millis(10)).build()?;
+    /// let sqpoll = Ring::builder().defer_taskrun(false).sqpoll(Duration::from_millis(10));
+    /// let sqpoll = sqpoll.build()?;
     /// assert!(sqpoll.setup_flags().sqpoll);
     /// # Ok(()) }
     /// ```
