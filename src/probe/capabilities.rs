@@ -365,8 +365,8 @@ impl Capabilities {
     /// ```
     /// # fn main() -> safer_ring::Result<()> {
     /// use safer_ring::probe::Capability;
-    /// let caps = safer_ring::Ring::builder().without(Capability::SendZc).build()?;
-    /// let caps = caps.capabilities();
+    /// let ring = safer_ring::Ring::builder().without(Capability::SendZc).build()?;
+    /// let caps = ring.capabilities();
     /// let listed: Vec<(Capability, bool)> = caps.iter().collect();
     /// assert_eq!(listed.len(), Capability::ALL.len());
     /// assert!(listed.contains(&(Capability::SendZc, false)));

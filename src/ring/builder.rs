@@ -35,7 +35,8 @@ pub const MAX_ENTRIES: u32 = 32_768;
 /// let ring = Ring::builder().entries(8).cq_entries(MAX_CQ_ENTRIES).build()?;
 /// assert_eq!(ring.config().cq_entries, MAX_CQ_ENTRIES);
 /// let err = Ring::builder().entries(8).cq_entries(MAX_CQ_ENTRIES + 1).build().unwrap_err();
-/// assert!(matches!(err, SaferRingError::TooLarge { max: MAX_CQ_ENTRIES, .. }), "{err}");
+/// let SaferRingError::TooLarge { option, max, .. } = err else { panic!("{err}") };
+/// assert_eq!((option, max), ("cq_entries", u64::from(MAX_CQ_ENTRIES)));
 /// # Ok(()) }
 /// ```
 pub const MAX_CQ_ENTRIES: u32 = 2 * MAX_ENTRIES;
