@@ -336,6 +336,15 @@ impl fmt::Debug for SaferRingError {
 
 impl SaferRingError {
     /// An OS error reported for `op`.
+    ///
+    /// ```
+    /// use safer_ring::SaferRingError;
+    /// let err = SaferRingError::os("open", std::io::Error::from_raw_os_error(libc::ENOENT));
+    /// assert!(matches!(err, SaferRingError::Os { op: "open", .. }));
+    /// assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    /// assert!(err.to_string().starts_with("open failed: No such file or directory"), "{err}");
+    /// assert!(err.subject().is_none());
+    /// ```
     pub fn os(op: &'static str, source: io::Error) -> Self {
         Self::Os {
             op,
@@ -401,6 +410,21 @@ impl SaferRingError {
     }
 
     /// The errno behind this error, if it came from the OS.
+    ///
+    /// Errors caught before the kernel saw anything map to the errno the kernel would have given.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use safer_ring::{File, Ring};
+    /// let ring = Ring::new(4)?;
+    /// let tmp = tempfile::NamedTempFile::new()?;
+    /// let write_only = File::from(std::fs::OpenOptions::new().write(true).open(tmp.path())?);
+    /// let (res, _buf) = ring.read_at(&write_only, Vec::with_capacity(8), 0).submit()?.wait();
+    /// assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EBADF)); // from the kernel
+    /// let too_large = Ring::new(u32::MAX).unwrap_err(); // refused before io_uring_setup
+    /// assert_eq!(too_large.raw_os_error(), Some(libc::EINVAL));
+    /// # Ok(()) }
+    /// ```
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             Self::Os { source, .. } => source.raw_os_error(),
@@ -512,16 +536,64 @@ impl<T> SubmitError<T> {
     }
 
     /// Why submission failed.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::time::Duration;
+    /// use safer_ring::{Ring, SaferRingError};
+    /// let ring = Ring::builder().max_in_flight(1).build()?;
+    /// let _timer = ring.sleep(Duration::from_secs(10)).submit()?; // takes the only slot
+    /// let refused = ring.nop().submit().unwrap_err();
+    /// assert!(
+    ///     matches!(refused.error(), SaferRingError::SlotTableFull { in_flight: 1, limit: 1 }),
+    ///     "{refused}"
+    /// );
+    /// # Ok(()) }
+    /// ```
     pub fn error(&self) -> &SaferRingError {
         &self.error
     }
 
     /// The operation, unchanged, to retry or to take its buffer back.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::time::Duration;
+    /// use safer_ring::{File, Ring};
+    /// let ring = Ring::builder().max_in_flight(1).build()?;
+    /// let file = File::from(tempfile::tempfile()?);
+    /// let timer = ring.sleep(Duration::from_secs(10)).submit()?; // takes the only slot
+    /// let refused = ring.write_at(&file, b"kept".to_vec(), 0).submit().unwrap_err();
+    /// // Make room, then retry the very same operation, buffer and all.
+    /// assert!(timer.cancel().wait().is_err()); // ECANCELED
+    /// let (n, buf) = refused.into_inner().submit()?.wait();
+    /// assert_eq!(n?, 4);
+    /// assert_eq!(buf, b"kept");
+    /// # Ok(()) }
+    /// ```
     pub fn into_inner(self) -> T {
         self.op
     }
 
     /// Both parts.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::time::Duration;
+    /// use safer_ring::{File, Ring, SaferRingError};
+    /// let ring = Ring::builder().max_in_flight(1).build()?;
+    /// let file = File::from(tempfile::tempfile()?);
+    /// let timer = ring.sleep(Duration::from_secs(10)).submit()?; // takes the only slot
+    /// let refused = ring.write_at(&file, b"data".to_vec(), 0).submit().unwrap_err();
+    /// let (error, op) = refused.into_parts();
+    /// assert!(matches!(error, SaferRingError::SlotTableFull { .. }), "{error}");
+    /// // Back-pressure, not a failure: `io::ErrorKind::WouldBlock` says "retry".
+    /// assert_eq!(std::io::Error::from(error).kind(), std::io::ErrorKind::WouldBlock);
+    /// assert!(timer.cancel().wait().is_err()); // make room
+    /// let (n, _buf) = op.submit()?.wait();
+    /// assert_eq!(n?, 4);
+    /// # Ok(()) }
+    /// ```
     pub fn into_parts(self) -> (SaferRingError, T) {
         (self.error, self.op)
     }

@@ -57,6 +57,15 @@ impl OpcodeSet {
     }
 
     /// Whether the kernel supports `opcode`.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::io_uring::opcode;
+    /// let opcodes = safer_ring::Ring::new(4)?.opcodes();
+    /// assert!(opcodes.contains(opcode::Read::CODE) && opcodes.contains(opcode::Timeout::CODE));
+    /// assert!(!opcodes.contains(u8::MAX)); // no kernel has opcode 255
+    /// # Ok(()) }
+    /// ```
     #[inline]
     pub fn contains(&self, opcode: u8) -> bool {
         self.0[usize::from(opcode / 64)] & (1 << (opcode % 64)) != 0
@@ -136,6 +145,17 @@ impl Features {
 
     /// Every known feature by name (without the `IORING_FEAT_` prefix) and whether the
     /// kernel has it, oldest first.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let features: Vec<_> = ring.features().iter().collect();
+    /// assert_eq!(features[0].0, "SINGLE_MMAP"); // the oldest (Linux 5.4)
+    /// assert!(features.contains(&("NODROP", true)));
+    /// // Every known name, whether the kernel has it or not.
+    /// assert!(features.iter().any(|(name, _)| *name == "NO_IOWAIT"));
+    /// # Ok(()) }
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, bool)> + '_ {
         FEATURES
             .iter()
@@ -145,6 +165,15 @@ impl Features {
 
     /// Whether the kernel reported the feature `name` (without `IORING_FEAT_`); `false` for
     /// names this library does not know.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let features = safer_ring::Ring::new(4)?.features();
+    /// assert!(features.contains("NODROP") && features.contains("EXT_ARG"));
+    /// assert!(!features.contains("IORING_FEAT_NODROP")); // names go without the prefix
+    /// assert!(!features.contains("WARP_DRIVE"));
+    /// # Ok(()) }
+    /// ```
     pub fn contains(&self, name: &str) -> bool {
         self.iter().any(|(n, on)| on && n == name)
     }

@@ -38,6 +38,21 @@ pub struct RegisteredFd {
 
 impl RegisteredFd {
     /// The slot index in the ring's file table.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{File, Ring};
+    /// let ring = Ring::new(8)?;
+    /// ring.register_files(4)?;
+    /// let (a, b) = (File::from(tempfile::tempfile()?), File::from(tempfile::tempfile()?));
+    /// let (fixed_a, fixed_b) = (ring.register_file(&a)?, ring.register_file(&b)?);
+    /// assert_eq!((fixed_a.index(), fixed_b.index()), (0, 1)); // the first free slots
+    /// ring.unregister_file(&fixed_a)?;
+    /// let again = ring.register_file(&a)?;
+    /// assert_eq!(again.index(), 0); // the slot is reused...
+    /// assert_ne!(again, fixed_a); // ...by a new registration: the old handle stays stale
+    /// # Ok(()) }
+    /// ```
     pub fn index(&self) -> u32 {
         self.index
     }

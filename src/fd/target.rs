@@ -11,6 +11,33 @@ use super::{Claim, RegisteredFd, SharedFd};
 
 /// What an operation names in its SQE, and what keeps it valid until the final CQE: a
 /// shared fd handle (invariant 6) or a use count on a registered slot (invariant 8).
+///
+/// Made by [`AsTarget`] when an operation is built; never by hand.
+///
+/// # Examples
+///
+/// An operation holds its file open, so the fd number cannot be reused under it:
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{File, Ring, SaferRingError};
+/// let ring = Ring::new(8)?;
+/// let file = File::from(tempfile::tempfile()?);
+/// ring.write_at(&file, b"target".to_vec(), 0).submit()?.wait().0?;
+/// let read = ring.read_at(&file, Vec::with_capacity(8), 0); // holds the file's Target
+/// drop(file); // the fd stays open until the read is done with it
+/// let (n, buf) = read.submit()?.wait();
+/// assert_eq!(&buf[..n?], b"target");
+///
+/// // A registered file's target is bound when the operation is submitted.
+/// ring.register_files(1)?;
+/// let fixed = ring.register_file(&tempfile::tempfile()?)?;
+/// let sync = ring.fsync(&fixed);
+/// ring.unregister_file(&fixed)?;
+/// let err = sync.submit().unwrap_err();
+/// assert!(matches!(err.error(), SaferRingError::Stale { .. }), "{err}");
+/// # Ok(()) }
+/// ```
 pub struct Target(pub(crate) Kind);
 
 pub(crate) enum Kind {

@@ -55,6 +55,13 @@ pub enum Capability {
 
 impl Capability {
     /// Every capability, in declaration order.
+    ///
+    /// ```
+    /// use safer_ring::probe::Capability;
+    /// assert_eq!(Capability::ALL[0], Capability::SingleIssuer);
+    /// let names: Vec<&str> = Capability::ALL.iter().map(|c| c.name()).collect();
+    /// assert!(names.contains(&"send_zc") && names.contains(&"multishot_timeout"));
+    /// ```
     pub const ALL: [Capability; 10] = [
         Self::SingleIssuer,
         Self::DeferTaskrun,
@@ -69,6 +76,14 @@ impl Capability {
     ];
 
     /// Its name, as `SAFER_RING_WITHOUT` and `safer-ring probe` spell it.
+    ///
+    /// ```
+    /// use safer_ring::probe::{Capability, CapabilitySet};
+    /// assert_eq!(Capability::MultishotAccept.name(), "multishot_accept");
+    /// // The names are what `SAFER_RING_WITHOUT` takes.
+    /// let set = CapabilitySet::parse(Capability::MultishotAccept.name()).unwrap();
+    /// assert!(set.contains(Capability::MultishotAccept));
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Self::SingleIssuer => "single_issuer",
@@ -85,6 +100,13 @@ impl Capability {
     }
 
     /// The first Linux release that has it.
+    ///
+    /// ```
+    /// use safer_ring::probe::{Capability, KernelVersion};
+    /// assert_eq!(Capability::DeferTaskrun.since(), KernelVersion::new(6, 1, 0));
+    /// assert_eq!(Capability::MsgRing.since().to_string(), "5.18.0");
+    /// assert!(Capability::NoSqArray.since() > Capability::SingleIssuer.since());
+    /// ```
     pub fn since(self) -> KernelVersion {
         let (major, minor) = match self {
             Self::RegisteredRingFd | Self::MsgRing => (5, 18),
@@ -98,6 +120,15 @@ impl Capability {
     }
 
     /// The capability called `name` (see [`name`](Self::name)).
+    ///
+    /// ```
+    /// use safer_ring::probe::Capability;
+    /// assert_eq!(Capability::from_name("msg_ring"), Some(Capability::MsgRing));
+    /// assert_eq!(Capability::from_name("MsgRing"), None); // the snake_case name only
+    /// for c in Capability::ALL {
+    ///     assert_eq!(Capability::from_name(c.name()), Some(c));
+    /// }
+    /// ```
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.name() == name)
     }
@@ -127,6 +158,18 @@ pub struct CapabilitySet(u32);
 
 impl CapabilitySet {
     /// Every capability (what the fallback backend does without).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::probe::{Capability, CapabilitySet};
+    /// let all = CapabilitySet::all();
+    /// assert!(Capability::ALL.into_iter().all(|c| all.contains(c)));
+    /// assert_ne!(all, CapabilitySet::default());
+    /// // The fallback backend does without all of them.
+    /// let ring = safer_ring::Ring::builder().backend(safer_ring::BackendMode::Fallback).build()?;
+    /// assert_eq!(ring.capabilities().without(), all);
+    /// # Ok(()) }
+    /// ```
     pub fn all() -> Self {
         Capability::ALL
             .into_iter()
@@ -134,11 +177,27 @@ impl CapabilitySet {
     }
 
     /// The set with `capability` added.
+    ///
+    /// ```
+    /// use safer_ring::probe::{Capability, CapabilitySet};
+    /// let set = CapabilitySet::default().with(Capability::SendZc).with(Capability::MsgRing);
+    /// assert!(set.contains(Capability::SendZc) && set.contains(Capability::MsgRing));
+    /// assert!(!set.contains(Capability::SocketOp));
+    /// assert_eq!(set.with(Capability::SendZc), set); // adding twice changes nothing
+    /// assert_eq!(set, CapabilitySet::parse("msg_ring,send_zc").unwrap());
+    /// ```
     pub fn with(self, capability: Capability) -> Self {
         Self(self.0 | capability.bit())
     }
 
     /// Whether `capability` is in the set.
+    ///
+    /// ```
+    /// use safer_ring::probe::{Capability, CapabilitySet};
+    /// assert!(!CapabilitySet::default().contains(Capability::SendZc));
+    /// assert!(CapabilitySet::default().with(Capability::SendZc).contains(Capability::SendZc));
+    /// assert!(CapabilitySet::all().contains(Capability::MultishotTimeout));
+    /// ```
     pub fn contains(self, capability: Capability) -> bool {
         self.0 & capability.bit() != 0
     }
@@ -148,6 +207,18 @@ impl CapabilitySet {
     /// # Errors
     /// [`InvalidArgument`](SaferRingError::InvalidArgument) naming the known names, for an
     /// unknown one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use safer_ring::probe::{Capability, CapabilitySet};
+    /// let set = CapabilitySet::parse(" send_zc, ,multishot_recv ").unwrap(); // blanks skipped
+    /// let both = CapabilitySet::default().with(Capability::SendZc).with(Capability::MultishotRecv);
+    /// assert_eq!(set, both);
+    /// assert_eq!(CapabilitySet::parse("").unwrap(), CapabilitySet::default());
+    /// let err = CapabilitySet::parse("send_zc,warp_drive").unwrap_err();
+    /// assert!(err.to_string().contains("known: single_issuer"), "{err}");
+    /// ```
     pub fn parse(list: &str) -> Result<Self> {
         let mut names = list.split(',').map(str::trim).filter(|n| !n.is_empty());
         names.try_fold(Self::default(), |set, name| {
@@ -196,6 +267,18 @@ pub struct Capabilities {
 
 impl Capabilities {
     /// Whether the ring has `capability` (and was not told to do without it).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::probe::{Capability, KernelVersion};
+    /// let caps = safer_ring::Ring::new(4)?.capabilities();
+    /// if caps.kernel() >= KernelVersion::new(6, 0, 0) {
+    ///     assert!(caps.has(Capability::SendZc)); // the kernel has it and nothing masks it
+    /// }
+    /// let masked = safer_ring::Ring::builder().without(Capability::SendZc).build()?;
+    /// assert!(!masked.capabilities().has(Capability::SendZc)); // whatever the kernel has
+    /// # Ok(()) }
+    /// ```
     pub fn has(&self, capability: Capability) -> bool {
         !self.without.contains(capability) && self.kernel_has(capability)
     }
@@ -219,26 +302,77 @@ impl Capabilities {
     }
 
     /// The running kernel's version.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::probe::KernelVersion;
+    /// let caps = safer_ring::Ring::new(4)?.capabilities();
+    /// assert_eq!(caps.kernel(), KernelVersion::running());
+    /// assert!(caps.kernel() >= KernelVersion::new(5, 1, 0)); // io_uring exists since 5.1
+    /// # Ok(()) }
+    /// ```
     pub fn kernel(&self) -> KernelVersion {
         self.kernel
     }
 
     /// The opcodes the kernel supports.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::io_uring::opcode;
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let caps = ring.capabilities();
+    /// assert_eq!(caps.opcodes(), ring.opcodes());
+    /// assert!(caps.opcodes().contains(opcode::Nop::CODE));
+    /// # Ok(()) }
+    /// ```
     pub fn opcodes(&self) -> OpcodeSet {
         self.opcodes
     }
 
     /// The `IORING_FEAT_*` flags the kernel reported.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let caps = ring.capabilities();
+    /// assert_eq!(caps.features(), ring.features());
+    /// assert!(caps.features().contains("NODROP"));
+    /// # Ok(()) }
+    /// ```
     pub fn features(&self) -> Features {
         self.features
     }
 
     /// What the ring was told to do without.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::probe::{Capability, CapabilitySet};
+    /// let ring = safer_ring::Ring::builder().without(Capability::MsgRing).build()?;
+    /// let without = ring.capabilities().without();
+    /// assert!(without.contains(Capability::MsgRing));
+    /// assert!(!ring.capabilities().has(Capability::MsgRing));
+    /// assert_eq!(without, CapabilitySet::default().with(Capability::MsgRing));
+    /// # Ok(()) }
+    /// ```
     pub fn without(&self) -> CapabilitySet {
         self.without
     }
 
     /// Every capability and whether the ring has it.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::probe::Capability;
+    /// let ring = safer_ring::Ring::builder().without(Capability::SendZc).build()?;
+    /// let caps = ring.capabilities();
+    /// let listed: Vec<(Capability, bool)> = caps.iter().collect();
+    /// assert_eq!(listed.len(), Capability::ALL.len());
+    /// assert!(listed.contains(&(Capability::SendZc, false)));
+    /// assert!(listed.iter().all(|&(c, on)| on == caps.has(c)));
+    /// # Ok(()) }
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (Capability, bool)> + '_ {
         Capability::ALL.into_iter().map(|c| (c, self.has(c)))
     }

@@ -26,6 +26,14 @@ pub struct KernelVersion {
 
 impl KernelVersion {
     /// A version from its parts.
+    ///
+    /// ```
+    /// use safer_ring::probe::KernelVersion;
+    /// const LTS: KernelVersion = KernelVersion::new(6, 1, 0); // `const`
+    /// assert_eq!((LTS.major, LTS.minor, LTS.patch), (6, 1, 0));
+    /// assert!(KernelVersion::new(6, 1, 99) < KernelVersion::new(6, 4, 0)); // ordered by part
+    /// assert_eq!(KernelVersion::new(5, 19, 2).to_string(), "5.19.2");
+    /// ```
     pub const fn new(major: u16, minor: u16, patch: u16) -> Self {
         Self {
             major,
@@ -36,6 +44,14 @@ impl KernelVersion {
 
     /// The running kernel's version (0.0.0 if its release string cannot be read). Read once
     /// per process: rings built after the first make no syscall for it.
+    ///
+    /// ```
+    /// use safer_ring::probe::KernelVersion;
+    /// let running = KernelVersion::running();
+    /// let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    /// assert_eq!(Some(running), KernelVersion::parse(&release));
+    /// assert_eq!(KernelVersion::running(), running); // the same every time
+    /// ```
     pub fn running() -> Self {
         static RUNNING: std::sync::OnceLock<KernelVersion> = std::sync::OnceLock::new();
         *RUNNING.get_or_init(|| {
@@ -46,6 +62,14 @@ impl KernelVersion {
     }
 
     /// Parses a release string such as `6.18.44-fc-v1045` or `6.1.0-47-amd64`.
+    ///
+    /// ```
+    /// use safer_ring::probe::KernelVersion;
+    /// assert_eq!(KernelVersion::parse("6.18.44-fc-v1045"), Some(KernelVersion::new(6, 18, 44)));
+    /// assert_eq!(KernelVersion::parse("6.8.0+\n"), Some(KernelVersion::new(6, 8, 0)));
+    /// assert_eq!(KernelVersion::parse("5.4"), Some(KernelVersion::new(5, 4, 0))); // no patch: 0
+    /// assert_eq!(KernelVersion::parse("linux"), None);
+    /// ```
     pub fn parse(release: &str) -> Option<Self> {
         let mut parts = release.trim().split(['.', '-', '+']).map(|p| {
             let digits = p.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("");

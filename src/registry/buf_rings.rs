@@ -16,6 +16,28 @@ impl Ring {
     /// [`MemlockExceeded`](crate::SaferRingError::MemlockExceeded) when the ring's entries (16 bytes
     /// a buffer, pinned for the kernel) do not fit in `RLIMIT_MEMLOCK`; the kernel's error
     /// (named) otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use futures::StreamExt;
+    /// use std::io::Write;
+    /// use safer_ring::net::{ListenOptions, TcpListener};
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let bufs = ring.register_buf_ring(8, 1024)?;
+    /// assert_eq!((bufs.count(), bufs.buffer_size(), bufs.available()), (8, 1024, 8));
+    /// assert!(ring.register_buf_ring(6, 1024).is_err()); // not a power of two
+    /// // The kernel picks a buffer for each message received.
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+    /// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (conn, _) = ring.accept(&listener).submit()?.wait()?;
+    /// client.write_all(b"picked")?;
+    /// let chunk = ring.block_on(ring.recv_multi(&conn, &bufs).next()).unwrap()?;
+    /// assert_eq!(&chunk[..], b"picked");
+    /// assert_eq!(bufs.available(), 7); // one held by the chunk
+    /// # Ok(()) }
+    /// ```
     pub fn register_buf_ring(&self, count: u16, size: usize) -> Result<BufRing> {
         let resources = Resources::of(self);
         let bgid = resources.next_bgid.get();

@@ -83,6 +83,29 @@ impl Ring {
     /// # Errors
     /// [`InUse`](SaferRingError::InUse) while a fixed-buffer operation is in flight — refused,
     /// not deferred: the registration stays until a later call succeeds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{BufferPool, File, Ring, SaferRingError};
+    /// let ring = Ring::new(8)?;
+    /// let pool = BufferPool::new(2, 4096)?;
+    /// ring.register_pool(&pool)?;
+    /// let (pipe, _writer) = std::io::pipe()?;
+    /// let pipe = File::from(std::os::fd::OwnedFd::from(pipe));
+    /// let read = ring.read_fixed_at(&pipe, pool.try_get().unwrap(), 0).submit()?; // waits
+    /// assert!(matches!(ring.unregister_pool(), Err(SaferRingError::InUse { .. })));
+    /// let (res, buf) = read.cancel().wait();
+    /// assert!(res.is_err()); // ECANCELED
+    /// ring.unregister_pool()?;
+    /// // The pool's buffers are no longer this ring's fixed buffers.
+    /// let file = File::from(tempfile::tempfile()?);
+    /// let err = ring.write_fixed_at(&file, buf, 0).submit().unwrap_err();
+    /// assert!(matches!(err.error(), SaferRingError::RingMismatch { .. }), "{err}");
+    /// ring.unregister_pool()?; // nothing registered: nothing to do
+    /// # Ok(()) }
+    /// ```
     pub fn unregister_pool(&self) -> Result<()> {
         let resources = Resources::of(self);
         let mut buffers = resources.buffers.borrow_mut();

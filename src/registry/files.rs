@@ -146,6 +146,23 @@ impl Ring {
     /// [`InUse`](SaferRingError::InUse) if a table exists and an operation uses it, or it
     /// has a [file mailbox](Ring::open_file_mailbox); the kernel's error otherwise. Replacing a table makes every old handle stale — also when
     /// the new registration then fails (the old table is gone either way).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{File, Ring, SaferRingError};
+    /// let ring = Ring::new(8)?;
+    /// ring.register_files(2)?;
+    /// let file = File::from(tempfile::tempfile()?);
+    /// let old = ring.register_file(&file)?;
+    /// ring.register_files(4)?; // a new, empty table
+    /// let err = ring.fsync(&old).submit().unwrap_err();
+    /// assert!(matches!(err.error(), SaferRingError::Stale { .. }), "{err}");
+    /// let new = ring.register_file(&file)?;
+    /// ring.fsync(&new).submit()?.wait()?;
+    /// # Ok(()) }
+    /// ```
     pub fn register_files(&self, capacity: u32) -> Result<()> {
         let resources = Resources::of(self);
         let mut files = resources.files.borrow_mut();
@@ -188,6 +205,25 @@ impl Ring {
     /// # Errors
     /// [`InvalidArgument`](SaferRingError::InvalidArgument) without a table or with a full
     /// one; the kernel's error otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{Ring, SaferRingError};
+    /// let ring = Ring::new(8)?;
+    /// let file = tempfile::tempfile()?; // a `std::fs::File`: anything `AsFd`
+    /// assert!(matches!(ring.register_file(&file), Err(SaferRingError::InvalidArgument(_))));
+    /// ring.register_files(1)?;
+    /// let fixed = ring.register_file(&file)?;
+    /// // The table is full now.
+    /// assert!(matches!(ring.register_file(&file), Err(SaferRingError::InvalidArgument(_))));
+    /// drop(file); // the registration holds its own reference
+    /// ring.write_at(&fixed, b"still open".to_vec(), 0).submit()?.wait().0?;
+    /// let (n, buf) = ring.read_at(&fixed, Vec::with_capacity(16), 0).submit()?.wait();
+    /// assert_eq!(&buf[..n?], b"still open");
+    /// # Ok(()) }
+    /// ```
     pub fn register_file(&self, file: &impl AsFd) -> Result<RegisteredFd> {
         let resources = Resources::of(self);
         let files = resources.files.borrow();
@@ -227,6 +263,27 @@ impl Ring {
     /// deferred: retry after it completes); [`RingMismatch`](SaferRingError::RingMismatch)
     /// or [`Stale`](SaferRingError::Stale) for a handle this ring did not issue or already
     /// unregistered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{Ring, SaferRingError};
+    /// let ring = Ring::new(8)?;
+    /// ring.register_files(1)?;
+    /// let (pipe, _writer) = std::io::pipe()?;
+    /// let fixed = ring.register_file(&pipe)?;
+    /// let read = ring.read(&fixed, vec![0; 8]).submit()?; // waits: nothing written
+    /// assert!(matches!(ring.unregister_file(&fixed), Err(SaferRingError::InUse { .. })));
+    /// assert!(read.cancel().wait().0.is_err()); // ECANCELED
+    /// let clone = fixed.clone();
+    /// ring.unregister_file(&fixed)?;
+    /// let err = ring.read(&clone, vec![0; 8]).submit().unwrap_err();
+    /// assert!(matches!(err.error(), SaferRingError::Stale { .. }), "{err}");
+    /// assert!(ring.unregister_file(&fixed).is_err()); // already gone
+    /// ring.register_file(&pipe)?; // its slot is free again
+    /// # Ok(()) }
+    /// ```
     pub fn unregister_file(&self, fd: &RegisteredFd) -> Result<()> {
         self.update_idle_slot("unregister_file", fd, -1, |slot| slot.registered = false)
             .map(drop)
@@ -239,6 +296,25 @@ impl Ring {
     /// As [`unregister_file`](Ring::unregister_file): refused with
     /// [`InUse`](SaferRingError::InUse) while an operation uses the slot, so an in-flight
     /// operation never ends up acting on the replacement.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{File, Ring};
+    /// let ring = Ring::new(8)?;
+    /// ring.register_files(1)?;
+    /// let (a, b) = (File::from(tempfile::tempfile()?), File::from(tempfile::tempfile()?));
+    /// ring.write_at(&b, b"b".to_vec(), 0).submit()?.wait().0?;
+    /// let fixed_a = ring.register_file(&a)?;
+    /// let fixed_b = ring.replace_file(&fixed_a, &b)?;
+    /// assert_eq!(fixed_b.index(), fixed_a.index()); // the same slot
+    /// let (n, buf) = ring.read_at(&fixed_b, Vec::with_capacity(4), 0).submit()?.wait();
+    /// assert_eq!(&buf[..n?], b"b");
+    /// // The old handle is stale: refused, never pointed at `b`.
+    /// assert!(ring.read_at(&fixed_a, Vec::with_capacity(4), 0).submit().is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn replace_file(&self, fd: &RegisteredFd, file: &impl AsFd) -> Result<RegisteredFd> {
         let generation =
             self.update_idle_slot("replace_file", fd, file.as_fd().as_raw_fd(), |_| ())?;

@@ -5,6 +5,21 @@
 use crate::error::{Result, SaferRingError, Unavailable};
 
 /// The backend a ring runs on ([`Ring::backend`](crate::Ring::backend)).
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::probe::Capability;
+/// use safer_ring::{Backend, BackendMode, Ring};
+/// let uring = Ring::builder().backend(BackendMode::IoUring).build()?;
+/// let fallback = Ring::builder().backend(BackendMode::Fallback).build()?;
+/// assert_eq!((uring.backend(), fallback.backend()), (Backend::IoUring, Backend::Fallback));
+/// for ring in [&uring, &fallback] {
+///     ring.nop().submit()?.wait()?; // the same operations on both
+/// }
+/// // What the fallback cannot emulate is missing from its capabilities.
+/// assert!(!fallback.capabilities().has(Capability::MsgRing));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Backend {
@@ -43,6 +58,13 @@ pub enum BackendMode {
 
 impl BackendMode {
     /// The name `SAFER_RING_BACKEND` spells it with.
+    ///
+    /// ```
+    /// use safer_ring::BackendMode;
+    /// assert_eq!(BackendMode::default().name(), "auto");
+    /// assert_eq!(BackendMode::IoUring.name(), "io_uring");
+    /// assert_eq!(BackendMode::Fallback.name(), "fallback");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Self::Auto => "auto",

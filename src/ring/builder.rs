@@ -26,6 +26,19 @@ use crate::probe::{Capability, CapabilitySet};
 /// ```
 pub const MAX_ENTRIES: u32 = 32_768;
 /// The kernel's largest completion queue (`IORING_MAX_CQ_ENTRIES`; see [`MAX_ENTRIES`]).
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::ring::{MAX_CQ_ENTRIES, MAX_ENTRIES};
+/// use safer_ring::{Ring, SaferRingError};
+/// assert_eq!(MAX_CQ_ENTRIES, 2 * MAX_ENTRIES);
+/// let ring = Ring::builder().entries(8).cq_entries(MAX_CQ_ENTRIES).build()?;
+/// assert_eq!(ring.config().cq_entries, MAX_CQ_ENTRIES);
+/// let err = Ring::builder().entries(8).cq_entries(MAX_CQ_ENTRIES + 1).build().unwrap_err();
+/// let SaferRingError::TooLarge { option, max, .. } = err else { panic!("{err}") };
+/// assert_eq!((option, max), ("cq_entries", u64::from(MAX_CQ_ENTRIES)));
+/// # Ok(()) }
+/// ```
 pub const MAX_CQ_ENTRIES: u32 = 2 * MAX_ENTRIES;
 
 /// The setup flags a ring was built with (what the kernel accepted).
@@ -143,6 +156,15 @@ mod option {
 }
 
 /// The default of [`RingBuilder::max_in_flight`].
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::{DEFAULT_MAX_IN_FLIGHT, Ring, RingBuilder};
+/// assert_eq!(RingBuilder::default().max_in_flight, DEFAULT_MAX_IN_FLIGHT);
+/// let ring = Ring::new(8)?; // a 16-entry completion queue...
+/// assert_eq!(ring.capacity(), DEFAULT_MAX_IN_FLIGHT); // ...does not cap it (NODROP, Linux 5.5)
+/// # Ok(()) }
+/// ```
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 65_536;
 
 /// An alias of [`RingBuilder`], by the name the presets are asked for: one type, both names.
@@ -176,6 +198,13 @@ impl Default for RingBuilder {
 
 impl RingBuilder {
     /// The idle time of [`low_latency`](Self::low_latency)'s submission thread.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use safer_ring::RingBuilder;
+    /// assert_eq!(RingBuilder::LOW_LATENCY_IDLE, Duration::from_millis(100));
+    /// assert_eq!(RingBuilder::low_latency().sqpoll, Some(RingBuilder::LOW_LATENCY_IDLE));
+    /// ```
     pub const LOW_LATENCY_IDLE: Duration = Duration::from_millis(100);
 
     /// Low latency: `SQPOLL` — a kernel thread picks up each SQE as it is written, so
@@ -239,6 +268,19 @@ impl RingBuilder {
 
     /// Submission queue entries (rounded up to a power of two by the kernel; at most
     /// [`MAX_ENTRIES`]). Default 256.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{Ring, SaferRingError};
+    /// let ring = Ring::builder().entries(48).build()?;
+    /// assert_eq!(ring.config().requested.entries, 48);
+    /// assert_eq!(ring.config().entries, 64); // rounded up to a power of two
+    /// assert!(matches!(
+    ///     Ring::builder().entries(0).build(),
+    ///     Err(SaferRingError::InvalidArgument(_))
+    /// ));
+    /// # Ok(()) }
+    /// ```
     pub fn entries(mut self, entries: u32) -> Self {
         self.entries = entries;
         self
@@ -248,6 +290,23 @@ impl RingBuilder {
     /// [`MAX_CQ_ENTRIES`]). Default: twice the submission entries. More operations than
     /// this may be in flight: completions that find the queue full wait in the kernel
     /// (`IORING_FEAT_NODROP`) until the ring reaps.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{Ring, SaferRingError};
+    /// let ring = Ring::builder().entries(8).cq_entries(100).build()?;
+    /// assert_eq!(ring.config().cq_entries, 128); // rounded up to a power of two
+    /// let err = Ring::builder().entries(64).cq_entries(32).build().unwrap_err();
+    /// assert!(matches!(err, SaferRingError::Conflict { first: "cq_entries", .. }), "{err}");
+    /// // More in flight than the CQ holds: the kernel keeps the overflow, nothing is lost.
+    /// let small = Ring::builder().entries(4).cq_entries(4).build()?;
+    /// let nops: Vec<_> = (0..16).map(|_| small.nop().submit()).collect::<Result<_, _>>()?;
+    /// for nop in nops {
+    ///     nop.wait()?;
+    /// }
+    /// assert_eq!(small.stats().completed, 16);
+    /// # Ok(()) }
+    /// ```
     pub fn cq_entries(mut self, cq_entries: u32) -> Self {
         self.cq_entries = Some(cq_entries);
         self
@@ -259,6 +318,22 @@ impl RingBuilder {
     /// one-shot operations, so streams (a multishot recv per connection) can never
     /// starve them. Default [`DEFAULT_MAX_IN_FLIGHT`]; on a kernel without
     /// `IORING_FEAT_NODROP` (before 5.5) it is capped at the CQ size.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::time::Duration;
+    /// use safer_ring::{Ring, SaferRingError};
+    /// let ring = Ring::builder().max_in_flight(2).build()?;
+    /// assert_eq!(ring.capacity(), 2);
+    /// let timers = [
+    ///     ring.sleep(Duration::from_secs(10)).submit()?,
+    ///     ring.sleep(Duration::from_secs(10)).submit()?,
+    /// ];
+    /// let err = ring.nop().submit().unwrap_err(); // the sync API: refused, handed back
+    /// assert!(matches!(err.error(), SaferRingError::SlotTableFull { limit: 2, .. }), "{err}");
+    /// drop(timers); // cancelled
+    /// # Ok(()) }
+    /// ```
     pub fn max_in_flight(mut self, limit: usize) -> Self {
         self.max_in_flight = limit;
         self
@@ -268,6 +343,21 @@ impl RingBuilder {
     /// ring without them, silently; [`Ring::setup_flags`] tells which you got. Either way the
     /// ring also asks for `NO_SQARRAY` and registers its fd where the kernel has them.
     /// Not with [`sqpoll`](Self::sqpoll).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::time::Duration;
+    /// use safer_ring::Ring;
+    /// assert!(Ring::new(8)?.setup_flags().defer_taskrun); // the default (Linux 6.1+)
+    /// let ring = Ring::builder().defer_taskrun(false).build()?;
+    /// assert!(!ring.setup_flags().defer_taskrun && !ring.setup_flags().single_issuer);
+    /// // `SQPOLL` needs it off.
+    /// assert!(Ring::builder().sqpoll(Duration::from_millis(10)).build().is_err());
+    /// let sqpoll = Ring::builder().defer_taskrun(false).sqpoll(Duration::from_millis(10));
+    /// let sqpoll = sqpoll.build()?;
+    /// assert!(sqpoll.setup_flags().sqpoll);
+    /// # Ok(()) }
+    /// ```
     pub fn defer_taskrun(mut self, on: bool) -> Self {
         self.defer_taskrun = on;
         self
@@ -326,6 +416,19 @@ impl RingBuilder {
 
     /// How long dropping the ring waits for in-flight operations to finish after cancelling
     /// them. If it runs out, their memory is leaked, never freed under the kernel. Default 10 s.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::time::{Duration, Instant};
+    /// let ring = safer_ring::Ring::builder().shutdown_timeout(Duration::from_secs(2)).build()?;
+    /// assert_eq!(ring.config().requested.shutdown_timeout, Duration::from_secs(2));
+    /// drop(ring.sleep(Duration::from_secs(60)).submit()?); // abandoned in flight
+    /// let started = Instant::now();
+    /// let report = ring.shutdown(); // cancels it and waits for its final completion
+    /// assert!(!report.timed_out && report.leaked == 0, "{report:?}");
+    /// assert!(started.elapsed() < Duration::from_secs(2));
+    /// # Ok(()) }
+    /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
@@ -336,6 +439,17 @@ impl RingBuilder {
     /// degraded paths, and for fleets of mixed kernels that want one behaviour everywhere.
     /// The environment variable `SAFER_RING_WITHOUT` (comma-separated
     /// [names](Capability::name)) adds to what this asks, for every ring the process builds.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::probe::Capability;
+    /// let ring = safer_ring::Ring::builder().without(Capability::DeferTaskrun).build()?;
+    /// assert!(!ring.setup_flags().defer_taskrun); // as on a kernel before 6.1
+    /// assert!(!ring.capabilities().has(Capability::DeferTaskrun));
+    /// assert!(ring.capabilities().without().contains(Capability::DeferTaskrun));
+    /// ring.nop().submit()?.wait()?; // the same API
+    /// # Ok(()) }
+    /// ```
     pub fn without(mut self, capability: Capability) -> Self {
         self.without = self.without.with(capability);
         self
@@ -345,6 +459,21 @@ impl RingBuilder {
     /// `SAFER_RING_BACKEND` (`auto`, `io_uring`, `fallback`) decides, so a whole program (a
     /// CI job, a container image) can choose without code changes; without it,
     /// [`BackendMode::Auto`]: io_uring, or the fallback where io_uring cannot be set up.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{Backend, BackendMode, File, Ring};
+    /// let ring = Ring::builder().backend(BackendMode::Fallback).build()?;
+    /// assert_eq!(ring.backend(), Backend::Fallback);
+    /// let file = File::from(tempfile::tempfile()?);
+    /// ring.write_at(&file, b"emulated".to_vec(), 0).submit()?.wait().0?;
+    /// let (n, buf) = ring.read_at(&file, Vec::with_capacity(16), 0).submit()?.wait();
+    /// assert_eq!(&buf[..n?], b"emulated");
+    /// // Strict: io_uring or an error, never the fallback.
+    /// let uring = Ring::builder().backend(BackendMode::IoUring).build()?;
+    /// assert_eq!(uring.backend(), Backend::IoUring);
+    /// # Ok(()) }
+    /// ```
     pub fn backend(mut self, mode: BackendMode) -> Self {
         self.backend = Some(mode);
         self

@@ -125,6 +125,25 @@ impl Ring {
 
     /// An eventfd the kernel signals whenever this ring has completion work (registered with
     /// `IORING_REGISTER_EVENTFD` on first use). Readable means: call [`Ring::turn`].
+    ///
+    /// An outside reactor (epoll, tokio's `AsyncFd`) watches it; here a plain `poll(2)`:
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::time::Duration;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let fd = ring.completion_eventfd()?;
+    /// assert_eq!(ring.completion_eventfd()?, fd); // registered once: the same fd after
+    /// let timer = ring.sleep(Duration::from_millis(1)).submit()?;
+    /// ring.submit()?; // to the kernel now
+    /// let mut pollfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    /// // SAFETY: one valid `pollfd`, for the duration of the call.
+    /// let ready = unsafe { libc::poll(&mut pollfd, 1, 5_000) };
+    /// assert_eq!(ready, 1, "the kernel signals the timer's completion work");
+    /// assert_eq!(ring.turn(false)?, 1); // readable: turn the ring, it delivers the timer's CQE
+    /// assert!(timer.try_complete().is_ok());
+    /// # Ok(()) }
+    /// ```
     pub fn completion_eventfd(&self) -> Result<RawFd> {
         if let Some(fd) = self.completion_fd.get() {
             return Ok(fd.as_raw_fd());

@@ -165,6 +165,16 @@ impl Ring {
     }
 
     /// A builder for non-default settings.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{Ring, RingBuilder};
+    /// assert_eq!(Ring::builder(), RingBuilder::default());
+    /// let ring = Ring::builder().entries(16).max_in_flight(100).build()?;
+    /// assert_eq!(ring.config().requested, Ring::builder().entries(16).max_in_flight(100));
+    /// assert_eq!(ring.capacity(), 100);
+    /// # Ok(()) }
+    /// ```
     pub fn builder() -> RingBuilder {
         RingBuilder::default()
     }
@@ -199,11 +209,37 @@ impl Ring {
     }
 
     /// This ring's identity.
+    ///
+    /// A registered resource names its ring by this id; another ring refuses it:
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{File, Ring, SaferRingError};
+    /// let (a, b) = (Ring::new(4)?, Ring::new(4)?);
+    /// assert_ne!(a.id(), b.id());
+    /// a.register_files(1)?;
+    /// b.register_files(1)?;
+    /// let fixed = a.register_file(&File::from(tempfile::tempfile()?))?;
+    /// let err = b.fsync(&fixed).submit().unwrap_err();
+    /// assert!(matches!(err.error(), SaferRingError::RingMismatch { .. }), "{err}");
+    /// a.fsync(&fixed).submit()?.wait()?;
+    /// # Ok(()) }
+    /// ```
     pub fn id(&self) -> RingId {
         self.id
     }
 
     /// The setup flags the kernel accepted.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let flags = ring.setup_flags();
+    /// assert_eq!(flags, ring.config().flags);
+    /// assert!(flags.single_issuer && flags.defer_taskrun); // the defaults, on Linux 6.1+
+    /// assert!(!flags.sqpoll && !flags.iopoll); // not asked for
+    /// # Ok(()) }
+    /// ```
     pub fn setup_flags(&self) -> SetupFlags {
         self.config.flags
     }
@@ -223,11 +259,35 @@ impl Ring {
     }
 
     /// The opcodes this ring's kernel supports.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::op::SUPPORTED_OPCODES;
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let missing: Vec<&str> = SUPPORTED_OPCODES
+    ///     .iter()
+    ///     .filter(|(_, code)| !ring.opcodes().contains(*code))
+    ///     .map(|(name, _)| *name)
+    ///     .collect();
+    /// assert!(missing.is_empty(), "this kernel lacks {missing:?}"); // Linux 6.1+ has them all
+    /// # Ok(()) }
+    /// ```
     pub fn opcodes(&self) -> crate::probe::OpcodeSet {
         self.opcodes
     }
 
     /// The `IORING_FEAT_*` flags the kernel reported when this ring was set up.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{BackendMode, Features, Ring};
+    /// let ring = Ring::new(4)?;
+    /// assert!(ring.features().contains("NODROP") && ring.features().contains("FAST_POLL"));
+    /// // The fallback backend has no kernel ring, so no features.
+    /// let fallback = Ring::builder().backend(BackendMode::Fallback).build()?;
+    /// assert_eq!(fallback.features(), Features::default());
+    /// # Ok(()) }
+    /// ```
     pub fn features(&self) -> crate::probe::Features {
         self.features
     }
@@ -236,6 +296,18 @@ impl Ring {
     /// capability is missing fall back to what the kernel has.
     ///
     /// [`Capabilities`]: crate::probe::Capabilities
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::probe::Capability;
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let caps = ring.capabilities();
+    /// // The setup capabilities are the flags the kernel granted.
+    /// assert_eq!(caps.has(Capability::DeferTaskrun), ring.setup_flags().defer_taskrun);
+    /// assert_eq!(caps.has(Capability::NoSqArray), ring.setup_flags().no_sqarray);
+    /// assert_eq!(caps.opcodes(), ring.opcodes());
+    /// # Ok(()) }
+    /// ```
     pub fn capabilities(&self) -> crate::probe::Capabilities {
         crate::probe::Capabilities {
             kernel: self.kernel,
@@ -259,6 +331,15 @@ impl Ring {
 
     /// The backend this ring runs on: io_uring, or the fallback where io_uring could not be
     /// set up (see [`BackendMode`]).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{Backend, BackendMode, Ring};
+    /// assert_eq!(Ring::new(4)?.backend(), Backend::IoUring); // io_uring works here
+    /// let fallback = Ring::builder().backend(BackendMode::Fallback).build()?;
+    /// assert_eq!(fallback.backend(), Backend::Fallback);
+    /// # Ok(()) }
+    /// ```
     pub fn backend(&self) -> Backend {
         match self.core.borrow().is_emulated() {
             true => Backend::Fallback,
@@ -267,29 +348,91 @@ impl Ring {
     }
 
     /// Counters of the ring's work so far.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{File, Ring};
+    /// let ring = Ring::new(8)?;
+    /// let file = File::from(tempfile::tempfile()?);
+    /// ring.write_at(&file, b"x".to_vec(), 0).submit()?.wait().0?;
+    /// let (pipe, _writer) = std::io::pipe()?;
+    /// let pipe = File::from(std::os::fd::OwnedFd::from(pipe));
+    /// drop(ring.read(&pipe, vec![0; 8]).submit()?); // abandoned mid-flight
+    /// let stats = ring.stats();
+    /// assert_eq!((stats.submitted, stats.abandoned), (2, 1));
+    /// assert!(stats.completed >= 1 && stats.enters >= 1);
+    /// # Ok(()) }
+    /// ```
     pub fn stats(&self) -> RingStats {
         self.core.borrow().stats()
     }
 
     /// Operations the kernel currently holds.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::time::Duration;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// assert_eq!(ring.in_flight(), 0);
+    /// let timer = ring.sleep(Duration::from_millis(1)).submit()?;
+    /// assert_eq!(ring.in_flight(), 1); // queued: the kernel will owe its completion
+    /// timer.wait()?;
+    /// assert_eq!(ring.in_flight(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn in_flight(&self) -> usize {
         self.core.borrow().ops_in_kernel()
     }
 
     /// Slots in use: operations in flight, abandoned ones awaiting their final CQE, and
     /// completed ones whose owner has not taken the result yet. Zero when everything is done.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let nop = ring.nop().submit()?;
+    /// ring.turn(true)?; // its completion arrives; the owner has not taken it yet
+    /// assert_eq!((ring.in_flight(), ring.live_slots()), (0, 1));
+    /// nop.wait()?;
+    /// assert_eq!(ring.live_slots(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn live_slots(&self) -> usize {
         self.core.borrow().live_slots()
     }
 
     /// The most operations in flight at once ([`RingBuilder::max_in_flight`]); not capped
     /// by the completion queue's size.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{DEFAULT_MAX_IN_FLIGHT, Ring};
+    /// let ring = Ring::builder().entries(8).max_in_flight(3).build()?;
+    /// assert_eq!(ring.capacity(), 3);
+    /// assert_eq!(ring.config().max_in_flight, 3);
+    /// assert_eq!(Ring::new(8)?.capacity(), DEFAULT_MAX_IN_FLIGHT); // not capped by the CQ (16)
+    /// # Ok(()) }
+    /// ```
     pub fn capacity(&self) -> usize {
         self.core.borrow().limit()
     }
 
     /// Submits every queued SQE to the kernel now, without waiting. Operations are queued by
     /// `submit()` and reach the kernel at the next flush: a wait, an executor turn, or this.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let nops: Vec<_> = (0..3).map(|_| ring.nop().submit()).collect::<Result<_, _>>()?;
+    /// let enters = ring.stats().enters;
+    /// assert_eq!(ring.submit()?, 3); // all three in one system call
+    /// assert_eq!(ring.stats().enters, enters + 1);
+    /// assert_eq!(ring.submit()?, 0); // nothing left queued
+    /// for nop in nops {
+    ///     nop.wait()?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn submit(&self) -> Result<usize> {
         self.with_core(|core| core.flush())
     }
@@ -317,6 +460,16 @@ impl Ring {
     /// Submits queued SQEs, runs completion work and delivers every available completion
     /// (waking futures); if `wait` and the kernel holds anything, first blocks for at least one.
     /// Returns the number of CQEs delivered.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let (a, b) = (ring.nop().submit()?, ring.nop().submit()?);
+    /// assert_eq!(ring.turn(true)?, 2); // submitted, waited, both delivered
+    /// assert_eq!(ring.turn(true)?, 0); // nothing in the kernel: returns at once
+    /// assert!(a.try_complete().is_ok() && b.try_complete().is_ok());
+    /// # Ok(()) }
+    /// ```
     #[inline]
     pub fn turn(&self, wait: bool) -> Result<usize> {
         let wait = if wait { Wait::One } else { Wait::No };

@@ -34,6 +34,39 @@ use super::parked::{Parked, Release};
 /// Made only by the ring from the kernel's completion queue (invariant 12): its fields are
 /// private, so no safe code outside this crate can hand an operation a result of its own
 /// making (a read "of 4096 bytes" into a 1-byte buffer, an open "returning" another file's fd).
+///
+/// # Examples
+///
+/// An [`OpCode`](crate::OpCode) of one's own receives it:
+///
+/// ```
+/// use safer_ring::{CqeResult, OpCode, SaferRingError, io_uring};
+///
+/// /// A NOP whose output is its completion, raw.
+/// struct RawNop;
+///
+/// // SAFETY: the SQE names no memory and no fd.
+/// unsafe impl OpCode for RawNop {
+///     type Output = Result<CqeResult, SaferRingError>;
+///     const NAME: &'static str = "raw_nop";
+///     const CODE: u8 = io_uring::opcode::Nop::CODE;
+///     fn sqe(&mut self) -> io_uring::squeue::Entry {
+///         io_uring::opcode::Nop::new().build()
+///     }
+///     fn complete(self, cqe: CqeResult) -> Self::Output {
+///         Ok(cqe)
+///     }
+///     fn fail(self, error: SaferRingError) -> Self::Output {
+///         Err(error)
+///     }
+/// }
+///
+/// # fn main() -> safer_ring::Result<()> {
+/// let ring = safer_ring::Ring::new(4)?;
+/// let cqe = ring.custom(RawNop).submit()?.wait()?;
+/// assert_eq!((cqe.res(), cqe.flags()), (0, 0));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CqeResult {
     pub(crate) res: i32,
@@ -42,11 +75,66 @@ pub struct CqeResult {
 
 impl CqeResult {
     /// The kernel's result: a count or handle when `>= 0`, a negated errno when `< 0`.
+    ///
+    /// ```
+    /// use safer_ring::{CqeResult, OpCode, SaferRingError, io_uring};
+    ///
+    /// /// `close(-1)`: a completion that is an error.
+    /// struct CloseNothing;
+    ///
+    /// // SAFETY: the SQE names no memory, and fd -1, which is no file.
+    /// unsafe impl OpCode for CloseNothing {
+    ///     type Output = i32;
+    ///     const NAME: &'static str = "close_nothing";
+    ///     const CODE: u8 = io_uring::opcode::Close::CODE;
+    ///     fn sqe(&mut self) -> io_uring::squeue::Entry {
+    ///         io_uring::opcode::Close::new(io_uring::types::Fd(-1)).build()
+    ///     }
+    ///     fn complete(self, cqe: CqeResult) -> i32 {
+    ///         cqe.res()
+    ///     }
+    ///     fn fail(self, error: SaferRingError) -> i32 {
+    ///         -error.raw_os_error().unwrap_or(libc::EINVAL)
+    ///     }
+    /// }
+    ///
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// assert_eq!(ring.custom(CloseNothing).submit()?.wait(), -libc::EBADF); // a negated errno
+    /// # Ok(()) }
+    /// ```
     pub fn res(&self) -> i32 {
         self.res
     }
 
     /// The CQE flags (`IORING_CQE_F_*`).
+    ///
+    /// ```
+    /// # use safer_ring::{CqeResult, OpCode, SaferRingError, io_uring};
+    /// # struct RawNop;
+    /// # // SAFETY: the SQE names no memory and no fd.
+    /// # unsafe impl OpCode for RawNop {
+    /// #     type Output = Result<CqeResult, SaferRingError>;
+    /// #     const NAME: &'static str = "raw_nop";
+    /// #     const CODE: u8 = io_uring::opcode::Nop::CODE;
+    /// #     fn sqe(&mut self) -> io_uring::squeue::Entry {
+    /// #         io_uring::opcode::Nop::new().build()
+    /// #     }
+    /// #     fn complete(self, cqe: CqeResult) -> Self::Output {
+    /// #         Ok(cqe)
+    /// #     }
+    /// #     fn fail(self, error: SaferRingError) -> Self::Output {
+    /// #         Err(error)
+    /// #     }
+    /// # }
+    /// # fn main() -> safer_ring::Result<()> {
+    /// // `RawNop`: a NOP whose output is its `CqeResult` (see `CqeResult`'s example).
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let cqe = ring.custom(RawNop).submit()?.wait()?;
+    /// assert!(!io_uring::cqueue::more(cqe.flags())); // a one-shot's completion is its last
+    /// assert_eq!(io_uring::cqueue::buffer_select(cqe.flags()), None); // no provided buffer
+    /// # Ok(()) }
+    /// ```
     pub fn flags(&self) -> u32 {
         self.flags
     }

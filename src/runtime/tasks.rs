@@ -462,6 +462,24 @@ pub struct JoinHandle<T> {
 impl<T> JoinHandle<T> {
     /// Whether the task has ended — finished, or dropped unfinished (awaiting the handle
     /// then returns at once).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    /// let ring = Rc::new(safer_ring::Ring::new(4)?);
+    /// ring.block_on(async {
+    ///     let handle = safer_ring::spawn({
+    ///         let ring = ring.clone();
+    ///         async move { ring.nop().await }
+    ///     });
+    ///     assert!(!handle.is_finished()); // spawned, not run yet
+    ///     ring.sleep(Duration::from_millis(1)).await?; // the task runs meanwhile
+    ///     assert!(handle.is_finished());
+    ///     handle.await.expect("it finished")
+    /// })?;
+    /// # Ok(()) }
+    /// ```
     pub fn is_finished(&self) -> bool {
         !matches!(*self.state.outcome.borrow(), Outcome::Running)
     }

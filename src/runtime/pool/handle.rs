@@ -120,6 +120,19 @@ impl<T> PoolHandle<T> {
     /// # Errors
     /// [`PoolError::Panicked`] if it panicked, [`PoolError::ShutDown`] if the pool had shut
     /// down before it started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{PoolError, RingPool};
+    /// let pool = RingPool::new(1)?;
+    /// let ok = pool.spawn(|ring| async move { ring.nop().await.map(|()| "done") });
+    /// assert_eq!(ok.join().unwrap()?, "done");
+    /// let panicked = pool.spawn(|_ring| async { panic!("bad input") });
+    /// assert_eq!(panicked.join(), Err::<(), _>(PoolError::Panicked("bad input".into())));
+    /// # Ok(()) }
+    /// ```
     pub fn join(self) -> Result<T, PoolError> {
         let mut slot = self.shared.lock();
         loop {
@@ -139,6 +152,21 @@ impl<T> PoolHandle<T> {
     }
 
     /// Whether the task has ended.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::time::Duration;
+    /// let pool = safer_ring::RingPool::new(1)?;
+    /// let (go, wait) = tokio::sync::oneshot::channel::<()>(); // a future on any executor
+    /// let handle = pool.spawn(move |_ring| async move { wait.await.is_ok() });
+    /// assert!(!handle.is_finished()); // waiting for `go`
+    /// go.send(()).unwrap();
+    /// while !handle.is_finished() {
+    ///     std::thread::sleep(Duration::from_millis(1));
+    /// }
+    /// assert!(handle.join().unwrap()); // at once: it has ended
+    /// # Ok(()) }
+    /// ```
     pub fn is_finished(&self) -> bool {
         matches!(*self.shared.lock(), Slot::Done(_))
     }

@@ -102,18 +102,56 @@ pub struct RingPoolBuilder {
 
 impl RingPoolBuilder {
     /// Number of worker threads (default: the CPUs this process may use).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{RingPool, SaferRingError};
+    /// let pool = RingPool::builder().workers(3).build()?;
+    /// assert_eq!((pool.workers(), pool.stats().len()), (3, 3));
+    /// let none = RingPool::builder().workers(0).build();
+    /// assert!(matches!(none, Err(SaferRingError::InvalidArgument(_))));
+    /// # Ok(()) }
+    /// ```
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers;
         self
     }
 
     /// How each worker's ring is built (entries, flags, limits).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{Ring, RingPool};
+    /// let pool = RingPool::builder().workers(2).ring(Ring::builder().entries(32)).build()?;
+    /// let entries = pool.spawn(|ring| async move { ring.config().entries }).join().unwrap();
+    /// assert_eq!(entries, 32);
+    /// // A builder its ring refuses fails the pool's build (`sqpoll` with `defer_taskrun`).
+    /// let sqpoll = Ring::builder().sqpoll(std::time::Duration::from_millis(1));
+    /// assert!(RingPool::builder().workers(1).ring(sqpoll).build().is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn ring(mut self, ring: RingBuilder) -> Self {
         self.ring = ring;
         self
     }
 
     /// Pins worker `i` to CPU `i` modulo the CPU count (default: no pinning).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// fn cpus_allowed() -> String {
+    ///     let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+    ///     let line = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:"));
+    ///     line.unwrap().trim().to_owned()
+    /// }
+    /// let pool = safer_ring::RingPool::builder().workers(2).pin_cpus(true).build()?;
+    /// let on_worker_1 = pool.spawn_on(1, |_ring| async { cpus_allowed() }).join().unwrap();
+    /// if cpus_allowed().starts_with("0-") {
+    ///     // CPUs numbered from 0 (the pin is a hint: where it is refused, it is skipped).
+    ///     assert_eq!(on_worker_1, "1");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn pin_cpus(mut self, pin: bool) -> Self {
         self.pin = pin;
         self
@@ -123,12 +161,44 @@ impl RingPoolBuilder {
     /// `IORING_OP_MSG_RING` — a CQE posted in the other's ring, no syscall on the sender's
     /// side — where the kernel has it (5.18), instead of the eventfd write every other
     /// thread uses (default: on).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::RingPool;
+    /// for on in [true, false] {
+    ///     let pool = std::sync::Arc::new(RingPool::builder().workers(2).msg_ring(on).build()?);
+    ///     // A task on worker 0 spawns one on worker 1 and awaits it: worker 1 is woken, by
+    ///     // `IORING_OP_MSG_RING` from worker 0's ring or by an eventfd write.
+    ///     let inner = pool.clone();
+    ///     let out = pool
+    ///         .spawn_on(0, move |_ring| async move {
+    ///             inner.spawn_on(1, |ring| async move { ring.nop().await.is_ok() }).await
+    ///         })
+    ///         .join()
+    ///         .unwrap();
+    ///     assert_eq!(out, Ok(true));
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn msg_ring(mut self, on: bool) -> Self {
         self.msg_ring = on;
         self
     }
 
     /// How `spawn` picks a worker (default: round-robin).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{Placement, RingPool};
+    /// let pool = RingPool::builder().workers(2).placement(Placement::RoundRobin).build()?;
+    /// let handles: Vec<_> = (0..4).map(|_| pool.spawn(|_ring| async {})).collect();
+    /// for handle in handles {
+    ///     handle.join().unwrap();
+    /// }
+    /// let spawned: Vec<u64> = pool.stats().iter().map(|w| w.spawned).collect();
+    /// assert_eq!(spawned, [2, 2]); // each in turn
+    /// # Ok(()) }
+    /// ```
     pub fn placement(mut self, placement: Placement) -> Self {
         self.placement = placement;
         self
@@ -139,6 +209,19 @@ impl RingPoolBuilder {
     /// # Errors
     /// The first worker's ring error (io_uring unavailable, memlock, ...) or a thread that
     /// could not start; no worker is left running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{RingBuilder, RingPool, SaferRingError};
+    /// let pool = RingPool::builder().workers(2).build()?;
+    /// assert_eq!(pool.workers(), 2);
+    /// // A worker's ring error is the build's error, and no worker is left running.
+    /// let err = RingPool::builder().workers(2).ring(RingBuilder::default().entries(0)).build();
+    /// assert!(matches!(err, Err(SaferRingError::InvalidArgument(_))));
+    /// # Ok(()) }
+    /// ```
     pub fn build(self) -> Result<RingPool> {
         if self.workers == 0 {
             return Err(crate::SaferRingError::InvalidArgument(
@@ -270,11 +353,31 @@ impl RingPool {
     ///
     /// # Errors
     /// As [`RingPoolBuilder::build`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let pool = safer_ring::RingPool::new(2)?;
+    /// assert_eq!(pool.workers(), 2);
+    /// let n = pool.spawn(|ring| async move { ring.nop().await.map(|()| 1) }).join().unwrap()?;
+    /// assert_eq!(n, 1);
+    /// assert!(safer_ring::RingPool::new(0).is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn new(workers: usize) -> Result<Self> {
         Self::builder().workers(workers).build()
     }
 
     /// A builder with defaults: one worker per available CPU, default rings, round-robin.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    /// let pool = safer_ring::RingPool::builder().build()?; // the defaults
+    /// assert_eq!(pool.workers(), cpus);
+    /// # Ok(()) }
+    /// ```
     pub fn builder() -> RingPoolBuilder {
         RingPoolBuilder {
             workers: std::thread::available_parallelism().map_or(1, usize::from),
@@ -286,12 +389,42 @@ impl RingPool {
     }
 
     /// Number of workers.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let pool = safer_ring::RingPool::new(3)?;
+    /// assert_eq!(pool.workers(), 3);
+    /// // `spawn_on` counts modulo the workers: 4 is worker 1.
+    /// pool.spawn_on(4, |_ring| async {}).join().unwrap();
+    /// assert_eq!(pool.stats()[1].spawned, 1);
+    /// # Ok(()) }
+    /// ```
     pub fn workers(&self) -> usize {
         self.workers.len()
     }
 
     /// Runs a task on a worker picked by the pool's [`Placement`]: `make` is called there
     /// with the worker's ring and the future it returns runs there (it need not be `Send`).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::time::Duration;
+    /// use safer_ring::{File, RingPool};
+    /// let pool = RingPool::new(2)?;
+    /// let tmp = tempfile::NamedTempFile::new()?;
+    /// std::fs::write(tmp.path(), b"on a worker")?;
+    /// let path = tmp.path().to_owned(); // `Send`: moved into the closure
+    /// let handle = pool.spawn(move |ring| async move {
+    ///     // On the worker's thread: the future holds the ring, a `File`, a buffer (not `Send`).
+    ///     let file = File::from(std::fs::File::open(&path)?);
+    ///     let (n, mut buf) = ring.read_at(&file, Vec::with_capacity(32), 0).await;
+    ///     buf.truncate(n?);
+    ///     ring.sleep(Duration::from_millis(1)).await?;
+    ///     Ok::<_, safer_ring::SaferRingError>(buf)
+    /// });
+    /// assert_eq!(handle.join().unwrap()?, b"on a worker");
+    /// # Ok(()) }
+    /// ```
     pub fn spawn<F, Fut>(&self, make: F) -> PoolHandle<Fut::Output>
     where
         F: FnOnce(Rc<Ring>) -> Fut + Send + 'static,
@@ -302,6 +435,18 @@ impl RingPool {
     }
 
     /// As [`spawn`](Self::spawn), on worker `worker` (modulo the number of workers).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let pool = safer_ring::RingPool::new(2)?;
+    /// let ids: Vec<_> = (0..2)
+    ///     .map(|w| pool.spawn_on(w, |ring| async move { ring.id() }).join().unwrap())
+    ///     .collect();
+    /// assert_ne!(ids[0], ids[1]); // one ring per worker
+    /// let again = pool.spawn_on(1, |ring| async move { ring.id() }).join().unwrap();
+    /// assert_eq!(again, ids[1]); // the same worker, the same ring
+    /// # Ok(()) }
+    /// ```
     pub fn spawn_on<F, Fut>(&self, worker: usize, make: F) -> PoolHandle<Fut::Output>
     where
         F: FnOnce(Rc<Ring>) -> Fut + Send + 'static,
@@ -338,6 +483,23 @@ impl RingPool {
     }
 
     /// What each worker has done so far, by index.
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let pool = safer_ring::RingPool::new(2)?;
+    /// let handle = pool.spawn_on(0, |ring| async move {
+    ///     for _ in 0..3 {
+    ///         ring.nop().await?;
+    ///     }
+    ///     Ok::<_, safer_ring::SaferRingError>(())
+    /// });
+    /// handle.join().unwrap()?;
+    /// let stats = pool.stats();
+    /// assert_eq!((stats[0].spawned, stats[0].finished, stats[0].live), (1, 1, 0));
+    /// assert!(stats[0].ops_completed >= 3);
+    /// assert_eq!(stats[1], safer_ring::WorkerStats::default()); // idle so far
+    /// # Ok(()) }
+    /// ```
     pub fn stats(&self) -> Vec<WorkerStats> {
         self.workers
             .iter()
@@ -357,6 +519,19 @@ impl RingPool {
 
     /// Stops taking tasks, waits for every running task to end and drains every ring (what
     /// dropping the pool does, made explicit).
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::time::Duration;
+    /// let pool = safer_ring::RingPool::new(2)?;
+    /// let handle = pool.spawn(|ring| async move {
+    ///     ring.sleep(Duration::from_millis(5)).await.is_ok()
+    /// });
+    /// pool.shutdown(); // returns once that task has ended and both rings are drained
+    /// assert!(handle.is_finished());
+    /// assert_eq!(handle.join(), Ok(true));
+    /// # Ok(()) }
+    /// ```
     pub fn shutdown(self) {
         drop(self);
     }
