@@ -243,10 +243,11 @@ pub enum SaferRingError {
          reap completions (wait on or drop operations) and retry"
     )]
     SubmissionQueueFull,
-    /// As many operations as the completion queue can hold are already in the kernel.
+    /// The ring's in-flight limit ([`RingBuilder::max_in_flight`](crate::RingBuilder::max_in_flight))
+    /// is reached: as many operations as it allows are already in the kernel.
     #[error(
-        "{in_flight} operations are already in flight (limit {limit}, the completion queue \
-         size): complete some first, or build the ring with more entries"
+        "{in_flight} operations are already in flight (limit {limit}, the ring's in-flight \
+         limit): complete some first, or raise it with RingBuilder::max_in_flight"
     )]
     SlotTableFull {
         /// Operations the kernel currently holds.

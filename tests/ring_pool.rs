@@ -13,6 +13,15 @@ use common::{Sentinel, pipe};
 use safer_ring::net::{ListenOptions, TcpListener};
 use safer_ring::{File, Placement, PoolError, Ring, RingPool, SaferRingError, WorkerStats};
 
+/// Runs `f` on a thread of its own and fails the test if it has not returned within 30 s
+/// (a shutdown that deadlocks fails rather than hangs the suite).
+fn within_30s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(f()));
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("deadlocked: not done within 30 s")
+}
+
 fn data_file() -> (tempfile::NamedTempFile, Vec<u8>) {
     let data: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 251) as u8).collect();
     let tmp = tempfile::NamedTempFile::new().unwrap();
@@ -130,6 +139,70 @@ fn a_panicking_task_is_reported_and_its_worker_goes_on() {
     assert!(matches!(early.join(), Err(PoolError::Panicked(m)) if m == "before its future"));
     let good = pool.spawn(|ring| async move { ring.nop().await.is_ok() });
     assert_eq!(good.join(), Ok(true));
+}
+
+#[test]
+fn a_pool_dropped_by_its_own_task_shuts_down_without_joining_itself() {
+    within_30s(|| {
+        let pool = Arc::new(RingPool::new(2).unwrap());
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let last = Arc::clone(&pool);
+        let handle = pool.spawn_on(0, move |ring| async move {
+            ring.nop().await.unwrap();
+            rx.recv().unwrap(); // until the caller has dropped its `Arc`: this one is the last
+            drop(last); // the pool's drop runs on worker 0, which must not join itself
+            7
+        });
+        drop(pool);
+        tx.send(()).unwrap();
+        assert_eq!(handle.join(), Ok(7));
+    });
+}
+
+#[test]
+fn a_pool_dropped_on_another_pools_worker_is_joined_there() {
+    within_30s(|| {
+        let outer = RingPool::new(1).unwrap();
+        let inner = RingPool::new(2).unwrap();
+        let busy = inner.spawn_on(1, |ring| async move {
+            ring.sleep(Duration::from_millis(20)).await.is_ok()
+        });
+        // The drop blocks the outer worker until the inner workers have drained and ended: their
+        // wake-ups must not wait for the outer worker's executor (it is blocked right there).
+        let dropped = outer.spawn(move |_ring| async move {
+            drop(inner);
+            busy.is_finished()
+        });
+        assert_eq!(dropped.join(), Ok(true));
+    });
+}
+
+#[test]
+fn a_task_ending_at_shutdown_still_wakes_its_waiter_on_another_worker() {
+    within_30s(|| {
+        for _ in 0..20 {
+            let pool = Arc::new(
+                RingPool::builder()
+                    .workers(2)
+                    .msg_ring(true)
+                    .build()
+                    .unwrap(),
+            );
+            let inner = pool.clone();
+            // Worker 1 awaits a task on worker 0 that ends after the pool is shut down: the
+            // wake-up it sends worker 1 (by MSG_RING) goes out although worker 0 stops right after.
+            let waiter = pool.spawn_on(1, move |_ring| async move {
+                let last = inner.spawn_on(0, |ring| async move {
+                    ring.sleep(Duration::from_millis(5)).await.is_ok()
+                });
+                drop(inner);
+                last.await
+            });
+            std::thread::sleep(Duration::from_millis(1));
+            drop(pool); // the last handle, unless the waiter still holds `inner`
+            assert_eq!(waiter.join(), Ok(Ok(true)));
+        }
+    });
 }
 
 #[test]

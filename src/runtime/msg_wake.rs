@@ -8,7 +8,7 @@
 //! the eventfd, and so does one whose message fails: none is lost.
 #![forbid(unsafe_code)]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -18,6 +18,40 @@ use crate::ring::{MsgTarget, Ring};
 thread_local! {
     /// The ring this thread sends wake-up messages from, if any.
     static SENDER: RefCell<Option<Rc<Ring>>> = const { RefCell::new(None) };
+    /// Set while this thread may block outside its executor: no message can go out then.
+    static HELD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with this thread's wake-ups going by eventfd: for code that blocks the thread
+/// (a pool's drop joining workers), where a message queued on this thread's executor would
+/// wait for the very thread that is blocked.
+pub(crate) fn by_eventfd<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            HELD.with(|held| held.set(self.0));
+        }
+    }
+    let _restore = Restore(HELD.with(|held| held.replace(true)));
+    f()
+}
+
+/// Signals the eventfd when dropped armed: a message task that ends without delivering its
+/// message (it failed, or the executor dropped the task before it ran) still wakes.
+struct Undelivered(Option<Arc<Notify>>);
+
+impl Undelivered {
+    fn delivered(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Undelivered {
+    fn drop(&mut self) {
+        if let Some(notify) = self.0.take() {
+            notify.signal();
+        }
+    }
 }
 
 /// Makes a ring this thread's message sender until dropped.
@@ -44,18 +78,21 @@ impl Drop for SenderGuard {
 
 /// Queues a wake-up message to `to` on this thread's sending ring; `false` if this thread
 /// cannot send one now (the caller signals the eventfd instead). The message runs as a task
-/// of this thread's executor; if it fails, it signals `notify`'s eventfd.
+/// of this thread's executor; if it fails or never runs, it signals `notify`'s eventfd.
 pub(crate) fn send(to: &MsgTarget, notify: &Arc<Notify>) -> bool {
+    if HELD.with(Cell::get) {
+        return false;
+    }
     let Some(ring) = SENDER.with(|s| s.borrow().clone()) else {
         return false;
     };
     if !crate::runtime::tasks::is_running() {
         return false; // the executor is dropping its last tasks: none can start
     }
-    let (to, notify) = (to.clone(), notify.clone());
+    let (to, undelivered) = (to.clone(), Undelivered(Some(notify.clone())));
     drop(crate::spawn(async move {
-        if ring.msg_wake(to).await.is_err() {
-            notify.signal();
+        if ring.msg_wake(to).await.is_ok() {
+            undelivered.delivered();
         }
     }));
     true

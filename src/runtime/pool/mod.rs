@@ -292,14 +292,21 @@ impl Worker {
         }
     }
 
-    /// Closes the inbox and waits for the thread: every task ended, the ring dropped (which
-    /// drains it, invariant 5).
-    fn stop(&self) {
-        self.inbox.close();
+    /// Waits for the thread: every task ended, the ring dropped (which drains it,
+    /// invariant 5).
+    fn join(&self) {
         let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(thread) = thread {
             let _ = thread.join();
         }
+    }
+
+    /// Whether this is the worker's own thread.
+    fn is_current(&self) -> bool {
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner());
+        thread
+            .as_ref()
+            .is_some_and(|t| t.thread().id() == std::thread::current().id())
     }
 }
 
@@ -331,7 +338,9 @@ impl Worker {
 /// `RingPool` is `Send + Sync`: share it (`Arc`) between threads or tokio tasks. Dropping it,
 /// or [`shutdown`](Self::shutdown), stops taking tasks, waits for every running task to end
 /// and drains every ring — it blocks the calling thread meanwhile, so from async code drop
-/// the last handle inside `tokio::task::spawn_blocking`. `examples/tokio_multi.rs` shows the
+/// the last handle inside `tokio::task::spawn_blocking`. Dropped by one of its own tasks, it
+/// stops taking tasks without waiting (a worker cannot wait for itself): each worker ends
+/// once its tasks have, its ring drained. `examples/tokio_multi.rs` shows the
 /// whole pattern: tokio accepts, the pool does the socket I/O.
 pub struct RingPool {
     workers: Vec<Worker>,
@@ -539,11 +548,21 @@ impl RingPool {
 
 impl Drop for RingPool {
     fn drop(&mut self) {
-        for worker in &self.workers {
-            worker.inbox.close();
-        }
-        for worker in &self.workers {
-            worker.stop();
-        }
+        // Blocking here, this thread's wake-ups go by eventfd: a message would be a task of
+        // this thread's executor, which cannot run until the drop returns.
+        crate::runtime::msg_wake::by_eventfd(|| {
+            for worker in &self.workers {
+                worker.inbox.close();
+            }
+            // Dropped by one of its own tasks, the pool cannot wait: not for its own thread
+            // (which goes on once the task's turn returns), nor for the others (whose tasks
+            // may be waiting for this one). Each worker drains its ring and ends by itself.
+            if self.workers.iter().any(Worker::is_current) {
+                return;
+            }
+            for worker in &self.workers {
+                worker.join();
+            }
+        });
     }
 }
