@@ -8,6 +8,22 @@
 #![allow(unsafe_code)]
 
 /// Where a pool's memory was placed.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::BufferPool;
+/// use safer_ring::buf::numa::{Placement, online_nodes};
+/// let pool = BufferPool::new(2, 4096)?;
+/// match pool.placement() {
+///     Placement::SingleNode => assert_eq!(online_nodes(), 1),
+///     Placement::Node(node) => assert!(node < online_nodes()),
+///     Placement::Default => assert!(online_nodes() > 1), // `mbind` refused
+///     other => panic!("a new kind of placement: {other:?}"),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Placement {
@@ -19,7 +35,21 @@ pub enum Placement {
     Default,
 }
 
-/// NUMA nodes online, from `/sys/devices/system/node/online` (e.g. `0` or `0-3`).
+/// NUMA nodes online, from `/sys/devices/system/node/online` (e.g. `0` or `0-3`); 1 when
+/// the file cannot be read.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::buf::numa::{Placement, online_nodes};
+/// let nodes = online_nodes();
+/// assert!(nodes >= 1);
+/// // A pool is placed on a node only where there is more than one.
+/// let pool = safer_ring::BufferPool::new(1, 4096)?;
+/// assert_eq!(pool.placement() == Placement::SingleNode, nodes == 1);
+/// # Ok(()) }
+/// ```
 pub fn online_nodes() -> u32 {
     std::fs::read_to_string("/sys/devices/system/node/online")
         .ok()

@@ -277,11 +277,44 @@ pub struct BufferPool {
 impl BufferPool {
     /// A pool of `count` buffers of `size` bytes each (rounded up to whole pages), placed on
     /// the NUMA node of the calling thread's CPU when the machine has several nodes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::BufferPool;
+    /// let pool = BufferPool::new(3, 100)?;
+    /// assert_eq!(pool.stats().capacity, 3);
+    /// // 100 bytes rounded up to a whole page.
+    /// assert!(pool.buffer_size() >= 100);
+    /// assert_eq!(pool.buffer_size() % 4096, 0);
+    /// // No buffers, or buffers of no bytes, are refused.
+    /// assert!(BufferPool::new(0, 4096).is_err());
+    /// assert!(BufferPool::new(4, 0).is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn new(count: usize, size: usize) -> Result<Self> {
         Self::with_placement(count, size, None)
     }
 
     /// As [`new`](Self::new), on NUMA node `node` (ignored on single-node machines).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::BufferPool;
+    /// use safer_ring::buf::numa::{Placement, online_nodes};
+    /// let pool = BufferPool::on_node(2, 4096, 0)?;
+    /// match pool.placement() {
+    ///     Placement::SingleNode => assert_eq!(online_nodes(), 1), // node ignored
+    ///     Placement::Node(node) => assert_eq!(node, 0),
+    ///     Placement::Default => {} // several nodes, but `mbind` refused
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// assert_eq!(pool.stats().capacity, 2);
+    /// # Ok(()) }
+    /// ```
     pub fn on_node(count: usize, size: usize, node: u32) -> Result<Self> {
         Self::with_placement(count, size, Some(node))
     }
@@ -318,11 +351,40 @@ impl BufferPool {
     }
 
     /// A free buffer, or `None` if all are in use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let pool = safer_ring::BufferPool::new(1, 4096)?;
+    /// let buf = pool.try_get().expect("one buffer is free");
+    /// assert!(pool.try_get().is_none()); // all in use: no waiting, no allocating
+    /// drop(buf); // back to the pool
+    /// assert!(pool.try_get().is_some());
+    /// # Ok(()) }
+    /// ```
     pub fn try_get(&self) -> Option<PooledBuffer> {
         Shared::take(&self.shared)
     }
 
     /// A free buffer, waiting (without allocating a new one) until one is returned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let pool = safer_ring::BufferPool::new(1, 4096)?;
+    /// let held = pool.try_get().unwrap();
+    /// let buf = ring.block_on(async {
+    ///     // `get` waits for `held`, returned by the other branch.
+    ///     let (buf, ()) = futures::join!(pool.get(), async move { drop(held) });
+    ///     buf
+    /// });
+    /// assert_eq!(buf.index(), 0);
+    /// assert_eq!(pool.stats().waits, 1); // it had to wait once
+    /// # Ok(()) }
+    /// ```
     pub fn get(&self) -> GetBuffer<'_> {
         GetBuffer {
             pool: self,
@@ -331,16 +393,57 @@ impl BufferPool {
     }
 
     /// Bytes per buffer (a multiple of the page size).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let pool = safer_ring::BufferPool::new(2, 5000)?;
+    /// assert!(pool.buffer_size() >= 5000);
+    /// assert_eq!(pool.buffer_size() % 4096, 0); // whole pages
+    /// let mut buf = pool.try_get().unwrap();
+    /// assert_eq!(buf.as_mut_capacity().len(), pool.buffer_size());
+    /// # Ok(()) }
+    /// ```
     pub fn buffer_size(&self) -> usize {
         self.shared.buf_size
     }
 
     /// Where the pool's memory was placed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::buf::numa::{Placement, online_nodes};
+    /// let pool = safer_ring::BufferPool::new(1, 4096)?;
+    /// let placed = pool.placement();
+    /// if online_nodes() == 1 {
+    ///     assert_eq!(placed, Placement::SingleNode);
+    /// } else {
+    ///     assert!(matches!(placed, Placement::Node(_) | Placement::Default));
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn placement(&self) -> Placement {
         self.shared.placement
     }
 
     /// Current counters.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let pool = safer_ring::BufferPool::new(2, 4096)?;
+    /// let (a, b) = (pool.try_get().unwrap(), pool.try_get().unwrap());
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.in_use, stats.free, stats.high_water), (2, 0, 2));
+    /// drop((a, b));
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.in_use, stats.free, stats.high_water), (0, 2, 2)); // the peak stays
+    /// # Ok(()) }
+    /// ```
     pub fn stats(&self) -> PoolStats {
         let in_use = self.shared.in_use.load(Ordering::Acquire);
         PoolStats {
@@ -457,16 +560,55 @@ pub struct PooledBuffer {
 
 impl PooledBuffer {
     /// Which buffer of its pool this is (also its registered buffer index).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let pool = safer_ring::BufferPool::new(2, 4096)?;
+    /// let (a, b) = (pool.try_get().unwrap(), pool.try_get().unwrap());
+    /// assert_ne!(a.index(), b.index());
+    /// assert!(a.index() < 2 && b.index() < 2);
+    /// # Ok(()) }
+    /// ```
     pub fn index(&self) -> u32 {
         self.index
     }
 
     /// Bytes holding data.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{BufferPool, File, Ring};
+    /// let pool = BufferPool::new(1, 4096)?;
+    /// assert_eq!(pool.try_get().unwrap().len(), 0); // handed out holding no data
+    /// let ring = Ring::new(4)?;
+    /// let file = File::from(tempfile::tempfile()?);
+    /// ring.write_at(&file, b"seven b".to_vec(), 0).submit()?.wait().0?;
+    /// let (n, buf) = ring.read_at(&file, pool.try_get().unwrap(), 0).submit()?.wait();
+    /// assert_eq!(buf.len(), n?); // what the kernel filled
+    /// assert_eq!(buf.len(), 7);
+    /// # Ok(()) }
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether no bytes hold data.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let pool = safer_ring::BufferPool::new(1, 4096)?;
+    /// let mut buf = pool.try_get().unwrap();
+    /// assert!(buf.is_empty());
+    /// buf.set_len(1);
+    /// assert!(!buf.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -475,12 +617,53 @@ impl PooledBuffer {
     ///
     /// # Panics
     /// If `len` exceeds the buffer size.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{BufferPool, File, Ring};
+    /// let pool = BufferPool::new(1, 4096)?;
+    /// let mut buf = pool.try_get().unwrap();
+    /// buf.as_mut_capacity()[..4].copy_from_slice(b"pool");
+    /// buf.set_len(4);
+    /// let ring = Ring::new(4)?;
+    /// let file = File::from(tempfile::tempfile()?);
+    /// let (n, _buf) = ring.write_at(&file, buf, 0).submit()?.wait();
+    /// assert_eq!(n?, 4); // the write sent exactly `len` bytes
+    /// let (n, back) = ring.read_at(&file, Vec::with_capacity(8), 0).submit()?.wait();
+    /// assert_eq!(&back[..n?], b"pool");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Beyond the buffer size it panics:
+    ///
+    /// ```should_panic
+    /// let pool = safer_ring::BufferPool::new(1, 4096).unwrap();
+    /// let mut buf = pool.try_get().unwrap();
+    /// buf.set_len(pool.buffer_size() + 1);
+    /// ```
     pub fn set_len(&mut self, len: usize) {
         assert!(len <= self.pool.buf_size, "len {len} beyond buffer size");
         self.len = len;
     }
 
     /// The bytes holding data.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{BufferPool, File, Ring};
+    /// let pool = BufferPool::new(1, 4096)?;
+    /// let ring = Ring::new(4)?;
+    /// let file = File::from(tempfile::tempfile()?);
+    /// ring.write_at(&file, b"from disk".to_vec(), 0).submit()?.wait().0?;
+    /// let (n, buf) = ring.read_at(&file, pool.try_get().unwrap(), 0).submit()?.wait();
+    /// n?;
+    /// assert_eq!(buf.as_slice(), b"from disk"); // only the bytes read, not the whole page
+    /// # Ok(()) }
+    /// ```
     pub fn as_slice(&self) -> &[u8] {
         // SAFETY: invariant 1 — this buffer's bytes are owned exclusively by `self` (the free
         // list hands each index to one owner) and live as long as the pool's `Arc`.
@@ -488,6 +671,24 @@ impl PooledBuffer {
     }
 
     /// The whole buffer, to fill before a write.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{BufferPool, File, Ring};
+    /// let pool = BufferPool::new(1, 4096)?;
+    /// let mut buf = pool.try_get().unwrap();
+    /// assert_eq!(buf.as_mut_capacity().len(), pool.buffer_size()); // the whole buffer
+    /// buf.as_mut_capacity()[..5].copy_from_slice(b"fresh");
+    /// buf.set_len(5);
+    /// let ring = Ring::new(4)?;
+    /// let file = File::from(tempfile::tempfile()?);
+    /// let (n, buf) = ring.write_at(&file, buf, 0).submit()?.wait();
+    /// assert_eq!(n?, 5);
+    /// assert_eq!(buf.as_slice(), b"fresh");
+    /// # Ok(()) }
+    /// ```
     pub fn as_mut_capacity(&mut self) -> &mut [u8] {
         // SAFETY: as `as_slice`, with `&mut self` making the access exclusive.
         unsafe {

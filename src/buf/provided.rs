@@ -235,16 +235,77 @@ pub struct BufRing {
 impl BufRing {
     /// Buffers not held by a [`BufChunk`]: in the ring, ready for the kernel — or already
     /// filled by the kernel for a completion that its stream has not taken yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use futures::StreamExt;
+    /// use safer_ring::net::{ListenOptions, TcpListener};
+    /// use std::io::Write;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let bufs = ring.register_buf_ring(4, 4096)?;
+    /// assert_eq!(bufs.available(), 4); // every buffer provided at first
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+    /// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (conn, _) = ring.accept(&listener).submit()?.wait()?;
+    /// client.write_all(b"one")?;
+    /// let mut stream = ring.recv_multi(&conn, &bufs);
+    /// let chunk = ring.block_on(stream.next()).unwrap()?;
+    /// assert_eq!(bufs.available(), 3); // one held by `chunk`
+    /// drop(chunk);
+    /// assert_eq!(bufs.available(), 4);
+    /// # Ok(()) }
+    /// ```
     pub fn available(&self) -> usize {
         self.inner.available.get()
     }
 
     /// Buffers in all.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let bufs = ring.register_buf_ring(8, 1024)?;
+    /// assert_eq!(bufs.count(), 8);
+    /// assert_eq!(bufs.clone().count(), 8); // a clone is the same ring
+    /// assert!(ring.register_buf_ring(6, 1024).is_err()); // a power of two only
+    /// # Ok(()) }
+    /// ```
     pub fn count(&self) -> usize {
         usize::from(self.inner.count)
     }
 
     /// Bytes per buffer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use futures::StreamExt;
+    /// use safer_ring::net::{ListenOptions, TcpListener};
+    /// use std::io::Write;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let bufs = ring.register_buf_ring(4, 4)?; // buffers of 4 bytes
+    /// assert_eq!(bufs.buffer_size(), 4);
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+    /// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (conn, _) = ring.accept(&listener).submit()?.wait()?;
+    /// client.write_all(b"0123456789")?;
+    /// let mut stream = ring.recv_multi(&conn, &bufs);
+    /// let (mut got, mut chunks) = (Vec::new(), 0);
+    /// while got.len() < 10 {
+    ///     let chunk = ring.block_on(stream.next()).unwrap()?;
+    ///     assert!(chunk.len() <= bufs.buffer_size()); // a chunk never exceeds its buffer
+    ///     got.extend_from_slice(&chunk);
+    ///     chunks += 1;
+    /// }
+    /// assert_eq!(got, b"0123456789");
+    /// assert!(chunks >= 3);
+    /// # Ok(()) }
+    /// ```
     pub fn buffer_size(&self) -> usize {
         self.inner.buf_size
     }

@@ -41,6 +41,21 @@ pub struct SharedBuf<B> {
 
 impl<B: IoBuf> SharedBuf<B> {
     /// Shares `buf`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{File, Ring, buf::SharedBuf};
+    /// let ring = Ring::new(4)?;
+    /// let file = File::from(tempfile::tempfile()?);
+    /// ring.write_at(&file, b"shared".to_vec(), 0).submit()?.wait().0?;
+    /// let buf = SharedBuf::new(vec![0u8; 6]);
+    /// let (n, buf) = ring.read_at(&file, buf, 0).submit()?.wait();
+    /// assert_eq!(n?, 6);
+    /// assert_eq!(buf.try_unwrap().unwrap(), b"shared"); // the only handle: the buffer back
+    /// # Ok(()) }
+    /// ```
     pub fn new(buf: B) -> Self {
         Self {
             inner: Rc::new(RefCell::new(buf)),
@@ -49,6 +64,23 @@ impl<B: IoBuf> SharedBuf<B> {
 
     /// The buffer, if this is the last handle (every operation that held one is done);
     /// otherwise the handle back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::{File, Ring, buf::SharedBuf};
+    /// let ring = Ring::new(4)?;
+    /// let file = File::from(tempfile::tempfile()?);
+    /// let buf = SharedBuf::new(b"both".to_vec());
+    /// let write = ring.write_at(&file, buf.clone(), 0).submit()?;
+    /// let buf = buf.try_unwrap().expect_err("the write holds a handle");
+    /// let (n, held) = write.wait();
+    /// assert_eq!(n?, 4);
+    /// drop(held); // the write's handle
+    /// assert_eq!(buf.try_unwrap().expect("the last handle"), b"both");
+    /// # Ok(()) }
+    /// ```
     pub fn try_unwrap(self) -> Result<B, Self> {
         Rc::try_unwrap(self.inner)
             .map(RefCell::into_inner)

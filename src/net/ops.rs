@@ -21,6 +21,26 @@ use crate::op::{BufResult, Op, Operation};
 use crate::ring::Ring;
 
 /// Which direction(s) [`Ring::shutdown_socket`] closes.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::net::Shutdown;
+/// use std::io::{Read, Write};
+/// let ring = safer_ring::Ring::new(8)?;
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let stream = ring.connect(listener.local_addr()?).submit()?.wait()?;
+/// let (mut peer, _) = listener.accept()?;
+/// // Closing the write side only: the peer sees the end of the stream...
+/// ring.shutdown_socket(&stream, Shutdown::Write).submit()?.wait()?;
+/// assert_eq!(peer.read_to_end(&mut Vec::new())?, 0);
+/// // ...and can still send the other way.
+/// peer.write_all(b"reply")?;
+/// let (n, buf) = ring.recv(&stream, Vec::with_capacity(8)).submit()?.wait();
+/// assert_eq!(&buf[..n?], b"reply");
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shutdown {
     /// No more receiving.
@@ -64,6 +84,22 @@ impl Ring {
     /// Creates a socket through the ring (`IORING_OP_SOCKET`, Linux 5.19; before, and
     /// without [`SocketOp`](crate::probe::Capability::SocketOp), by `socket(2)` when
     /// submitted); always close-on-exec. [`TcpListener::bind_with`] builds a listener on it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use socket2::{Domain, Socket, Type};
+    /// use std::net::SocketAddr;
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let fd = ring.socket(Domain::IPV4, Type::DGRAM).submit()?.wait()?;
+    /// let socket = Socket::from(fd);
+    /// assert_eq!(socket.r#type()?, Type::DGRAM);
+    /// socket.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())?;
+    /// let udp = safer_ring::net::UdpSocket::from(std::net::UdpSocket::from(socket));
+    /// assert_ne!(udp.local_addr()?.port(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn socket(&self, domain: Domain, ty: Type) -> Op<'_, SocketOp> {
         Operation::build(
             self,
@@ -133,6 +169,27 @@ impl Ring {
     }
 
     /// Accepts one connection on a Unix listener.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::UnixListener;
+    /// use std::io::Read;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("sock");
+    /// let listener = UnixListener::bind(&path)?;
+    /// let mut client = std::os::unix::net::UnixStream::connect(&path)?;
+    /// let (conn, peer) = ring.accept_unix(&listener).submit()?.wait()?;
+    /// assert!(peer.is_unix());
+    /// assert!(peer.as_pathname().is_none()); // the client never bound a name
+    /// ring.send(&conn, b"accepted".to_vec()).submit()?.wait().0?;
+    /// let mut got = [0u8; 8];
+    /// client.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"accepted");
+    /// # Ok(()) }
+    /// ```
     pub fn accept_unix(&self, listener: &UnixListener) -> Op<'_, Accept<UnixStream>> {
         Operation::build(
             self,
@@ -172,6 +229,29 @@ impl Ring {
     }
 
     /// Connects to the Unix socket at `path`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::io::Read;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("sock");
+    /// let listener = std::os::unix::net::UnixListener::bind(&path)?;
+    /// let stream = ring.connect_unix(&path).submit()?.wait()?;
+    /// let (mut peer, _) = listener.accept()?;
+    /// ring.send(&stream, b"over unix".to_vec()).submit()?.wait().0?;
+    /// let mut got = [0u8; 9];
+    /// peer.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"over unix");
+    /// // Nothing at the path: the error says so, and names it.
+    /// let missing = dir.path().join("missing");
+    /// let err = ring.connect_unix(&missing).submit()?.wait().unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    /// assert!(err.to_string().contains("missing"));
+    /// # Ok(()) }
+    /// ```
     pub fn connect_unix(&self, path: impl AsRef<Path>) -> Op<'_, Connect<UnixStream>> {
         let path = path.as_ref();
         connect_op(self, SockAddr::unix(path).ok(), path.into(), Domain::UNIX)
@@ -290,6 +370,29 @@ impl Ring {
     /// completes, then [`ZcEvent::Done`] with the buffer once the kernel's notification says
     /// it no longer reads it. Dropping the stream in between parks the buffer in the ring
     /// until the notification.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use futures::StreamExt;
+    /// use safer_ring::net::{ListenOptions, TcpListener, ZcEvent};
+    /// use std::io::Read;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+    /// let mut peer = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (conn, _) = ring.accept(&listener).submit()?.wait()?;
+    /// let events = ring.block_on(ring.send_zc_events(&conn, b"zero-copy".to_vec()).collect::<Vec<_>>());
+    /// let mut events = events.into_iter();
+    /// assert!(matches!(events.next(), Some(ZcEvent::Sent))); // sent; the kernel may still read it
+    /// let Some(ZcEvent::Done(n, buf)) = events.next() else { panic!("no Done event") };
+    /// assert_eq!((n?, buf), (9, b"zero-copy".to_vec())); // done with it: the buffer is back
+    /// assert!(events.next().is_none());
+    /// let mut got = [0u8; 9];
+    /// peer.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"zero-copy");
+    /// # Ok(()) }
+    /// ```
     pub fn send_zc_events<B: IoBuf>(
         &self,
         socket: &impl AsTarget,
@@ -335,6 +438,31 @@ impl Ring {
     /// re-arms, losing nothing; several streams may wait on one ring;
     /// the peer closing ends the stream. Dropping the stream cancels it; every buffer the
     /// kernel fills after that goes back to the ring.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use futures::StreamExt;
+    /// use safer_ring::net::{ListenOptions, TcpListener};
+    /// use std::io::Write;
+    /// let ring = safer_ring::Ring::new(16)?;
+    /// let bufs = ring.register_buf_ring(8, 4096)?;
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+    /// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (conn, _) = ring.accept(&listener).submit()?.wait()?;
+    /// client.write_all(b"hello, ")?;
+    /// client.write_all(b"stream")?;
+    /// drop(client); // the peer closing ends the stream
+    /// let chunks = ring.block_on(ring.recv_multi(&conn, &bufs).collect::<Vec<_>>());
+    /// let mut got = Vec::new();
+    /// for chunk in chunks {
+    ///     got.extend_from_slice(&chunk?);
+    /// }
+    /// assert_eq!(got, b"hello, stream");
+    /// assert_eq!(bufs.available(), 8); // every chunk dropped: its buffer back in the ring
+    /// # Ok(()) }
+    /// ```
     pub fn recv_multi(
         &self,
         socket: &impl AsTarget,
@@ -382,6 +510,25 @@ impl Ring {
     }
 
     /// Receives a datagram and the sender's address.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::UdpSocket;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+    /// let sender = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// sender.send_to(b"one", socket.local_addr()?)?;
+    /// sender.send_to(b"two", socket.local_addr()?)?;
+    /// // One datagram per receive, with who sent it.
+    /// let (got, buf) = ring.recv_from(&socket, Vec::with_capacity(64)).submit()?.wait();
+    /// let (n, from) = got?;
+    /// assert_eq!((&buf[..n], from), (&b"one"[..], Some(sender.local_addr()?)));
+    /// let (got, buf) = ring.recv_from(&socket, buf).submit()?.wait();
+    /// assert_eq!(&buf[..got?.0], b"two");
+    /// # Ok(()) }
+    /// ```
     pub fn recv_from<B: IoBufMut>(&self, socket: &impl AsTarget, buf: B) -> Op<'_, RecvFrom<B>> {
         Operation::build(
             self,
@@ -394,6 +541,25 @@ impl Ring {
     }
 
     /// Shuts down one or both directions of a connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::Shutdown;
+    /// use std::io::Read;
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = ring.connect(listener.local_addr()?).submit()?.wait()?;
+    /// let (mut peer, _) = listener.accept()?;
+    /// ring.shutdown_socket(&stream, Shutdown::Both).submit()?.wait()?;
+    /// assert_eq!(peer.read_to_end(&mut Vec::new())?, 0); // the peer sees the end
+    /// let (sent, _) = ring.send(&stream, b"late".to_vec()).submit()?.wait();
+    /// assert_eq!(sent.unwrap_err().raw_os_error(), Some(libc::EPIPE)); // no more sending
+    /// let (n, _) = ring.recv(&stream, Vec::with_capacity(8)).submit()?.wait();
+    /// assert_eq!(n?, 0); // no more receiving
+    /// # Ok(()) }
+    /// ```
     pub fn shutdown_socket(&self, socket: &impl AsTarget, how: Shutdown) -> Op<'_, ShutdownOp> {
         let how = match how {
             Shutdown::Read => libc::SHUT_RD,

@@ -53,7 +53,7 @@ fn bind_err(
 
 /// Implements the shared plumbing of a socket type wrapping a [`SharedFd`].
 macro_rules! socket_type {
-    ($(#[$doc:meta])* $name:ident, $std:ty) => {
+    ($(#[$doc:meta])* $name:ident, $std:ty, $(#[$into_std_doc:meta])*) => {
         $(#[$doc])*
         #[derive(Debug)]
         pub struct $name {
@@ -70,6 +70,7 @@ macro_rules! socket_type {
             }
 
             /// Takes the fd back if no operation holds it.
+            $(#[$into_std_doc])*
             pub fn try_into_std(self) -> std::result::Result<$std, Self> {
                 self.fd.try_unwrap().map(<$std>::from).map_err(|fd| Self { fd })
             }
@@ -121,7 +122,25 @@ socket_type!(
     /// # Ok(()) }
     /// ```
     TcpListener,
-    std::net::TcpListener
+    std::net::TcpListener,
+    // The docs of `try_into_std`:
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::{ListenOptions, TcpListener};
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+    /// let addr = listener.local_addr()?;
+    /// let accept = ring.accept(&listener).submit()?;
+    /// let listener = listener.try_into_std().expect_err("the accept holds the fd");
+    /// let _client = std::net::TcpStream::connect(addr)?;
+    /// accept.wait()?;
+    /// let listener: std::net::TcpListener = listener.try_into_std().expect("no operation holds it");
+    /// assert_eq!(listener.local_addr()?, addr);
+    /// # Ok(()) }
+    /// ```
 );
 socket_type!(
     /// A TCP connection. Use with [`Ring::send`](crate::Ring::send),
@@ -149,7 +168,29 @@ socket_type!(
     /// # Ok(()) }
     /// ```
     TcpStream,
-    std::net::TcpStream
+    std::net::TcpStream,
+    // The docs of `try_into_std`:
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::io::{Read, Write};
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = ring.connect(listener.local_addr()?).submit()?.wait()?;
+    /// let (mut peer, _) = listener.accept()?;
+    /// let recv = ring.recv(&stream, Vec::with_capacity(8)).submit()?;
+    /// let stream = stream.try_into_std().expect_err("the recv holds the fd");
+    /// peer.write_all(b"x")?;
+    /// assert_eq!(recv.wait().0?, 1);
+    /// let mut stream: std::net::TcpStream = stream.try_into_std().expect("no operation holds it");
+    /// stream.write_all(b"std")?; // blocking `std` I/O from here on
+    /// let mut got = [0u8; 3];
+    /// peer.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"std");
+    /// # Ok(()) }
+    /// ```
 );
 socket_type!(
     /// A UDP socket. Use with [`Ring::send_to`](crate::Ring::send_to) and
@@ -170,7 +211,26 @@ socket_type!(
     /// # Ok(()) }
     /// ```
     UdpSocket,
-    std::net::UdpSocket
+    std::net::UdpSocket,
+    // The docs of `try_into_std`:
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::UdpSocket;
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+    /// let addr = socket.local_addr()?;
+    /// let recv = ring.recv_from(&socket, Vec::with_capacity(8)).submit()?;
+    /// let socket = socket.try_into_std().expect_err("the recv_from holds the fd");
+    /// let sender = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// sender.send_to(b"x", addr)?;
+    /// assert_eq!(recv.wait().0?.0, 1);
+    /// let socket: std::net::UdpSocket = socket.try_into_std().expect("no operation holds it");
+    /// assert_eq!(socket.local_addr()?, addr);
+    /// # Ok(()) }
+    /// ```
 );
 socket_type!(
     /// A listening Unix stream socket.
@@ -190,7 +250,27 @@ socket_type!(
     /// # Ok(()) }
     /// ```
     UnixListener,
-    std::os::unix::net::UnixListener
+    std::os::unix::net::UnixListener,
+    // The docs of `try_into_std`:
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::UnixListener;
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("sock");
+    /// let listener = UnixListener::bind(&path)?;
+    /// let accept = ring.accept_unix(&listener).submit()?;
+    /// let listener = listener.try_into_std().expect_err("the accept holds the fd");
+    /// let _client = std::os::unix::net::UnixStream::connect(&path)?;
+    /// accept.wait()?;
+    /// let listener: std::os::unix::net::UnixListener =
+    ///     listener.try_into_std().expect("no operation holds it");
+    /// assert_eq!(listener.local_addr()?.as_pathname(), Some(path.as_path()));
+    /// # Ok(()) }
+    /// ```
 );
 socket_type!(
     /// A Unix stream connection.
@@ -212,7 +292,32 @@ socket_type!(
     /// # Ok(()) }
     /// ```
     UnixStream,
-    std::os::unix::net::UnixStream
+    std::os::unix::net::UnixStream,
+    // The docs of `try_into_std`:
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use std::io::{Read, Write};
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("sock");
+    /// let listener = std::os::unix::net::UnixListener::bind(&path)?;
+    /// let stream = ring.connect_unix(&path).submit()?.wait()?;
+    /// let (mut peer, _) = listener.accept()?;
+    /// let recv = ring.recv(&stream, Vec::with_capacity(8)).submit()?;
+    /// let stream = stream.try_into_std().expect_err("the recv holds the fd");
+    /// peer.write_all(b"x")?;
+    /// assert_eq!(recv.wait().0?, 1);
+    /// let mut stream: std::os::unix::net::UnixStream =
+    ///     stream.try_into_std().expect("no operation holds it");
+    /// stream.write_all(b"std")?; // blocking `std` I/O from here on
+    /// let mut got = [0u8; 3];
+    /// peer.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"std");
+    /// # Ok(()) }
+    /// ```
 );
 
 impl TcpListener {
@@ -220,6 +325,25 @@ impl TcpListener {
     ///
     /// # Errors
     /// `EADDRINUSE` and friends, named in the message (see [`SaferRingError::Os`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::{ListenOptions, TcpListener};
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+    /// let addr = listener.local_addr()?;
+    /// // The port is taken: the error says so, naming the address.
+    /// let err = TcpListener::bind(addr, ListenOptions::default()).unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::EADDRINUSE));
+    /// assert!(err.to_string().contains(&addr.to_string()));
+    /// // With `SO_REUSEPORT` on each of them, listeners share a port.
+    /// let shared = ListenOptions { reuse_port: true, ..ListenOptions::default() };
+    /// let a = TcpListener::bind("127.0.0.1:0".parse().unwrap(), shared)?;
+    /// let b = TcpListener::bind(a.local_addr()?, shared)?;
+    /// assert_eq!(a.local_addr()?, b.local_addr()?);
+    /// # Ok(()) }
+    /// ```
     pub fn bind(addr: SocketAddr, options: ListenOptions) -> Result<Self> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)
             .map_err(bind_err("bind", addr))?;
@@ -266,6 +390,21 @@ impl TcpListener {
     }
 
     /// The address it listens on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::{ListenOptions, TcpListener};
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+    /// let addr = listener.local_addr()?;
+    /// assert_ne!(addr.port(), 0); // port 0 asked the kernel to pick one
+    /// let client = std::net::TcpStream::connect(addr)?;
+    /// assert_eq!(client.peer_addr()?, addr);
+    /// ring.accept(&listener).submit()?.wait()?;
+    /// # Ok(()) }
+    /// ```
     pub fn local_addr(&self) -> Result<SocketAddr> {
         local_ip_addr(&self.fd)
     }
@@ -273,6 +412,20 @@ impl TcpListener {
 
 impl TcpStream {
     /// Sets `TCP_NODELAY` (no Nagle delay for small writes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = ring.connect(listener.local_addr()?).submit()?.wait()?;
+    /// stream.set_nodelay(true)?;
+    /// assert!(socket2::SockRef::from(&stream).tcp_nodelay()?);
+    /// stream.set_nodelay(false)?;
+    /// assert!(!socket2::SockRef::from(&stream).tcp_nodelay()?);
+    /// # Ok(()) }
+    /// ```
     pub fn set_nodelay(&self, on: bool) -> Result<()> {
         SockRef::from(self.fd.as_owned())
             .set_tcp_nodelay(on)
@@ -280,11 +433,38 @@ impl TcpStream {
     }
 
     /// The local address.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::{ListenOptions, TcpListener};
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+    /// let client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (conn, peer) = ring.accept(&listener).submit()?.wait()?;
+    /// assert_eq!(conn.local_addr()?, listener.local_addr()?); // the listener's port
+    /// assert_eq!(peer, Some(client.local_addr()?));
+    /// # Ok(()) }
+    /// ```
     pub fn local_addr(&self) -> Result<SocketAddr> {
         local_ip_addr(&self.fd)
     }
 
     /// The peer's address.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = ring.connect(listener.local_addr()?).submit()?.wait()?;
+    /// let (_peer, client_addr) = listener.accept()?;
+    /// assert_eq!(stream.peer_addr()?, listener.local_addr()?);
+    /// assert_eq!(stream.local_addr()?, client_addr);
+    /// # Ok(()) }
+    /// ```
     pub fn peer_addr(&self) -> Result<SocketAddr> {
         SockRef::from(self.fd.as_owned())
             .peer_addr()
@@ -296,6 +476,20 @@ impl TcpStream {
 
 impl UdpSocket {
     /// Binds a UDP socket to `addr`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::UdpSocket;
+    /// let a = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+    /// assert!(a.local_addr()?.ip().is_loopback());
+    /// // The address is taken: the error says so, naming it.
+    /// let err = UdpSocket::bind(a.local_addr()?).unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::EADDRINUSE));
+    /// assert!(err.to_string().contains(&a.local_addr()?.to_string()));
+    /// # Ok(()) }
+    /// ```
     pub fn bind(addr: SocketAddr) -> Result<Self> {
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, None)
             .and_then(|socket| socket.bind(&addr.into()).map(|()| socket))
@@ -304,6 +498,22 @@ impl UdpSocket {
     }
 
     /// The local address.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::UdpSocket;
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+    /// let addr = socket.local_addr()?;
+    /// assert_ne!(addr.port(), 0); // the port the kernel picked
+    /// let sender = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// sender.send_to(b"here", addr)?;
+    /// let (got, buf) = ring.recv_from(&socket, Vec::with_capacity(8)).submit()?.wait();
+    /// assert_eq!(&buf[..got?.0], b"here");
+    /// # Ok(()) }
+    /// ```
     pub fn local_addr(&self) -> Result<SocketAddr> {
         local_ip_addr(&self.fd)
     }
@@ -311,6 +521,25 @@ impl UdpSocket {
 
 impl UnixListener {
     /// Binds and listens on the filesystem path `path`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> safer_ring::Result<()> {
+    /// use safer_ring::net::UnixListener;
+    /// use std::os::unix::fs::FileTypeExt;
+    /// let ring = safer_ring::Ring::new(4)?;
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("sock");
+    /// let listener = UnixListener::bind(&path)?;
+    /// assert!(std::fs::metadata(&path)?.file_type().is_socket());
+    /// // The path is taken now.
+    /// let err = UnixListener::bind(&path).unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::EADDRINUSE));
+    /// let _client = ring.connect_unix(&path).submit()?.wait()?;
+    /// ring.accept_unix(&listener).submit()?.wait()?;
+    /// # Ok(()) }
+    /// ```
     pub fn bind(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         std::os::unix::net::UnixListener::bind(path)

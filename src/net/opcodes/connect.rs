@@ -17,6 +17,30 @@ use crate::net::{AddrBuf, TcpStream, UnixStream};
 use crate::op::OpCode;
 
 /// What an accepted connection becomes, per listener kind (sealed).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::net::opcodes::{Accept, Accepted};
+/// use safer_ring::net::{ListenOptions, TcpListener, UnixListener};
+/// use safer_ring::op::Op;
+/// // One function for both kinds of listener; `S::Addr` is the peer's address type.
+/// fn accept_one<S: Accepted>(op: Op<'_, Accept<S>>) -> safer_ring::Result<(S, S::Addr)> {
+///     op.submit()?.wait()
+/// }
+/// let ring = safer_ring::Ring::new(8)?;
+/// let tcp = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+/// let client = std::net::TcpStream::connect(tcp.local_addr()?)?;
+/// let (_conn, peer) = accept_one(ring.accept(&tcp))?;
+/// assert_eq!(peer, Some(client.local_addr()?)); // TCP: `Option<SocketAddr>`
+/// let dir = tempfile::tempdir()?;
+/// let unix = UnixListener::bind(dir.path().join("sock"))?;
+/// let _client = std::os::unix::net::UnixStream::connect(dir.path().join("sock"))?;
+/// let (_conn, peer) = accept_one(ring.accept_unix(&unix))?;
+/// assert!(peer.is_unix()); // Unix: a `socket2::SockAddr`
+/// # Ok(()) }
+/// ```
 pub trait Accepted: 'static + Sized + crate::fd::sealed::Sealed {
     /// The peer's address type.
     type Addr;
@@ -45,6 +69,23 @@ impl Accepted for UnixStream {
 }
 
 /// `accept`: one connection from a listener.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::net::{ListenOptions, TcpListener, TcpStream, opcodes::Accept};
+/// use safer_ring::op::Op;
+/// use std::net::SocketAddr;
+/// let ring = safer_ring::Ring::new(8)?;
+/// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+/// let op: Op<'_, Accept<TcpStream>> = ring.accept(&listener);
+/// let client = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// let (stream, peer): (TcpStream, Option<SocketAddr>) = op.submit()?.wait()?;
+/// assert_eq!(peer, Some(client.local_addr()?));
+/// assert_eq!(stream.peer_addr()?, client.local_addr()?);
+/// # Ok(()) }
+/// ```
 pub struct Accept<S> {
     pub(crate) fd: SharedFd,
     pub(crate) addr: Box<AddrBuf>,
@@ -83,6 +124,24 @@ unsafe impl<S: Accepted> OpCode for Accept<S> {
 }
 
 /// `connect`: connects a fresh socket, which becomes the stream.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::net::{TcpStream, opcodes::Connect};
+/// use safer_ring::op::Op;
+/// let ring = safer_ring::Ring::new(8)?;
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let op: Op<'_, Connect<TcpStream>> = ring.connect(listener.local_addr()?);
+/// let stream: TcpStream = op.submit()?.wait()?;
+/// assert_eq!(stream.peer_addr()?, listener.local_addr()?);
+/// // An address that cannot be used is refused when submitted, nothing sent to the kernel.
+/// let too_long = format!("/tmp/{}", "x".repeat(200)); // longer than a `sockaddr_un` holds
+/// let refused = ring.connect_unix(&too_long).submit().unwrap_err();
+/// assert_eq!(refused.error().raw_os_error(), Some(libc::ENAMETOOLONG));
+/// # Ok(()) }
+/// ```
 pub struct Connect<S> {
     /// The fresh socket, or the errno that prevented creating it.
     pub(crate) socket: std::result::Result<SharedFd, i32>,
@@ -157,6 +216,22 @@ impl From<OwnedFd> for UnixStream {
 }
 
 /// `socket`: creates a socket through the ring (`IORING_OP_SOCKET`, Linux 5.19).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::net::opcodes::SocketOp;
+/// use safer_ring::op::Op;
+/// use socket2::{Domain, Socket, Type};
+/// let ring = safer_ring::Ring::new(4)?;
+/// let op: Op<'_, SocketOp> = ring.socket(Domain::UNIX, Type::STREAM);
+/// let fd: std::os::fd::OwnedFd = op.submit()?.wait()?;
+/// let socket = Socket::from(fd);
+/// assert_eq!(socket.domain()?, Domain::UNIX);
+/// assert_eq!(socket.r#type()?, Type::STREAM);
+/// # Ok(()) }
+/// ```
 pub struct SocketOp {
     pub(crate) domain: i32,
     pub(crate) ty: i32,

@@ -52,6 +52,26 @@ impl Msg {
 }
 
 /// `sendmsg` of a buffer to a peer address (UDP `send_to`).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::net::{UdpSocket, opcodes::SendTo};
+/// use safer_ring::op::Op;
+/// let ring = safer_ring::Ring::new(8)?;
+/// let a = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+/// let b = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// # b.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+/// let op: Op<'_, SendTo<Vec<u8>>> = ring.send_to(&a, b"to b".to_vec(), b.local_addr()?);
+/// let (sent, buf) = op.submit()?.wait();
+/// assert_eq!(sent?, 4);
+/// assert_eq!(buf, b"to b"); // the buffer comes back
+/// let mut got = [0u8; 8];
+/// let (n, from) = b.recv_from(&mut got)?;
+/// assert_eq!((&got[..n], from), (&b"to b"[..], a.local_addr()?));
+/// # Ok(()) }
+/// ```
 pub struct SendTo<B> {
     pub(crate) fd: Target,
     pub(crate) buf: B,
@@ -93,6 +113,25 @@ unsafe impl<B: IoBuf> OpCode for SendTo<B> {
 }
 
 /// `recvmsg` into a buffer, with the sender's address (UDP `recv_from`).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::net::{UdpSocket, opcodes::RecvFrom};
+/// use safer_ring::op::Op;
+/// use std::net::SocketAddr;
+/// let ring = safer_ring::Ring::new(8)?;
+/// let socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+/// let op: Op<'_, RecvFrom<Vec<u8>>> = ring.recv_from(&socket, Vec::with_capacity(16));
+/// let waiting = op.submit()?;
+/// let sender = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// sender.send_to(b"hello", socket.local_addr()?)?;
+/// let (got, buf): (safer_ring::Result<(usize, Option<SocketAddr>)>, Vec<u8>) = waiting.wait();
+/// let (n, from) = got?;
+/// assert_eq!((&buf[..n], from), (&b"hello"[..], Some(sender.local_addr()?)));
+/// # Ok(()) }
+/// ```
 pub struct RecvFrom<B> {
     pub(crate) fd: Target,
     pub(crate) buf: B,

@@ -17,6 +17,27 @@ use crate::probe::Capability;
 /// Multishot `accept`: one SQE, a connection per CQE — or, on a ring without
 /// [`MultishotAccept`](Capability::MultishotAccept), a one-shot accept the stream re-arms
 /// after each connection.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use futures::StreamExt;
+/// use safer_ring::net::{ListenOptions, TcpListener, TcpStream, opcodes::AcceptMulti};
+/// use safer_ring::op::OpStream;
+/// let ring = safer_ring::Ring::new(8)?;
+/// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+/// let a = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// let b = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// let stream: OpStream<'_, AcceptMulti> = ring.accept_multi(&listener);
+/// let conns: Vec<safer_ring::Result<TcpStream>> = ring.block_on(stream.take(2).collect());
+/// let mut peers = conns.into_iter().map(|c| c?.peer_addr()).collect::<safer_ring::Result<Vec<_>>>()?;
+/// peers.sort();
+/// let mut clients = vec![a.local_addr()?, b.local_addr()?];
+/// clients.sort();
+/// assert_eq!(peers, clients); // one connection per item
+/// # Ok(()) }
+/// ```
 pub struct AcceptMulti {
     pub(crate) fd: SharedFd,
     /// Whether the arming ring has multishot accept (set by `validate`).
@@ -98,6 +119,31 @@ unsafe impl MultiShot for AcceptMulti {
 /// ring that the stream re-arms after each message.
 ///
 /// [`BufChunk`]: crate::buf::BufChunk
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use futures::StreamExt;
+/// use safer_ring::net::{ListenOptions, TcpListener, opcodes::RecvMulti};
+/// use safer_ring::op::OpStream;
+/// use std::io::Write;
+/// let ring = safer_ring::Ring::new(8)?;
+/// let bufs = ring.register_buf_ring(4, 4096)?;
+/// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+/// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// let (conn, _) = ring.accept(&listener).submit()?.wait()?;
+/// client.write_all(b"multi")?;
+/// let mut stream: OpStream<'_, RecvMulti> = ring.recv_multi(&conn, &bufs);
+/// let chunk = ring.block_on(stream.next()).unwrap()?;
+/// assert_eq!(&chunk[..], b"multi");
+/// // A buffer ring registered with another ring cannot be used here.
+/// let other = safer_ring::Ring::new(4)?;
+/// let foreign = other.register_buf_ring(4, 4096)?;
+/// let err = ring.block_on(ring.recv_multi(&conn, &foreign).next()).unwrap().unwrap_err();
+/// assert!(matches!(err, safer_ring::SaferRingError::RingMismatch { .. }));
+/// # Ok(()) }
+/// ```
 pub struct RecvMulti {
     /// Whether the arming ring has multishot receive (set by `validate`).
     pub(crate) multishot: bool,

@@ -15,6 +15,33 @@ use crate::op::{BufResult, OpCode};
 /// `send` of a buffer's initialised bytes from byte `buf_pos` on (with `MSG_NOSIGNAL`: a
 /// closed peer is `EPIPE`, never `SIGPIPE`; with `wait_all`, `MSG_WAITALL`: the kernel retries
 /// short sends itself).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::net::opcodes::Send;
+/// use safer_ring::op::Op;
+/// let ring = safer_ring::Ring::new(8)?;
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let stream = ring.connect(listener.local_addr()?).submit()?.wait()?;
+/// let (peer, _) = listener.accept()?;
+/// let op: Op<'_, Send<Vec<u8>>> = ring.send(&stream, b"payload".to_vec());
+/// let (n, buf) = op.submit()?.wait();
+/// assert_eq!(n?, 7);
+/// assert_eq!(buf, b"payload"); // the buffer comes back
+/// // The peer gone: an error (`EPIPE` or `ECONNRESET`), never a `SIGPIPE` killing the process.
+/// drop(peer);
+/// let mut failed = None;
+/// for _ in 0..100 {
+///     if let Err(e) = ring.send(&stream, b"x".to_vec()).submit()?.wait().0 {
+///         failed = e.raw_os_error();
+///         break;
+///     }
+/// }
+/// assert!(matches!(failed, Some(libc::EPIPE | libc::ECONNRESET)));
+/// # Ok(()) }
+/// ```
 pub struct Send<B> {
     /// The method that made it, for errors (`send`, `send_all`).
     pub(crate) op: &'static str,
@@ -72,6 +99,30 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
 }
 
 /// `recv` into a buffer. `Ok(0)` means the peer closed the connection.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::net::opcodes::Recv;
+/// use safer_ring::{PinnedBuffer, op::Op};
+/// use std::io::Write;
+/// let ring = safer_ring::Ring::new(8)?;
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let stream = ring.connect(listener.local_addr()?).submit()?.wait()?;
+/// let (mut peer, _) = listener.accept()?;
+/// peer.write_all(b"abcdef")?;
+/// // Up to the buffer's capacity: the rest waits for the next receive.
+/// let op: Op<'_, Recv<PinnedBuffer>> = ring.recv(&stream, PinnedBuffer::new(4));
+/// let (n, buf) = op.submit()?.wait();
+/// assert_eq!((n?, buf.as_slice()), (4, &b"abcd"[..]));
+/// let (n, buf) = ring.recv(&stream, buf).submit()?.wait();
+/// assert_eq!((n?, buf.as_slice()), (2, &b"ef"[..]));
+/// drop(peer);
+/// let (n, _) = ring.recv(&stream, buf).submit()?.wait();
+/// assert_eq!(n?, 0); // the peer closed
+/// # Ok(()) }
+/// ```
 pub struct Recv<B> {
     pub(crate) fd: Target,
     pub(crate) buf: B,
@@ -116,6 +167,28 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
 }
 
 /// `shutdown` of one or both directions of a connection.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use safer_ring::net::{Shutdown, UdpSocket, opcodes::ShutdownOp};
+/// use safer_ring::op::Op;
+/// use std::io::Read;
+/// let ring = safer_ring::Ring::new(8)?;
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let stream = ring.connect(listener.local_addr()?).submit()?.wait()?;
+/// let (mut peer, _) = listener.accept()?;
+/// let op: Op<'_, ShutdownOp> = ring.shutdown_socket(&stream, Shutdown::Write);
+/// let done: safer_ring::Result<()> = op.submit()?.wait();
+/// done?;
+/// assert_eq!(peer.read_to_end(&mut Vec::new())?, 0);
+/// // Nothing to shut down on a socket that is not connected.
+/// let udp = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+/// let err = ring.shutdown_socket(&udp, Shutdown::Both).submit()?.wait().unwrap_err();
+/// assert_eq!(err.raw_os_error(), Some(libc::ENOTCONN));
+/// # Ok(()) }
+/// ```
 pub struct ShutdownOp {
     pub(crate) fd: Target,
     pub(crate) how: i32,

@@ -13,6 +13,28 @@ use crate::buf::{IoBuf, clamp_len};
 use crate::op::MultiShot;
 
 /// What a zero-copy send reports, CQE by CQE.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use futures::StreamExt;
+/// use safer_ring::net::{ListenOptions, TcpListener, ZcEvent};
+/// let ring = safer_ring::Ring::new(8)?;
+/// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+/// let _peer = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// let (conn, _) = ring.accept(&listener).submit()?.wait()?;
+/// let mut events = ring.send_zc_events(&conn, vec![7u8; 64]);
+/// // First the send's completion, the buffer still the kernel's...
+/// assert!(matches!(ring.block_on(events.next()), Some(ZcEvent::Sent)));
+/// // ...then the notification, with the result and the buffer.
+/// match ring.block_on(events.next()) {
+///     Some(ZcEvent::Done(Ok(64), buf)) => assert_eq!(buf, vec![7u8; 64]),
+///     other => panic!("expected Done: {other:?}"),
+/// }
+/// assert!(ring.block_on(events.next()).is_none());
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub enum ZcEvent<B> {
     /// The send completed; the kernel may still read the buffer (a notification follows).
@@ -24,6 +46,32 @@ pub enum ZcEvent<B> {
 
 /// `send_zc`: zero-copy send. The kernel reads the buffer's pages directly until its
 /// notification CQE, so the buffer is held until then (invariant 1).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> safer_ring::Result<()> {
+/// use futures::StreamExt;
+/// use safer_ring::net::{ListenOptions, TcpListener, ZcEvent, opcodes::SendZc};
+/// use safer_ring::op::OpStream;
+/// use std::io::Read;
+/// let ring = safer_ring::Ring::new(8)?;
+/// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())?;
+/// let mut peer = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// let (conn, _) = ring.accept(&listener).submit()?.wait()?;
+/// let reader = std::thread::spawn(move || {
+///     let mut got = Vec::new();
+///     peer.read_to_end(&mut got).map(|_| got)
+/// });
+/// let stream: OpStream<'_, SendZc<Vec<u8>>> = ring.send_zc_events(&conn, vec![3u8; 1 << 16]);
+/// let last = ring.block_on(stream.fold(None, |_, event| async move { Some(event) }));
+/// let Some(ZcEvent::Done(n, buf)) = last else { panic!("the stream ends with Done") };
+/// let n = n?;
+/// assert!(n > 0 && n <= buf.len()); // may be short, as any send
+/// drop(conn); // the reader sees the end of the stream
+/// assert_eq!(reader.join().unwrap()?, buf[..n]);
+/// # Ok(()) }
+/// ```
 pub struct SendZc<B> {
     pub(crate) fd: Target,
     pub(crate) buf: Option<B>,
