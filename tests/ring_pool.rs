@@ -178,6 +178,27 @@ fn a_pool_dropped_on_another_pools_worker_is_joined_there() {
 }
 
 #[test]
+fn a_task_blocking_on_one_it_spawned_on_another_worker_does_not_deadlock() {
+    within_30s(|| {
+        let pool = Arc::new(
+            RingPool::builder()
+                .workers(2)
+                .msg_ring(true)
+                .build()
+                .unwrap(),
+        );
+        let inner = pool.clone();
+        // The spawn wakes the sleeping worker 1 from worker 0, whose executor then blocks in
+        // `join`: the wake-up must not wait for that executor to run again.
+        let out = pool.spawn_on(0, move |_ring| async move {
+            let on_1 = inner.spawn_on(1, |ring| async move { ring.nop().await.is_ok() });
+            on_1.join()
+        });
+        assert_eq!(out.join(), Ok(Ok(true)));
+    });
+}
+
+#[test]
 fn a_task_ending_at_shutdown_still_wakes_its_waiter_on_another_worker() {
     within_30s(|| {
         for _ in 0..20 {

@@ -18,14 +18,16 @@ use crate::ring::{MsgTarget, Ring};
 thread_local! {
     /// The ring this thread sends wake-up messages from, if any.
     static SENDER: RefCell<Option<Rc<Ring>>> = const { RefCell::new(None) };
-    /// Set while this thread may block outside its executor: no message can go out then.
+    /// Set while this thread blocks outside its executor: no message can go out then.
     static HELD: Cell<bool> = const { Cell::new(false) };
+    /// Messages queued on this thread's executor and not yet delivered.
+    static QUEUED: RefCell<Vec<Rc<Pending>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with this thread's wake-ups going by eventfd: for code that blocks the thread
-/// (a pool's drop joining workers), where a message queued on this thread's executor would
-/// wait for the very thread that is blocked.
-pub(crate) fn by_eventfd<R>(f: impl FnOnce() -> R) -> R {
+/// Runs `f`, which blocks this thread outside its executor (a pool's drop joining workers, a
+/// handle's `join`): the messages already queued on the executor, which cannot run until `f`
+/// returns, are signalled by eventfd now, and so are the wake-ups `f` gives.
+pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
     struct Restore(bool);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -33,24 +35,39 @@ pub(crate) fn by_eventfd<R>(f: impl FnOnce() -> R) -> R {
         }
     }
     let _restore = Restore(HELD.with(|held| held.replace(true)));
+    let queued = QUEUED.with(RefCell::take);
+    for pending in queued {
+        pending.signal();
+    }
     f()
 }
 
-/// Signals the eventfd when dropped armed: a message task that ends without delivering its
-/// message (it failed, or the executor dropped the task before it ran) still wakes.
-struct Undelivered(Option<Arc<Notify>>);
+/// A wake-up message not yet delivered: until it is, the eventfd it stands for.
+struct Pending(Cell<Option<Arc<Notify>>>);
+
+impl Pending {
+    /// Signals the eventfd instead, once (a message delivered later is a spare wake-up).
+    fn signal(&self) {
+        if let Some(notify) = self.0.take() {
+            notify.signal();
+        }
+    }
+}
+
+/// Held by a message's task: signals the eventfd when dropped unless the message was
+/// delivered — a message that failed, or whose task the executor dropped before it ran,
+/// still wakes.
+struct Undelivered(Rc<Pending>);
 
 impl Undelivered {
-    fn delivered(mut self) {
-        self.0 = None;
+    fn delivered(self) {
+        self.0.0.set(None);
     }
 }
 
 impl Drop for Undelivered {
     fn drop(&mut self) {
-        if let Some(notify) = self.0.take() {
-            notify.signal();
-        }
+        self.0.signal();
     }
 }
 
@@ -89,7 +106,13 @@ pub(crate) fn send(to: &MsgTarget, notify: &Arc<Notify>) -> bool {
     if !crate::runtime::tasks::is_running() {
         return false; // the executor is dropping its last tasks: none can start
     }
-    let (to, undelivered) = (to.clone(), Undelivered(Some(notify.clone())));
+    let pending = Rc::new(Pending(Cell::new(Some(notify.clone()))));
+    QUEUED.with(|queued| {
+        let mut queued = queued.borrow_mut();
+        queued.retain(|p| Rc::strong_count(p) > 1); // those whose task has ended
+        queued.push(pending.clone());
+    });
+    let (to, undelivered) = (to.clone(), Undelivered(pending));
     drop(crate::spawn(async move {
         if ring.msg_wake(to).await.is_ok() {
             undelivered.delivered();

@@ -114,8 +114,9 @@ impl<T> Completer<T> {
 
 impl<T> PoolHandle<T> {
     /// Blocks the thread until the task ends. Inside a pool task, `.await` the handle
-    /// instead: blocking stops the worker's whole executor (its other tasks, and the wake-up
-    /// messages it would send other workers).
+    /// instead: blocking stops the worker's whole executor (its other tasks wait; the
+    /// wake-ups it owes other workers go out by eventfd), and a task joined on its own
+    /// worker never ends.
     ///
     /// # Errors
     /// [`PoolError::Panicked`] if it panicked, [`PoolError::ShutDown`] if the pool had shut
@@ -134,6 +135,11 @@ impl<T> PoolHandle<T> {
     /// # Ok(()) }
     /// ```
     pub fn join(self) -> Result<T, PoolError> {
+        // On a worker, the wake-ups its executor would send go by eventfd while it blocks.
+        crate::runtime::msg_wake::blocking(|| self.wait())
+    }
+
+    fn wait(self) -> Result<T, PoolError> {
         let mut slot = self.shared.lock();
         loop {
             match std::mem::replace(&mut *slot, Slot::Taken) {

@@ -550,7 +550,7 @@ impl Drop for RingPool {
     fn drop(&mut self) {
         // Blocking here, this thread's wake-ups go by eventfd: a message would be a task of
         // this thread's executor, which cannot run until the drop returns.
-        crate::runtime::msg_wake::by_eventfd(|| {
+        crate::runtime::msg_wake::blocking(|| {
             for worker in &self.workers {
                 worker.inbox.close();
             }
