@@ -295,7 +295,9 @@ async fn copy_one(
         .write(true)
         .create_new(true)
         .mode(entry.meta.mode());
-    let to = match ring.open(&dst, opts).await {
+    // An `O_CREAT` open never completes inline (the kernel's non-blocking attempt fails and
+    // punts it to io-wq): `IOSQE_ASYNC` skips that attempt (measured: ~1.5× the files/s).
+    let to = match ring.open(&dst, opts).async_hint().await {
         Ok(to) => to,
         Err(e) => return (Err(ring_failure("creating", &shown, e)), buf),
     };
