@@ -22,6 +22,12 @@ fn within_30s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
         .expect("deadlocked: not done within 30 s")
 }
 
+/// A shared pool of two workers that wake each other by `IORING_OP_MSG_RING`.
+fn two_workers_waking_by_msg_ring() -> Arc<RingPool> {
+    let pool = RingPool::builder().workers(2).msg_ring(true).build();
+    Arc::new(pool.unwrap())
+}
+
 fn data_file() -> (tempfile::NamedTempFile, Vec<u8>) {
     let data: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 251) as u8).collect();
     let tmp = tempfile::NamedTempFile::new().unwrap();
@@ -180,13 +186,7 @@ fn a_pool_dropped_on_another_pools_worker_is_joined_there() {
 #[test]
 fn a_task_blocking_on_one_it_spawned_on_another_worker_does_not_deadlock() {
     within_30s(|| {
-        let pool = Arc::new(
-            RingPool::builder()
-                .workers(2)
-                .msg_ring(true)
-                .build()
-                .unwrap(),
-        );
+        let pool = two_workers_waking_by_msg_ring();
         let inner = pool.clone();
         // The spawn wakes the sleeping worker 1 from worker 0, whose executor then blocks in
         // `join`: the wake-up must not wait for that executor to run again.
@@ -202,13 +202,7 @@ fn a_task_blocking_on_one_it_spawned_on_another_worker_does_not_deadlock() {
 fn a_task_ending_at_shutdown_still_wakes_its_waiter_on_another_worker() {
     within_30s(|| {
         for _ in 0..20 {
-            let pool = Arc::new(
-                RingPool::builder()
-                    .workers(2)
-                    .msg_ring(true)
-                    .build()
-                    .unwrap(),
-            );
+            let pool = two_workers_waking_by_msg_ring();
             let inner = pool.clone();
             // Worker 1 awaits a task on worker 0 that ends after the pool is shut down: the
             // wake-up it sends worker 1 (by MSG_RING) goes out although worker 0 stops right after.
